@@ -1,15 +1,12 @@
 """scikit-learn's common estimator checks, run on every skvi estimator."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvi import VariationalNormalEstimator
-
-ESTIMATORS = [VariationalNormalEstimator()]
+from tests._registry import ESTIMATORS
 
 
 def _expected_failed_checks(estimator):
-    """Checks that cannot apply to an estimator, with the reason."""
+    """Checks that cannot apply to an estimator, with the reason: none so far."""
     return {}
 
 
