@@ -286,7 +286,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
     >>> X = rng.normal(0.3, 1.0, size=(100, 1))
     >>> est = VariationalNormalEstimator().fit(X)
     >>> est.posterior_mean_.round(2), est.posterior_std_.round(2)
-    (array([0.29]), array([0.1]))
+    (array([0.38]), array([0.1]))
     >>> lower, upper = est.credible_interval(0.95)
     >>> bool(lower[0] < 0.3 < upper[0])
     True
