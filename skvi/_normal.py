@@ -266,6 +266,9 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
     ``sample_weight`` are frequency weights: an integer weight ``k`` is the
     same as repeating the row ``k`` times; 0 drops the row.
 
+    scipy.sparse input is refused (convert it with ``.toarray()``): every entry
+    is an observation in this model, so implicit zeros would be data.
+
     ``score_samples`` gives each sample's share of the ELBO, so that
     ``score(X_train) * n_train == elbo_`` for unit weights; higher is better,
     and model selection with :class:`~sklearn.model_selection.GridSearchCV`
