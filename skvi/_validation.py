@@ -10,7 +10,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import assert_all_finite
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight
 
 __all__ = [
@@ -51,33 +51,36 @@ def check_prior(value, name, n_features, *, positive):
 
     Raises
     ------
-    ValueError
-        If ``value`` is not numeric, has another shape, or has an entry that is
+    sklearn.utils._param_validation.InvalidParameterError
+        (a subclass of ValueError and TypeError, as for scalar parameters) if
+        ``value`` is not numeric, has another shape, or has an entry that is
         NaN, infinite or (when ``positive``) not > 0.
     """
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise InvalidParameterError(
             f"The '{name}' parameter must be a real number or an array of real "
             f"numbers of shape (n_features,); got {value!r}."
         ) from None
     if array.ndim == 0:
         array = np.full(n_features, float(array))
     elif array.shape != (n_features,):
-        raise ValueError(
+        raise InvalidParameterError(
             f"The '{name}' parameter must be a scalar or an array of shape "
             f"(n_features,) = ({n_features},); got an array of shape {array.shape}. "
             "Pass one value per feature, in the order of the columns of X."
         )
     if not np.all(np.isfinite(array)):
-        raise ValueError(
+        raise InvalidParameterError(
             f"The '{name}' parameter must be finite; got {value!r}. "
             "Replace NaN and infinite entries with finite values."
         )
     if positive and not np.all(array > 0):
-        raise ValueError(
-            f"The '{name}' parameter must be > 0 for every feature; got {value!r}."
+        raise InvalidParameterError(
+            f"The '{name}' parameter must be > 0 for every feature; got {value!r}. "
+            "It is a scale, shape or rate of a prior: use a small positive value "
+            "for a vague prior."
         )
     return array
 
