@@ -31,7 +31,8 @@ class VersionedStateMixin:
                     estimator_name=type(self).__name__,
                     current_skvi_version=__version__,
                     original_skvi_version=saved_version,
-                )
+                ),
+                stacklevel=2,
             )
         super().__setstate__(state)
 

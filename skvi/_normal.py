@@ -65,7 +65,7 @@ from .exceptions import ConvergenceWarning, ELBODecreaseWarning
 
 
 def _update_mean(weight, data_mean, precision_mean, prior_mean, prior_variance):
-    """q(mu) = Normal(m, s2): ``1/s2 = 1/s0**2 + W E[tau]``, ``m`` shrinks xbar to m0."""
+    """Update q(mu): ``1/s2 = 1/s0**2 + W E[tau]``; ``m`` shrinks xbar to m0."""
     prior_precision = 1.0 / prior_variance
     variance = 1.0 / (prior_precision + weight * precision_mean)
     shrinkage = prior_precision * variance
@@ -75,7 +75,7 @@ def _update_mean(weight, data_mean, precision_mean, prior_mean, prior_variance):
 def _update_precision(
     weight, data_mean, sum_of_squares, mean, variance, prior_shape, prior_rate
 ):
-    """q(tau) = Gamma(a, b): ``a = a0 + W/2``, ``b = b0 + (S + W (xbar - m)**2 + W s2)/2``.
+    """Update q(tau): ``a = a0 + W/2``, ``b = b0 + (S + W (xbar - m)**2 + W s2)/2``.
 
     Also returns ``S + W (xbar - m)**2 = sum_i w_i (x_i - m)**2``, the squared
     deviation that the ELBO's data term needs.
@@ -95,7 +95,7 @@ def _kl_to_prior(mean, variance, shape, rate, prior):
 
 
 def _cavi(weight, data_mean, sum_of_squares, prior, *, max_iter, tol, verbose):
-    """Coordinate-ascent VI for independent Normal features with unknown mean and precision.
+    """CAVI for independent Normal features with unknown mean and precision.
 
     Parameters
     ----------
@@ -420,17 +420,18 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
     def _fit_moments(self, weight, data_mean, sum_of_squares):
         """Run CAVI on sufficient statistics and set the fitted attributes."""
         n_features = data_mean.shape[0]
-        prior_mean = check_prior(
-            self.prior_mean, "prior_mean", n_features, positive=False
+        priors = {
+            name: check_prior(
+                getattr(self, name), name, n_features, positive=name != "prior_mean"
+            )
+            for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
+        }
+        prior = (
+            priors["prior_mean"],
+            priors["prior_std"] ** 2,
+            priors["prior_shape"],
+            priors["prior_rate"],
         )
-        prior_std = check_prior(self.prior_std, "prior_std", n_features, positive=True)
-        prior_shape = check_prior(
-            self.prior_shape, "prior_shape", n_features, positive=True
-        )
-        prior_rate = check_prior(
-            self.prior_rate, "prior_rate", n_features, positive=True
-        )
-        prior = (prior_mean, prior_std**2, prior_shape, prior_rate)
         if self.verbose:
             print(f"CAVI on {n_features} feature(s), total weight {weight:g}")
         result = _cavi(
@@ -457,10 +458,8 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         self._weight_sum = weight
         self._data_mean = data_mean
         self._sum_of_squares = sum_of_squares
-        self.prior_mean_ = prior_mean
-        self.prior_std_ = prior_std
-        self.prior_shape_ = prior_shape
-        self.prior_rate_ = prior_rate
+        for name, value in priors.items():
+            setattr(self, f"{name}_", value)
         self.posterior_mean_ = result["mean"]
         self.posterior_std_ = np.sqrt(result["variance"])
         self.posterior_shape_ = result["shape"]

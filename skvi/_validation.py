@@ -135,6 +135,4 @@ def check_sample_weight(sample_weight, X):
 
 def is_dask_collection(X):
     """Whether X is a dask collection, without importing dask."""
-    return type(X).__module__.split(".")[0] == "dask" and hasattr(
-        X, "__dask_graph__"
-    )
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "__dask_graph__")

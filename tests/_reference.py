@@ -31,7 +31,11 @@ class ExactPosterior:
 
 
 def exact_posterior(
-    x, sample_weight=None, prior_mean=0.0, prior_std=1.0, prior_shape=1.0,
+    x,
+    sample_weight=None,
+    prior_mean=0.0,
+    prior_std=1.0,
+    prior_shape=1.0,
     prior_rate=1.0,
 ):
     """Exact log evidence and posterior mean and sd of mu for one feature."""
@@ -43,9 +47,7 @@ def exact_posterior(
     m0, s0, a0, b0 = map(float, (prior_mean, prior_std, prior_shape, prior_rate))
     a_n = a0 + W / 2
 
-    constant = (
-        a0 * np.log(b0) - gammaln(a0) + gammaln(a_n) - W / 2 * np.log(2 * np.pi)
-    )
+    constant = a0 * np.log(b0) - gammaln(a0) + gammaln(a_n) - W / 2 * np.log(2 * np.pi)
 
     def log_joint(mu):
         return (
@@ -88,7 +90,11 @@ def exact_posterior(
     def moment(power, centre=0.0):
         return integrate.quad(
             lambda t: (t - centre) ** power * np.exp(log_joint_shifted(t) - peak),
-            -60 * scale, 60 * scale, points=[0.0], limit=500, epsrel=1e-10,
+            -60 * scale,
+            60 * scale,
+            points=[0.0],
+            limit=500,
+            epsrel=1e-10,
             epsabs=1e-13 * scale ** (power + 1),
         )[0]
 
