@@ -274,7 +274,7 @@ def test_against_exact_posterior(case, n):
     rng = np.random.default_rng(seed * 1000 + n)
     X = _draw_near_prior(rng, n, *prior)
     keys = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
-    est = VariationalNormalEstimator(**dict(zip(keys, prior))).fit(X)
+    est = VariationalNormalEstimator(**dict(zip(keys, prior, strict=True))).fit(X)
     log_evidence = 0.0
     for j in range(3):
         exact = exact_posterior(X[:, j], None, *(p[j] for p in prior))
