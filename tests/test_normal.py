@@ -285,6 +285,27 @@ def test_against_exact_posterior(case, n):
     assert est.elbo_ <= log_evidence
 
 
+@settings(max_examples=12)
+@given(
+    n=st.integers(100, 400),
+    seed=st.integers(0, 2**32 - 1),
+    prior_mean=st.floats(-100, 100),
+    prior_std=st.floats(-1, 1).map(lambda e: 10.0**e),
+    prior_shape=st.floats(0.3, 1.3).map(lambda e: 10.0**e),
+    prior_rate=st.floats(-1, 1).map(lambda e: 10.0**e),
+)
+def test_against_exact_posterior_random_priors(
+    n, seed, prior_mean, prior_std, prior_shape, prior_rate
+):
+    prior = (prior_mean, prior_std, prior_shape, prior_rate)
+    X = _draw_near_prior(np.random.default_rng(seed), n, *prior)
+    est = VariationalNormalEstimator(*prior).fit(X)
+    exact = exact_posterior(X[:, 0], None, *prior)
+    assert abs(est.posterior_mean_[0] - exact.mean) <= 0.02 * exact.std
+    assert 0.85 <= est.posterior_std_[0] / exact.std <= 1.0
+    assert est.elbo_ <= exact.log_evidence
+
+
 def test_against_exact_posterior_large_n_weighted():
     """n = 10,000 (with a weighted variant): mean within 0.01 sd, sd ratio >= 0.99."""
     rng = np.random.default_rng(7)
