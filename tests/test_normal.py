@@ -676,3 +676,53 @@ def test_quiet_by_default(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ""
+
+
+# --------------------------------------------------------------------------
+# Symmetries of the model: shift and scale
+# --------------------------------------------------------------------------
+
+
+@settings(max_examples=40)
+@given(problems(), st.floats(-1e3, 1e3), st.floats(-2, 2).map(lambda e: 10.0**e))
+def test_shift_and_scale_equivariance(problem, shift, scale):
+    """x -> c x + t with m0 -> c m0 + t, s0 -> c s0, b0 -> c^2 b0 maps q the same way.
+
+    Under the change of variables mu -> c mu + t, tau -> tau / c^2 the model
+    is unchanged, so m -> c m + t, s -> c s, a -> a, b -> c^2 b, and the ELBO
+    (a log density of n d values) drops by W d log c.
+    """
+    X, w, params = problem
+    moved = dict(
+        params,
+        prior_mean=scale * params["prior_mean"] + shift,
+        prior_std=scale * params["prior_std"],
+        prior_rate=scale**2 * params["prior_rate"],
+    )
+    # tol=0: both fits run to the fixed point, whatever the ELBO's scale.
+    base = _fit_quietly(VariationalNormalEstimator(**params, tol=0, max_iter=300), X, w)
+    other = _fit_quietly(
+        VariationalNormalEstimator(**moved, tol=0, max_iter=300), scale * X + shift, w
+    )
+    W = len(X) if w is None else w.sum()
+    spread = scale * base.posterior_std_
+    assert np.all(
+        np.abs(other.posterior_mean_ - (scale * base.posterior_mean_ + shift))
+        <= 1e-6 * spread + 1e-12 * (abs(shift) + scale * np.abs(base.posterior_mean_))
+    )
+    assert_allclose(other.posterior_std_, scale * base.posterior_std_, rtol=1e-6)
+    assert_allclose(other.posterior_shape_, base.posterior_shape_, rtol=1e-12)
+    assert_allclose(other.posterior_rate_, scale**2 * base.posterior_rate_, rtol=1e-6)
+    assert_allclose(other.noise_std_, scale * base.noise_std_, rtol=1e-6)
+    expected = base.elbo_ - W * X.shape[1] * np.log(scale)
+    assert other.elbo_ == pytest.approx(expected, rel=1e-8, abs=1e-8 * W)
+
+
+def test_noise_std_is_inverse_sqrt_of_expected_precision():
+    X = np.random.default_rng(9).normal([0.0, 3.0], [0.1, 7.0], size=(15, 2))
+    est = VariationalNormalEstimator().fit(X)
+    expected_tau = [
+        stats.gamma(a, scale=1 / b).mean()
+        for a, b in zip(est.posterior_shape_, est.posterior_rate_, strict=True)
+    ]
+    assert_allclose(est.noise_std_, 1 / np.sqrt(expected_tau), rtol=1e-14)
