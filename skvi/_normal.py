@@ -205,7 +205,11 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         The fit has converged when the ELBO changes by at most
         ``tol * max(W, 1)`` between two sweeps, where ``W`` is the total sample
         weight (the number of samples with unit weights): ``tol`` bounds the
-        change of the ELBO per sample. >= 0.
+        change of the ELBO per sample. >= 0. The ELBO is flat at its maximum,
+        so the posterior parameters are accurate to roughly ``sqrt(tol)``
+        relative at worst (small samples that disagree with the prior, where
+        CAVI converges slowly), and far better with many samples; lower ``tol``
+        for tighter parameters.
 
     verbose : int, default=0
         Print the ELBO at every iteration when > 0.
