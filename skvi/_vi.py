@@ -83,9 +83,21 @@ def expected_log_normal(
 def kl_normal(mean, variance, prior_mean, prior_variance):
     """KL(Normal(mean, variance) || Normal(prior_mean, prior_variance)).
 
-    ``0.5 * (log(v0 / v) + (v + (m - m0)**2) / v0 - 1)``.
-    The log ratio is taken as a difference of logs so that variances near the
-    ends of the float64 range do not overflow.
+    ``0.5 * (log(v0 / v) + (v + (m - m0)**2) / v0 - 1)`` (Bishop, eq. 10.71 with
+    its expectations written out), with the log ratio taken as a difference of
+    logs.
+
+    Parameters
+    ----------
+    mean, variance : array-like
+        Mean ``m`` and variance ``v > 0`` of q.
+    prior_mean, prior_variance : array-like
+        Mean ``m0`` and variance ``v0 > 0`` of the prior.
+
+    Returns
+    -------
+    ndarray
+        The divergence, >= 0, broadcast over the inputs.
     """
     return 0.5 * (
         np.log(prior_variance)
@@ -99,7 +111,20 @@ def kl_gamma(shape, rate, prior_shape, prior_rate):
     """KL(Gamma(shape, rate) || Gamma(prior_shape, prior_rate)), rate parametrisation.
 
     ``(a - a0) psi(a) - log Gamma(a) + log Gamma(a0)
-    + a0 (log b - log b0) + a (b0 - b) / b``.
+    + a0 (log b - log b0) + a (b0 - b) / b``, from ``E_q[log q - log p]`` with
+    ``E_q[tau] = a/b`` and ``E_q[log tau] = psi(a) - log b``.
+
+    Parameters
+    ----------
+    shape, rate : array-like
+        Shape ``a > 0`` and rate ``b > 0`` of q.
+    prior_shape, prior_rate : array-like
+        Shape ``a0 > 0`` and rate ``b0 > 0`` of the prior.
+
+    Returns
+    -------
+    ndarray
+        The divergence, >= 0, broadcast over the inputs.
     """
     return (
         (shape - prior_shape) * digamma(shape)

@@ -3,6 +3,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import (
+    InconsistentVersionWarning as _SklearnInconsistentVersionWarning,
+)
 
 __all__ = ["ConvergenceWarning", "ELBODecreaseWarning", "InconsistentVersionWarning"]
 
@@ -17,8 +20,11 @@ class ELBODecreaseWarning(RuntimeWarning):
     """
 
 
-class InconsistentVersionWarning(UserWarning):
+class InconsistentVersionWarning(_SklearnInconsistentVersionWarning):
     """An estimator is loaded with a different skvi version than it was saved with.
+
+    A subclass of scikit-learn's own ``InconsistentVersionWarning``, so that a
+    filter for that warning catches skvi's too.
 
     Parameters
     ----------
@@ -33,7 +39,11 @@ class InconsistentVersionWarning(UserWarning):
     """
 
     def __init__(self, *, estimator_name, current_skvi_version, original_skvi_version):
-        self.estimator_name = estimator_name
+        super().__init__(
+            estimator_name=estimator_name,
+            current_sklearn_version=current_skvi_version,
+            original_sklearn_version=original_skvi_version,
+        )
         self.current_skvi_version = current_skvi_version
         self.original_skvi_version = original_skvi_version
 

@@ -706,14 +706,20 @@ def test_shift_and_scale_equivariance(problem, shift, scale):
     )
     W = len(X) if w is None else w.sum()
     spread = scale * base.posterior_std_
+    # Stopping on an exact zero change of the ELBO leaves the parameters where
+    # the ELBO is flat to rounding: within about sqrt(eps |ELBO|) posterior sds
+    # (relative) of the fixed point, 1e-6 or more when the prior is far off.
+    resolution = max(1e-6, 10 * np.sqrt(np.finfo(float).eps * abs(base.elbo_)))
     assert np.all(
         np.abs(other.posterior_mean_ - (scale * base.posterior_mean_ + shift))
-        <= 1e-6 * spread + 1e-12 * (abs(shift) + scale * np.abs(base.posterior_mean_))
+        <= resolution * spread
+        + 1e-12 * (abs(shift) + scale * np.abs(base.posterior_mean_))
     )
-    assert_allclose(other.posterior_std_, scale * base.posterior_std_, rtol=1e-6)
+    rtol = resolution
+    assert_allclose(other.posterior_std_, scale * base.posterior_std_, rtol=rtol)
     assert_allclose(other.posterior_shape_, base.posterior_shape_, rtol=1e-12)
-    assert_allclose(other.posterior_rate_, scale**2 * base.posterior_rate_, rtol=1e-6)
-    assert_allclose(other.noise_std_, scale * base.noise_std_, rtol=1e-6)
+    assert_allclose(other.posterior_rate_, scale**2 * base.posterior_rate_, rtol=rtol)
+    assert_allclose(other.noise_std_, scale * base.noise_std_, rtol=rtol)
     expected = base.elbo_ - W * X.shape[1] * np.log(scale)
     assert other.elbo_ == pytest.approx(expected, rel=1e-8, abs=1e-8 * W)
 
