@@ -8,7 +8,7 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import VersionedStateMixin, restore_on_error
 from ._stats import merge_moments, weighted_moments
@@ -21,6 +21,7 @@ from ._validation import (
     check_probability,
     check_sample_weight,
     is_dask_collection,
+    validate_data,
 )
 from ._vi import expected_log_normal, gamma_expectations, kl_gamma, kl_normal
 from .exceptions import ConvergenceWarning, ELBODecreaseWarning
