@@ -322,7 +322,8 @@ def _hyperparameter_cases():
                     (estimator, name, label, value, InvalidParameterError, message)
                 )
                 entry_message = (
-                    rf"The '{name}' parameter must be > 0 for every feature"
+                    rf"The '{name}' parameter must be > 0 for every feature.*"
+                    r"use a small positive value for a vague prior"
                     if np.isfinite(value)
                     else rf"The '{name}' parameter must be finite.*"
                     r"Replace NaN and infinite entries with finite values"
@@ -333,7 +334,7 @@ def _hyperparameter_cases():
                         name,
                         f"{label}-entry",
                         [1.0, value],
-                        ValueError,
+                        InvalidParameterError,
                         entry_message,
                     )
                 )
@@ -343,7 +344,9 @@ def _hyperparameter_cases():
                     rf"\(n_features,\) = \(2,\); got an array of shape "
                     rf"{re.escape(str(value.shape))}\. Pass one value per feature"
                 )
-                cases.append((estimator, name, label, value, ValueError, message))
+                cases.append(
+                    (estimator, name, label, value, InvalidParameterError, message)
+                )
             cases.append(
                 (
                     estimator,
