@@ -82,7 +82,11 @@ FAILING_CALLS = [
     ),
     ("score-nan", lambda est: est.score(_with_nan(_data())), False),
     ("score-n_features", lambda est: est.score(_data(10, 4)), False),
-    ("score_samples-inf", lambda est: est.score_samples(np.full((5, 3), np.inf)), False),
+    (
+        "score_samples-inf",
+        lambda est: est.score_samples(np.full((5, 3), np.inf)),
+        False,
+    ),
     ("sample_posterior-0", lambda est: est.sample_posterior(0), False),
     ("credible_interval-2", lambda est: est.credible_interval(2.0), False),
 ]
