@@ -169,6 +169,43 @@ def _cavi(weight, data_mean, sum_of_squares, prior, *, max_iter, tol, verbose):
     }
 
 
+def _check_representable(result):
+    """Raise, rather than return NaN, inf or 0, when the fit leaves float64's range.
+
+    Data and priors on wildly different scales (``prior_std**2``,
+    ``(xbar - prior_mean)**2`` or ``1/prior_rate`` beyond about 1e308 or below
+    1e-308) make the updates overflow or underflow.
+    """
+    bad = [
+        name
+        for name, values in [
+            ("the posterior mean", result["mean"]),
+            ("the posterior variance", result["variance"]),
+            ("the posterior rate", result["rate"]),
+            ("the noise scale", result["rate"] / result["shape"]),
+            ("the ELBO", result["elbo_history"]),
+        ]
+        if not np.all(np.isfinite(values))
+    ]
+    bad += [
+        name
+        for name, values in [
+            ("the posterior variance", result["variance"]),
+            ("the posterior rate", result["rate"]),
+        ]
+        if np.all(np.isfinite(values)) and not np.all(np.asarray(values) > 0)
+    ]
+    if bad:
+        raise ValueError(
+            f"The fit is not representable in float64: {', '.join(bad)} came out "
+            "NaN, infinite or zero. The data and the priors are on very different "
+            "scales, or beyond float64's range (squares of values above about "
+            "1e154 overflow). Choose priors on the scale of the data, or rescale X "
+            "by c and the priors with it: prior_mean and prior_std by c, "
+            "prior_rate by c**2."
+        )
+
+
 class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimator):
     """Posterior of the mean and noise of each feature, by variational inference.
 
@@ -448,6 +485,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             tol=self.tol,
             verbose=self.verbose,
         )
+        _check_representable(result)
         if self.verbose:
             status = "converged" if result["converged"] else "did not converge"
             print(f"CAVI {status} after {len(result['elbo_history'])} iteration(s).")
