@@ -468,23 +468,27 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             )
             for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
         }
+        with np.errstate(over="ignore", under="ignore"):
+            prior_variance = priors["prior_std"] ** 2
         prior = (
             priors["prior_mean"],
-            priors["prior_std"] ** 2,
+            prior_variance,
             priors["prior_shape"],
             priors["prior_rate"],
         )
         if self.verbose:
             print(f"CAVI on {n_features} feature(s), total weight {weight:g}")
-        result = _cavi(
-            weight,
-            data_mean,
-            sum_of_squares,
-            prior,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            verbose=self.verbose,
-        )
+        # Overflow is reported once, by _check_representable, not by numpy.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = _cavi(
+                weight,
+                data_mean,
+                sum_of_squares,
+                prior,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                verbose=self.verbose,
+            )
         _check_representable(result)
         if self.verbose:
             status = "converged" if result["converged"] else "did not converge"
