@@ -6,6 +6,7 @@ accumulated in extended precision (``math.fsum`` and ``np.longdouble``).
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -275,3 +276,55 @@ def test_float32_input(estimator):
     scores = from32.score_samples(X32)
     assert scores.dtype == np.float64
     np.testing.assert_allclose(scores, from64.score_samples(X64), rtol=1e-6)
+
+
+@parametrize_estimators
+def test_values_whose_squares_overflow(estimator):
+    """1e160 + 1e150 Normal(0, 1): x**2 overflows, the spread does not."""
+    noise = np.random.default_rng(6).normal(size=(1000, 1))
+    X = 1e160 + 1e150 * noise
+    huge = clone(estimator).set_params(
+        prior_mean=1e160, prior_std=1e153, prior_rate=1e300
+    )
+    huge.fit(X)
+    assert_all_finite(huge)
+    unit = clone(estimator).set_params(prior_mean=0.0, prior_std=1e3, prior_rate=1.0)
+    unit.fit((X - 1e160) / 1e150)
+    np.testing.assert_allclose(huge.noise_std_ / 1e150, unit.noise_std_, rtol=1e-5)
+    np.testing.assert_allclose(
+        (huge.posterior_mean_ - 1e160) / 1e150, unit.posterior_mean_, atol=1e-4
+    )
+
+
+UNREPRESENTABLE = [
+    # prior_std**2 overflows: elbo_ was -inf.
+    ("prior-variance-overflows", 1e160, 1e150, {"prior_std": 1e155}),
+    # (xbar - prior_mean)**2 overflows: noise_std_ was inf, the ELBO NaN.
+    ("prior-mean-far-from-data", 0.0, 1.0, {"prior_mean": 1e256, "prior_std": 1e-3}),
+    # prior_std**2 underflows to 0: the posterior was NaN.
+    ("prior-variance-underflows", 0.0, 1e-160, {"prior_std": 1e-165}),
+]
+
+
+@parametrize_estimators
+@pytest.mark.parametrize(
+    "offset, spread, params",
+    [pytest.param(*case[1:], id=case[0]) for case in UNREPRESENTABLE],
+)
+def test_unrepresentable_fit_raises_instead_of_nan(estimator, offset, spread, params):
+    X = offset + spread * np.random.default_rng(7).normal(size=(30, 1))
+    message = (
+        r"not representable in float64: .* came out NaN, infinite or zero.*"
+        r"Choose priors on the scale of the data, or rescale X by c and the priors"
+    )
+    with warnings.catch_warnings():
+        # One clear error, not a trail of numpy overflow warnings before it.
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=message):
+            clone(estimator).set_params(**params).fit(X)
+    # An estimator fitted before keeps its fit.
+    fitted = clone(estimator).fit(np.ones((3, 1)))
+    before = fitted.posterior_mean_.copy()
+    with pytest.raises(ValueError, match=message):
+        fitted.set_params(**params).fit(X)
+    np.testing.assert_array_equal(fitted.posterior_mean_, before)
