@@ -451,7 +451,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                 ensure_all_finite=False,
             )
             sample_weight = check_sample_weight(sample_weight, X)
-            moments = weighted_moments(X, sample_weight, estimator_name=name)
+            # Squares beyond float64 are handled in _stats and checked below;
+            # numpy's overflow warnings on the way would only be noise.
+            with np.errstate(over="ignore", invalid="ignore"):
+                moments = weighted_moments(X, sample_weight, estimator_name=name)
         if not (np.all(np.isfinite(moments[1])) and np.all(np.isfinite(moments[2]))):
             raise ValueError(
                 "The mean or spread of X overflows float64 (values beyond about "
