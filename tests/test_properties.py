@@ -226,3 +226,49 @@ def test_affine_transform_of_data_and_priors(estimator, data, params, scale, shi
         rtol=1e-6,
         atol=1e-6 * (1 + abs(shift_of_elbo)),
     )
+
+
+def _log_uniform(low, high):
+    return st.floats(low, high).map(lambda exponent: 10.0**exponent)
+
+
+@parametrize_estimators
+@settings(max_examples=100)
+@given(
+    data=weighted_data(max_samples=20, max_features=2),
+    scale=_log_uniform(-300, 300),
+    offset=st.sampled_from([0.0, 1.0]) | _log_uniform(-300, 300),
+    prior_mean=st.sampled_from([0.0]) | _log_uniform(-300, 300),
+    prior_std=_log_uniform(-300, 300),
+    prior_shape=_log_uniform(-5, 5),
+    prior_rate=_log_uniform(-300, 300),
+)
+def test_any_scale_gives_a_finite_fit_or_a_clear_error(
+    estimator, data, scale, offset, prior_mean, prior_std, prior_shape, prior_rate
+):
+    """Never NaN or inf in a fitted attribute: out of float64's range, an error."""
+    X, weights = data
+    X = offset + scale * X / 1e3
+    params = {
+        "prior_mean": prior_mean,
+        "prior_std": prior_std,
+        "prior_shape": prior_shape,
+        "prior_rate": prior_rate,
+    }
+    estimator = clone(estimator).set_params(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)  # no numpy overflow noise
+        try:
+            estimator.fit(X, sample_weight=weights)
+        except ValueError as exc:
+            assert "not representable in float64" in str(
+                exc
+            ) or "overflows float64" in str(exc)
+            assert "Rescale X" in str(exc) or "rescale X" in str(exc)
+            return
+    for name, value in _fitted_attributes(estimator).items():
+        if name != "feature_names_in_":
+            assert np.all(np.isfinite(np.asarray(value, dtype=float))), name
+    assert np.all(estimator.posterior_std_ > 0)
+    assert np.all(estimator.noise_std_ > 0)
