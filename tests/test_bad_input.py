@@ -431,3 +431,41 @@ NOT_FITTED = [
 def test_not_fitted(estimator, call):
     with _raises(NotFittedError, r"is not fitted yet\. Call 'fit'"):
         call(clone(estimator))
+
+
+# skvi reads finiteness off the accumulated sums of each row block and checks
+# element-wise only when they are not finite: every block, every position, and
+# values that could cancel in a sum (+inf with -inf) must still be caught.
+BLOCK_CASES = [
+    pytest.param(
+        (n_samples, n_features), row, values, weighted, id=f"{n_features}f-{label}"
+    )
+    for n_features, n_samples in [(1, 300_000), (4, 100_000)]
+    for row, where in [(0, "first"), (n_samples // 2, "middle"), (-1, "last")]
+    for values, what in [
+        ((np.nan,), "nan"),
+        ((np.inf,), "inf"),
+        ((np.inf, -np.inf), "inf-and-minus-inf"),
+    ]
+    for weighted, how in [(False, "unit"), (True, "weight-0-on-bad-row")]
+    for label in [f"{where}-{what}-{how}"]
+]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
+@pytest.mark.parametrize("shape, row, values, weighted", BLOCK_CASES)
+def test_non_finite_values_found_in_any_block(estimator, shape, row, values, weighted):
+    """Several row blocks of 2**17 values each; the bad value in one of them."""
+    n_samples = shape[0]
+    X = np.random.default_rng(8).normal(size=shape)
+    rows = np.arange(n_samples)[[row, row - 1][: len(values)]]
+    X[rows, -1] = values
+    weights = None
+    if weighted:
+        weights = np.ones(n_samples)
+        weights[rows] = 0.0
+    message = NAN_FIX if np.isnan(values).any() else INF_FIX
+    for method in _methods(estimator):
+        if method in ("fit", "partial_fit"):
+            with _raises(ValueError, message):
+                getattr(clone(estimator), method)(X, sample_weight=weights)
