@@ -8,7 +8,7 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import VersionedStateMixin, restore_on_error
 from ._stats import merge_moments, weighted_moments
@@ -21,6 +21,7 @@ from ._validation import (
     check_probability,
     check_sample_weight,
     is_dask_collection,
+    validate_data,
 )
 from ._vi import expected_log_normal, gamma_expectations, kl_gamma, kl_normal
 from .exceptions import ConvergenceWarning, ELBODecreaseWarning
@@ -166,6 +167,43 @@ def _cavi(weight, data_mean, sum_of_squares, prior, *, max_iter, tol, verbose):
         "elbo_history": history,
         "converged": converged,
     }
+
+
+def _check_representable(result):
+    """Raise, rather than return NaN, inf or 0, when the fit leaves float64's range.
+
+    Data and priors on wildly different scales (``prior_std**2``,
+    ``(xbar - prior_mean)**2`` or ``1/prior_rate`` beyond about 1e308 or below
+    1e-308) make the updates overflow or underflow.
+    """
+    bad = [
+        name
+        for name, values in [
+            ("the posterior mean", result["mean"]),
+            ("the posterior variance", result["variance"]),
+            ("the posterior rate", result["rate"]),
+            ("the noise scale", result["rate"] / result["shape"]),
+            ("the ELBO", result["elbo_history"]),
+        ]
+        if not np.all(np.isfinite(values))
+    ]
+    bad += [
+        name
+        for name, values in [
+            ("the posterior variance", result["variance"]),
+            ("the posterior rate", result["rate"]),
+        ]
+        if np.all(np.isfinite(values)) and not np.all(np.asarray(values) > 0)
+    ]
+    if bad:
+        raise ValueError(
+            f"The fit is not representable in float64: {', '.join(bad)} came out "
+            "NaN, infinite or zero. The data and the priors are on very different "
+            "scales, or beyond float64's range (squares of values above about "
+            "1e154 overflow). Choose priors on the scale of the data, or rescale X "
+            "by c and the priors with it: prior_mean and prior_std by c, "
+            "prior_rate by c**2."
+        )
 
 
 class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimator):
@@ -413,7 +451,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                 ensure_all_finite=False,
             )
             sample_weight = check_sample_weight(sample_weight, X)
-            moments = weighted_moments(X, sample_weight, estimator_name=name)
+            # Squares beyond float64 are handled in _stats and checked below;
+            # numpy's overflow warnings on the way would only be noise.
+            with np.errstate(over="ignore", invalid="ignore"):
+                moments = weighted_moments(X, sample_weight, estimator_name=name)
         if not (np.all(np.isfinite(moments[1])) and np.all(np.isfinite(moments[2]))):
             raise ValueError(
                 "The mean or spread of X overflows float64 (values beyond about "
@@ -430,23 +471,28 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             )
             for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
         }
+        with np.errstate(over="ignore", under="ignore"):
+            prior_variance = priors["prior_std"] ** 2
         prior = (
             priors["prior_mean"],
-            priors["prior_std"] ** 2,
+            prior_variance,
             priors["prior_shape"],
             priors["prior_rate"],
         )
         if self.verbose:
             print(f"CAVI on {n_features} feature(s), total weight {weight:g}")
-        result = _cavi(
-            weight,
-            data_mean,
-            sum_of_squares,
-            prior,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            verbose=self.verbose,
-        )
+        # Overflow is reported once, by _check_representable, not by numpy.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result = _cavi(
+                weight,
+                data_mean,
+                sum_of_squares,
+                prior,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                verbose=self.verbose,
+            )
+        _check_representable(result)
         if self.verbose:
             status = "converged" if result["converged"] else "did not converge"
             print(f"CAVI {status} after {len(result['elbo_history'])} iteration(s).")

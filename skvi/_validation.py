@@ -6,12 +6,14 @@ change in scikit-learn is mended in one place.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import re
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import assert_all_finite
+from sklearn.utils import assert_all_finite as _sklearn_assert_all_finite
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 __all__ = [
     "FINITE_REAL",
@@ -23,12 +25,115 @@ __all__ = [
     "check_probability",
     "check_sample_weight",
     "is_dask_collection",
+    "validate_data",
 ]
 
 FINITE_REAL = Interval(Real, None, None, closed="neither")
 POSITIVE_REAL = Interval(Real, 0, None, closed="neither")
 NON_NEGATIVE_REAL = Interval(Real, 0, None, closed="left")
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+
+_INFINITY_ADVICE = (
+    " Drop or replace the infinite values first, e.g. keep the rows "
+    "np.isfinite(X).all(axis=1)."
+)
+
+
+def _non_numeric_columns(X):
+    """The non-numeric columns of a DataFrame, as text for an error message."""
+    dtypes = getattr(X, "dtypes", None)
+    if not hasattr(dtypes, "items"):
+        return ""
+    names = [
+        repr(name)
+        for name, dtype in dtypes.items()
+        if getattr(dtype, "kind", "O") not in "biuf"
+    ]
+    return f" (non-numeric column(s): {', '.join(names)})" if names else ""
+
+
+def _explain_non_numeric(message, X):
+    return (
+        f"{message}. X must be numeric{_non_numeric_columns(X)}: drop or encode the "
+        "non-numeric columns first, e.g. DataFrame.select_dtypes('number') or "
+        "sklearn.preprocessing.OrdinalEncoder."
+    )
+
+
+# scikit-learn's input errors that name the problem but not the fix, and the
+# fix to append (or the message to use instead).
+_INPUT_ADVICE = [
+    (
+        re.compile(r"could not convert|argument must be a string or a"),
+        _explain_non_numeric,
+    ),
+    (
+        re.compile(r"^Complex data not supported"),
+        lambda message, X: (
+            "Complex data not supported: X must hold real numbers. Pass np.real(X), "
+            "np.abs(X), or the real and imaginary parts as separate columns."
+        ),
+    ),
+    (re.compile(r"contains infinity"), lambda message, X: message + _INFINITY_ADVICE),
+    (
+        re.compile(r"Found array with dim \d+"),
+        lambda message, X: (
+            message + " Pass a 2-D array of shape (n_samples, n_features), e.g. "
+            "X.reshape(len(X), -1)."
+        ),
+    ),
+    (
+        re.compile(r"Found array with 0 sample"),
+        lambda message, X: message + " X is empty: pass at least one row.",
+    ),
+    (
+        re.compile(r"Found array with 0 feature"),
+        lambda message, X: message + " X has no columns: pass at least one feature.",
+    ),
+    (
+        re.compile(r"features, but \w+ is expecting \d+ features"),
+        lambda message, X: (
+            message + " Pass the columns seen in fit, in the same order, or refit the "
+            "estimator on the new columns."
+        ),
+    ),
+]
+
+
+def _with_advice(exc, X):
+    """``exc`` with the fix appended to its message, or None if it has none."""
+    message = str(exc)
+    for pattern, explain in _INPUT_ADVICE:
+        if pattern.search(message):
+            return type(exc)(explain(message, X))
+    return None
+
+
+def validate_data(_estimator, /, X="no_validation", y="no_validation", **kwargs):
+    """scikit-learn's ``validate_data``, with messages that say how to fix X.
+
+    Same signature and behaviour; only the text of some input errors grows a
+    sentence on what to do (see ``_INPUT_ADVICE`` and ``docs/errors.md``).
+    """
+    try:
+        return _sklearn_validate_data(_estimator, X, y, **kwargs)
+    except (TypeError, ValueError) as exc:
+        better = _with_advice(exc, X)
+        if better is None:
+            raise
+        raise better from None
+
+
+def assert_all_finite(X, *, allow_nan=False, estimator_name=None, input_name=""):
+    """scikit-learn's ``assert_all_finite``; the infinity error also says what to do."""
+    try:
+        _sklearn_assert_all_finite(
+            X, allow_nan=allow_nan, estimator_name=estimator_name, input_name=input_name
+        )
+    except ValueError as exc:
+        if "infinity" not in str(exc):
+            raise
+        raise ValueError(str(exc) + _INFINITY_ADVICE) from None
 
 
 def check_prior(value, name, n_features, *, positive):
@@ -111,11 +216,20 @@ def check_sample_weight(sample_weight, X):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, allow_all_zero_weights=True
         )
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         if "NaN" in str(exc) or "infinity" in str(exc):
             raise ValueError(
                 f"{exc} sample_weight must be finite: remove those samples or give "
                 "them a finite weight (0 drops a sample)."
+            ) from None
+        if "shape" in str(exc) or "1D array" in str(exc):
+            raise ValueError(
+                f"{exc} Pass one weight per row of X, as a 1-D array of length "
+                f"{X.shape[0]}."
+            ) from None
+        if "convert" in str(exc) or "argument must be" in str(exc):
+            raise ValueError(
+                f"sample_weight must be numeric: {exc}. Pass numbers, one per row."
             ) from None
         raise
     negative = sample_weight < 0
@@ -127,7 +241,8 @@ def check_sample_weight(sample_weight, X):
         )
     if not sample_weight.any():
         raise ValueError(
-            "sample_weight is zero for every sample, so there is nothing to fit. "
+            "sample_weight is zero for every sample, so there is nothing to fit "
+            "or average. "
             "Give at least one sample a positive weight."
         )
     return sample_weight
