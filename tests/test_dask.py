@@ -1,5 +1,6 @@
 """Fitting dask arrays and DataFrames, on a real dask.distributed cluster."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -47,6 +48,8 @@ def client():
                 processes=True,
                 dashboard_address=None,
                 worker_dashboard_address=None,
+                # Tests that expect errors would otherwise see them logged.
+                silence_logs=logging.CRITICAL,
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
@@ -314,7 +317,10 @@ def test_partial_fit_checks_features_of_dask_chunks(client):
     renamed = frame.rename(columns={"b": "c"})
     with pytest.raises(ValueError, match="feature names should match"):
         estimator.partial_fit(dd.from_pandas(renamed, npartitions=2))
-    with pytest.raises(ValueError, match="expecting 2 features"):
+    with (
+        pytest.raises(ValueError, match="expecting 2 features"),
+        pytest.warns(UserWarning, match="does not have valid feature names"),
+    ):
         estimator.partial_fit(da.ones((4, 3)))
     # A rejected chunk leaves the fit as it was.
     np.testing.assert_array_equal(estimator.posterior_mean_, fitted)
