@@ -355,8 +355,11 @@ def test_cluster_example_runs(client):
         env=env,
         timeout=120,
     )
-    assert "posterior mean" in result.stdout
-    assert "best priors" in result.stdout
+    lines = dict(line.split(":", 1) for line in result.stdout.splitlines())
+    posterior_mean = np.array(lines["posterior mean"].strip(" []").split(), float)
+    # 2e5 rows pin each mean to a few standard errors (sd / sqrt(2e5)).
+    np.testing.assert_allclose(posterior_mean, [5.0, -1.0, 2e4, 0.0], atol=0.03)
+    assert "prior_std" in lines["best priors"]
 
 
 def test_report_agreement():
