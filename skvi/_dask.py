@@ -94,7 +94,7 @@ def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
     if weighted:
         weights = _aligned_weights(sample_weight, X)
         parts = da.map_blocks(
-            _block_moments,
+            _chunk_moments,
             X,
             weights[:, None],
             estimator_name=estimator_name,
@@ -103,7 +103,7 @@ def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
         )
     else:
         parts = da.map_blocks(
-            _block_moments,
+            _chunk_moments,
             X,
             estimator_name=estimator_name,
             chunks=block_shape,
@@ -127,7 +127,7 @@ def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
 def validation_stand_in(X):
     """What ``validate_data`` should see of X: an empty pandas frame for a DataFrame.
 
-    scikit-learn (>= 1.8) takes feature names from eager DataFrames only, so a
+    scikit-learn (1.9) takes feature names from eager DataFrames only, so a
     dask DataFrame is shown as an empty pandas DataFrame with its columns;
     other collections are returned as they are (only their shape is read).
     """
@@ -138,7 +138,7 @@ def validation_stand_in(X):
     return X
 
 
-def _block_moments(block, weights=None, estimator_name=None):
+def _chunk_moments(block, weights=None, estimator_name=None):
     """``[n_rows, W_k, xbar_k, S_k]`` of one row chunk, by ``weighted_moments``."""
     n_rows, n_features = block.shape
     result = np.zeros((1, 2 + 2 * n_features))
