@@ -435,9 +435,12 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         """Validate X and sample_weight, and return ``(W, xbar, S)``."""
         name = type(self).__name__
         if is_dask_collection(X):
-            from ._dask import dask_weighted_moments
+            from ._dask import dask_weighted_moments, validation_stand_in
 
-            validate_data(self, X, skip_check_array=True, reset=reset)
+            # scikit-learn reads feature names from eager DataFrames only.
+            validate_data(
+                self, validation_stand_in(X), skip_check_array=True, reset=reset
+            )
             moments = dask_weighted_moments(X, sample_weight, estimator_name=name)
         else:
             # Finiteness is read off the accumulated sums (see _stats), which

@@ -1,0 +1,369 @@
+"""Fitting dask arrays and DataFrames, on a real dask.distributed cluster."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import dask  # noqa: E402
+import joblib  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+import skvi  # noqa: E402
+from skvi import VariationalNormalEstimator  # noqa: E402
+from tests._fitted import assert_same_fit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+# Where skvi and this test package are imported from: the worktree in
+# development, site-packages (skvi) and the checkout (tests) in CI.
+IMPORT_ROOTS = [str(Path(skvi.__file__).resolve().parent.parent), str(ROOT)]
+
+# The largest relative difference from numpy seen by the tests, for the record.
+MEASURED = []
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A 2-worker LocalCluster in separate processes, and a Client to it."""
+    # Worker processes are new interpreters: they must import skvi (whose
+    # functions run on them) and this module (the block generator below).
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        IMPORT_ROOTS + ([previous] if previous else [])
+    )
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                worker_dashboard_address=None,
+                # Tests that expect errors would otherwise see them logged.
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+
+
+def _assert_matches(actual, expected):
+    MEASURED.append(assert_same_fit(actual, expected, rtol=1e-10))
+
+
+def _data(n_samples=1_000, n_features=3, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    # Far from zero and on different scales, so that centring matters.
+    X = rng.normal(
+        [1e3, -2.0, 0.5][:n_features],
+        [1.0, 10.0, 1e-3][:n_features],
+        size=(n_samples, n_features),
+    )
+    weights = rng.uniform(0.0, 3.0, size=n_samples)
+    weights[::7] = 0.0
+    return X.astype(dtype), weights
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunks", [(1_000, 3), (37, 3), (100, 1), (333, 2), (1, 3)])
+@pytest.mark.parametrize("weights", [None, "numpy", "dask"])
+def test_dask_array_equals_numpy_fit(client, dtype, chunks, weights):
+    X, sample_weight = _data(dtype=dtype)
+    if chunks == (1, 3):
+        # One-row chunks: fewer rows, to keep the task count small.
+        X, sample_weight = X[:60], sample_weight[:60]
+    if weights is None:
+        sample_weight = None
+    expected = VariationalNormalEstimator().fit(X, sample_weight=sample_weight)
+    if weights == "dask":
+        # Chunked differently from X on purpose: it is rechunked to X's rows.
+        sample_weight = da.from_array(sample_weight, chunks=250)
+    actual = VariationalNormalEstimator().fit(
+        da.from_array(X, chunks=chunks), sample_weight=sample_weight
+    )
+    _assert_matches(actual, expected)
+
+
+def test_integer_and_boolean_arrays_are_cast_to_float64(client):
+    X = np.arange(60).reshape(20, 3) % 7
+    expected = VariationalNormalEstimator().fit(X.astype(np.float64))
+    actual = VariationalNormalEstimator().fit(da.from_array(X, chunks=(6, 2)))
+    _assert_matches(actual, expected)
+    flags = X > 3
+    _assert_matches(
+        VariationalNormalEstimator().fit(da.from_array(flags, chunks=7)),
+        VariationalNormalEstimator().fit(flags.astype(np.float64)),
+    )
+
+
+def test_chunks_with_zero_weight_or_no_rows(client):
+    X, sample_weight = _data(n_samples=90)
+    sample_weight[30:60] = 0.0  # the whole middle chunk
+    expected = VariationalNormalEstimator().fit(X, sample_weight=sample_weight)
+    weights = da.from_array(sample_weight, chunks=30)
+    actual = VariationalNormalEstimator().fit(
+        da.from_array(X, chunks=30), sample_weight=weights
+    )
+    _assert_matches(actual, expected)
+    # Filtering a DataFrame can leave empty partitions.
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]), npartitions=3)
+    kept = frame[frame["a"] > -np.inf]
+    empty = frame[frame["a"] < -np.inf]
+    actual = VariationalNormalEstimator().fit(dd.concat([empty, kept]))
+    _assert_matches(
+        actual, VariationalNormalEstimator().fit(pd.DataFrame(X, columns=list("abc")))
+    )
+
+
+@pytest.mark.parametrize("weights", [None, "numpy", "dask"])
+def test_dask_dataframe_equals_pandas_fit(client, weights):
+    X, sample_weight = _data(n_samples=500)
+    frame = pd.DataFrame(X, columns=["price", "volume", "spread"])
+    frame["count"] = np.arange(500) % 11  # an int64 column among float ones
+    if weights is None:
+        sample_weight = None
+    expected = VariationalNormalEstimator().fit(frame, sample_weight=sample_weight)
+    if weights == "dask":
+        sample_weight = dd.from_pandas(pd.Series(sample_weight), npartitions=3)
+    dask_frame = dd.from_pandas(frame, npartitions=4)
+    actual = VariationalNormalEstimator().fit(dask_frame, sample_weight=sample_weight)
+    np.testing.assert_array_equal(
+        actual.feature_names_in_, ["price", "volume", "spread", "count"]
+    )
+    _assert_matches(actual, expected)
+
+
+def test_nullable_columns_become_float(client):
+    frame = pd.DataFrame(
+        {"a": pd.array([1, 2, 4], dtype="Int64"), "b": [0.5, 1.5, 2.0]}
+    )
+    actual = VariationalNormalEstimator().fit(dd.from_pandas(frame, npartitions=2))
+    _assert_matches(actual, VariationalNormalEstimator().fit(frame.astype(float)))
+    frame.loc[1, "a"] = pd.NA
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        VariationalNormalEstimator().fit(dd.from_pandas(frame, npartitions=2))
+
+
+# Data made on the workers: block k is a function of (seed, k) only, so the
+# client can make the same numbers for the reference fit without dask.
+N_BLOCKS, BLOCK_ROWS, N_FEATURES = 8, 25_000, 3
+
+
+def _normal_block(block_id=None, seed=0, on_worker=False):
+    if on_worker:
+        # Raises ValueError anywhere but in a dask worker.
+        distributed.get_worker()
+    rng = np.random.default_rng([seed, block_id[0]])
+    return rng.normal([5.0, -1.0, 2e4], [2.0, 0.1, 3.0], size=(BLOCK_ROWS, N_FEATURES))
+
+
+def _worker_data(seed=0):
+    return da.map_blocks(
+        _normal_block,
+        seed=seed,
+        on_worker=True,
+        chunks=((BLOCK_ROWS,) * N_BLOCKS, (N_FEATURES,)),
+        dtype=np.float64,
+    )
+
+
+def _refuse_to_materialise(*args, **kwargs):
+    raise AssertionError("X was materialised on the client")
+
+
+def test_data_made_on_workers_are_never_gathered(client, monkeypatch):
+    expected = VariationalNormalEstimator().fit(
+        np.concatenate([_normal_block((k, 0)) for k in range(N_BLOCKS)])
+    )
+    X = _worker_data()
+    # Every way a dask array becomes a numpy array on the client.
+    for method in ("__array__", "compute", "persist"):
+        monkeypatch.setattr(da.Array, method, _refuse_to_materialise)
+    with distributed.get_task_stream(client) as tasks:
+        actual = VariationalNormalEstimator().fit(X)
+    _assert_matches(actual, expected)
+    # The blocks were made (_normal_block checks it) and reduced by the
+    # workers, one task a block: generation and reduction fuse.
+    assert len(tasks.data) >= N_BLOCKS
+    assert {t["worker"] for t in tasks.data} <= set(client.scheduler_info()["workers"])
+
+
+def test_partial_fit_on_dask_chunks_equals_fit(client):
+    expected = VariationalNormalEstimator().fit(_worker_data(seed=1))
+    estimator = VariationalNormalEstimator()
+    X = _worker_data(seed=1)
+    for start in range(0, N_BLOCKS * BLOCK_ROWS, 3 * BLOCK_ROWS):
+        estimator.partial_fit(X[start : start + 3 * BLOCK_ROWS])
+    _assert_matches(estimator, expected)
+
+
+def test_local_schedulers_give_the_same_fit(client):
+    X, sample_weight = _data()
+    expected = VariationalNormalEstimator().fit(X, sample_weight=sample_weight)
+    for scheduler in ("synchronous", "threads"):
+        with dask.config.set(scheduler=scheduler):
+            actual = VariationalNormalEstimator().fit(
+                da.from_array(X, chunks=128), sample_weight=sample_weight
+            )
+        _assert_matches(actual, expected)
+
+
+def test_grid_search_under_the_dask_joblib_backend(client):
+    X, _ = _data(n_samples=300, n_features=2)
+    grid = {"prior_std": [0.1, 1.0, 100.0], "prior_rate": [0.01, 1.0]}
+    expected = GridSearchCV(VariationalNormalEstimator(), grid, cv=3).fit(X)
+    with joblib.parallel_backend("dask"):
+        with distributed.get_task_stream(client) as tasks:
+            actual = GridSearchCV(VariationalNormalEstimator(), grid, n_jobs=2, cv=3)
+            actual.fit(X)
+    # The candidates were fitted on the cluster...
+    assert len(tasks.data) > 0
+    # ...to the very same scores.
+    assert actual.best_params_ == expected.best_params_
+    np.testing.assert_allclose(
+        actual.cv_results_["mean_test_score"],
+        expected.cv_results_["mean_test_score"],
+        rtol=1e-12,
+    )
+    _assert_matches(actual.best_estimator_, expected.best_estimator_)
+
+
+X_BAD = np.arange(12.0).reshape(6, 2)
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (da.ones(6), "Expected 2D array, got 1D dask array"),
+        (da.ones((2, 3, 2)), "dim 3"),
+        (da.ones((6, 2), dtype=complex), "Complex data not supported"),
+        (da.from_array(np.array([["a", "b"]] * 3)), "needs real numbers"),
+        (da.ones((0, 2)), r"0 sample\(s\) \(shape=\(0, 2\)\)"),
+        (da.ones((6, 0)), r"0 feature\(s\) \(shape=\(6, 0\)\)"),
+        (da.from_array(np.where(X_BAD == 7, np.nan, X_BAD), chunks=2), "contains NaN"),
+        (da.from_array(np.where(X_BAD == 7, np.inf, X_BAD), chunks=2), "infinity"),
+    ],
+    ids=["1d", "3d", "complex", "strings", "no-rows", "no-features", "nan", "inf"],
+)
+def test_bad_dask_arrays_raise(client, X, message):
+    with pytest.raises(ValueError, match=message):
+        VariationalNormalEstimator().fit(X)
+
+
+def test_bad_dask_dataframes_raise(client):
+    frame = pd.DataFrame({"x": [1.0, 2.0], "label": ["a", "b"], "z": [1j, 2j]})
+    with pytest.raises(ValueError, match=r"'label' \(.*\), 'z' \(complex128\)"):
+        VariationalNormalEstimator().fit(dd.from_pandas(frame, npartitions=1))
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D dask Series"):
+        VariationalNormalEstimator().fit(dd.from_pandas(frame, npartitions=1)["x"])
+    empty = dd.from_pandas(frame[["x"]], npartitions=2)
+    with pytest.raises(ValueError, match=r"0 sample\(s\) \(shape=\(0, 1\)\)"):
+        VariationalNormalEstimator().fit(empty[empty["x"] > 5])
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (np.r_[1.0, -2.0, np.ones(4)], "sample_weight must be >= 0"),
+        (
+            da.from_array(np.r_[np.ones(5), -1.0], chunks=2),
+            "sample_weight must be >= 0",
+        ),
+        (da.from_array(np.r_[1.0, np.nan, np.ones(4)], chunks=4), "contains NaN"),
+        (np.zeros(6), "zero for every sample"),
+        (da.zeros(6, chunks=2), "zero for every sample"),
+        (np.ones(5), r"sample_weight.shape == \(5,\), expected \(6,\)"),
+        (da.ones(7, chunks=3), r"sample_weight.shape == \(7,\), expected \(6,\)"),
+    ],
+)
+def test_bad_weights_raise(client, weights, message):
+    with pytest.raises(ValueError, match=message):
+        VariationalNormalEstimator().fit(
+            da.from_array(X_BAD, chunks=2), sample_weight=weights
+        )
+
+
+def test_zero_weight_rows_must_still_be_finite(client):
+    X = np.where(X_BAD == 0, np.nan, X_BAD)
+    with pytest.raises(ValueError, match="contains NaN"):
+        VariationalNormalEstimator().fit(
+            da.from_array(X, chunks=2), sample_weight=np.r_[0.0, 0.0, np.ones(4)]
+        )
+
+
+def test_partial_fit_checks_features_of_dask_chunks(client):
+    frame = pd.DataFrame(X_BAD, columns=["a", "b"])
+    estimator = VariationalNormalEstimator().partial_fit(
+        dd.from_pandas(frame, npartitions=2)
+    )
+    np.testing.assert_array_equal(estimator.feature_names_in_, ["a", "b"])
+    fitted = estimator.posterior_mean_.copy()
+    with pytest.raises(ValueError, match="feature names should match"):
+        estimator.partial_fit(dd.from_pandas(frame[["b", "a"]], npartitions=2))
+    renamed = frame.rename(columns={"b": "c"})
+    with pytest.raises(ValueError, match="feature names should match"):
+        estimator.partial_fit(dd.from_pandas(renamed, npartitions=2))
+    with (
+        pytest.raises(ValueError, match="expecting 2 features"),
+        pytest.warns(UserWarning, match="does not have valid feature names"),
+    ):
+        estimator.partial_fit(da.ones((4, 3)))
+    # A rejected chunk leaves the fit as it was.
+    np.testing.assert_array_equal(estimator.posterior_mean_, fitted)
+
+
+def test_dask_is_imported_only_for_dask_input():
+    code = (
+        "import sys, numpy as np, pandas as pd, skvi\n"
+        "skvi.VariationalNormalEstimator().fit(np.ones((3, 2)) + np.eye(3, 2))\n"
+        "skvi.VariationalNormalEstimator().fit(pd.DataFrame(np.eye(3)))\n"
+        "assert 'dask' not in sys.modules, [m for m in sys.modules if 'dask' in m]\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(IMPORT_ROOTS))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_cluster_example_runs(client):
+    """examples/dask_cluster.py on a tiny array, against the fixture's cluster."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(IMPORT_ROOTS))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "dask_cluster.py"),
+            "--rows",
+            "200000",
+            "--scheduler",
+            client.scheduler.address,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    lines = dict(line.split(":", 1) for line in result.stdout.splitlines())
+    posterior_mean = np.array(lines["posterior mean"].strip(" []").split(), float)
+    # 2e5 rows pin each mean to a few standard errors (sd / sqrt(2e5)).
+    np.testing.assert_allclose(posterior_mean, [5.0, -1.0, 2e4, 0.0], atol=0.03)
+    assert "prior_std" in lines["best priors"]
+
+
+def test_report_agreement():
+    """Print the largest relative difference from numpy (run with -s to see it)."""
+    if MEASURED:
+        print(f"\nmax relative difference dask vs numpy: {max(MEASURED):.3e}")
+        assert max(MEASURED) <= 1e-10
