@@ -42,7 +42,8 @@ Each column j is modelled as independent draws from Normal(mu_j, 1/tau_j), with
 priors mu_j ~ Normal(prior_mean, prior_std**2) and tau_j ~ Gamma(prior_shape,
 prior_rate), and fitted by coordinate-ascent variational inference.
 
-FILE is a CSV file with a header row of column names and one number per field;
+FILE is a CSV file with a header row of column names and one number per field
+(an unnamed column, like the index that pandas writes, is called "column N");
 it is read in chunks of --chunk-rows rows, each merged into the fit with
 partial_fit, so memory stays bounded whatever the file size. Without FILE, the
 fit runs on scikit-learn's diabetes data (load_diabetes(scaled=False): 442
@@ -385,7 +386,8 @@ def _csv_source(args, progress):
     """Open the CSV file, read its header and set up chunked reading."""
     path = args.file
     try:
-        raw = open(path, "rb")  # noqa: SIM115 -- closed by the chunk iterator
+        # Closed by the chunk iterator when it is exhausted, or below on error.
+        raw = open(path, "rb")
     except OSError as exc:
         raise CommandLineError(f"cannot open {path}: {exc.strerror or exc}") from None
     # A binary handle underneath gives the byte position for the progress
@@ -404,6 +406,9 @@ def _csv_source(args, progress):
                 "rows of numbers"
             )
         header = [name.strip() for name in next(csv.reader([header_line]))]
+        # pandas writes its index under an empty name: give such columns a
+        # name that the table can show and --columns can select.
+        header = [name or f"column {k}" for k, name in enumerate(header, start=1)]
         if all(_looks_numeric(name) for name in header):
             raise CommandLineError(
                 f"{path}, line 1 holds numbers, not column names: add a header "
@@ -415,10 +420,11 @@ def _csv_source(args, progress):
         raise
     progress.start(os.fstat(raw.fileno()).st_size)
     chunks = _CSVChunks(path, usecols, header, args.chunk_rows, stream, progress)
-    n_columns = len(usecols)
-    shown = f"{n_columns} of {len(header)} columns" if args.columns else "columns"
+    description = path
+    if args.columns:
+        description += f" ({len(usecols)} of {len(header)} columns)"
     return _DataSource(
-        description=f"{path} ({shown})" if args.columns else path,
+        description=description,
         columns=[header[i] for i in usecols],
         chunks=chunks,
         path=path,

@@ -356,3 +356,14 @@ def test_bad_input_exits_2_with_one_line(case, bad_input_runs):
     assert lines[0].startswith("skvi: error: ")
     for word in words:
         assert word in lines[0]
+
+
+def test_unnamed_header_column_gets_a_name(tmp_path, capsys):
+    """pandas' index column has an empty name: it is shown as ``column N``."""
+    from skvi._cli import main
+
+    path = tmp_path / "indexed.csv"
+    path.write_text(",a,b\n0,1.5,2\n1,2.5,3\n")
+    assert main(["fit", str(path), "--json", "--columns", "b,column 1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [column["name"] for column in result["columns"]] == ["b", "column 1"]
