@@ -409,6 +409,12 @@ def _csv_source(args, progress):
         # pandas writes its index under an empty name: give such columns a
         # name that the table can show and --columns can select.
         header = [name or f"column {k}" for k, name in enumerate(header, start=1)]
+        separators = [sep for sep in (";", "\t", "|") if sep in header_line]
+        if len(header) == 1 and separators:
+            raise CommandLineError(
+                f"{path}, line 1 has no comma but {separators[0]!r}: skvi fit reads "
+                "comma-separated files only; save the file with commas"
+            )
         if all(_looks_numeric(name) for name in header):
             raise CommandLineError(
                 f"{path}, line 1 holds numbers, not column names: add a header "

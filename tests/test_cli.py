@@ -268,6 +268,7 @@ BAD_INPUTS = [
     ("blank file", "\n\n", ["fit", "{file}"], ["empty"]),
     ("header only", "a,b\n", ["fit", "{file}"], ["no data rows"]),
     ("no header", "1,2\n3,4\n", ["fit", "{file}"], ["line 1", "header"]),
+    ("semicolons", "a;b\n1,5;2\n", ["fit", "{file}"], ["';'", "comma-separated"]),
     ("non-numeric", "a,b\n1,2\n3,abc\n", ["fit", "{file}"], ["line 3", "'b'", "'abc'"]),
     ("short row", "a,b,c\n1,2,3\n4,5\n", ["fit", "{file}"], ["line 3", "2 fields"]),
     (
