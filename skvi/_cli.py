@@ -535,6 +535,11 @@ def _format_number(value, decimals):
     return f"{value:.{decimals}f}"
 
 
+def _significant(value, digits):
+    """``value`` to ``digits`` significant digits, trailing zeros kept (13.80)."""
+    return f"{value:#.{digits}g}".rstrip(".")
+
+
 def _result(source, estimator, args):
     """The fit as a JSON-ready dict: the content of both output formats."""
     lower, upper = estimator.credible_interval(CREDIBLE_LEVEL)
@@ -584,8 +589,8 @@ def _format_table(result):
                 _format_number(column["posterior_mean"], decimals),
                 _format_number(lower, decimals),
                 _format_number(upper, decimals),
-                f"{column['posterior_std']:.2g}",
-                f"{column['noise_std']:.4g}",
+                _significant(column["posterior_std"], 2),
+                _significant(column["noise_std"], 4),
             ]
         )
     lower_width = max(len(row[3]) for row in rows)
