@@ -22,6 +22,7 @@ from ._validation import (
     check_sample_weight,
     is_dask_collection,
     validate_data,
+    validate_params,
 )
 from ._vi import expected_log_normal, gamma_expectations, kl_gamma, kl_normal
 from .exceptions import ConvergenceWarning, ELBODecreaseWarning
@@ -120,7 +121,7 @@ def _cavi(weight, data_mean, sum_of_squares, prior, *, max_iter, tol, verbose):
         (list of floats), ``converged`` (bool).
     """
     prior_mean, prior_variance, prior_shape, prior_rate = prior
-    precision_mean = prior_shape / prior_rate
+    precision_mean, _ = gamma_expectations(prior_shape, prior_rate)
     threshold = tol * max(weight, 1.0)
     history = []
     converged = False
@@ -151,7 +152,7 @@ def _cavi(weight, data_mean, sum_of_squares, prior, *, max_iter, tol, verbose):
                 "Coordinate ascent cannot decrease it: this is a bug or a "
                 "numerical breakdown; please report the data and priors.",
                 ELBODecreaseWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         history.append(elbo)
         if verbose:
@@ -284,6 +285,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
     n_iter_ : int
         Number of CAVI iterations run.
 
+    n_samples_seen_ : float
+        Total sample weight ``W`` seen by ``fit`` or by all ``partial_fit``
+        calls (the number of samples with unit weights).
+
     converged_ : bool
         Whether the ELBO change fell within ``tol`` before ``max_iter``.
 
@@ -387,9 +392,11 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             The fitted estimator.
         """
         with restore_on_error(self):
-            self._validate_params()
-            moments = self._data_moments(X, sample_weight, reset=True)
-            self._fit_moments(*moments)
+            validate_params(self)
+            priors, moments = self._validated_moments(
+                X, sample_weight, reset=True, allow_all_zero=False
+            )
+            self._fit_moments(priors, *moments)
         return self
 
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -415,24 +422,48 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         -------
         self : VariationalNormalEstimator
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvi import VariationalNormalEstimator
+        >>> X = np.random.default_rng(0).normal(size=(1000, 2))
+        >>> streamed = VariationalNormalEstimator()
+        >>> for chunk in np.array_split(X, 10):
+        ...     streamed = streamed.partial_fit(chunk)
+        >>> whole = VariationalNormalEstimator().fit(X)
+        >>> bool(np.allclose(streamed.posterior_mean_, whole.posterior_mean_))
+        True
         """
-        first_call = not hasattr(self, "_weight_sum")
+        first_call = not hasattr(self, "n_samples_seen_")
         with restore_on_error(self):
-            self._validate_params()
-            weight, mean, sum_of_squares = self._data_moments(
-                X, sample_weight, reset=first_call
+            validate_params(self)
+            # A later chunk whose weights are all zero adds nothing, and is fine.
+            priors, (weight, mean, sum_of_squares) = self._validated_moments(
+                X, sample_weight, reset=first_call, allow_all_zero=not first_call
             )
             if not first_call:
                 weight, mean, sum_of_squares = merge_moments(
-                    [self._weight_sum, weight],
+                    [self.n_samples_seen_, weight],
                     [self._data_mean, mean],
                     [self._sum_of_squares, sum_of_squares],
                 )
-            self._fit_moments(weight, mean, sum_of_squares)
+            self._fit_moments(priors, weight, mean, sum_of_squares)
         return self
 
-    def _data_moments(self, X, sample_weight, reset):
-        """Validate X and sample_weight, and return ``(W, xbar, S)``."""
+    def _validated_moments(self, X, sample_weight, *, reset, allow_all_zero):
+        """Validate X, sample_weight and the priors; then read X once.
+
+        The priors are checked against X's number of features before the
+        pass over the data, so that a bad prior fails fast.
+
+        Returns
+        -------
+        priors : dict
+            The four priors, each an ndarray of shape (n_features,).
+        moments : tuple
+            ``(W, xbar, S)``, see :func:`skvi._stats.weighted_moments`.
+        """
         name = type(self).__name__
         if is_dask_collection(X):
             from ._dask import dask_weighted_moments, validation_stand_in
@@ -441,6 +472,8 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             validate_data(
                 self, validation_stand_in(X), skip_check_array=True, reset=reset
             )
+            # A collection of another shape is refused by dask_weighted_moments.
+            priors = self._resolve_priors() if X.ndim == 2 else None
             moments = dask_weighted_moments(X, sample_weight, estimator_name=name)
         else:
             # Finiteness is read off the accumulated sums (see _stats), which
@@ -453,7 +486,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                 dtype=[np.float64, np.float32],
                 ensure_all_finite=False,
             )
-            sample_weight = check_sample_weight(sample_weight, X)
+            sample_weight = check_sample_weight(
+                sample_weight, X, allow_all_zero=allow_all_zero
+            )
+            priors = self._resolve_priors()
             # Squares beyond float64 are handled in _stats and checked below;
             # numpy's overflow warnings on the way would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -463,17 +499,23 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                 "The mean or spread of X overflows float64 (values beyond about "
                 "1e300). Rescale X, and the priors with it, before fitting."
             )
-        return moments
+        return priors, moments
 
-    def _fit_moments(self, weight, data_mean, sum_of_squares):
-        """Run CAVI on sufficient statistics and set the fitted attributes."""
-        n_features = data_mean.shape[0]
-        priors = {
+    def _resolve_priors(self):
+        """The four priors, each checked and broadcast to ``(n_features_in_,)``."""
+        return {
             name: check_prior(
-                getattr(self, name), name, n_features, positive=name != "prior_mean"
+                getattr(self, name),
+                name,
+                self.n_features_in_,
+                positive=name != "prior_mean",
             )
             for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
         }
+
+    def _fit_moments(self, priors, weight, data_mean, sum_of_squares):
+        """Run CAVI on sufficient statistics and set the fitted attributes."""
+        n_features = data_mean.shape[0]
         with np.errstate(over="ignore", under="ignore"):
             prior_variance = priors["prior_std"] ** 2
         prior = (
@@ -508,7 +550,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                 stacklevel=3,
             )
 
-        self._weight_sum = weight
+        self.n_samples_seen_ = weight
         self._data_mean = data_mean
         self._sum_of_squares = sum_of_squares
         for name, value in priors.items():
@@ -517,7 +559,9 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         self.posterior_std_ = np.sqrt(result["variance"])
         self.posterior_shape_ = result["shape"]
         self.posterior_rate_ = result["rate"]
-        self.noise_std_ = np.sqrt(result["rate"] / result["shape"])
+        self.noise_std_ = 1.0 / np.sqrt(
+            gamma_expectations(result["shape"], result["rate"])[0]
+        )
         self.elbo_history_ = np.asarray(result["elbo_history"])
         self.elbo_ = result["elbo_history"][-1]
         self.n_iter_ = len(result["elbo_history"])
@@ -560,7 +604,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             self.posterior_rate_,
             (self.prior_mean_, self.prior_std_**2, self.prior_shape_, self.prior_rate_),
         ).sum()
-        return expected_log_likelihood - kl / self._weight_sum
+        return expected_log_likelihood - kl / self.n_samples_seen_
 
     def score(self, X, y=None, sample_weight=None):
         """Mean per-sample ELBO share of X (see :meth:`score_samples`).
@@ -603,6 +647,17 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
 
         tau : ndarray of shape (n_samples, n_features)
             Draws of each feature's precision from q(tau).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvi import VariationalNormalEstimator
+        >>> X = np.random.default_rng(0).normal(size=(50, 3))
+        >>> est = VariationalNormalEstimator().fit(X)
+        >>> mu, tau = est.sample_posterior(1000, random_state=0)
+        >>> mu.shape, tau.shape
+        ((1000, 3), (1000, 3))
+        >>> noise_draws = 1 / np.sqrt(tau)  # draws of each feature's noise sd
         """
         check_is_fitted(self)
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
@@ -627,6 +682,25 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         -------
         lower, upper : ndarray of shape (n_features,)
             Bounds of the interval.
+
+        Notes
+        -----
+        Mean-field VI is known to understate posterior spread, because
+        ``q(mu) q(tau)`` ignores how uncertainty about the noise widens the
+        uncertainty about the mean. Against the exact posterior (computed by
+        quadrature in skvi's tests), ``posterior_std_`` is about 0.85 of the
+        exact sd with 2 samples, 0.92 with 10, 0.97 with 30 and 0.99 with 100:
+        with few samples these intervals are too narrow.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvi import VariationalNormalEstimator
+        >>> X = np.random.default_rng(0).normal(10.0, 2.0, size=(400, 1))
+        >>> est = VariationalNormalEstimator(prior_std=100.0).fit(X)
+        >>> lower, upper = est.credible_interval(0.9)
+        >>> bool(lower[0] < 10.0 < upper[0])
+        True
         """
         check_is_fitted(self)
         level = check_probability(level)

@@ -10,9 +10,10 @@ import re
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import config_context, get_config
 from sklearn.utils import assert_all_finite as _sklearn_assert_all_finite
 from sklearn.utils._param_validation import Interval, InvalidParameterError
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import check_array
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "check_sample_weight",
     "is_dask_collection",
     "validate_data",
+    "validate_params",
 ]
 
 FINITE_REAL = Interval(Real, None, None, closed="neither")
@@ -127,9 +129,16 @@ def validate_data(_estimator, /, X="no_validation", y="no_validation", **kwargs)
 def assert_all_finite(X, *, allow_nan=False, estimator_name=None, input_name=""):
     """scikit-learn's ``assert_all_finite``; the infinity error also says what to do."""
     try:
-        _sklearn_assert_all_finite(
-            X, allow_nan=allow_nan, estimator_name=estimator_name, input_name=input_name
-        )
+        # skvi calls this only once the sums of X are known not to be finite, so
+        # the check runs even under set_config(assume_finite=True): the
+        # alternative is a wrong diagnosis further on.
+        with config_context(assume_finite=False):
+            _sklearn_assert_all_finite(
+                X,
+                allow_nan=allow_nan,
+                estimator_name=estimator_name,
+                input_name=input_name,
+            )
     except ValueError as exc:
         if "infinity" not in str(exc):
             raise
@@ -162,7 +171,8 @@ def check_prior(value, name, n_features, *, positive):
         NaN, infinite or (when ``positive``) not > 0.
     """
     try:
-        array = np.asarray(value, dtype=np.float64)
+        # A copy: the fitted priors must not change when the user's array does.
+        array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidParameterError(
             f"The '{name}' parameter must be a real number or an array of real "
@@ -204,17 +214,38 @@ def check_probability(level, name="level"):
     return float(level)
 
 
-def check_sample_weight(sample_weight, X):
+def check_sample_weight(sample_weight, X, *, allow_all_zero=False):
     """Validate frequency weights: finite, >= 0, not all 0, one per row.
 
-    Returns None for ``sample_weight=None`` so that callers can take their
-    unit-weight fast path, else a float64 array of shape (n_samples,).
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), float or None
+        The weights as the user gave them; a scalar is the same for every row.
+    X : ndarray of shape (n_samples, n_features)
+        The validated data the weights go with.
+    allow_all_zero : bool, default=False
+        Accept weights that are all zero (a ``partial_fit`` chunk that adds
+        nothing); otherwise there would be nothing to fit or average.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), float64, or None
+        None for ``sample_weight=None``, so that callers can take their
+        unit-weight fast path.
     """
     if sample_weight is None:
         return None
+    n_samples = X.shape[0]
+    if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
     try:
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, allow_all_zero_weights=True
+        sample_weight = check_array(
+            sample_weight,
+            ensure_2d=False,
+            ensure_min_samples=0,
+            dtype=np.float64,
+            order="C",
+            input_name="sample_weight",
         )
     except (TypeError, ValueError) as exc:
         if "NaN" in str(exc) or "infinity" in str(exc):
@@ -222,16 +253,17 @@ def check_sample_weight(sample_weight, X):
                 f"{exc} sample_weight must be finite: remove those samples or give "
                 "them a finite weight (0 drops a sample)."
             ) from None
-        if "shape" in str(exc) or "1D array" in str(exc):
-            raise ValueError(
-                f"{exc} Pass one weight per row of X, as a 1-D array of length "
-                f"{X.shape[0]}."
-            ) from None
         if "convert" in str(exc) or "argument must be" in str(exc):
             raise ValueError(
                 f"sample_weight must be numeric: {exc}. Pass numbers, one per row."
             ) from None
         raise
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected "
+            f"({n_samples},). Pass one weight per row of X, as a 1-D array of length "
+            f"{n_samples}."
+        )
     negative = sample_weight < 0
     if negative.any():
         raise ValueError(
@@ -239,13 +271,23 @@ def check_sample_weight(sample_weight, X):
             f"negative value(s), the smallest {sample_weight.min():g}. "
             "Use weight 0 to drop a sample."
         )
-    if not sample_weight.any():
+    if not allow_all_zero and not sample_weight.any():
         raise ValueError(
             "sample_weight is zero for every sample, so there is nothing to fit "
-            "or average. "
-            "Give at least one sample a positive weight."
+            "or average. Give at least one sample a positive weight."
         )
     return sample_weight
+
+
+def validate_params(estimator):
+    """Check an estimator's parameters against its ``_parameter_constraints``.
+
+    Runs on every ``fit`` and ``partial_fit`` call (it is cheap, and a
+    ``set_params`` between chunks must not slip through), unless the user
+    turned validation off with ``sklearn.set_config(skip_parameter_validation=True)``.
+    """
+    if not get_config()["skip_parameter_validation"]:
+        estimator._validate_params()
 
 
 def is_dask_collection(X):

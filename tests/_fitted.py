@@ -45,7 +45,7 @@ def fit_differences(actual, expected):
     assert actual.n_iter_ == expected.n_iter_
     assert actual.converged_ == expected.converged_
     assert actual.n_features_in_ == expected.n_features_in_
-    weight = expected._weight_sum
+    weight = expected.n_samples_seen_
     scales = {"posterior_mean_": expected.posterior_std_, "prior_mean_": 0.0}
     differences = {}
     for name in FITTED_ATTRIBUTES[:-3]:

@@ -243,7 +243,8 @@ BAD_WEIGHTS = [
         "2-d",
         lambda: np.ones((N_SAMPLES, 1)),
         ValueError,
-        r"must be 1D array.*Pass one weight per row of X",
+        rf"shape == \({N_SAMPLES}, 1\), expected \({N_SAMPLES},\).*"
+        r"Pass one weight per row of X",
     ),
     (
         "all-zero",

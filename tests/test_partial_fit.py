@@ -105,7 +105,7 @@ def test_partial_fit_checks_n_features():
         estimator.partial_fit(np.ones((4, 3)))
     # The rejected chunk changed nothing.
     np.testing.assert_array_equal(estimator.posterior_mean_, fitted)
-    assert estimator._weight_sum == 4
+    assert estimator.n_samples_seen_ == 4
 
 
 def test_partial_fit_checks_feature_names():
@@ -120,7 +120,7 @@ def test_partial_fit_checks_feature_names():
         estimator.partial_fit(frame.to_numpy())
     np.testing.assert_array_equal(estimator.feature_names_in_, ["a", "b"])
     # The bad chunks changed nothing; the unnamed one (a warning) was added.
-    assert estimator._weight_sum == 6
+    assert estimator.n_samples_seen_ == 6
     assert not np.array_equal(estimator.posterior_mean_, fitted)
 
 
@@ -143,3 +143,14 @@ def test_set_params_between_chunks_refits_all_data_with_new_priors():
     expected = VariationalNormalEstimator(prior_std=5.0, prior_rate=0.01).fit(X)
     assert_same_fit(estimator, expected)
     np.testing.assert_array_equal(estimator.prior_std_, [5.0, 5.0])
+
+
+def test_later_chunk_of_zero_weights_adds_nothing():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 2))
+    est = VariationalNormalEstimator().partial_fit(X)
+    before = {k: np.copy(v) for k, v in vars(est).items() if k.endswith("_")}
+    est.partial_fit(rng.normal(size=(5, 2)), sample_weight=np.zeros(5))
+    assert est.n_samples_seen_ == 40
+    for name in ("posterior_mean_", "posterior_std_", "posterior_rate_", "elbo_"):
+        np.testing.assert_allclose(getattr(est, name), before[name], rtol=1e-13)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn import config_context
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline
@@ -406,3 +407,31 @@ def test_sparse_input_is_refused(data):
     est = VariationalNormalEstimator().fit(data)
     with pytest.raises(TypeError, match="dense data is required"):
         est.score_samples(sparse.csr_matrix(data))
+
+
+def test_fitted_priors_do_not_alias_the_users_array():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    prior_std = np.array([1.0, 2.0])
+    est = VariationalNormalEstimator(prior_std=prior_std).fit(X)
+    before = est.score(X)
+    prior_std[:] = 50.0
+    assert_array_equal(est.prior_std_, [1.0, 2.0])
+    assert est.score(X) == before
+
+
+def test_nan_is_reported_as_nan_even_when_assume_finite():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    X[3, 1] = np.nan
+    with config_context(assume_finite=True):
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            VariationalNormalEstimator().fit(X)
+
+
+def test_skip_parameter_validation_is_respected():
+    X = np.random.default_rng(0).normal(size=(30, 1))
+    with pytest.raises(InvalidParameterError):
+        VariationalNormalEstimator(tol=-1.0).fit(X)
+    with config_context(skip_parameter_validation=True):
+        with pytest.warns(ConvergenceWarning):
+            est = VariationalNormalEstimator(tol=-1.0, max_iter=5).fit(X)
+    assert est.n_iter_ == 5
