@@ -205,11 +205,16 @@ def test_affine_transform_of_data_and_priors(estimator, data, params, scale, shi
         fitted = _fit(estimator, X, weights, base)
         transformed = _fit(estimator, X * scale + shift, weights, moved)
     size = np.abs(X).max() + abs(params["prior_mean"]) + 1
+    # tol=0 stops where the ELBO is flat to rounding, which the two fits may
+    # reach one sweep apart: the mean then differs by up to ~sqrt(eps |ELBO|)
+    # posterior sds.
+    resolution = 10 * math.sqrt(np.finfo(float).eps * max(1.0, abs(fitted.elbo_)))
     np.testing.assert_allclose(
         transformed.posterior_mean_,
         fitted.posterior_mean_ * scale + shift,
         rtol=1e-9,
-        atol=1e-9 * (size * scale + abs(shift)),
+        atol=1e-9 * (size * scale + abs(shift))
+        + resolution * scale * fitted.posterior_std_.max(),
     )
     for name in ["posterior_std_", "noise_std_"]:
         np.testing.assert_allclose(
