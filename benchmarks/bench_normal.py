@@ -1,0 +1,213 @@
+"""Time and memory of VariationalNormalEstimator.fit against a one-pass numpy floor.
+
+Run by hand from the repository root, e.g.::
+
+    python benchmarks/bench_normal.py                      # the full table
+    python benchmarks/bench_normal.py --rows 1e5 1e6 --repeats 3   # a quick look
+
+Every figure comes from this one run. Each repeat times the floor and then one
+case right after it, so that a ratio compares two timings taken under the same
+load; the table shows the median time of each case and the median of its
+ratios to the floor. The floor is one numpy pass computing per-feature sums and
+sums of squares, ``X.sum(0)`` and ``np.einsum("ij,ij->j", X, X)``: the least
+work any Normal fit must do, written the obvious way.
+
+Peak memory is measured with :mod:`tracemalloc` (numpy reports its allocations
+to it) in a separate, untimed call, so tracing does not slow the timings. X is
+allocated before tracing starts, so the figure is the memory *beyond* X.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.mixture import BayesianGaussianMixture
+from threadpoolctl import threadpool_info
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from skvi import VariationalNormalEstimator  # noqa: E402
+from skvi import _stats  # noqa: E402
+
+# An offset that makes raw sums of squares of Normal(0, 1) data cancel more
+# digits than skvi accepts, so that every block takes the stable path; float32
+# keeps only ~7 digits, so its offset is smaller.
+OFFSETS = {"float64": 1e9, "float32": 1e4}
+N_CHUNKS = 10
+
+
+def floor(X):
+    """One numpy pass: per-feature sum and sum of squares."""
+    return X.sum(axis=0), np.einsum("ij,ij->j", X, X)
+
+
+def fit(X):
+    return VariationalNormalEstimator().fit(X)
+
+
+def partial_fit(X):
+    estimator = VariationalNormalEstimator()
+    for chunk in np.array_split(X, N_CHUNKS):
+        estimator.partial_fit(chunk)
+    return estimator
+
+
+def sklearn_peer(X):
+    with warnings.catch_warnings():
+        # A single component converges at once or warns; timing is the point.
+        warnings.simplefilter("ignore")
+        return BayesianGaussianMixture(
+            n_components=1, covariance_type="diag", random_state=0
+        ).fit(X)
+
+
+def elapsed(function, X):
+    start = time.perf_counter()
+    function(X)
+    return time.perf_counter() - start
+
+
+def peak_memory(function, X):
+    """Peak bytes allocated while ``function(X)`` runs, beyond what existed."""
+    tracemalloc.start()
+    try:
+        function(X)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def load_average():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def describe_machine():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    blas = [
+        f"{info.get('internal_api')} {info.get('version')} "
+        f"({info.get('architecture')}, {info.get('num_threads')} threads)"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}; "
+        f"BLAS: {', '.join(blas) or 'unknown'}; OPENBLAS_CORETYPE={coretype}"
+    )
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--rows", nargs="+", type=float, default=[1e5, 1e6, 1e7], help="n_samples"
+    )
+    parser.add_argument("--features", type=int, default=10)
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float64", "float32"], choices=list(OFFSETS)
+    )
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--peer-max-rows",
+        type=float,
+        default=1e6,
+        help="run scikit-learn's BayesianGaussianMixture only up to this many rows",
+    )
+    parser.add_argument(
+        "--peer-repeats", type=int, default=3, help="repeats of the (slow) peer"
+    )
+    parser.add_argument(
+        "--block-elements",
+        type=int,
+        default=None,
+        help="override skvi's elements per row block (for tuning)",
+    )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the tracemalloc calls"
+    )
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if args.block_elements:
+        _stats._BLOCK_ELEMENTS = args.block_elements
+    print(describe_machine())
+    print(f"block: {_stats._BLOCK_ELEMENTS} elements; load average {load_average()}")
+    print(
+        f"time: median of {args.repeats} repeats ({args.peer_repeats} for the peer); "
+        "ratio: median of per-repeat ratios to the floor timed just before; "
+        "memory: tracemalloc peak beyond X"
+    )
+    print(
+        f"| {'rows':>5} | {'dtype':7} | {'case':31} | {'time':>12} "
+        f"| {'× floor':>7} | {'peak memory beyond X':>24} |"
+    )
+    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 33}|{'-' * 14}|{'-' * 9}|{'-' * 26}|")
+    rng = np.random.default_rng(0)
+    for n_rows in map(int, args.rows):
+        for dtype in args.dtypes:
+            X = rng.standard_normal((n_rows, args.features)).astype(dtype)
+            X_offset = X + np.asarray(OFFSETS[dtype], dtype=dtype)
+            cases = [
+                ("floor (sum + einsum)", floor, X),
+                ("fit", fit, X),
+                (f"fit, X + {OFFSETS[dtype]:.0e}", fit, X_offset),
+                (f"partial_fit, {N_CHUNKS} chunks", partial_fit, X),
+            ]
+            if n_rows <= args.peer_max_rows:
+                cases.append(("sklearn BayesianGaussianMixture", sklearn_peer, X))
+            for _, function, data in cases:
+                function(data[:1000])  # warm up imports and caches
+            times = {name: [] for name, _, _ in cases}
+            ratios = {name: [] for name, _, _ in cases}
+            for repeat in range(args.repeats):
+                for name, function, data in cases:
+                    if function is sklearn_peer and repeat >= args.peer_repeats:
+                        continue
+                    floor_time = elapsed(floor, data)
+                    case_time = elapsed(function, data)
+                    times[name].append(case_time)
+                    ratios[name].append(case_time / floor_time)
+            for name, function, data in cases:
+                memory = "-"
+                if not args.no_memory:
+                    peak = peak_memory(function, data)
+                    memory = (
+                        f"{peak / 2**20:.1f} MiB ({100 * peak / X.nbytes:.1f}% of X)"
+                    )
+                print(
+                    f"| {n_rows:>5.0e} | {dtype:7} | {name:31} "
+                    f"| {1e3 * statistics.median(times[name]):>9.1f} ms "
+                    f"| {statistics.median(ratios[name]):>6.2f}x "
+                    f"| {memory:>24} |",
+                    flush=True,
+                )
+            if n_rows > args.peer_max_rows:
+                print(
+                    f"| {n_rows:>5.0e} | {dtype:7} | {'sklearn peer: not run (slow)':31} "
+                    f"| {'-':>12} | {'-':>7} | {'-':>24} |"
+                )
+            del X, X_offset
+    print(f"load average after: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
