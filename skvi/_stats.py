@@ -143,13 +143,16 @@ def _centred_block_moments(block, weights, weight, centre, buffer):
 
 
 def _scaled_block_moments(block, weights, weight, buffer):
-    """Moments of a finite block whose squares overflow: scale by max |x| first."""
-    scale = np.max(np.abs(block), axis=0).astype(np.float64)
-    scale[scale == 0] = 1.0
+    """Moments of a finite block whose squares overflow: scale by max |x| first.
+
+    The scale is the power of two at or above max |x|, so that scaling is exact
+    and the centred pass on the scaled block keeps every digit of the spread.
+    """
+    largest = np.max(np.abs(block), axis=0).astype(np.float64)
+    scale = np.ldexp(1.0, np.frexp(largest)[1])
     scaled = np.divide(block, scale, dtype=np.float64)
-    mean, squares = _centred_block_moments(
-        scaled, weights, weight, (weights @ scaled) / weight, buffer
-    )
+    centre = _tiled((weights @ scaled) / weight, 1)
+    mean, squares = _centred_block_moments(scaled, weights, weight, centre, buffer)
     return mean * scale, squares * scale * scale
 
 
