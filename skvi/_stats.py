@@ -35,14 +35,16 @@ import numpy as np
 
 from ._validation import assert_all_finite
 
-# Elements per row block: 2**17 float64 values (1 MiB), plus a float64 buffer of
-# the same size, stay in a core's L2 cache (2 MiB on the benchmark machine).
-_BLOCK_ELEMENTS = 2**17
+# Elements per row block: 2**16 float64 values (512 KiB), plus a float64 buffer of
+# the same size, stay in a core's L2 cache (2 MiB on the benchmark machine) with
+# room to spare; 2**15 to 2**17 measure alike (benchmarks/README.md).
+_BLOCK_ELEMENTS = 2**16
 
 # A block's raw-sum centred sum of squares is trusted while
 # sum w x**2 / S <= 10**_MAX_CANCELLATION, i.e. at most that many of float64's
 # ~16 digits are lost; past it the block is recomputed centred.
 _MAX_CANCELLATION = 4
+_TRUSTED_RATIO = 10.0**_MAX_CANCELLATION
 
 # Subtracting a per-feature shift from rows of a few features runs a numpy inner
 # loop per row; viewed as rows of about this many values (whole data rows each)
@@ -193,20 +195,23 @@ def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
             assert_all_finite(block, input_name="X", estimator_name=estimator_name)
         return np.zeros(n_features), np.zeros(n_features), False
     first, second = _block_sums(_deviation(block, shift, buffer), weights, buffer)
-    if not np.isfinite(second.sum() + first.sum()):
+    mean = first / weight
+    sum_of_squares = second - first * mean
+    # One test on the fast path: fewer than _MAX_CANCELLATION digits lost and
+    # S >= 0 (columns with second == 0 are exact and pass); it also fails on
+    # the NaN that non-finite sums leave in sum_of_squares.
+    if (sum_of_squares * _TRUSTED_RATIO >= second).all():
+        if shift is not None:
+            mean += shift[:n_features]
+        return mean, sum_of_squares, False
+    if not (np.isfinite(first).all() and np.isfinite(second).all()):
         # NaN or inf in the data make the sums non-finite (0 * inf is NaN even
         # at zero weight) and raise here; finite data whose squares overflowed
         # are recomputed on a scaled copy.
         assert_all_finite(block, input_name="X", estimator_name=estimator_name)
         return *_scaled_block_moments(block, weights, weight, buffer), False
-    mean = first / weight
-    sum_of_squares = second - first * mean
     if shift is not None:
         mean += shift[:n_features]
-    # Fewer than _MAX_CANCELLATION digits lost, and S >= 0 (columns with
-    # second == 0 are exact and pass).
-    if np.all(sum_of_squares * 10.0**_MAX_CANCELLATION >= second):
-        return mean, sum_of_squares, False
     centre = _tiled(mean, max(1, _SHIFT_ROW_WIDTH // n_features))
     return *_centred_block_moments(block, weights, weight, centre, buffer), True
 
