@@ -1,6 +1,6 @@
 """Time and memory of VariationalNormalEstimator.fit against a one-pass numpy floor.
 
-Run by hand from the repository root, e.g.::
+Run by hand, e.g.::
 
     python benchmarks/bench_normal.py                      # the full table
     python benchmarks/bench_normal.py --rows 1e5 1e6 --repeats 3   # a quick look
@@ -8,7 +8,8 @@ Run by hand from the repository root, e.g.::
 Every figure comes from this one run. Each repeat times the floor and then one
 case right after it, so that a ratio compares two timings taken under the same
 load; the table shows the median time of each case and the median of its
-ratios to the floor. The floor is one numpy pass computing per-feature sums and
+ratios to the floor. Inputs that take less than ~50 ms are timed over several
+calls per repeat. The floor is one numpy pass computing per-feature sums and
 sums of squares, ``X.sum(0)`` and ``np.einsum("ij,ij->j", X, X)``: the least
 work any Normal fit must do, written the obvious way.
 
@@ -27,22 +28,24 @@ import sys
 import time
 import tracemalloc
 import warnings
+from functools import partial
 
 import numpy as np
 import sklearn
 from sklearn.mixture import BayesianGaussianMixture
+from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_info
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from skvi import VariationalNormalEstimator  # noqa: E402
-from skvi import _stats  # noqa: E402
+from skvi import VariationalNormalEstimator, _stats  # noqa: E402
 
 # An offset that makes raw sums of squares of Normal(0, 1) data cancel more
 # digits than skvi accepts, so that every block takes the stable path; float32
 # keeps only ~7 digits, so its offset is smaller.
 OFFSETS = {"float64": 1e9, "float32": 1e4}
 N_CHUNKS = 10
+MIN_TIMING = 0.05  # seconds
 
 
 def floor(X):
@@ -50,8 +53,26 @@ def floor(X):
     return X.sum(axis=0), np.einsum("ij,ij->j", X, X)
 
 
-def fit(X):
-    return VariationalNormalEstimator().fit(X)
+def fit(X, sample_weight=None):
+    if sample_weight is not None:
+        sample_weight = sample_weight[: len(X)]  # the warm-up call has fewer rows
+    return VariationalNormalEstimator().fit(X, sample_weight=sample_weight)
+
+
+def fit_validation(X):
+    """What fit's validation of X costs (it must not copy X)."""
+    return validate_data(
+        VariationalNormalEstimator(),
+        X,
+        reset=True,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=False,
+    )
+
+
+def fit_statistics(X):
+    """What fit's pass over X costs: the sufficient statistics alone."""
+    return _stats.weighted_moments(X)
 
 
 def partial_fit(X):
@@ -70,10 +91,12 @@ def sklearn_peer(X):
         ).fit(X)
 
 
-def elapsed(function, X):
+def elapsed(function, X, number=1):
+    """Mean seconds per call over ``number`` calls."""
     start = time.perf_counter()
-    function(X)
-    return time.perf_counter() - start
+    for _ in range(number):
+        function(X)
+    return (time.perf_counter() - start) / number
 
 
 def peak_memory(function, X):
@@ -166,24 +189,32 @@ def main():
         for dtype in args.dtypes:
             X = rng.standard_normal((n_rows, args.features)).astype(dtype)
             X_offset = X + np.asarray(OFFSETS[dtype], dtype=dtype)
+            weights = rng.uniform(0.0, 2.0, size=n_rows)
             cases = [
                 ("floor (sum + einsum)", floor, X),
                 ("fit", fit, X),
+                ("  of which validate_data", fit_validation, X),
+                ("  of which weighted_moments", fit_statistics, X),
                 (f"fit, X + {OFFSETS[dtype]:.0e}", fit, X_offset),
+                ("fit, sample_weight", partial(fit, sample_weight=weights), X),
                 (f"partial_fit, {N_CHUNKS} chunks", partial_fit, X),
             ]
             if n_rows <= args.peer_max_rows:
                 cases.append(("sklearn BayesianGaussianMixture", sklearn_peer, X))
             for _, function, data in cases:
                 function(data[:1000])  # warm up imports and caches
+            # Small inputs are timed over several calls, so that one timing
+            # lasts long enough (~50 ms) not to be a scheduler's time slice.
+            number = max(1, round(MIN_TIMING / elapsed(floor, X)))
             times = {name: [] for name, _, _ in cases}
             ratios = {name: [] for name, _, _ in cases}
             for repeat in range(args.repeats):
                 for name, function, data in cases:
                     if function is sklearn_peer and repeat >= args.peer_repeats:
                         continue
-                    floor_time = elapsed(floor, data)
-                    case_time = elapsed(function, data)
+                    calls = 1 if function is sklearn_peer else number
+                    floor_time = elapsed(floor, data, calls)
+                    case_time = elapsed(function, data, calls)
                     times[name].append(case_time)
                     ratios[name].append(case_time / floor_time)
             for name, function, data in cases:
@@ -200,12 +231,20 @@ def main():
                     f"| {memory:>24} |",
                     flush=True,
                 )
-            if n_rows > args.peer_max_rows:
+            if n_rows <= args.peer_max_rows:
+                speedup = statistics.median(times["sklearn BayesianGaussianMixture"])
+                speedup /= statistics.median(times["fit"])
                 print(
-                    f"| {n_rows:>5.0e} | {dtype:7} | {'sklearn peer: not run (slow)':31} "
+                    f"| {n_rows:>5.0e} | {dtype:7} | {'fit speed-up over the peer':31} "
+                    f"| {speedup:>10.0f} x | {'':>7} | {'':>24} |"
+                )
+            else:
+                not_run = "sklearn peer: not run (slow)"
+                print(
+                    f"| {n_rows:>5.0e} | {dtype:7} | {not_run:31} "
                     f"| {'-':>12} | {'-':>7} | {'-':>24} |"
                 )
-            del X, X_offset
+            del X, X_offset, weights
     print(f"load average after: {load_average()}")
 
 
