@@ -147,11 +147,12 @@ def _centred_block_moments(block, weights, weight, centre, buffer):
 def _scaled_block_moments(block, weights, weight, buffer):
     """Moments of a finite block whose squares overflow: scale by max |x| first.
 
-    The scale is the power of two at or above max |x|, so that scaling is exact
-    and the centred pass on the scaled block keeps every digit of the spread.
+    The scale is a power of two, so that scaling is exact and the centred pass
+    on the scaled block keeps every digit of the spread; the one at or below
+    max |x| (scaled values within +-2) stays finite even for max |x| ~ 1.8e308.
     """
     largest = np.max(np.abs(block), axis=0).astype(np.float64)
-    scale = np.ldexp(1.0, np.frexp(largest)[1])
+    scale = np.ldexp(1.0, np.frexp(largest)[1] - 1)
     scaled = np.divide(block, scale, dtype=np.float64)
     centre = _tiled((weights @ scaled) / weight, 1)
     mean, squares = _centred_block_moments(scaled, weights, weight, centre, buffer)

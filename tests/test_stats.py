@@ -181,6 +181,15 @@ def test_overflowing_squares_are_recomputed_scaled(block_rows):
     np.testing.assert_allclose(sum_of_squares / scale / scale, expected, rtol=rtol)
 
 
+def test_largest_floats_keep_a_finite_mean():
+    X = np.array([[1.7e308, -1.7e308], [1.5e308, -1.0e308], [1.6e308, -1.5e308]])
+    with np.errstate(all="raise"):
+        weight, mean, sum_of_squares = weighted_moments(X)
+    _, expected_mean, expected = reference_moments(X / 2.0**1023)
+    np.testing.assert_allclose(mean, expected_mean * 2.0**1023, rtol=1e-15)
+    assert np.all(np.isposinf(sum_of_squares) | (sum_of_squares > 1e300))
+
+
 def test_overflowing_spread_gives_inf_not_nan():
     X = 1e200 * np.random.default_rng(9).standard_normal((100, 2))
     weight, mean, sum_of_squares = weighted_moments(X)
