@@ -136,12 +136,13 @@ def _centred_block_moments(block, weights, weight, centre, buffer):
 
     ``S = sum w d**2 - (sum w d)**2 / W`` with ``d = x - centre``: with
     ``centre`` the block's (rounded) mean, the correction term removes the
-    rounding error of that mean (Chan et al. eq. 1.7).
+    rounding error of that mean (Chan et al. eq. 1.7). Returns the mean as an
+    offset from ``centre``, which keeps the digits that ``centre + offset``
+    would round away far from zero.
     """
     deviation = _deviation(block, centre, buffer)
     correction, squares = _block_sums(deviation, weights, buffer)
-    centre = centre[: block.shape[1]]
-    return centre + correction / weight, squares - correction * correction / weight
+    return correction / weight, squares - correction * correction / weight
 
 
 def _scaled_block_moments(block, weights, weight, buffer):
@@ -154,9 +155,9 @@ def _scaled_block_moments(block, weights, weight, buffer):
     largest = np.max(np.abs(block), axis=0).astype(np.float64)
     scale = np.ldexp(1.0, np.frexp(largest)[1] - 1)
     scaled = np.divide(block, scale, dtype=np.float64)
-    centre = _tiled((weights @ scaled) / weight, 1)
-    mean, squares = _centred_block_moments(scaled, weights, weight, centre, buffer)
-    return mean * scale, squares * scale * scale
+    centre = (weights @ scaled) / weight
+    offset, squares = _centred_block_moments(scaled, weights, weight, centre, buffer)
+    return (centre + offset) * scale, squares * scale * scale
 
 
 def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
@@ -184,17 +185,20 @@ def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
 
     Returns
     -------
-    mean, sum_of_squares : ndarray of shape (n_features,)
-    recentred : bool
-        Whether the block was recomputed centred: its mean is then a better
-        shift for the blocks that follow.
+    mean : ndarray of shape (n_features,)
+        The block's mean, as an offset from ``centre`` if that is not None,
+        else from ``shift`` (from 0 if ``shift`` is None).
+    sum_of_squares : ndarray of shape (n_features,)
+    centre : ndarray of shape (k * n_features,) or None
+        The block's rounded mean, tiled like ``shift``, if the block was
+        recomputed around it: a better shift for the blocks that follow.
     """
     n_features = block.shape[1]
     if weight == 0.0:
         # Nothing to learn from these rows, but they must still be finite.
         if not np.isfinite(block.sum(dtype=np.float64)):
             assert_all_finite(block, input_name="X", estimator_name=estimator_name)
-        return np.zeros(n_features), np.zeros(n_features), False
+        return np.zeros(n_features), np.zeros(n_features), None
     first, second = _block_sums(_deviation(block, shift, buffer), weights, buffer)
     mean = first / weight
     sum_of_squares = second - first * mean
@@ -202,19 +206,20 @@ def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
     # S >= 0 (columns with second == 0 are exact and pass); it also fails on
     # the NaN that non-finite sums leave in sum_of_squares.
     if (sum_of_squares * _TRUSTED_RATIO >= second).all():
-        if shift is not None:
-            mean += shift[:n_features]
-        return mean, sum_of_squares, False
+        return mean, sum_of_squares, None
     if not (np.isfinite(first).all() and np.isfinite(second).all()):
         # NaN or inf in the data make the sums non-finite (0 * inf is NaN even
         # at zero weight) and raise here; finite data whose squares overflowed
         # are recomputed on a scaled copy.
         assert_all_finite(block, input_name="X", estimator_name=estimator_name)
-        return *_scaled_block_moments(block, weights, weight, buffer), False
+        mean, sum_of_squares = _scaled_block_moments(block, weights, weight, buffer)
+        if shift is not None:
+            mean -= shift[:n_features]
+        return mean, sum_of_squares, None
     if shift is not None:
         mean += shift[:n_features]
     centre = _tiled(mean, max(1, _SHIFT_ROW_WIDTH // n_features))
-    return *_centred_block_moments(block, weights, weight, centre, buffer), True
+    return *_centred_block_moments(block, weights, weight, centre, buffer), centre
 
 
 def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=None):
@@ -225,7 +230,8 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
     are summed in place until one of them loses too many digits to
     cancellation; from then on each block is summed around the mean of the
     last block that did, in a float64 buffer. float32 blocks are widened into
-    that buffer.
+    that buffer. Block means are kept and merged as offsets from the first such
+    mean, so that far from zero they keep the digits of the spread.
 
     Parameters
     ----------
@@ -266,7 +272,9 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
     block_rows = max(1, min(block_rows, n_samples))
     buffer = np.empty((block_rows, n_features), dtype=np.float64)
     ones = np.ones(block_rows)
-    shift = None
+    # Block means are stored as offsets from `reference` (from 0 while it is
+    # None); `shift_offset` is `shift - reference`, None when that is 0.
+    shift = reference = shift_offset = None
     n_blocks = -(-n_samples // block_rows)
     weights = np.empty(n_blocks)
     means = np.empty((n_blocks, n_features))
@@ -281,11 +289,21 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
             else:
                 block_weights = sample_weight[start : start + block_rows]
                 weights[k] = block_weights.sum()
-            means[k], sums_of_squares[k], recentred = _block_moments(
+            mean, sums_of_squares[k], centre = _block_moments(
                 block, block_weights, weights[k], shift, buffer, estimator_name
             )
-            if recentred:
-                shift = _tiled(means[k], rows_per_group)
-        if n_blocks == 1:
-            return float(weights[0]), means[0], sums_of_squares[0]
-        return merge_moments(weights, means, sums_of_squares)
+            if centre is not None:
+                shift = _tiled(centre[:n_features], rows_per_group)
+                if reference is None:
+                    reference = centre[:n_features]
+                    means[:k] -= reference
+                    shift_offset = None
+                else:
+                    shift_offset = centre[:n_features] - reference
+            means[k] = mean if shift_offset is None else mean + shift_offset
+        weight, mean, sum_of_squares = (
+            (float(weights[0]), means[0], sums_of_squares[0])
+            if n_blocks == 1
+            else merge_moments(weights, means, sums_of_squares)
+        )
+    return weight, mean if reference is None else reference + mean, sum_of_squares
