@@ -10,18 +10,23 @@ chunks, dask chunks) with the parallel formulas of Chan, Golub & LeVeque (1979):
     xbar = sum_k W_k xbar_k / W
     S   = sum_k S_k + sum_k W_k (xbar_k - xbar)**2
 
-Within a block the raw sums ``sum w x`` and ``sum w x**2`` are cheapest, but
+Within a block the raw sums ``sum w x`` and ``sum w x**2`` are cheapest (two BLAS
+matrix-vector products on a block in cache), but
 ``S = sum w x**2 - (sum w x)**2 / W`` loses about ``log10(sum w x**2 / S)`` digits
 to cancellation. Where a block loses more than :data:`_MAX_CANCELLATION` of them
 (data far from zero relative to their spread, e.g. ``1e9 + Normal(0, 1)``) the
-block is recomputed centred on its own mean while it is still in cache
-(a compensated two-pass, Chan et al. eq. 1.7). Well-scaled data thus pay for one
-read of X; badly scaled data pay for a second read from cache, never from memory.
+block is recomputed centred on its own mean while it is still in cache (a
+compensated two-pass, Chan et al. eq. 1.7), and the blocks that follow are summed
+around that mean: one subtraction into a buffer in cache instead of a second
+pass. Block means are merged as offsets from it, so that no digit of the spread
+is rounded away with the means. Well-scaled data thus pay for one read of X and
+nothing more; badly scaled data for one read and one subtraction.
 
 Finiteness is read off the sums: a NaN or an infinity in X makes a block's sums
 non-finite, and only then is the block checked element-wise, to raise the usual
 scikit-learn error. Sums that overflow although the data are finite (values
-beyond about 1e154) are recomputed on data scaled by their maximum.
+beyond about 1e154) are recomputed on the block scaled, exactly, by a power of
+two near its maximum.
 
 References
 ----------
