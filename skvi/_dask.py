@@ -9,10 +9,10 @@ import dask.array as da
 import numpy as np
 from sklearn.utils import check_array
 
-from ._stats import merge_moments, weighted_moments
+from ._stats import merge_moments_about, weighted_moments_about
 from ._validation import check_sample_weight
 
-__all__ = ["dask_weighted_moments"]
+__all__ = ["dask_moments_about", "dask_weighted_moments"]
 
 # Kinds numpy can cast to float64 without loss of meaning (bool, int, uint,
 # float); complex and everything else are refused, as scikit-learn does.
@@ -22,12 +22,32 @@ _REAL_KINDS = "biuf"
 def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
     """Weight, weighted mean and weighted centred sum of squares of a dask collection.
 
-    The dask counterpart of :func:`skvi._stats.weighted_moments`, with the same
-    return values: each row chunk of ``X`` is reduced on the workers by
-    ``weighted_moments`` itself, to ``(W_k, xbar_k, S_k)``, and the few
-    per-chunk results are merged on the client with
-    :func:`skvi._stats.merge_moments`, the parallel formulas of Chan et al.
-    (1979)::
+    ``(W, reference + offset, S)`` of :func:`dask_moments_about`: see there.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from skvi._dask import dask_weighted_moments
+    >>> X = da.from_array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]], chunks=(2, 2))
+    >>> weight, mean, sum_of_squares = dask_weighted_moments(X)
+    >>> weight, mean.tolist(), sum_of_squares.tolist()
+    (3.0, [3.0, 6.0], [8.0, 32.0])
+    """
+    weight, reference, offset, sum_of_squares = dask_moments_about(
+        X, sample_weight, estimator_name=estimator_name
+    )
+    return weight, reference + offset, sum_of_squares
+
+
+def dask_moments_about(X, sample_weight=None, *, estimator_name=None):
+    """Weight, weighted mean (as reference + offset) and centred sum of squares.
+
+    The dask counterpart of :func:`skvi._stats.weighted_moments_about`, with
+    the same return values: each row chunk of ``X`` is reduced on the workers
+    by ``weighted_moments_about`` itself, to ``(W_k, reference_k, offset_k,
+    S_k)``, and the few per-chunk results are merged on the client with
+    :func:`skvi._stats.merge_moments_about`, the parallel formulas of Chan et
+    al. (1979) on means kept as reference + offset::
 
         W    = sum_k W_k
         xbar = sum_k W_k xbar_k / W
@@ -55,8 +75,8 @@ def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
     -------
     weight : float
         Total weight ``W``.
-    mean : ndarray of shape (n_features,)
-        Weighted mean ``xbar``.
+    reference, offset : ndarray of shape (n_features,)
+        The weighted mean ``xbar`` is ``reference + offset``.
     sum_of_squares : ndarray of shape (n_features,)
         Weighted centred sum of squares ``S``.
 
@@ -67,15 +87,6 @@ def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
         columns are named), has no samples or no features, or contains NaN or
         infinity; or if ``sample_weight`` has the wrong length, a negative,
         NaN or infinite entry, or is zero everywhere.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> from skvi._dask import dask_weighted_moments
-    >>> X = da.from_array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]], chunks=(2, 2))
-    >>> weight, mean, sum_of_squares = dask_weighted_moments(X)
-    >>> weight, mean.tolist(), sum_of_squares.tolist()
-    (3.0, [3.0, 6.0], [8.0, 32.0])
     """
     weighted = sample_weight is not None
     # Aligning weights needs the row count of every chunk; without weights,
@@ -89,8 +100,8 @@ def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
 
-    # Each block becomes one row [n_rows, W_k, xbar_k..., S_k...].
-    block_shape = (1, 2 + 2 * n_features)
+    # Each block becomes one row [n_rows, W_k, reference_k..., offset_k..., S_k...].
+    block_shape = (1, 2 + 3 * n_features)
     if weighted:
         weights = _aligned_weights(sample_weight, X)
         parts = da.map_blocks(
@@ -114,14 +125,13 @@ def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
     n_rows = parts[:, 0].sum()
     _check_not_empty(n_rows, n_features, estimator_name)
     chunk_weights = parts[:, 1]
-    means = parts[:, 2 : 2 + n_features]
-    sums_of_squares = parts[:, 2 + n_features :]
+    references, offsets, sums_of_squares = np.split(parts[:, 2:], 3, axis=1)
     if not chunk_weights.any():
         # Every chunk passed check_sample_weight's other checks, so they are
         # all zero: let it raise its own message for the whole.
         check_sample_weight(np.zeros(1), np.zeros((1, n_features)))
     with np.errstate(over="ignore", invalid="ignore"):
-        return merge_moments(chunk_weights, means, sums_of_squares)
+        return merge_moments_about(chunk_weights, references, offsets, sums_of_squares)
 
 
 def validation_stand_in(X):
@@ -139,9 +149,9 @@ def validation_stand_in(X):
 
 
 def _chunk_moments(block, weights=None, estimator_name=None):
-    """``[n_rows, W_k, xbar_k, S_k]`` of one row chunk, by ``weighted_moments``."""
+    """``[n_rows, W_k, reference_k, offset_k, S_k]`` of one row chunk."""
     n_rows, n_features = block.shape
-    result = np.zeros((1, 2 + 2 * n_features))
+    result = np.zeros((1, 2 + 3 * n_features))
     result[0, 0] = n_rows
     if weights is not None:
         weights = weights[:, 0]
@@ -152,17 +162,16 @@ def _chunk_moments(block, weights=None, estimator_name=None):
             # check raises the usual error otherwise. The zero mean keeps the
             # merge free of 0 * NaN.
             if n_rows:
-                weighted_moments(block, weights, estimator_name=estimator_name)
+                weighted_moments_about(block, weights, estimator_name=estimator_name)
             return result
         weights = check_sample_weight(weights, block)
     if n_rows == 0:
         return result
-    weight, mean, sum_of_squares = weighted_moments(
+    weight, *moments = weighted_moments_about(
         block, weights, estimator_name=estimator_name
     )
     result[0, 1] = weight
-    result[0, 2 : 2 + n_features] = mean
-    result[0, 2 + n_features :] = sum_of_squares
+    result[0, 2:] = np.concatenate(moments)
     return result
 
 

@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import VersionedStateMixin, restore_on_error
-from ._stats import merge_moments, weighted_moments
+from ._stats import merge_moments_about, weighted_moments_about
 from ._validation import (
     FINITE_REAL,
     NON_NEGATIVE_REAL,
@@ -394,7 +394,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         with restore_on_error(self):
             validate_params(self)
             priors, moments = self._validated_moments(
-                X, sample_weight, reset=True, allow_all_zero=False
+                X, sample_weight, reset=True, allow_all_zero=False, reference=None
             )
             self._fit_moments(priors, *moments)
         return self
@@ -439,19 +439,25 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         with restore_on_error(self):
             validate_params(self)
             # A later chunk whose weights are all zero adds nothing, and is fine.
-            priors, (weight, mean, sum_of_squares) = self._validated_moments(
-                X, sample_weight, reset=first_call, allow_all_zero=not first_call
+            priors, moments = self._validated_moments(
+                X,
+                sample_weight,
+                reset=first_call,
+                allow_all_zero=not first_call,
+                reference=None if first_call else self._reference,
             )
             if not first_call:
-                weight, mean, sum_of_squares = merge_moments(
+                weight, reference, offset, sum_of_squares = moments
+                moments = merge_moments_about(
                     [self.n_samples_seen_, weight],
-                    [self._data_mean, mean],
+                    [self._reference, reference],
+                    [self._offset, offset],
                     [self._sum_of_squares, sum_of_squares],
                 )
-            self._fit_moments(priors, weight, mean, sum_of_squares)
+            self._fit_moments(priors, *moments)
         return self
 
-    def _validated_moments(self, X, sample_weight, *, reset, allow_all_zero):
+    def _validated_moments(self, X, sample_weight, *, reset, allow_all_zero, reference):
         """Validate X, sample_weight and the priors; then read X once.
 
         The priors are checked against X's number of features before the
@@ -462,19 +468,20 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         priors : dict
             The four priors, each an ndarray of shape (n_features,).
         moments : tuple
-            ``(W, xbar, S)``, see :func:`skvi._stats.weighted_moments`.
+            ``(W, reference, offset, S)``, the mean being ``reference + offset``;
+            see :func:`skvi._stats.weighted_moments_about`.
         """
         name = type(self).__name__
         if is_dask_collection(X):
-            from ._dask import dask_weighted_moments, validation_stand_in
+            from ._dask import dask_moments_about, validation_stand_in
 
             # scikit-learn reads feature names from eager DataFrames only.
             validate_data(
                 self, validation_stand_in(X), skip_check_array=True, reset=reset
             )
-            # A collection of another shape is refused by dask_weighted_moments.
+            # A collection of another shape is refused by dask_moments_about.
             priors = self._resolve_priors() if X.ndim == 2 else None
-            moments = dask_weighted_moments(X, sample_weight, estimator_name=name)
+            moments = dask_moments_about(X, sample_weight, estimator_name=name)
         else:
             # Finiteness is read off the accumulated sums (see _stats), which
             # saves a pass over X; an exact check runs only when they are not
@@ -493,8 +500,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             # Squares beyond float64 are handled in _stats and checked below;
             # numpy's overflow warnings on the way would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
-                moments = weighted_moments(X, sample_weight, estimator_name=name)
-        if not (np.all(np.isfinite(moments[1])) and np.all(np.isfinite(moments[2]))):
+                moments = weighted_moments_about(
+                    X, sample_weight, reference=reference, estimator_name=name
+                )
+        if not all(np.all(np.isfinite(moment)) for moment in moments[1:]):
             raise ValueError(
                 "The mean or spread of X overflows float64 (values beyond about "
                 "1e300). Rescale X, and the priors with it, before fitting."
@@ -513,8 +522,9 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
         }
 
-    def _fit_moments(self, priors, weight, data_mean, sum_of_squares):
+    def _fit_moments(self, priors, weight, reference, offset, sum_of_squares):
         """Run CAVI on sufficient statistics and set the fitted attributes."""
+        data_mean = reference + offset
         n_features = data_mean.shape[0]
         with np.errstate(over="ignore", under="ignore"):
             prior_variance = priors["prior_std"] ** 2
@@ -551,7 +561,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             )
 
         self.n_samples_seen_ = weight
-        self._data_mean = data_mean
+        # The statistics, kept for partial_fit: the mean as reference + offset
+        # keeps every digit of the spread when later chunks are merged.
+        self._reference = reference
+        self._offset = offset
         self._sum_of_squares = sum_of_squares
         for name, value in priors.items():
             setattr(self, f"{name}_", value)

@@ -84,6 +84,8 @@ def merge_moments(weights, means, sums_of_squares):
     means = np.asarray(means, dtype=np.float64)
     sums_of_squares = np.asarray(sums_of_squares, dtype=np.float64)
     total = weights.sum()
+    if total == 0:
+        return 0.0, np.zeros(means.shape[1]), np.zeros(means.shape[1])
     share = weights / total
     # The weighted mean of the means, then the spread of the means around it
     # (a second pass over n_parts values, not over the data).
@@ -92,6 +94,41 @@ def merge_moments(weights, means, sums_of_squares):
     spread[weights == 0] = 0.0
     sum_of_squares = sums_of_squares.sum(axis=0) + weights @ (spread * spread)
     return float(total), mean, sum_of_squares
+
+
+def merge_moments_about(weights, references, offsets, sums_of_squares):
+    """Merge parts whose means are each given as ``reference + offset``.
+
+    The offsets are rebased on one reference (the first part of positive
+    weight's) as ``(reference_k - reference) + offset_k`` and merged by
+    :func:`merge_moments`. Far from zero (``1e9 + Normal(0, 1)``), references
+    of neighbouring parts are close, their difference is exact (Sterbenz's
+    lemma), and the offsets keep the digits of the spread that means rounded
+    to float64 would lose: the merge is then as exact as one pass.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_parts,)
+        Total weight of each part.
+    references, offsets : array-like of shape (n_parts, n_features)
+        Each part's mean is ``references[k] + offsets[k]``.
+    sums_of_squares : array-like of shape (n_parts, n_features)
+        Weighted centred sum of squares of each part.
+
+    Returns
+    -------
+    weight : float
+    reference, offset : ndarray of shape (n_features,)
+        The merged mean is ``reference + offset``.
+    sum_of_squares : ndarray of shape (n_features,)
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    references = np.asarray(references, dtype=np.float64)
+    positive = np.flatnonzero(weights > 0)
+    reference = references[positive[0] if positive.size else 0]
+    rebased = (references - reference) + np.asarray(offsets, dtype=np.float64)
+    weight, offset, sum_of_squares = merge_moments(weights, rebased, sums_of_squares)
+    return weight, reference, offset, sum_of_squares
 
 
 def _block_sums(deviation, weights, buffer):
@@ -230,6 +267,28 @@ def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
 def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=None):
     """Weight, weighted mean and weighted centred sum of squares of each column.
 
+    ``(W, reference + offset, S)`` of :func:`weighted_moments_about`: see there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi._stats import weighted_moments
+    >>> X = 1e9 + np.array([[1.0, 2.0], [3.0, 6.0]])
+    >>> weight, mean, sum_of_squares = weighted_moments(X)
+    >>> weight, mean - 1e9, sum_of_squares
+    (2.0, array([2., 4.]), array([2., 8.]))
+    """
+    weight, reference, offset, sum_of_squares = weighted_moments_about(
+        X, sample_weight, block_rows=block_rows, estimator_name=estimator_name
+    )
+    return weight, reference + offset, sum_of_squares
+
+
+def weighted_moments_about(
+    X, sample_weight=None, *, reference=None, block_rows=None, estimator_name=None
+):
+    """Weight, weighted mean (as reference + offset) and centred sum of squares.
+
     One pass over ``X`` in row blocks that fit in cache; accumulation in float64
     whatever the dtype of ``X``; stable for data far from zero. float64 blocks
     are summed in place until one of them loses too many digits to
@@ -249,24 +308,23 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
         Rows per block; by default about :data:`_BLOCK_ELEMENTS` elements a block.
     estimator_name : str, default=None
         Named in the error raised for NaN or infinite values.
+    reference : ndarray of shape (n_features,), default=None
+        The value to give the mean against. By default the mean of the first
+        block that needed recentring, or 0 when none did. Passing the
+        reference of earlier statistics (``partial_fit``) makes the offsets of
+        the two directly comparable, so that their merge loses no digit.
 
     Returns
     -------
     weight : float
         Total weight ``W``.
-    mean : ndarray of shape (n_features,)
-        Weighted mean ``xbar``.
+    reference : ndarray of shape (n_features,)
+        The reference, given or chosen.
+    offset : ndarray of shape (n_features,)
+        ``xbar - reference``, with the digits that ``xbar`` itself, rounded to
+        float64, would lose far from zero.
     sum_of_squares : ndarray of shape (n_features,)
         Weighted centred sum of squares ``S``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skvi._stats import weighted_moments
-    >>> X = 1e9 + np.array([[1.0, 2.0], [3.0, 6.0]])
-    >>> weight, mean, sum_of_squares = weighted_moments(X)
-    >>> weight, mean - 1e9, sum_of_squares
-    (2.0, array([2., 4.]), array([2., 8.]))
     """
     n_samples, n_features = X.shape
     rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
@@ -277,9 +335,12 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
     block_rows = max(1, min(block_rows, n_samples))
     buffer = np.empty((block_rows, n_features), dtype=np.float64)
     ones = np.ones(block_rows)
-    # Block means are stored as offsets from `reference` (from 0 while it is
-    # None); `shift_offset` is `shift - reference`, None when that is 0.
-    shift = reference = shift_offset = None
+    # Block means come back as offsets from `shift` (from 0 while it is None)
+    # and are stored as offsets from `reference` (from 0 while it is None);
+    # `shift_offset` is `shift - reference`, None when that is 0.
+    chosen = reference is None
+    shift = None
+    shift_offset = None if chosen else -np.asarray(reference, dtype=np.float64)
     n_blocks = -(-n_samples // block_rows)
     weights = np.empty(n_blocks)
     means = np.empty((n_blocks, n_features))
@@ -299,7 +360,7 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
             )
             if centre is not None:
                 shift = _tiled(centre[:n_features], rows_per_group)
-                if reference is None:
+                if chosen and reference is None:
                     reference = centre[:n_features]
                     means[:k] -= reference
                     shift_offset = None
@@ -311,4 +372,6 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
             if n_blocks == 1
             else merge_moments(weights, means, sums_of_squares)
         )
-    return weight, mean if reference is None else reference + mean, sum_of_squares
+    if reference is None:
+        reference = np.zeros(n_features)
+    return weight, np.asarray(reference, dtype=np.float64), mean, sum_of_squares
