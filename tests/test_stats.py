@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from skvi import _stats
-from skvi._stats import merge_moments, weighted_moments
+from skvi._stats import (
+    merge_moments,
+    merge_moments_about,
+    weighted_moments,
+    weighted_moments_about,
+)
 
 
 def reference_moments(X, sample_weight=None):
@@ -253,3 +258,28 @@ def test_reference_is_exact_on_a_small_case():
     _, _, sum_of_squares = reference_moments(X)
     assert sum_of_squares[0] == float(exact)
     assert weighted_moments(X)[2][0] == pytest.approx(float(exact), rel=1e-12)
+
+
+def test_merge_about_keeps_the_spread_far_from_zero():
+    """Chunk means far from 0 rounded to float64 would move S; offsets do not."""
+    rng = np.random.default_rng(11)
+    X = 1e9 + rng.normal(0.0, 1e-3, size=(1000, 2))
+    exact_mean = [sum(map(Fraction, column)) / len(column) for column in X.T]
+    exact_s = np.array(
+        [
+            float(sum((Fraction(v) - m) ** 2 for v in column))
+            for column, m in zip(X.T, exact_mean, strict=True)
+        ]
+    )
+    parts = [weighted_moments_about(chunk) for chunk in np.array_split(X, 7)]
+    weight, reference, offset, sum_of_squares = merge_moments_about(
+        *zip(*parts, strict=True)
+    )
+    assert weight == 1000
+    np.testing.assert_allclose(sum_of_squares, exact_s, rtol=1e-12)
+    np.testing.assert_allclose(reference + offset, [float(m) for m in exact_mean])
+    # Merging the rounded means instead loses digits of S (the old behaviour).
+    _, _, rounded = merge_moments(
+        [p[0] for p in parts], [p[1] + p[2] for p in parts], [p[3] for p in parts]
+    )
+    assert np.max(np.abs(rounded / exact_s - 1)) > 1e-10
