@@ -27,6 +27,9 @@ from ._validation import (
 from ._vi import expected_log_normal, gamma_expectations, kl_gamma, kl_normal
 from .exceptions import ConvergenceWarning, ELBODecreaseWarning
 
+# Elements per row block of score_samples' temporaries (1 MiB of float64).
+_SCORE_BLOCK_ELEMENTS = 2**17
+
 # The model, for each feature j (Bishop, PRML §10.1.3, with a prior on mu that
 # does not scale with tau, so that the exact posterior has no closed form):
 #
@@ -86,6 +89,14 @@ def _update_precision(
     shape = prior_shape + 0.5 * weight
     rate = prior_rate + 0.5 * (squared_deviation + weight * variance)
     return shape, rate, squared_deviation
+
+
+def _prior_tuple(prior_mean, prior_std, prior_shape, prior_rate):
+    """``(m0, s0**2, a0, b0)``, the form the updates and the ELBO take."""
+    # A square beyond float64 is reported by _check_representable after CAVI.
+    with np.errstate(over="ignore", under="ignore"):
+        prior_variance = prior_std**2
+    return prior_mean, prior_variance, prior_shape, prior_rate
 
 
 def _kl_to_prior(mean, variance, shape, rate, prior):
@@ -526,14 +537,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         """Run CAVI on sufficient statistics and set the fitted attributes."""
         data_mean = reference + offset
         n_features = data_mean.shape[0]
-        with np.errstate(over="ignore", under="ignore"):
-            prior_variance = priors["prior_std"] ** 2
-        prior = (
-            priors["prior_mean"],
-            prior_variance,
-            priors["prior_shape"],
-            priors["prior_rate"],
-        )
+        prior = _prior_tuple(**priors)
         if self.verbose:
             print(f"CAVI on {n_features} feature(s), total weight {weight:g}")
         # Overflow is reported once, by _check_representable, not by numpy.
@@ -603,21 +607,28 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             self.posterior_shape_, self.posterior_rate_
         )
         variance = self.posterior_std_**2
-        expected_log_likelihood = expected_log_normal(
-            (X - self.posterior_mean_) ** 2,
-            1.0,
-            variance,
-            precision_mean,
-            log_precision_mean,
-        ).sum(axis=1)
         kl = _kl_to_prior(
             self.posterior_mean_,
             variance,
             self.posterior_shape_,
             self.posterior_rate_,
-            (self.prior_mean_, self.prior_std_**2, self.prior_shape_, self.prior_rate_),
+            _prior_tuple(
+                self.prior_mean_, self.prior_std_, self.prior_shape_, self.prior_rate_
+            ),
         ).sum()
-        return expected_log_likelihood - kl / self.n_samples_seen_
+        scores = np.empty(X.shape[0])
+        # Row blocks bound the temporaries to one block, not a copy of X.
+        block_rows = max(1, _SCORE_BLOCK_ELEMENTS // X.shape[1])
+        for start in range(0, X.shape[0], block_rows):
+            rows = slice(start, start + block_rows)
+            scores[rows] = expected_log_normal(
+                (X[rows] - self.posterior_mean_) ** 2,
+                1.0,
+                variance,
+                precision_mean,
+                log_precision_mean,
+            ).sum(axis=1)
+        return scores - kl / self.n_samples_seen_
 
     def score(self, X, y=None, sample_weight=None):
         """Mean per-sample ELBO share of X (see :meth:`score_samples`).
