@@ -158,36 +158,29 @@ def _build_parser():
     )
     priors = fit.add_argument_group("priors (scalars, the same for every column)")
     defaults = VariationalNormalEstimator().get_params()
-    priors.add_argument(
-        "--prior-mean",
-        type=_finite_float,
-        default=defaults["prior_mean"],
-        metavar="M0",
-        help="mean of the Normal prior on mu (default: %(default)s)",
-    )
-    priors.add_argument(
-        "--prior-std",
-        type=_positive_float,
-        default=defaults["prior_std"],
-        metavar="S0",
-        help="sd of the Normal prior on mu, > 0 (default: %(default)s)",
-    )
-    priors.add_argument(
-        "--prior-shape",
-        type=_positive_float,
-        default=defaults["prior_shape"],
-        metavar="A0",
-        help="shape of the Gamma prior on the precision tau, > 0 "
-        "(default: %(default)s)",
-    )
-    priors.add_argument(
-        "--prior-rate",
-        type=_positive_float,
-        default=defaults["prior_rate"],
-        metavar="B0",
-        help="rate of the Gamma prior on tau, > 0; the prior mean of tau is "
-        "shape/rate (default: %(default)s)",
-    )
+    for name, parse, metavar, meaning in [
+        ("prior_mean", _finite_float, "M0", "mean of the Normal prior on mu"),
+        ("prior_std", _positive_float, "S0", "sd of the Normal prior on mu, > 0"),
+        (
+            "prior_shape",
+            _positive_float,
+            "A0",
+            "shape of the Gamma prior on the precision tau, > 0",
+        ),
+        (
+            "prior_rate",
+            _positive_float,
+            "B0",
+            "rate of the Gamma prior on tau, > 0; the prior mean of tau is shape/rate",
+        ),
+    ]:
+        priors.add_argument(
+            "--" + name.replace("_", "-"),
+            type=parse,
+            default=defaults[name],
+            metavar=metavar,
+            help=meaning + " (default: %(default)s)",
+        )
     fit.add_argument(
         "--max-iter",
         type=_positive_int,
