@@ -221,7 +221,6 @@ class _DataSource:
     chunks: object
     path: str | None = None
     rows_read: int = 0
-    data_mean: object = None
 
 
 def _select_columns(available, requested):
@@ -496,18 +495,7 @@ def _fit_chunks(source, estimator):
                 estimator.partial_fit(chunk)
             except ValueError as exc:
                 raise CommandLineError(str(exc)) from None
-            # The plain mean, shown beside the posterior so that the prior's
-            # pull is visible; merged as a running mean to stay accurate far
-            # from zero.
-            rows = chunk.shape[0]
-            source.rows_read += rows
-            chunk_mean = chunk.mean(axis=0)
-            if source.data_mean is None:
-                source.data_mean = chunk_mean
-            else:
-                source.data_mean += (chunk_mean - source.data_mean) * (
-                    rows / source.rows_read
-                )
+            source.rows_read += chunk.shape[0]
     if source.rows_read == 0:
         where = source.path or "the data"
         raise CommandLineError(f"{where} has a header row but no data rows")
@@ -539,7 +527,9 @@ def _result(source, estimator, args):
     columns = [
         {
             "name": name,
-            "data_mean": float(source.data_mean[j]),
+            # The plain mean, beside the posterior so that the prior's pull
+            # is visible.
+            "data_mean": float(estimator.sample_mean_[j]),
             "posterior_mean": float(estimator.posterior_mean_[j]),
             "posterior_std": float(estimator.posterior_std_[j]),
             "credible_interval": [float(lower[j]), float(upper[j])],

@@ -296,6 +296,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
     n_iter_ : int
         Number of CAVI iterations run.
 
+    sample_mean_ : ndarray of shape (n_features,)
+        Weighted mean of the data seen (``xbar``), for comparison with
+        ``posterior_mean_``, which lies between it and ``prior_mean``.
+
     n_samples_seen_ : float
         Total sample weight ``W`` seen by ``fit`` or by all ``partial_fit``
         calls (the number of samples with unit weights).
@@ -565,6 +569,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             )
 
         self.n_samples_seen_ = weight
+        self.sample_mean_ = data_mean
         # The statistics, kept for partial_fit: the mean as reference + offset
         # keeps every digit of the spread when later chunks are merged.
         self._reference = reference

@@ -9,6 +9,7 @@ FITTED_ATTRIBUTES = [
     "posterior_shape_",
     "posterior_rate_",
     "noise_std_",
+    "sample_mean_",
     "prior_mean_",
     "prior_std_",
     "prior_shape_",
@@ -46,7 +47,11 @@ def fit_differences(actual, expected):
     assert actual.converged_ == expected.converged_
     assert actual.n_features_in_ == expected.n_features_in_
     weight = expected.n_samples_seen_
-    scales = {"posterior_mean_": expected.posterior_std_, "prior_mean_": 0.0}
+    scales = {
+        "posterior_mean_": expected.posterior_std_,
+        "sample_mean_": expected.posterior_std_,
+        "prior_mean_": 0.0,
+    }
     differences = {}
     for name in FITTED_ATTRIBUTES[:-3]:
         if name in ("elbo_", "elbo_history_"):

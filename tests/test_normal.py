@@ -762,3 +762,11 @@ def test_score_samples_over_several_row_blocks_sums_to_the_elbo():
             ),
             abs=1e-9,
         )
+
+
+def test_sample_mean_is_the_weighted_mean_of_the_data():
+    rng = np.random.default_rng(4)
+    X = rng.normal([3.0, -2.0], [1.0, 0.1], size=(200, 2))
+    w = rng.uniform(0, 3, size=200)
+    est = VariationalNormalEstimator().fit(X, sample_weight=w)
+    assert_allclose(est.sample_mean_, np.average(X, axis=0, weights=w), rtol=1e-14)
