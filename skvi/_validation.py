@@ -226,11 +226,16 @@ def validate_data(_estimator, /, X="no_validation", y="no_validation", **kwargs)
 
     Same signature and behaviour, except that dates, durations and masked
     entries are refused rather than read as raw numbers (see
-    :func:`check_chunk`), and that some input errors grow a sentence on what
-    to do (see ``_INPUT_ADVICE`` and ``docs/errors.md``).
+    :func:`check_chunk`), that a dask collection is computed first (and is then
+    checked as numpy or pandas input), and that some input errors grow a
+    sentence on what to do (see ``_INPUT_ADVICE`` and ``docs/errors.md``).
     """
     name = _estimator_name(_estimator)
     if not kwargs.get("skip_check_array", False):
+        if is_dask_collection(X):
+            # Read whole, as check_array would (scores are one value per row
+            # anyway), and checked as numpy and pandas input are.
+            X = X.compute()
         X = _plain_numbers(X, name)
     try:
         return _sklearn_validate_data(_estimator, X, y, **kwargs)
@@ -347,7 +352,13 @@ def _check_dask_layout(estimator, X, *, reset):
         )
     # The collection's empty stand-in (its dtypes, columns and number of
     # dimensions) through the same checks as the data: the same errors.
-    check_chunk(meta, estimator_name=name, ensure_min_samples=0, ensure_min_features=0)
+    try:
+        check_chunk(
+            meta, estimator_name=name, ensure_min_samples=0, ensure_min_features=0
+        )
+    except ValueError as exc:
+        # numpy's 1-D message quotes the data, here the empty stand-in's.
+        raise ValueError(str(exc).replace("\narray=[].", "")) from None
     n_samples, n_features = X.shape
     # A dask DataFrame's length, or a dask array's unknown chunks, are not
     # known before reading: dask_reduce then checks the number of rows.
