@@ -25,7 +25,7 @@ def dask_reduce(
     ensure_all_finite=True,
     estimator_name=None,
 ):
-    """Apply ``block_function`` to each row chunk of X on the workers; gather the results.
+    """Apply ``block_function`` to each row chunk of X on the workers; gather results.
 
     Each chunk (a block of whole rows of a dask array, or a partition of a
     dask DataFrame) is checked on its worker by the very functions that check
@@ -103,9 +103,7 @@ def dask_reduce(
     return [result for n, _, result in results if n]
 
 
-def _reduce_chunk(
-    rows, weights, *, block_function, ensure_all_finite, estimator_name
-):
+def _reduce_chunk(rows, weights, *, block_function, ensure_all_finite, estimator_name):
     """``(n_rows, total weight, block_function(rows, weights))`` of one chunk."""
     # Chunks may be empty (a filtered partition); only the whole may not.
     rows = check_chunk(
@@ -167,8 +165,11 @@ def _weight_chunks(sample_weight, lengths, n_features):
     sample_weight = check_sample_weight(
         sample_weight, _shape_only(n_samples, n_features), allow_all_zero=True
     )
-    bounds = np.cumsum([0, *lengths])
-    return [sample_weight[start:stop] for start, stop in zip(bounds, bounds[1:])]
+    stops = np.cumsum(lengths)
+    return [
+        sample_weight[stop - length : stop]
+        for length, stop in zip(lengths, stops, strict=True)
+    ]
 
 
 def _shape_only(n_samples, n_features):
@@ -225,7 +226,9 @@ def dask_moments_about(
     parts = dask_reduce(
         X,
         sample_weight,
-        partial(weighted_moments_about, reference=reference, estimator_name=estimator_name),
+        partial(
+            weighted_moments_about, reference=reference, estimator_name=estimator_name
+        ),
         allow_all_zero=allow_all_zero,
         ensure_all_finite=False,
         estimator_name=estimator_name,

@@ -530,7 +530,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                     if sample_weight is None
                     else " With sample_weight, the weighted spread "
                     "sum_i w_i (x_i - mean)**2 must also stay below about 1e308: "
-                    "or divide the weights by a common factor."
+                    "rescale X, or divide the weights by a common factor."
                 )
             )
         return priors, moments

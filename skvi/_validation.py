@@ -150,8 +150,8 @@ def _with_advice(exc, X, estimator_name):
         if pattern.search(message):
             better = explain(message, X, estimator_name)
             # A missing value is a ValueError, whatever numpy raised.
-            error = ValueError if better.startswith("Input X contains NaN") else type(exc)
-            return error(better)
+            missing = better.startswith("Input X contains NaN")
+            return (ValueError if missing else type(exc))(better)
     return None
 
 
@@ -181,8 +181,8 @@ _X_MASK_ADVICE = (
 )
 
 
-def _refuse_dates(X, estimator_name):
-    """Raise for dates and durations: an array of that dtype, or such DataFrame columns."""
+def _refuse_dates(X):
+    """Raise for dates and durations: an array of such a dtype, or such columns."""
     dtypes = getattr(X, "dtypes", None)
     if hasattr(dtypes, "items"):
         dated = [
@@ -211,7 +211,7 @@ def _refuse_dates(X, estimator_name):
 
 def _plain_numbers(X, estimator_name):
     """X, refused if it holds dates or masked values: what check_array would misread."""
-    _refuse_dates(X, estimator_name)
+    _refuse_dates(X)
     if isinstance(X, np.ma.MaskedArray):
         X = _refuse_masked(X, "X", estimator_name, _X_MASK_ADVICE)
     return X
@@ -290,7 +290,12 @@ def check_chunk(X, *, estimator_name=None, ensure_all_finite=True, **check_param
 
 
 def check_data(
-    estimator, X, sample_weight=None, *, reset, allow_all_zero=False,
+    estimator,
+    X,
+    sample_weight=None,
+    *,
+    reset,
+    allow_all_zero=False,
     ensure_all_finite=True,
 ):
     """Validate the data of ``fit`` or ``partial_fit``: numpy, pandas or dask.
@@ -332,9 +337,7 @@ def check_data(
     X = validate_data(
         estimator, X, reset=reset, dtype=_DTYPES, ensure_all_finite=ensure_all_finite
     )
-    sample_weight = check_sample_weight(
-        sample_weight, X, allow_all_zero=allow_all_zero
-    )
+    sample_weight = check_sample_weight(sample_weight, X, allow_all_zero=allow_all_zero)
     if sample_weight is not None:
         with np.errstate(over="ignore"):
             check_weight_sum(sample_weight.sum())

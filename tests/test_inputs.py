@@ -322,7 +322,8 @@ def test_running_weight_sum_overflow_blames_the_weights():
 @pytest.mark.parametrize("backend", ["numpy", "dask"])
 def test_moment_overflow_blames_X(method, backend):
     X = np.array([[1e308], [-1e308], [1e308], [-1e308], [1e308], [-1e308]])
-    with _raises(ValueError, r"The mean or spread of X overflows float64.*Rescale X") as info:
+    message = r"The mean or spread of X overflows float64.*Rescale X"
+    with _raises(ValueError, message) as info:
         _call(method, _input(X, backend))
     assert "sample_weight" not in str(info.value)
 
