@@ -85,9 +85,10 @@ def _explain_non_numeric(message, X, estimator_name):
 def _nan_message(input_name, estimator_name):
     """scikit-learn's own message for a NaN in ``input_name``."""
     try:
-        _sklearn_assert_all_finite(
-            np.array([np.nan]), input_name=input_name, estimator_name=estimator_name
-        )
+        with config_context(assume_finite=False):
+            _sklearn_assert_all_finite(
+                np.array([np.nan]), input_name=input_name, estimator_name=estimator_name
+            )
     except ValueError as exc:
         return str(exc)
     raise AssertionError("unreachable: NaN is not finite")  # pragma: no cover

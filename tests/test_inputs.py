@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 
 from skvi import VariationalNormalEstimator
 from tests._fitted import assert_same_fit
@@ -236,6 +237,14 @@ def test_pd_na_in_an_object_array_gets_the_nan_error(method):
     X[2, 0] = pd.NA
     with _raises(ValueError, NAN_FIX):
         _call(method, X)
+
+
+def test_pd_na_is_missing_even_when_finiteness_is_assumed():
+    """set_config(assume_finite=True) skips scikit-learn's check, not this one."""
+    X = _good_X().astype(object)
+    X[2, 0] = pd.NA
+    with sklearn.config_context(assume_finite=True), _raises(ValueError, NAN_FIX):
+        VariationalNormalEstimator().fit(X)
 
 
 @pytest.mark.parametrize("method", METHODS)
