@@ -23,6 +23,7 @@ def dask_reduce(
     *,
     allow_all_zero=False,
     ensure_all_finite=True,
+    ensure_min_samples=1,
     estimator_name=None,
 ):
     """Apply ``block_function`` to each row chunk of X on the workers; gather results.
@@ -57,6 +58,8 @@ def dask_reduce(
     ensure_all_finite : bool, default=True
         Check each chunk for NaN and infinity before ``block_function``; False
         when ``block_function`` does it.
+    ensure_min_samples : int, default=1
+        The fewest rows X may have in all.
     estimator_name : str, default=None
         Named in the error messages.
 
@@ -90,9 +93,13 @@ def dask_reduce(
     results = dask.compute(*tasks)
 
     n_rows = sum(n for n, _, _ in results)
-    if n_rows == 0:
+    if n_rows < ensure_min_samples:
         # An empty array costs nothing and check_chunk words the error.
-        check_chunk(np.empty((0, n_features)), estimator_name=estimator_name)
+        check_chunk(
+            np.empty((n_rows, n_features)),
+            estimator_name=estimator_name,
+            ensure_min_samples=ensure_min_samples,
+        )
     if sample_weight is not None:
         with np.errstate(over="ignore"):
             total = np.sum([weight for _, weight, _ in results])

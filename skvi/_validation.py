@@ -298,6 +298,7 @@ def check_data(
     reset,
     allow_all_zero=False,
     ensure_all_finite=True,
+    ensure_min_samples=1,
 ):
     """Validate the data of ``fit`` or ``partial_fit``: numpy, pandas or dask.
 
@@ -326,6 +327,9 @@ def check_data(
         chunk); for dask, :func:`skvi._dask.dask_reduce` checks this.
     ensure_all_finite : bool, default=True
         Check X for NaN and infinity here (see :func:`check_chunk`).
+    ensure_min_samples : int, default=1
+        The fewest rows X may have (for dask, :func:`skvi._dask.dask_reduce`
+        checks it once it has counted them).
 
     Returns
     -------
@@ -333,10 +337,17 @@ def check_data(
     sample_weight : ndarray of shape (n_samples,) or None, or as given for dask
     """
     if is_dask_collection(X):
-        _check_dask_layout(estimator, X, reset=reset)
+        _check_dask_layout(
+            estimator, X, reset=reset, ensure_min_samples=ensure_min_samples
+        )
         return X, sample_weight
     X = validate_data(
-        estimator, X, reset=reset, dtype=_DTYPES, ensure_all_finite=ensure_all_finite
+        estimator,
+        X,
+        reset=reset,
+        dtype=_DTYPES,
+        ensure_all_finite=ensure_all_finite,
+        ensure_min_samples=ensure_min_samples,
     )
     sample_weight = check_sample_weight(sample_weight, X, allow_all_zero=allow_all_zero)
     if sample_weight is not None:
@@ -345,7 +356,7 @@ def check_data(
     return X, sample_weight
 
 
-def _check_dask_layout(estimator, X, *, reset):
+def _check_dask_layout(estimator, X, *, reset, ensure_min_samples=1):
     """What ``check_data`` can check of a dask collection without reading it."""
     name = _estimator_name(estimator)
     meta = getattr(X, "_meta", None)
@@ -367,10 +378,14 @@ def _check_dask_layout(estimator, X, *, reset):
     # A dask DataFrame's length, or a dask array's unknown chunks, are not
     # known before reading: dask_reduce then checks the number of rows.
     known_samples = isinstance(n_samples, Integral)
-    if n_features == 0 or (known_samples and n_samples == 0):
+    if n_features == 0 or (known_samples and n_samples < ensure_min_samples):
         # An empty array costs nothing and check_array words the error.
-        rows = n_samples if known_samples else 1
-        check_chunk(np.empty((rows, n_features)), estimator_name=name)
+        rows = n_samples if known_samples else ensure_min_samples
+        check_chunk(
+            np.empty((rows, n_features)),
+            estimator_name=name,
+            ensure_min_samples=ensure_min_samples,
+        )
     # scikit-learn reads feature names from eager DataFrames only: the empty
     # pandas stand-in shows a dask DataFrame's columns.
     stand_in = meta if hasattr(meta, "columns") else X

@@ -15,11 +15,14 @@ import pytest
 import sklearn
 
 from skvi import VariationalNormalEstimator
+from skvi._validation import check_data
 from tests._fitted import assert_same_fit
 from tests._state import assert_same_state, snapshot
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
+
+from skvi._dask import dask_reduce  # noqa: E402
 
 METHODS = ["fit", "partial_fit", "score"]
 N_SAMPLES = 12
@@ -355,3 +358,46 @@ def test_a_refused_chunk_keeps_the_fit(backend):
         with pytest.raises(ValueError):
             estimator.partial_fit(_input(bad, backend))
         assert_same_state(snapshot(estimator), fitted)
+
+
+# The validation path itself, for the models to come -------------------------
+
+
+@pytest.mark.parametrize("backend", ["numpy", "dask-array", "dask-dataframe"])
+def test_check_data_and_dask_reduce_count_rows_alike(backend):
+    """A model needing 2 rows gets numpy's message from 1 row, however it comes."""
+    X = _good_X()[:1]
+    if backend == "dask-array":
+        X = da.from_array(X)
+    elif backend == "dask-dataframe":
+        # The length of a DataFrame is known only once its partitions are read.
+        X = dd.from_pandas(pd.DataFrame(X, columns=["a", "b"]), npartitions=1)
+    message = r"Found array with 1 sample\(s\) \(shape=\(1, 2\)\) while a minimum of 2"
+    with _raises(ValueError, message):
+        X, _ = check_data(
+            VariationalNormalEstimator(), X, reset=True, ensure_min_samples=2
+        )
+        dask_reduce(X, None, _row_count, ensure_min_samples=2)
+
+
+def _row_count(rows, weights):
+    return rows.shape[0]
+
+
+def test_dask_reduce_gives_each_chunk_checked_rows_and_weights():
+    """Float rows and float64 weights of each non-empty chunk, in row order."""
+    frame = pd.DataFrame({"a": np.arange(7.0), "b": np.arange(7) % 2 == 0})
+    X = dd.concat(
+        [
+            dd.from_pandas(frame.iloc[:4], npartitions=2),
+            dd.from_pandas(frame.iloc[:0], 1),
+            dd.from_pandas(frame.iloc[4:], npartitions=1),
+        ]
+    )
+    weights = np.arange(7) % 3
+    parts = dask_reduce(X, weights, lambda rows, w: (rows, w))
+    np.testing.assert_array_equal(
+        np.concatenate([r for r, _ in parts]), frame.astype(float)
+    )
+    np.testing.assert_array_equal(np.concatenate([w for _, w in parts]), weights)
+    assert all(r.dtype == np.float64 and w.dtype == np.float64 for r, w in parts)
