@@ -37,18 +37,13 @@ def _log_ratio(numerator, denominator):
         )
 
 
-def _ratio_minus_one_minus_log(ratio, log_ratio):
-    """``r - 1 - log r >= 0``, the scale part of the Normal and Normal-Wishart KLs."""
-    return (ratio - 1.0) - log_ratio
-
-
 def kl_normal(mean, std, prior_mean, prior_std):
     """KL(Normal(mean, std**2) || Normal(prior_mean, prior_std**2)), in ratio form.
 
     With ``r = s / s0`` and ``z = (m - m0) / s0`` (Bishop 2006, eq. 10.71 with its
     expectations written out)::
 
-        KL = (r**2 - 1 - log r**2 + z**2) / 2
+        KL = -log r + ((r - 1)(r + 1) + z**2) / 2
            = log(s0 / s) + ((s / s0)**2 + ((m - m0) / s0)**2 - 1) / 2
 
     Only ratios of like quantities appear, so the divergence is finite and
@@ -82,13 +77,15 @@ def kl_normal(mean, std, prior_mean, prior_std):
     mean, std, prior_mean, prior_std = np.broadcast_arrays(
         *(np.asarray(x, dtype=float) for x in (mean, std, prior_mean, prior_std))
     )
-    with np.errstate(under="ignore"):
+    # A ratio or shift beyond the float range makes the divergence +inf, exactly.
+    with np.errstate(over="ignore", under="ignore"):
         ratio = std / prior_std
         standardized_shift = (mean - prior_mean) / prior_std
+        # (r - 1)(r + 1), not r**2 - 1: r - 1 is exact near r = 1, where the
+        # divergence is the small difference of this term and log r.
         return 0.5 * (
-            _ratio_minus_one_minus_log(ratio * ratio, 2.0 * _log_ratio(std, prior_std))
-            + standardized_shift * standardized_shift
-        )
+            (ratio - 1.0) * (ratio + 1.0) + standardized_shift * standardized_shift
+        ) - _log_ratio(std, prior_std)
 
 
 def kl_gamma(shape, rate, prior_shape, prior_rate):
@@ -125,7 +122,7 @@ def kl_gamma(shape, rate, prior_shape, prior_rate):
 
 
 def _relative_cholesky(scale, prior_scale):
-    """``M = L0^-1 L`` (``W = L L^T``, ``W0 = L0 L0^T``): ``W0^-1 W`` is similar to ``M M^T``."""
+    """``M = L0^-1 L`` for ``W = L L^T``, ``W0 = L0 L0^T``; ``W0^-1 W`` ~ ``M M^T``."""
     cholesky = np.linalg.cholesky(np.asarray(scale, dtype=float))
     prior_cholesky = np.linalg.cholesky(np.asarray(prior_scale, dtype=float))
     return np.linalg.solve(prior_cholesky, cholesky)
@@ -251,12 +248,15 @@ def kl_normal_wishart(
         np.linalg.cholesky(scale),
         mean - np.asarray(prior_mean, dtype=float),
     )
-    normal_part = 0.5 * dimension * _ratio_minus_one_minus_log(
-        precision_ratio, _log_ratio(prior_mean_precision, mean_precision)
-    ) + 0.5 * prior_mean_precision * np.asarray(dof, dtype=float) * np.square(
+    scale_part = (precision_ratio - 1.0) - _log_ratio(
+        prior_mean_precision, mean_precision
+    )
+    shift_part = prior_mean_precision * np.asarray(dof, dtype=float) * np.square(
         shift
     ).sum(axis=-1)
-    return normal_part + kl_wishart(dof, scale, prior_dof, prior_scale)
+    return 0.5 * (dimension * scale_part + shift_part) + kl_wishart(
+        dof, scale, prior_dof, prior_scale
+    )
 
 
 def _log_dirichlet_normalizer(concentration):
