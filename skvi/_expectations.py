@@ -182,9 +182,8 @@ def _expected_log_det(dof, log_det_scale, dimension):
 
 def _wishart_log_normalizer(dof, log_det_scale, dimension):
     """``log B(W, nu) = -nu/2 log|W| - nu d/2 log 2 - log Gamma_d(nu/2)`` (B.79)."""
-    return (
-        -0.5 * dof * (log_det_scale + dimension * _LOG_2)
-        - _log_multivariate_gamma(dof, dimension)
+    return -0.5 * dof * (log_det_scale + dimension * _LOG_2) - _log_multivariate_gamma(
+        dof, dimension
     )
 
 
@@ -344,7 +343,5 @@ def stick_breaking_expected_log_weights(a, b, *, truncate=False):
         log_stick = np.concatenate(
             [log_stick, np.zeros_like(log_stick[..., :1])], axis=-1
         )
-        log_rest = np.concatenate(
-            [log_rest, np.zeros_like(log_rest[..., :1])], axis=-1
-        )
+        log_rest = np.concatenate([log_rest, np.zeros_like(log_rest[..., :1])], axis=-1)
     return log_stick + _exclusive_cumsum(log_rest)

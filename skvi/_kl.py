@@ -251,9 +251,11 @@ def kl_normal_wishart(
     scale_part = (precision_ratio - 1.0) - _log_ratio(
         prior_mean_precision, mean_precision
     )
-    shift_part = prior_mean_precision * np.asarray(dof, dtype=float) * np.square(
-        shift
-    ).sum(axis=-1)
+    shift_part = (
+        prior_mean_precision
+        * np.asarray(dof, dtype=float)
+        * np.square(shift).sum(axis=-1)
+    )
     return 0.5 * (dimension * scale_part + shift_part) + kl_wishart(
         dof, scale, prior_dof, prior_scale
     )

@@ -411,9 +411,7 @@ def natural_step(current, target, step_size):
             "use a Robbins-Monro schedule such as svi_step_size(t)."
         )
     if not isinstance(current, tuple):
-        return (1.0 - step_size) * np.asarray(current) + step_size * np.asarray(
-            target
-        )
+        return (1.0 - step_size) * np.asarray(current) + step_size * np.asarray(target)
     if not isinstance(target, tuple) or len(target) != len(current):
         raise ValueError(
             "current and target must be natural parameters of the same family "

@@ -9,7 +9,7 @@ N_STANDARD_ERRORS = 5.0
 
 
 def assert_monte_carlo_mean(samples, expected, axis=0):
-    """The mean of ``samples`` over ``axis`` is ``expected`` within N standard errors."""
+    """Mean of ``samples`` over ``axis`` is ``expected`` to N standard errors."""
     samples = np.asarray(samples, dtype=float)
     n = samples.shape[axis]
     estimate = samples.mean(axis=axis)

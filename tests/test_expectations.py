@@ -1,4 +1,4 @@
-"""Expectations of the variational families against scipy.stats, quadrature and Monte Carlo."""
+"""Expectations of the families against scipy.stats, quadrature and Monte Carlo."""
 
 import numpy as np
 import pytest
@@ -70,7 +70,7 @@ def wishart_components():
 def test_wishart_expected_precision_matches_scipy(wishart_components):
     dof, scale = wishart_components
     expected = np.stack(
-        [stats.wishart(df=n, scale=w).mean() for n, w in zip(dof, scale)]
+        [stats.wishart(df=n, scale=w).mean() for n, w in zip(dof, scale, strict=True)]
     )
     np.testing.assert_allclose(
         wishart_expected_precision(dof, scale), expected, rtol=1e-14
@@ -81,7 +81,7 @@ def test_wishart_expected_log_det_against_monte_carlo(wishart_components):
     dof, scale = wishart_components
     expected = wishart_expected_log_det(dof, scale)
     assert expected.shape == (3,)
-    for k, (n, w) in enumerate(zip(dof, scale)):
+    for k, (n, w) in enumerate(zip(dof, scale, strict=True)):
         draws = stats.wishart(df=n, scale=w).rvs(20_000, random_state=k)
         sign, log_det = np.linalg.slogdet(draws)
         assert np.all(sign > 0)
@@ -90,7 +90,9 @@ def test_wishart_expected_log_det_against_monte_carlo(wishart_components):
 
 def test_wishart_entropy_matches_scipy(wishart_components):
     dof, scale = wishart_components
-    expected = [stats.wishart(df=n, scale=w).entropy() for n, w in zip(dof, scale)]
+    expected = [
+        stats.wishart(df=n, scale=w).entropy() for n, w in zip(dof, scale, strict=True)
+    ]
     np.testing.assert_allclose(wishart_entropy(dof, scale), expected, rtol=1e-12)
 
 
@@ -130,7 +132,7 @@ def test_wishart_extreme_scales_stay_finite(factor):
         wishart_expected_log_det(dof, scale) + shift,
         rtol=1e-14,
     )
-    # H changes by (d + 1)/2 log|c I| under W -> c W (the Jacobian of Lambda -> c Lambda).
+    # W -> c W adds (d + 1)/2 log|c I|, the log-Jacobian of Lambda -> c Lambda, to H.
     np.testing.assert_allclose(
         wishart_entropy(dof, factor * scale),
         wishart_entropy(dof, scale) + 2 * shift,

@@ -1,4 +1,4 @@
-"""KL divergences against quadrature, Monte Carlo with scipy.stats densities, and Decimal."""
+"""KL divergences against quadrature, Monte Carlo on scipy.stats densities, Decimal."""
 
 import warnings
 from decimal import Decimal, localcontext
@@ -105,7 +105,8 @@ def test_kl_normal_is_invariant_to_the_unit(mean, std, prior_mean, prior_std, po
 )
 def test_kl_gamma_against_quadrature(shape, rate, prior_shape, prior_rate):
     expected = quadrature_kl(
-        stats.gamma(shape, scale=1 / rate), stats.gamma(prior_shape, scale=1 / prior_rate)
+        stats.gamma(shape, scale=1 / rate),
+        stats.gamma(prior_shape, scale=1 / prior_rate),
     )
     assert kl_gamma(shape, rate, prior_shape, prior_rate) == pytest.approx(
         expected, rel=1e-8
@@ -134,7 +135,8 @@ def test_kl_wishart_against_monte_carlo(dof, prior_dof, seed):
     p = stats.wishart(df=prior_dof, scale=prior_scale)
     draws = np.moveaxis(q.rvs(4000, random_state=rng), 0, -1)
     assert_monte_carlo_mean(
-        q.logpdf(draws) - p.logpdf(draws), kl_wishart(dof, scale, prior_dof, prior_scale)
+        q.logpdf(draws) - p.logpdf(draws),
+        kl_wishart(dof, scale, prior_dof, prior_scale),
     )
 
 
@@ -202,7 +204,9 @@ def _normal_wishart_log_density(mu, precision, mean, mean_precision, dof, scale)
         + log_det
         - mean_precision * quadratic
     )
-    log_wishart = stats.wishart(df=dof, scale=scale).logpdf(np.moveaxis(precision, 0, -1))
+    log_wishart = stats.wishart(df=dof, scale=scale).logpdf(
+        np.moveaxis(precision, 0, -1)
+    )
     return log_normal + log_wishart
 
 
@@ -232,7 +236,14 @@ def test_kl_normal_wishart_in_one_dimension_is_normal_gamma():
         mean, 1 / np.sqrt(beta * tau), prior_mean, 1 / np.sqrt(prior_beta * tau)
     ) + kl_gamma(dof / 2, 0.5 / scale, prior_dof / 2, 0.5 / prior_scale)
     actual = kl_normal_wishart(
-        [mean], beta, dof, [[scale]], [prior_mean], prior_beta, prior_dof, [[prior_scale]]
+        [mean],
+        beta,
+        dof,
+        [[scale]],
+        [prior_mean],
+        prior_beta,
+        prior_dof,
+        [[prior_scale]],
     )
     assert actual == pytest.approx(expected, rel=1e-13)
 
@@ -242,10 +253,14 @@ def test_kl_normal_wishart_batches_and_stays_finite_for_extreme_mean_precision()
     scale = random_scale_matrices(rng, 3, 2)
     mean = rng.normal(size=(3, 2))
     beta = np.array([1e-200, 1.0, 1e200])
-    batched = kl_normal_wishart(mean, beta, 4.0, scale, np.zeros(2), 1.0, 3.0, np.eye(2))
+    batched = kl_normal_wishart(
+        mean, beta, 4.0, scale, np.zeros(2), 1.0, 3.0, np.eye(2)
+    )
     assert batched.shape == (3,) and np.all(np.isfinite(batched))
     # d/2 (r - 1 - log r) with r = beta0 / beta is all that changes with beta.
-    reference = kl_normal_wishart(mean, 1.0, 4.0, scale, np.zeros(2), 1.0, 3.0, np.eye(2))
+    reference = kl_normal_wishart(
+        mean, 1.0, 4.0, scale, np.zeros(2), 1.0, 3.0, np.eye(2)
+    )
     log_r = -np.log(beta)
     np.testing.assert_allclose(
         batched - reference,
@@ -270,9 +285,7 @@ def test_kl_dirichlet_against_monte_carlo(concentration, prior_concentration):
     log_ratio = stats.dirichlet(concentration).logpdf(draws) - stats.dirichlet(
         prior_concentration
     ).logpdf(draws)
-    assert_monte_carlo_mean(
-        log_ratio, kl_dirichlet(concentration, prior_concentration)
-    )
+    assert_monte_carlo_mean(log_ratio, kl_dirichlet(concentration, prior_concentration))
 
 
 def test_kl_dirichlet_batches_over_leading_axes():
