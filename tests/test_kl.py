@@ -83,7 +83,7 @@ def test_kl_normal_against_quadrature(mean, std, prior_mean, prior_std):
     )
 
 
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(location, positive, location, positive, st.integers(-250, 250))
 def test_kl_normal_is_invariant_to_the_unit(mean, std, prior_mean, prior_std, power):
     unit = 10.0**power
@@ -113,7 +113,7 @@ def test_kl_gamma_against_quadrature(shape, rate, prior_shape, prior_rate):
     )
 
 
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(positive, positive, positive, positive)
 def test_kl_gamma_is_a_divergence(shape, rate, prior_shape, prior_rate):
     assert kl_gamma(shape, rate, prior_shape, prior_rate) >= -1e-12
@@ -304,7 +304,7 @@ def test_kl_beta_against_quadrature(a, b, prior_a, prior_b):
     assert kl_beta(a, b, prior_a, prior_b) == pytest.approx(expected, rel=1e-8)
 
 
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(
     st.lists(st.tuples(positive, positive), min_size=2, max_size=5),
 )

@@ -43,7 +43,7 @@ ULP_OF_ONE = np.finfo(float).eps
 # ---------------------------------------------------------------------------
 
 
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(location, positive)
 def test_normal_round_trip(mean, variance):
     assert_parts_close(
@@ -53,7 +53,7 @@ def test_normal_round_trip(mean, variance):
     )
 
 
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(positive, positive)
 def test_gamma_and_beta_round_trips(first, second):
     assert_parts_close(
@@ -303,7 +303,7 @@ def test_natural_step_is_the_convex_combination():
     np.testing.assert_array_equal(array_step, [2.0, 4.0])
 
 
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(positive, positive, positive, positive, st.floats(1e-6, 1.0))
 def test_natural_step_stays_in_the_family(shape, rate, target_shape, target_rate, rho):
     stepped = natural_step(
