@@ -9,6 +9,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import VariationalEstimator
+from ._expectations import expected_log_normal, gamma_expectations
+from ._kl import kl_gamma, kl_normal
 from ._stats import merge_moments_about, weighted_moments_about
 from ._validation import (
     FINITE_REAL,
@@ -22,7 +24,6 @@ from ._validation import (
     is_dask_collection,
     validate_data,
 )
-from ._vi import expected_log_normal, gamma_expectations, kl_gamma, kl_normal
 
 # Elements per row block of score_samples' temporaries (1 MiB of float64).
 _SCORE_BLOCK_ELEMENTS = 2**17
