@@ -6,6 +6,7 @@
 # (pip install ".[docs]" first; the gallery runs every examples/plot_*.py).
 
 import os
+import re
 
 import skvi
 
@@ -44,7 +45,7 @@ sphinx_gallery_conf = {
     # Every plot_*.py runs; examples/dask_cluster.py is a full-size script for a
     # real cluster, linked from the gallery's dask example rather than run.
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"(__init__|dask_cluster)\.py$",
+    "ignore_pattern": r"(__init__|(^|/)dask_cluster)\.py$",
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
@@ -70,3 +71,19 @@ html_show_sourcelink = False
 
 # Examples draw with a non-interactive backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# Shapes such as ``(n_iter_,)`` in docstrings name fitted attributes; in reST a
+# word ending in "_" is a link target, so escape the underscore on shape lines.
+_SHAPE_NAME = re.compile(r"\b([A-Za-z]\w*?)_(?=[,)])")
+
+
+def _escape_trailing_underscores(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        if "shape (" in line:
+            lines[i] = _SHAPE_NAME.sub(r"\1\\_", line)
+
+
+def setup(app):
+    # Before numpydoc (priority 500) turns the sections into reST.
+    app.connect("autodoc-process-docstring", _escape_trailing_underscores, priority=400)
