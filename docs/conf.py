@@ -7,6 +7,9 @@
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import skvi
 
@@ -25,7 +28,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
+exclude_patterns = ["_build", "_generated", "auto_examples/*.ipynb", "auto_examples/*.py"]
 
 # Markdown pages: $...$ and $$...$$ maths, ``:::`` fences, heading anchors so
 # that links such as errors.md#the-data-x resolve.
@@ -87,3 +90,18 @@ def _escape_trailing_underscores(app, what, name, obj, options, lines):
 def setup(app):
     # Before numpydoc (priority 500) turns the sections into reST.
     app.connect("autodoc-process-docstring", _escape_trailing_underscores, priority=400)
+
+
+# The command-line page includes the program's own --help, generated at each
+# build so that it cannot go stale.
+_GENERATED = Path(__file__).parent / "_generated"
+_GENERATED.mkdir(exist_ok=True)
+for _args, _name in [((), "skvi_help.txt"), (("fit",), "skvi_fit_help.txt")]:
+    _help = subprocess.run(
+        [sys.executable, "-m", "skvi", *_args, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, COLUMNS="80"),
+    ).stdout
+    (_GENERATED / _name).write_text(_help)
