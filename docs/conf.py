@@ -28,7 +28,12 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "_generated", "auto_examples/*.ipynb", "auto_examples/*.py"]
+exclude_patterns = [
+    "_build",
+    "_generated",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+]
 
 # Markdown pages: $...$ and $$...$$ maths, ``:::`` fences, heading anchors so
 # that links such as errors.md#the-data-x resolve.

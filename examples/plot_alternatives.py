@@ -55,7 +55,10 @@ def bayes_mvs_interval(x):
     return stats.bayes_mvs(x, alpha=0.95)[0].minmax
 
 
-def bootstrap_interval(x, rng=np.random.default_rng(0), n_resamples=2_000):
+BOOTSTRAP_RNG = np.random.default_rng(0)
+
+
+def bootstrap_interval(x, rng=BOOTSTRAP_RNG, n_resamples=2_000):
     # In blocks of 100 resamples, to keep memory at 100 copies of x.
     means = np.concatenate(
         [
@@ -122,7 +125,7 @@ colors = ["C1", "C0", "C2", "C4"]
 fig, (ax_int, ax_cov, ax_time) = plt.subplots(
     1, 3, figsize=(12, 4.6), layout="constrained", width_ratios=[1.3, 1, 1]
 )
-for k, (name, color) in enumerate(zip(names, colors)):
+for k, (name, color) in enumerate(zip(names, colors, strict=True)):
     values = np.array(intervals[name][:12])
     rows = np.arange(12) + (k - 1.5) * 0.18
     ax_int.hlines(rows, values[:, 0], values[:, 1], color=color, lw=2, label=name)
@@ -152,7 +155,9 @@ ax_cov.grid(alpha=0.3, axis="y")
 
 bars = ax_time.bar(short, [1e3 * seconds[name] for name in names], color=colors)
 ax_time.bar_label(
-    bars, fmt=lambda ms: f"{ms:,.0f} ms" if ms >= 10 else f"{ms:.2g} ms", fontsize="small"
+    bars,
+    fmt=lambda ms: f"{ms:,.0f} ms" if ms >= 10 else f"{ms:.2g} ms",
+    fontsize="small",
 )
 ax_time.set(
     yscale="log",
@@ -162,7 +167,9 @@ ax_time.set(
 )
 ax_time.grid(alpha=0.3, axis="y", which="both")
 fig.legend(
-    *ax_int.get_legend_handles_labels(), loc="outside lower center", ncols=5,
+    *ax_int.get_legend_handles_labels(),
+    loc="outside lower center",
+    ncols=5,
     fontsize="small",
 )
 plt.show()

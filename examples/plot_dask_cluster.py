@@ -42,7 +42,9 @@ cluster = LocalCluster(
 client = Client(cluster)
 # Standard draws scaled afterwards: passing the (2,) arrays to rng.normal would
 # put full-size arrays in the task graph.
-noise = da.random.default_rng(0).standard_normal(size=(2_000_000, 2), chunks=(100_000, 2))
+noise = da.random.default_rng(0).standard_normal(
+    size=(2_000_000, 2), chunks=(100_000, 2)
+)
 X = TRUE_MEAN + TRUE_SD * noise
 print(f"X: {X.shape[0]:,} x {X.shape[1]}, {X.numblocks[0]} chunks, on {cluster}")
 
@@ -59,6 +61,7 @@ for name, mean, std, noise_sd in zip(
     estimator.posterior_mean_,
     estimator.posterior_std_,
     estimator.noise_std_,
+    strict=True,
 ):
     print(f"{name}: mean {mean:.4f} +- {std:.4f}, noise sd {noise_sd:.3f}")
 
@@ -85,16 +88,30 @@ cluster.close()
 # in-memory fit on the client gives the same line.
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
 for k, (ax, name, unit) in enumerate(
-    zip(axes, ("temperature", "pressure"), ("°C", "hPa"))
+    zip(axes, ("temperature", "pressure"), ("°C", "hPa"), strict=True)
 ):
     chunks = np.arange(1, chunk_means.shape[0] + 1)
     ax.plot(chunks, chunk_means[:, k], "o", color="0.45", label="each chunk's mean")
-    ax.axhspan(lower[k], upper[k], color=f"C{k}", alpha=0.3,
-               label="95% credible interval, all chunks")
-    ax.axhline(estimator.posterior_mean_[k], color=f"C{k}", lw=2,
-               label="posterior mean (dask fit)")
-    ax.axhline(in_memory.posterior_mean_[k], color="0.1", lw=1, ls=":",
-               label="posterior mean (in-memory fit)")
+    ax.axhspan(
+        lower[k],
+        upper[k],
+        color=f"C{k}",
+        alpha=0.3,
+        label="95% credible interval, all chunks",
+    )
+    ax.axhline(
+        estimator.posterior_mean_[k],
+        color=f"C{k}",
+        lw=2,
+        label="posterior mean (dask fit)",
+    )
+    ax.axhline(
+        in_memory.posterior_mean_[k],
+        color="0.1",
+        lw=1,
+        ls=":",
+        label="posterior mean (in-memory fit)",
+    )
     ax.set(
         xlabel="chunk (100,000 readings each)",
         ylabel=f"mean {name} ({unit})",
@@ -105,7 +122,9 @@ for k, (ax, name, unit) in enumerate(
     ax.grid(alpha=0.3)
 # One legend for both panels, below them.
 fig.legend(
-    *axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4,
+    *axes[0].get_legend_handles_labels(),
+    loc="outside lower center",
+    ncols=4,
     fontsize="small",
 )
 plt.show()

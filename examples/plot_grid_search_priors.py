@@ -37,7 +37,10 @@ search = GridSearchCV(
     cv=KFold(5, shuffle=True, random_state=0),
 ).fit(scores)
 best = search.best_params_
-print(f"best prior_std {best['prior_std']:.3g} points, prior_rate {best['prior_rate']:.3g}")
+print(
+    f"best prior_std {best['prior_std']:.3g} points, "
+    f"prior_rate {best['prior_rate']:.3g}"
+)
 print(f"best mean held-out ELBO per sample {search.best_score_:.3f} nats")
 fitted = search.best_estimator_
 print(
@@ -93,8 +96,12 @@ ax_map.legend(loc="lower right")
 
 row = int(np.argmin(np.abs(grid["prior_rate"] - best["prior_rate"])))
 ax_slice.errorbar(
-    grid["prior_std"], paired_mean[row], yerr=paired_std[row], marker="o",
-    capsize=3, label=f"prior_rate = {best['prior_rate']:.3g}",
+    grid["prior_std"],
+    paired_mean[row],
+    yerr=paired_std[row],
+    marker="o",
+    capsize=3,
+    label=f"prior_rate = {best['prior_rate']:.3g}",
 )
 ax_slice.axhline(0.0, color="0.3", lw=1, ls="--")
 ax_slice.set(

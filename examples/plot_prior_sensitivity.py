@@ -82,14 +82,21 @@ for prior_std in prior_stds:
 fig, (ax_mean, ax_ratio) = plt.subplots(
     1, 2, figsize=(11, 4.8), layout="constrained", width_ratios=[1.3, 1]
 )
-for color, prior_std in zip(("C3", "C0", "C2"), prior_stds):
+for color, prior_std in zip(("C3", "C0", "C2"), prior_stds, strict=True):
     r = results[prior_std]
     ax_mean.fill_between(prior_means, r[:, 2], r[:, 3], color=color, alpha=0.15)
-    ax_mean.plot(prior_means, r[:, 0], color=color, lw=2, label=f"prior sd {prior_std:g}")
+    ax_mean.plot(
+        prior_means, r[:, 0], color=color, lw=2, label=f"prior sd {prior_std:g}"
+    )
     ax_mean.plot(prior_means, r[:, 6], color=color, lw=1, ls="--")
     ax_mean.plot(prior_means, r[:, 7], color=color, lw=1, ls="--")
-    ax_ratio.plot(prior_means, r[:, 1] / r[:, 5], color=color, lw=2,
-                  label=f"prior sd {prior_std:g}")
+    ax_ratio.plot(
+        prior_means,
+        r[:, 1] / r[:, 5],
+        color=color,
+        lw=2,
+        label=f"prior sd {prior_std:g}",
+    )
 for ax in (ax_mean, ax_ratio):
     ax.axvline(scores.mean(), color="0.4", lw=1, ls=":", label="sample mean")
     ax.grid(alpha=0.3)

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from skvi import VariationalNormalEstimator
 
@@ -55,19 +55,27 @@ for chunk in pd.read_csv(path, chunksize=20_000):
     estimator.partial_fit(chunk)  # the column names become feature_names_in_
     lower, upper = estimator.credible_interval(0.95)
     history.append(
-        (estimator.n_samples_seen_, estimator.posterior_mean_, estimator.posterior_std_,
-         lower, upper)
+        (
+            estimator.n_samples_seen_,
+            estimator.posterior_mean_,
+            estimator.posterior_std_,
+            lower,
+            upper,
+        )
     )
 elapsed = time.perf_counter() - start
 rows_read = np.array([h[0] for h in history])
 thousands = rows_read / 1e3
 means, stds, lowers, uppers = (np.array([h[k] for h in history]) for k in range(1, 5))
-print(f"{len(history)} chunks in {elapsed:.2f} s ({n_rows / elapsed / 1e6:.2f} M rows/s)")
+print(
+    f"{len(history)} chunks in {elapsed:.2f} s ({n_rows / elapsed / 1e6:.2f} M rows/s)"
+)
 for name, mean, std, noise in zip(
     estimator.feature_names_in_,
     estimator.posterior_mean_,
     estimator.posterior_std_,
     estimator.noise_std_,
+    strict=True,
 ):
     print(f"{name}: mean {mean:.4f} +- {std:.4f}, noise sd {noise:.3f}")
 
@@ -90,12 +98,24 @@ directory.cleanup()
 # information at the same rate, and memory stays at one chunk.
 fig, axes = plt.subplots(1, 3, figsize=(11.5, 4.2), layout="constrained")
 units = {"temperature_c": "°C", "humidity_pct": "% RH"}
-for k, (ax, name) in enumerate(zip(axes[:2], estimator.feature_names_in_)):
-    ax.fill_between(thousands, lowers[:, k], uppers[:, k], color=f"C{k}", alpha=0.3,
-                    label="95% credible interval")
+names = estimator.feature_names_in_
+for k, (ax, name) in enumerate(zip(axes[:2], names, strict=True)):
+    ax.fill_between(
+        thousands,
+        lowers[:, k],
+        uppers[:, k],
+        color=f"C{k}",
+        alpha=0.3,
+        label="95% credible interval",
+    )
     ax.plot(thousands, means[:, k], "o-", ms=3, color=f"C{k}", label="posterior mean")
-    ax.axhline(whole.posterior_mean_[k], color="0.2", lw=1, ls="--",
-               label="fit on the whole file")
+    ax.axhline(
+        whole.posterior_mean_[k],
+        color="0.2",
+        lw=1,
+        ls="--",
+        label="fit on the whole file",
+    )
     ax.set(
         xlabel="rows read (thousands)",
         ylabel=f"mean {name.split('_')[0]} ({units[name]})",
@@ -105,10 +125,16 @@ for k, (ax, name) in enumerate(zip(axes[:2], estimator.feature_names_in_)):
     ax.grid(alpha=0.3)
 ax = axes[2]
 for k, name in enumerate(estimator.feature_names_in_):
-    ax.plot(thousands, stds[:, k], "o", ms=3, color=f"C{k}",
-            label=f"{name} ({units[name]})")
-    ax.plot(thousands, estimator.noise_std_[k] / np.sqrt(rows_read), color=f"C{k}",
-            lw=1, ls="--")
+    ax.plot(
+        thousands, stds[:, k], "o", ms=3, color=f"C{k}", label=f"{name} ({units[name]})"
+    )
+    ax.plot(
+        thousands,
+        estimator.noise_std_[k] / np.sqrt(rows_read),
+        color=f"C{k}",
+        lw=1,
+        ls="--",
+    )
 ax.plot([], [], color="0.3", lw=1, ls="--", label="noise sd / sqrt(rows)")
 ax.set(
     xscale="log",

@@ -88,8 +88,9 @@ for i, n in enumerate(sizes):
 # Top: ``q(mu)`` against the exact posterior for one sample of 2, 10 and 100
 # bags. Bottom left: the variational sd as a fraction of the exact sd, over the
 # 30 samples of each size (median and range): about two thirds with 2 bags,
-# 0.9 with 10, within 1% from 100 on. Bottom right: the means agree to a small fraction of a
-# posterior sd at every size: the centre is right, the width is too small.
+# 0.9 with 10, within 1% from 100 on. Bottom right: the means agree to a small
+# fraction of a posterior sd at every size: the centre is right, the width is
+# too small.
 fig = plt.figure(figsize=(11, 7.5), layout="constrained")
 panels = fig.add_gridspec(2, 6)
 for k, n in enumerate((2, 10, 100)):
@@ -117,7 +118,11 @@ for k, n in enumerate((2, 10, 100)):
 
 ax_ratio = fig.add_subplot(panels[1, :3])
 ax_ratio.fill_between(
-    sizes, sd_ratio.min(axis=1), sd_ratio.max(axis=1), color="C1", alpha=0.25,
+    sizes,
+    sd_ratio.min(axis=1),
+    sd_ratio.max(axis=1),
+    color="C1",
+    alpha=0.25,
     label="range over 30 samples",
 )
 ax_ratio.plot(sizes, np.median(sd_ratio, axis=1), "o-", color="C1", label="median")
@@ -133,7 +138,11 @@ ax_ratio.grid(alpha=0.3, which="both")
 
 ax_gap = fig.add_subplot(panels[1, 3:])
 ax_gap.fill_between(
-    sizes, mean_gap.min(axis=1), mean_gap.max(axis=1), color="C0", alpha=0.25,
+    sizes,
+    mean_gap.min(axis=1),
+    mean_gap.max(axis=1),
+    color="C0",
+    alpha=0.25,
     label="range over 30 samples",
 )
 ax_gap.plot(sizes, np.median(mean_gap, axis=1), "o-", color="C0", label="median")
@@ -146,5 +155,7 @@ ax_gap.set(
 )
 ax_gap.legend(loc="upper right", fontsize="small")
 ax_gap.grid(alpha=0.3, which="both")
-fig.suptitle("Variational posterior of a filling machine's mean error, against the exact")
+fig.suptitle(
+    "Variational posterior of a filling machine's mean error, against the exact"
+)
 plt.show()
