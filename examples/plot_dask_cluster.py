@@ -46,7 +46,10 @@ noise = da.random.default_rng(0).standard_normal(
     size=(2_000_000, 2), chunks=(100_000, 2)
 )
 X = TRUE_MEAN + TRUE_SD * noise
-print(f"X: {X.shape[0]:,} x {X.shape[1]}, {X.numblocks[0]} chunks, on {cluster}")
+print(
+    f"X: {X.shape[0]:,} x {X.shape[1]}, {X.numblocks[0]} chunks, "
+    f"on a cluster of {len(client.scheduler_info()['workers'])} workers"
+)
 
 # %%
 # The fit runs on the workers
