@@ -55,6 +55,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"(__init__|(^|/)dask_cluster)\.py$",
     "within_subsection_order": "FileNameSortKey",
+    # "Examples using X" on the API page (the minigallery directive).
+    "doc_module": ("skvi",),
+    "backreferences_dir": "_generated/backreferences",
     "download_all_examples": False,
     "remove_config_comments": True,
     "image_scrapers": ("matplotlib",),
