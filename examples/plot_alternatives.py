@@ -119,7 +119,8 @@ for name, interval in methods.items():
 # (mean-field VI understates the sd at small n, see the example against the
 # exact posterior), the bootstrap's more so, and BayesianGaussianMixture's
 # data-derived priors and plug-in spread are not built for intervals. Right:
-# the time on 20,000 values, log scale.
+# the time on 20,000 values, log scale. The times are measured wherever this
+# page is built, often a busy machine: read them as orders of magnitude.
 names = list(methods)
 colors = ["C1", "C0", "C2", "C4"]
 fig, (ax_int, ax_cov, ax_time) = plt.subplots(
