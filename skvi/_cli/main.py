@@ -112,11 +112,11 @@ def main(argv=None):
       mu ~ Normal(data mean, data variance), tau ~ Gamma(shape=1/2, rate=data variance/2)
     <BLANKLINE>
     column  data mean  mean of mu  95% credible interval  sd of mu  noise sd
-    age         48.52       48.52      [47.30, 49.74]         0.62     13.07
-    bmi         26.38       26.38      [25.96, 26.79]         0.21     4.404
+    age         48.52       48.52      [47.30, 49.74]         0.62     13.11
+    bmi         26.38       26.38      [25.96, 26.79]         0.21     4.418
     <BLANKLINE>
-    ELBO        -3071.049811
-    iterations  3
+    ELBO        -3059.917611
+    iterations  2
     converged   yes
     rows read   442
     0

@@ -328,6 +328,8 @@ class _CSVChunks:
                 for frame in self._reader():
                     frame = frame if in_order else frame[order]
                     chunk = frame.to_numpy(dtype=np.float64)
+                    if chunk.shape[0] == 0:
+                        continue
                     if not np.isfinite(chunk).all():
                         raise ValueError("a value that is not finite")
                     rows_before += chunk.shape[0]
@@ -437,9 +439,10 @@ class Progress:
     is cleared when the context ends.
     """
 
-    def __init__(self, stream, delay=0.5):
+    def __init__(self, stream, delay=0.5, interval=0.2):
         self.stream = stream
         self.delay = delay
+        self.interval = interval
         self.enabled = bool(getattr(stream, "isatty", lambda: False)())
         self.bar = None
         self.position = 0
@@ -461,6 +464,7 @@ class Progress:
             total=total_bytes or None,
             file=self.stream,
             delay=self.delay,
+            mininterval=self.interval,
             leave=False,
             desc="skvi: reading",
             **unit,
