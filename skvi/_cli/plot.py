@@ -10,6 +10,9 @@ from .report import decimals, format_number
 
 # Panels beyond this make the figure unreadable; the table has every column.
 MAX_PLOT_PANELS = 40
+_POSTERIOR = {"color": "C0", "label": "q(mu)"}
+_DATA_MEAN = {"color": "C1", "linewidth": 1.2, "linestyle": ":", "label": "data mean"}
+_PRIOR_MEAN = {"color": "C2", "linewidth": 1.0, "linestyle": "--", "label": "prior mean"}
 
 
 def check_target(path):
@@ -75,19 +78,21 @@ def _posterior_panel(ax, column):
 
     mean, std = column["posterior_mean"], column["posterior_std"]
     lower, upper = column["credible_interval"]
-    grid_mu = np.linspace(mean - 4 * std, mean + 4 * std, 401)
+    data_mean = column["data_mean"]
+    # The panel shows q(mu) and, when the prior pulled it away, the data mean.
+    grid_mu = np.linspace(
+        min(mean - 4 * std, data_mean - std), max(mean + 4 * std, data_mean + std), 401
+    )
     density = stats.norm.pdf(grid_mu, mean, std)
-    ax.plot(grid_mu, density, color="C0", label="q(mu)")
+    ax.plot(grid_mu, density, **_POSTERIOR)
     inside = (grid_mu >= lower) & (grid_mu <= upper)
     ax.fill_between(
         grid_mu[inside], density[inside], color="C0", alpha=0.25, linewidth=0
     )
-    ax.axvline(column["data_mean"], color="C1", linewidth=1.2, linestyle=":",
-               label="data mean")
+    ax.axvline(data_mean, **_DATA_MEAN)
     prior_mean = column["prior"]["prior_mean"]
     if grid_mu[0] <= prior_mean <= grid_mu[-1]:
-        ax.axvline(prior_mean, color="C2", linewidth=1.0, linestyle="--",
-                   label="prior mean")
+        ax.axvline(prior_mean, **_PRIOR_MEAN)
     else:
         # Off the panel: say where, at the edge that faces it.
         right = prior_mean > grid_mu[-1]
@@ -139,9 +144,16 @@ def plot(estimator, result, path):
     axes = bottom.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, column in zip(axes, columns, strict=False):
         _posterior_panel(ax, column)
-    handles, labels = axes[0].get_legend_handles_labels()
-    bottom.legend(handles, labels, loc="outside lower center", ncols=len(labels),
-                  fontsize="small", frameon=False)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], **style) for style in (_POSTERIOR, _DATA_MEAN, _PRIOR_MEAN)]
+    bottom.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=len(handles),
+        fontsize="small",
+        frameon=False,
+    )
     for ax in axes[len(columns) :]:
         ax.set_visible(False)
     try:
