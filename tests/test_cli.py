@@ -463,6 +463,21 @@ BAD_INPUTS = [
 ]
 
 
+def _documented_messages():
+    """docs/errors.md's command-line table: case -> message quoted there."""
+    text = (Path(__file__).parent.parent / "docs" / "errors.md").read_text()
+    section = text.split("## The command line")[1].split("\n## ")[0]
+    row = re.compile(r"^\| (.+?) \| `skvi .*?` \| .*? \| `(skvi: error: .*)` \|$", re.M)
+    return dict(row.findall(section))
+
+
+DOCUMENTED = _documented_messages()
+
+
+def test_every_bad_input_is_documented():
+    assert sorted(DOCUMENTED) == sorted(case[0] for case in BAD_INPUTS)
+
+
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS])
 def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch):
     name, content, args, words = case
@@ -484,6 +499,12 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch):
     assert lines[0].startswith("skvi: error: ")
     for word in words:
         assert word in lines[0]
+    # The message that docs/errors.md quotes.
+    documented = DOCUMENTED[name].replace("FILE", str(path)).replace("DIR", str(tmp_path))
+    if documented.endswith("…"):
+        assert lines[0].startswith(documented[:-1])
+    else:
+        assert lines[0] == documented
 
 
 @pytest.mark.parametrize("args", [["--help"], ["fit", "--help"], ["--version"]])

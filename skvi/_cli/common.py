@@ -102,7 +102,7 @@ def _is_integral(kind):
     return isinstance(kind, type) and issubclass(kind, Integral)
 
 
-def check_estimator_options(estimator_class, values):
+def check_estimator_options(estimator_class, values, prog):
     """Check option values against the estimator's ``_parameter_constraints``.
 
     The checks are the estimator's own, so that the command line states them
@@ -114,6 +114,8 @@ def check_estimator_options(estimator_class, values):
         An estimator with a ``_parameter_constraints`` dict.
     values : dict
         Parameter name -> value given on the command line.
+    prog : str
+        The subcommand, for the pointer to its help: ``"skvi fit"``.
 
     Raises
     ------
@@ -130,5 +132,6 @@ def check_estimator_options(estimator_class, values):
         if not any(constraint.is_satisfied_by(value) for constraint in constraints):
             wanted = " or ".join(map(describe_constraint, constraints))
             raise CommandLineError(
-                f"argument {option_name(name)}: must be {wanted}; got {value!r}"
+                f"argument {option_name(name)}: must be {wanted}; got {value!r} "
+                f"(see '{prog} --help')"
             )

@@ -183,7 +183,7 @@ def run(args):
     from . import plot, priors, read, report
 
     options = _estimator_options(args)
-    check_estimator_options(VariationalNormalEstimator, options)
+    check_estimator_options(VariationalNormalEstimator, options, "skvi fit")
     if args.plot:
         plot.check_target(args.plot)
     chosen = {name: options[name] for name in priors.PRIOR_NAMES if name in options}

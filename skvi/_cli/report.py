@@ -4,6 +4,7 @@
 
 import json
 import math
+import textwrap
 
 from .priors import DATA_PRIOR, DATA_PRIOR_FORMULA, PRIOR_NAMES
 
@@ -202,5 +203,5 @@ def format_table(result):
     lines.append("")
     lines.extend(f"{label.ljust(label_width)}  {value}" for label, value in footer)
     for note in result["notes"]:
-        lines.extend(["", f"Note: {note}"])
+        lines.extend(["", textwrap.fill(f"Note: {note}", width=79)])
     return "\n".join(lines)
