@@ -385,6 +385,7 @@ BAD_INPUTS = [
     ("semicolons", "a;b\n1,5;2\n", ["fit", "{file}"], ["';'", "comma-separated"]),
     ("non-numeric", "a,b\n1,2\n3,abc\n", ["fit", "{file}"], ["line 3", "'b'", "'abc'"]),
     ("short row", "a,b,c\n1,2,3\n4,5\n", ["fit", "{file}"], ["line 3", "2 fields"]),
+    ("long first row", "a,b\n1,2,3\n", ["fit", "{file}"], ["line 2", "3 fields"]),
     (
         "long row, column subset",
         "a,b,c\n1,2,3\n4,5,6,7\n",
@@ -421,6 +422,12 @@ BAD_INPUTS = [
         ["line 4", "3 fields"],
     ),
     ("too many columns", WIDE_HEADER + "1\n", ["fit", "{file}"], ["20,001 columns"]),
+    (
+        "a data line of 600,000 fields",
+        "a,b\n1,2\n" + "1," * 600_000 + "1\n",
+        ["fit", "{file}"],
+        ["line 3", "longer than 1,048,576 bytes"],
+    ),
     ("zip of two files", None, ["fit", "{dir}/two.zip"], ["exactly one file"]),
     (
         "unknown column",
@@ -466,7 +473,7 @@ BAD_INPUTS = [
 def _documented_messages():
     """docs/errors.md's command-line table: case -> message quoted there."""
     text = (Path(__file__).parent.parent / "docs" / "errors.md").read_text()
-    section = text.split("## The command line")[1].split("\n## ")[0]
+    section = text.partition("## The command line")[2].split("\n## ")[0]
     row = re.compile(r"^\| (.+?) \| `skvi .*?` \| .*? \| `(skvi: error: .*)` \|$", re.M)
     return dict(row.findall(section))
 
