@@ -562,7 +562,7 @@ def test_help_and_version_import_nothing_heavy():
     assert process.stdout.splitlines()[-1] == "[]"
 
 
-def test_console_script_and_exit_codes(tmp_path):
+def test_console_script_and_exit_codes():
     script = shutil.which("skvi", path=os.path.dirname(sys.executable))
     if script is None:
         pytest.skip("the skvi console script is not installed next to python")
@@ -571,9 +571,11 @@ def test_console_script_and_exit_codes(tmp_path):
     )
     assert process.returncode == 0
     assert process.stdout.strip() == f"skvi {skvi.__version__}"
-    bad = run_skvi("fit", tmp_path / "absent.csv")
-    assert bad.returncode == 2
-    assert bad.stderr.startswith("skvi: error: cannot open")
+    bad = subprocess.run(
+        [script, "fit", "--bogus"], capture_output=True, text=True, env=_env()
+    )
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("skvi: error: unrecognized arguments: --bogus")
 
 
 def test_ctrl_c_ends_quietly_with_130():
@@ -597,29 +599,35 @@ def test_ctrl_c_ends_quietly_with_130():
 
 
 def test_closed_pipe_ends_quietly_with_141(tmp_path):
-    # A table larger than a pipe's buffer, read one line: `skvi fit | head -1`.
+    """`skvi fit | head -1`, and a small output to a reader already gone."""
     path = write_csv(
         tmp_path / "wide.csv", np.ones((3, 2000)), [f"c{i}" for i in range(2000)]
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "skvi", "fit", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
-    )
-    assert process.stdout.readline().startswith(b"Data:")
-    process.stdout.close()
-    err = process.stderr.read()
-    assert process.wait(timeout=60) == 141, err
-    assert err == b""
-    # A small output to a reader that has already gone.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "skvi", "fit", "--columns", "age"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
-    )
-    process.stdout.close()
-    err = process.stderr.read()
-    assert process.wait(timeout=60) == 141, err
-    assert err == b""
+
+    def start(*args):
+        return subprocess.Popen(
+            [sys.executable, "-m", "skvi", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(),
+        )
+
+    # Both at once: a table larger than a pipe's buffer, read one line; and a
+    # small table whose reader closes before it is written.
+    large, small = start("fit", str(path)), start("fit", "--columns", "age")
+    small.stdout.close()
+    assert large.stdout.readline().startswith(b"Data:")
+    large.stdout.close()
+    for process in (large, small):
+        err = process.stderr.read()
+        assert process.wait(timeout=60) == 141, err
+        assert err == b""
+
+
+def test_closed_pipe_in_process(capsys, monkeypatch):
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["fit", "--columns", "age"]) == 141

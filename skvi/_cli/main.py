@@ -122,19 +122,22 @@ def main(argv=None):
     0
     """
     try:
-        args = build_parser().parse_args(argv)
-        status = args.handler(args)
+        try:
+            args = build_parser().parse_args(argv)
+            status = args.handler(args)
+        except SystemExit as exc:
+            # argparse's --help, --version and usage errors: a status, like
+            # the rest.
+            status = exc.code if isinstance(exc.code, int) else int(bool(exc.code))
+        except CommandLineError as exc:
+            # One line, whatever the message: scripts and people read the
+            # last line.
+            message = " ".join(str(exc).split())
+            print(f"skvi: error: {message}", file=sys.stderr)
+            status = EXIT_BAD_INPUT
         # Flush here, not at exit, so that a closed pipe is caught below.
         sys.stdout.flush()
         return status
-    except CommandLineError as exc:
-        # One line, whatever the message: scripts and people read the last line.
-        message = " ".join(str(exc).split())
-        print(f"skvi: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SystemExit as exc:
-        # argparse's --help, --version and usage errors: a status, like the rest.
-        return exc.code or 0 if isinstance(exc.code, int | None) else 1
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
