@@ -71,8 +71,10 @@ def paired(command_a, command_b, repeats):
         times_a.append(run(command_a)[0])
         times_b.append(run(command_b)[0])
     ratios = [a / b for a, b in zip(times_a, times_b, strict=True)]
-    return statistics.median(times_a), statistics.median(times_b), statistics.median(
-        ratios
+    return (
+        statistics.median(times_a),
+        statistics.median(times_b),
+        statistics.median(ratios),
     )
 
 
@@ -101,10 +103,12 @@ def main():
     args = parser.parse_args()
     directory = args.directory or tempfile.mkdtemp(prefix="skvi-bench-cli-")
     rows = [int(n) for n in args.rows]
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
-          f"medians of {args.repeats} repeats; files in {directory}\n")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
+        f"medians of {args.repeats} repeats; files in {directory}\n"
+    )
 
-    print("start-up                                  skvi (s)  baseline (s)  ratio  target")
+    print(f"{'start-up':<40}  skvi (s)  baseline (s)  ratio  target")
     for label, command, baseline, target in [
         ("skvi --version", ["--version"], ["-c", "pass"], "< 0.3 s"),
         ("skvi --help", ["--help"], ["-c", "pass"], "< 0.3 s"),
@@ -119,7 +123,9 @@ def main():
         a, b, ratio = paired(SKVI + command, [sys.executable, *baseline], args.repeats)
         print(f"{label:<40}  {a:8.3f}  {b:12.3f}  {ratio:5.2f}  {target}")
 
-    print("\nreading: skvi fit FILE --json vs read_csv + partial_fit in a plain process")
+    print(
+        "\nreading: skvi fit FILE --json vs read_csv + partial_fit in a plain process"
+    )
     print("rows         skvi (s)  plain (s)  ratio  target")
     for n in rows:
         path = write_file(directory, n)
@@ -132,8 +138,10 @@ def main():
     large = write_file(directory, max(rows))
     small_mb = min(run(SKVI + ["fit", small, "--json"])[1] for _ in range(2))
     large_mb = max(run(SKVI + ["fit", large, "--json"])[1] for _ in range(2))
-    print(f"1,000 rows: {small_mb:.0f} MB; {max(rows):,} rows: {large_mb:.0f} MB; "
-          f"difference {large_mb - small_mb:.0f} MB (target: <= 100 MB)")
+    print(
+        f"1,000 rows: {small_mb:.0f} MB; {max(rows):,} rows: {large_mb:.0f} MB; "
+        f"difference {large_mb - small_mb:.0f} MB (target: <= 100 MB)"
+    )
 
 
 if __name__ == "__main__":

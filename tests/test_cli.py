@@ -210,9 +210,10 @@ def test_unit_information_priors_and_the_no_spread_fallback():
     assert_allclose(priors["prior_std"], [np.std(X[:, 0]), 7.0, 1.0])
     assert_allclose(priors["prior_shape"], 0.5)
     # E[tau] = shape / rate = 1 / variance.
-    assert_allclose(priors["prior_shape"] / priors["prior_rate"], 1 / np.array(
-        [np.var(X[:, 0]), 49.0, 1.0]
-    ))
+    assert_allclose(
+        priors["prior_shape"] / priors["prior_rate"],
+        1 / np.array([np.var(X[:, 0]), 49.0, 1.0]),
+    )
 
 
 def test_constant_and_single_row_columns_fit(capsys, tmp_path):
@@ -286,8 +287,9 @@ def test_quoted_field_with_commas_in_a_column_left_out(capsys, tmp_path):
     path = tmp_path / "people.csv"
     path.write_text('name,age,score\n"Smith, John",40,1.5\n"Doe, Jane",30,2.5\n')
     result = run_json(capsys, "fit", path, "--columns", "age,score")
-    assert_matches(result, data_prior_fit(np.array([[40, 1.5], [30, 2.5]])),
-                   ["age", "score"])
+    assert_matches(
+        result, data_prior_fit(np.array([[40, 1.5], [30, 2.5]])), ["age", "score"]
+    )
 
 
 COMPRESSORS = {
@@ -507,7 +509,9 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch):
     for word in words:
         assert word in lines[0]
     # The message that docs/errors.md quotes.
-    documented = DOCUMENTED[name].replace("FILE", str(path)).replace("DIR", str(tmp_path))
+    documented = (
+        DOCUMENTED[name].replace("FILE", str(path)).replace("DIR", str(tmp_path))
+    )
     if documented.endswith("…"):
         assert lines[0].startswith(documented[:-1])
     else:

@@ -120,7 +120,9 @@ def add_parser(commands):
         "priors (default: from the data; an option sets one value for every column)"
     )
     for name, parse, metavar, meaning in _PRIOR_OPTIONS:
-        priors.add_argument(option_name(name), type=parse, metavar=metavar, help=meaning)
+        priors.add_argument(
+            option_name(name), type=parse, metavar=metavar, help=meaning
+        )
     for name, parse, metavar, meaning in _FIT_OPTIONS:
         fit.add_argument(
             option_name(name),
@@ -159,7 +161,9 @@ def add_parser(commands):
 def _estimator_options(args):
     """The estimator's parameters given on the command line, by name."""
     names = [name for name, *_ in _PRIOR_OPTIONS + _FIT_OPTIONS]
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    return {
+        name: getattr(args, name) for name in names if getattr(args, name) is not None
+    }
 
 
 def fit_chunks(source, estimator):

@@ -41,7 +41,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         """Print ``skvi: error: message`` and a pointer to --help, exit 2."""
-        self.exit(EXIT_BAD_INPUT, f"skvi: error: {message} (see '{self.prog} --help')\n")
+        self.exit(
+            EXIT_BAD_INPUT, f"skvi: error: {message} (see '{self.prog} --help')\n"
+        )
 
     def parse_args(self, args=None, namespace=None):
         """Parse, and point an unknown option to the help of its subcommand."""
@@ -109,7 +111,7 @@ def main(argv=None):
     >>> main(["fit", "--columns", "age,bmi"])  # doctest: +NORMALIZE_WHITESPACE
     Data: scikit-learn's diabetes data, load_diabetes(scaled=False): 442 patients
     Priors: unit-information prior from the data, worth one observation
-      mu ~ Normal(data mean, data variance), tau ~ Gamma(shape=1/2, rate=data variance/2)
+      mu ~ Normal(data mean, data variance), tau ~ Gamma(1/2, rate=data variance/2)
     <BLANKLINE>
     column  data mean  mean of mu  95% credible interval  sd of mu  noise sd
     age         48.52       48.52      [47.30, 49.74]         0.62     13.11

@@ -12,7 +12,12 @@ from .report import decimals, format_number
 MAX_PLOT_PANELS = 40
 _POSTERIOR = {"color": "C0", "label": "q(mu)"}
 _DATA_MEAN = {"color": "C1", "linewidth": 1.2, "linestyle": ":", "label": "data mean"}
-_PRIOR_MEAN = {"color": "C2", "linewidth": 1.0, "linestyle": "--", "label": "prior mean"}
+_PRIOR_MEAN = {
+    "color": "C2",
+    "linewidth": 1.0,
+    "linestyle": "--",
+    "label": "prior mean",
+}
 
 
 def check_target(path):
@@ -146,7 +151,9 @@ def plot(estimator, result, path):
         _posterior_panel(ax, column)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], **style) for style in (_POSTERIOR, _DATA_MEAN, _PRIOR_MEAN)]
+    handles = [
+        Line2D([], [], **style) for style in (_POSTERIOR, _DATA_MEAN, _PRIOR_MEAN)
+    ]
     bottom.legend(
         handles=handles,
         loc="outside lower center",

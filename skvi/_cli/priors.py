@@ -8,8 +8,7 @@ PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 
 DATA_PRIOR = "unit-information prior from the data, worth one observation"
 DATA_PRIOR_FORMULA = (
-    "mu ~ Normal(data mean, data variance), "
-    "tau ~ Gamma(shape=1/2, rate=data variance/2)"
+    "mu ~ Normal(data mean, data variance), tau ~ Gamma(1/2, rate=data variance/2)"
 )
 
 
@@ -89,5 +88,7 @@ def refit_with_data_priors(estimator, chosen):
             estimator._sum_of_squares,
         )
         estimator.set_params(**{**resolved, **chosen})
-        estimator.partial_fit(estimator.sample_mean_[np.newaxis, :], sample_weight=[0.0])
+        estimator.partial_fit(
+            estimator.sample_mean_[np.newaxis, :], sample_weight=[0.0]
+        )
     return {name: getattr(estimator, f"{name}_") for name in PRIOR_NAMES}

@@ -85,7 +85,8 @@ def default_source(columns, chunk_rows):
     usecols = select_columns(names, columns)
     data = np.ascontiguousarray(dataset.data[:, usecols], dtype=np.float64)
     chunks = (
-        data[start : start + chunk_rows] for start in range(0, data.shape[0], chunk_rows)
+        data[start : start + chunk_rows]
+        for start in range(0, data.shape[0], chunk_rows)
     )
     return DataSource(
         description=f"{DEFAULT_DATA}: {data.shape[0]} patients",
@@ -469,8 +470,7 @@ def _field_problem(text):
     except ValueError:
         if _THOUSANDS.match(text):
             return (
-                f"{text!r} is not a number: write numbers without thousands "
-                "separators"
+                f"{text!r} is not a number: write numbers without thousands separators"
             )
         return f"{text!r} is not a number; pick numeric columns with --columns"
     if not math.isfinite(value):

@@ -44,7 +44,9 @@ def describe_priors(chosen):
         ]
     lines = [f"Priors: {DATA_PRIOR}", f"  {DATA_PRIOR_FORMULA}"]
     if chosen:
-        given = ", ".join(f"{options[name]} {value:g}" for name, value in chosen.items())
+        given = ", ".join(
+            f"{options[name]} {value:g}" for name, value in chosen.items()
+        )
         lines.append(f"  except, from the options, for every column: {given}")
     return lines
 
