@@ -423,6 +423,18 @@ BAD_INPUTS = [
         ["fit", "{file}", "--columns", "a"],
         ["line 4", "3 fields"],
     ),
+    (
+        "a field beyond the csv module's limit",
+        'a,b\n1,2\n1,"' + "x" * 200_000 + '"\n',
+        ["fit", "{file}"],
+        ["line 3", "field larger than field limit"],
+    ),
+    (
+        "a bad byte after a bad value",
+        b"a,b\n1,x\n" + b"1,2\n" * 3000 + b"\xff,1\n",
+        ["fit", "{file}"],
+        ["line 3003", "UTF-8"],
+    ),
     ("too many columns", WIDE_HEADER + "1\n", ["fit", "{file}"], ["20,001 columns"]),
     (
         "a data line of 600,000 fields",
@@ -594,7 +606,17 @@ def test_ctrl_c_ends_quietly_with_130():
     )
     process.stdin.write(b"a,b\n1,2\n")
     process.stdin.flush()
-    time.sleep(1.5)
+    # Ctrl-C once the program runs: it has loaded pandas, which only skvi fit
+    # imports (or, where /proc is missing, after a while).
+    maps = Path(f"/proc/{process.pid}/maps")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not maps.exists():
+            time.sleep(3)
+            break
+        if "pandas" in maps.read_text():
+            break
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     process.stdin.close()

@@ -403,7 +403,10 @@ class _CSVChunks:
             if isinstance(exc, UnicodeDecodeError):
                 message = _find_bad_utf8(stream, self.where)
             else:
-                text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+                # A bad byte further on is not this error: read past it.
+                text = io.TextIOWrapper(
+                    stream, encoding="utf-8-sig", errors="replace", newline=""
+                )
                 message = _find_bad_field(
                     text, self.where, len(self.names), self.usecols, self.shown
                 )
@@ -438,8 +441,17 @@ def _find_bad_utf8(stream, where):
 def _find_bad_field(text, where, n_columns, usecols, shown):
     """The first ragged row, or missing, non-numeric or infinite field."""
     reader = csv.reader(text)
-    next(reader, None)
-    for row in reader:
+    next(reader, None)  # the header, checked already
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            return (
+                f"{where}, line {reader.line_num}: {exc}; is a quote left open "
+                "on this line or before?"
+            )
+        if row is None:
+            return None
         # Lines as an editor numbers them: line_num is the row's last line.
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
@@ -453,7 +465,6 @@ def _find_bad_field(text, where, n_columns, usecols, shown):
             problem = _field_problem(row[index].strip())
             if problem:
                 return f"{where}, line {line}, column {shown[index]!r}: {problem}"
-    return None
 
 
 def _field_problem(text):
