@@ -193,7 +193,11 @@ def run(args):
     chosen = {name: options[name] for name in priors.PRIOR_NAMES if name in options}
     with read.Progress(sys.stderr) as progress:
         source = read.open_source(args.file, args.columns, args.chunk_rows, progress)
-        estimator = VariationalNormalEstimator(**options)
+        estimator = VariationalNormalEstimator(
+            max_iter=args.max_iter,
+            tol=args.tol,
+            **priors.estimator_priors(VariationalNormalEstimator, chosen),
+        )
         with warnings.catch_warnings():
             # Each chunk reruns CAVI on the merged statistics; only the last
             # run decides convergence, and the report says whether it did.

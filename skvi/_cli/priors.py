@@ -61,12 +61,31 @@ def unit_information_priors(weight, mean, sum_of_squares):
     }
 
 
+def estimator_resolves_priors(estimator_class):
+    """Whether the estimator takes ``prior_* = None`` as this prior itself."""
+    constraints = estimator_class._parameter_constraints
+    return all(None in constraints[name] for name in PRIOR_NAMES)
+
+
+def estimator_priors(estimator_class, chosen):
+    """The prior parameters to construct the estimator with.
+
+    The chosen priors, and None for the others when the estimator resolves
+    None from the data itself; otherwise the others keep the estimator's
+    defaults until :func:`refit_with_data_priors` replaces them.
+    """
+    if not estimator_resolves_priors(estimator_class):
+        return dict(chosen)
+    return {name: chosen.get(name) for name in PRIOR_NAMES}
+
+
 def refit_with_data_priors(estimator, chosen):
     """Refit a fitted estimator with the data's priors where none was chosen.
 
     The estimator's statistics ``(W, xbar, S)`` are those of all the data
     read, so the refit costs O(n_features): ``partial_fit`` of one row of
-    weight 0 reruns CAVI on them with the new priors.
+    weight 0 reruns CAVI on them with the new priors. An estimator that
+    resolves ``prior_* = None`` itself has done so already: nothing to do.
 
     Parameters
     ----------
@@ -80,7 +99,9 @@ def refit_with_data_priors(estimator, chosen):
     used : dict
         The four priors of the fit, each an ndarray of shape (n_features,).
     """
-    if len(chosen) < len(PRIOR_NAMES):
+    if len(chosen) < len(PRIOR_NAMES) and not estimator_resolves_priors(
+        type(estimator)
+    ):
         # The estimator's own centred sum of squares, S.
         resolved = unit_information_priors(
             estimator.n_samples_seen_,
