@@ -565,6 +565,9 @@ def run_skvi(*args, **kwargs):
 def test_help_and_version_import_nothing_heavy():
     code = (
         "import sys\n"
+        "import skvi\n"
+        "assert 'sklearn' not in sys.modules\n"
+        "assert 'VariationalNormalEstimator' in dir(skvi)\n"
         "from skvi._cli import main\n"
         "for argv in (['--version'], ['--help'], ['fit', '--help']):\n"
         "    assert main(argv) == 0\n"

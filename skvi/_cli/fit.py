@@ -49,8 +49,10 @@ examples:
   skvi fit scores.csv --prior-std 100      your own prior sd for mu
   skvi fit scores.csv --plot fit.png       also draw the ELBO and q(mu)
 
-Bad input (a missing or malformed file, an invalid option) exits with status 2
-and one line on stderr.
+exit status: 0 done; 2 bad input (a missing or malformed file, an invalid
+option), with one line on stderr; 130 interrupted by Ctrl-C; 141 the reader of
+the output has gone (skvi fit | head -1). On a terminal, a progress bar shows
+on stderr while a large file is read.
 """
 
 # The estimator's parameters that are options: (parameter, type, metavar,
