@@ -660,3 +660,28 @@ def test_closed_pipe_in_process(capsys, monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["fit", "--columns", "age"]) == 141
+
+
+def test_ctrl_c_inside_the_parser_is_still_an_interruption(
+    capsys, tmp_path, monkeypatch
+):
+    """pandas' C parser turns a KeyboardInterrupt raised while it reads into a
+    ParserError; the program still ends as interrupted, quietly."""
+    from skvi._cli import read
+
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n3,x\n")
+    monkeypatch.setattr(read, "interrupted", lambda: True)
+    assert run(capsys, "fit", path) == (130, "", "")
+
+
+def test_catch_interrupts_remembers_ctrl_c_and_restores_the_handler():
+    from skvi._cli.common import catch_interrupts, interrupted
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), catch_interrupts():
+        assert not interrupted()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # the handler runs at the next bytecode
+    assert interrupted()
+    assert signal.getsignal(signal.SIGINT) is before

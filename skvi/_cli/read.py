@@ -26,6 +26,7 @@ from .common import (
     MAX_COLUMNS,
     MISSING_VALUES,
     CommandLineError,
+    interrupted,
 )
 
 STDIN = "-"
@@ -171,11 +172,21 @@ class _GuardedStream(io.RawIOBase):
         self.head = head
         self.stream = stream
         self.since_break = 0
+        # pandas' C parser turns an exception raised here (Ctrl-C among
+        # them) into "Calling read(nbytes) on source failed": kept to re-raise.
+        self.error = None
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
+        try:
+            return self._readinto(buffer)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def _readinto(self, buffer):
         if self.head:
             data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
         else:
@@ -378,6 +389,9 @@ class _CSVChunks:
                     yield chunk
             except (ValueError, Warning) as exc:
                 # UnicodeDecodeError and pandas' ParserError are ValueErrors.
+                if interrupted() or isinstance(self.stream.error, KeyboardInterrupt):
+                    raise KeyboardInterrupt from None
+                exc = self.stream.error or exc
                 raise CommandLineError(self._diagnose(exc, rows_before)) from None
         finally:
             if self.raw is not None:
