@@ -685,3 +685,12 @@ def test_catch_interrupts_remembers_ctrl_c_and_restores_the_handler():
         time.sleep(1)  # the handler runs at the next bytecode
     assert interrupted()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_readme_example_is_the_programs_output(capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```console\n$ skvi fit --columns age,bmi,bp,s1\n")[1]
+    expected = block.split("```")[0]
+    status, out, _ = run(capsys, "fit", "--columns", "age,bmi,bp,s1")
+    assert status == 0
+    assert out == expected
