@@ -26,7 +26,6 @@ import skvi
 from skvi import VariationalNormalEstimator
 from skvi._cli import main
 from skvi._cli.fit import ESTIMATOR_DEFAULTS
-from skvi._cli.priors import unit_information_priors
 from skvi._cli.read import Progress
 
 # The directory that holds the imported skvi package: a child process then
@@ -201,17 +200,21 @@ def test_level_sets_the_credible_interval(capsys, csv_data):
     assert "99.5% credible interval" in out
 
 
-def test_unit_information_priors_and_the_no_spread_fallback():
+def test_unit_information_priors_and_the_no_spread_fallback(capsys, tmp_path):
     X = np.array([[1.0, 7.0, 0.0], [3.0, 7.0, 0.0], [8.0, 7.0, 0.0]])
-    weight, mean = X.shape[0], X.mean(axis=0)
-    priors = unit_information_priors(weight, mean, ((X - mean) ** 2).sum(axis=0))
-    assert_allclose(priors["prior_mean"], [4.0, 7.0, 0.0])
+    path = write_csv(tmp_path / "flat.csv", X, ["a", "b", "c"])
+    columns = run_json(capsys, "fit", path)["columns"]
+    used = {
+        name: np.array([column["prior"][name] for column in columns])
+        for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
+    }
+    assert_allclose(used["prior_mean"], [4.0, 7.0, 0.0])
     # A constant column: the scale of its value, or 1 at 0.
-    assert_allclose(priors["prior_std"], [np.std(X[:, 0]), 7.0, 1.0])
-    assert_allclose(priors["prior_shape"], 0.5)
+    assert_allclose(used["prior_std"], [np.std(X[:, 0]), 7.0, 1.0])
+    assert_allclose(used["prior_shape"], 0.5)
     # E[tau] = shape / rate = 1 / variance.
     assert_allclose(
-        priors["prior_shape"] / priors["prior_rate"],
+        used["prior_shape"] / used["prior_rate"],
         1 / np.array([np.var(X[:, 0]), 49.0, 1.0]),
     )
 
