@@ -609,6 +609,9 @@ def test_ctrl_c_ends_quietly_with_130():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=_env(),
+        # A terminal's Ctrl-C, whatever an earlier test (dask's cluster) left
+        # this process's SIGINT disposition as: children inherit an ignore.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     process.stdin.write(b"a,b\n1,2\n")
     process.stdin.flush()
@@ -681,13 +684,18 @@ def test_ctrl_c_inside_the_parser_is_still_an_interruption(
 def test_catch_interrupts_remembers_ctrl_c_and_restores_the_handler():
     from skvi._cli.common import catch_interrupts, interrupted
 
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), catch_interrupts():
-        assert not interrupted()
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(1)  # the handler runs at the next bytecode
-    assert interrupted()
-    assert signal.getsignal(signal.SIGINT) is before
+    # Python's own handler, as the program starts with (an earlier test, such
+    # as dask's cluster, may have left another one in this process).
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), catch_interrupts():
+            assert not interrupted()
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs at the next bytecode
+        assert interrupted()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_readme_example_is_the_programs_output(capsys):
