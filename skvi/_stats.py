@@ -170,6 +170,8 @@ def _between_full(weights, spread):
     scale = _power_of_two_above(np.max(np.abs(spread), axis=0))
     unit = spread / scale
     between = np.einsum("pk,pki,pkj->kij", weights, unit, unit)
+    # Symmetrised: einsum's two triangles may round differently.
+    between = 0.5 * (between + between.transpose(0, 2, 1))
     return between * scale[:, :, None] * scale[:, None, :]
 
 
@@ -709,48 +711,78 @@ def weighted_moments_about(
 # The general path: responsibilities (n_samples, K), diagonal or full scatter
 
 
-def _diagonal_scatter(deviation, responsibilities, weight, offset, first, buffers):
-    """``S_kj = sum_i r_ik (d_ij - o_kj)**2`` for all components at once.
+def _centred_component(block, column, weight, centre, centred):
+    """``(offset, E)`` of one component about ``centre``, compensated.
 
-    Raw sums ``r^T (d * d) - first * offset`` (one matrix product); components
-    that lose more than :data:`_MAX_CANCELLATION` digits to cancellation (a
-    component far from the block's mean) are recomputed centred on their own
-    mean, compensated (Chan et al. eq. 1.7).
+    ``E = x - centre`` (one subtraction from the data, so that far from zero
+    no digit of the spread is lost to a rounded intermediate shift), and the
+    offset ``c / W_k`` with ``c = r_k^T E``, which removes the rounding error
+    of ``centre`` (Chan et al. eq. 1.7).
     """
-    squares = np.multiply(deviation, deviation, out=buffers[1][: deviation.shape[0]])
+    np.subtract(block, centre, out=centred)
+    correction = column @ centred
+    return correction, centred
+
+
+def _diagonal_scatter(block, responsibilities, weight, centre, buffers):
+    """``S_kj = sum_i r_ik (x_ij - xbar_kj)**2`` for all components at once.
+
+    Raw sums about the block's weighted mean ``m`` (``d = x - m``):
+    ``r^T (d * d) - (r^T d)**2 / W`` in two matrix products. Components that
+    lose more than :data:`_MAX_CANCELLATION` digits to cancellation (a
+    component far from ``m`` relative to its spread) are recomputed centred on
+    their own mean. Returns each component's ``(centre, offset, scatter)``.
+    """
+    n_rows = block.shape[0]
+    deviation = np.subtract(block, centre, out=buffers[0][:n_rows], dtype=np.float64)
+    first = responsibilities.T @ deviation
+    squares = np.multiply(deviation, deviation, out=buffers[1][:n_rows])
     second = responsibilities.T @ squares
+    positive = (weight > 0)[:, None]
+    offset = np.divide(first, weight[:, None], out=np.zeros_like(first), where=positive)
     scatter = second - first * offset
-    trusted = (scatter * _TRUSTED_RATIO >= second) | (weight == 0)[:, None]
+    centres = np.broadcast_to(centre, offset.shape).copy()
+    trusted = (scatter * _TRUSTED_RATIO >= second) | ~positive
     for k in np.flatnonzero(~trusted.all(axis=1)):
         column = responsibilities[:, k]
-        centred = np.subtract(deviation, offset[k], out=squares)
-        correction = column @ centred
+        centres[k] = centre + offset[k]
+        correction, centred = _centred_component(
+            block, column, weight[k], centres[k], buffers[1][:n_rows]
+        )
+        offset[k] = correction / weight[k]
         np.multiply(centred, centred, out=centred)
-        scatter[k] = column @ centred - correction * correction / weight[k]
-    return scatter
+        scatter[k] = column @ centred - correction * offset[k]
+    return centres, offset, scatter
 
 
-def _full_scatter(deviation, responsibilities, weight, offset, first, buffers):
-    """``S_k = sum_i r_ik (d_i - o_k)(d_i - o_k)^T``, one matrix product per component.
+def _full_scatter(block, responsibilities, weight, centre, buffers):
+    """``S_k = sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T``, one product per component.
 
-    Centred on the component's own mean and compensated (Chan et al. eq. 1.7):
-    ``S_k = E^T (r_k E) - c c^T / W_k`` with ``E = d - o_k``, ``c = r_k^T E``;
-    symmetrised, as the two triangles of ``E^T (r_k E)`` round differently.
+    Centred on the component's own (rounded) mean ``c_k = r_k^T x / W_k`` and
+    compensated (Chan et al. eq. 1.7): ``S_k = E^T (r_k E) - c c^T / W_k`` with
+    ``E = x - c_k``, ``c = r_k^T E``; symmetrised, as the two triangles of
+    ``E^T (r_k E)`` round differently. Returns ``(centre, offset, scatter)``.
     """
-    n_rows = deviation.shape[0]
-    n_components, n_features = offset.shape
+    n_rows = block.shape[0]
+    n_components = responsibilities.shape[1]
+    n_features = block.shape[1]
+    positive = (weight > 0)[:, None]
+    raw = responsibilities.T @ block
+    centres = np.divide(raw, weight[:, None], out=np.zeros_like(raw), where=positive)
+    offset = np.zeros_like(centres)
     scatter = np.zeros((n_components, n_features, n_features))
-    centred = buffers[1][:n_rows]
     weighted = buffers[2][:n_rows]
     for k in np.flatnonzero(weight > 0):
         column = responsibilities[:, k]
-        np.subtract(deviation, offset[k], out=centred)
-        correction = column @ centred
+        correction, centred = _centred_component(
+            block, column, weight[k], centres[k], buffers[1][:n_rows]
+        )
+        offset[k] = correction / weight[k]
         np.multiply(centred, column[:, None], out=weighted)
         product = centred.T @ weighted
-        product -= np.outer(correction, correction / weight[k])
+        product -= np.outer(correction, offset[k])
         scatter[k] = 0.5 * (product + product.T)
-    return scatter
+    return centres, offset, scatter
 
 
 _SCATTERS = {"diag": _diagonal_scatter, "full": _full_scatter}
@@ -765,25 +797,23 @@ def _scale_scatter(scatter, scale):
 
 
 def _component_block(block, responsibilities, scatter, buffers, estimator_name):
-    """Statistics of one row block, all components at once, about its own mean.
+    """Statistics of one row block, all components at once, by matrix products.
 
-    The block is summed around its weighted mean ``m`` (over all components):
-    ``d = x - m`` in a buffer, ``W = r^T 1``, ``o = r^T d / W`` (matrix
-    products), then the scatter (:data:`_SCATTERS`). Non-finite sums raise
-    the usual error for NaN or infinite data, or, for finite data whose
-    squares overflow, are recomputed on the block scaled exactly by a power
-    of two per feature.
+    Non-finite results raise the usual error for NaN or infinite data, or,
+    for finite data whose squares overflow, are recomputed on the block
+    scaled exactly by a power of two per feature.
 
     Returns
     -------
     weight : ndarray of shape (K,)
-    shift : ndarray of shape (n_features,)
-        The block's weighted mean, the reference of ``offset``.
-    offset : ndarray of shape (K, n_features)
-        0 for components of zero weight.
+        ``W_k = r_k^T 1``.
+    centre, offset : ndarray of shape (K, n_features)
+        Each component's mean is ``centre[k] + offset[k]``: the centre a
+        rounded mean, the offset small, keeping the digits the mean rounds
+        away (0 and 0 for components of zero weight).
     scatter : ndarray of shape (K, n_features) or (K, n_features, n_features)
     """
-    n_rows, n_features = block.shape
+    n_features = block.shape[1]
     n_components = responsibilities.shape[1]
     weight = responsibilities.sum(axis=0)
     row_weight = responsibilities.sum(axis=1)
@@ -793,37 +823,34 @@ def _component_block(block, responsibilities, scatter, buffers, estimator_name):
         if not np.isfinite(block.sum(dtype=np.float64)):
             assert_all_finite(block, input_name="X", estimator_name=estimator_name)
         shape = (n_components, n_features) + (n_features,) * (scatter == "full")
-        return weight, np.zeros(n_features), np.zeros(shape[:2]), np.zeros(shape)
-    shift = (row_weight @ block) / total
-    deviation = np.subtract(block, shift, out=buffers[0][:n_rows], dtype=np.float64)
-    first = responsibilities.T @ deviation
-    positive = (weight > 0)[:, None]
-    offset = np.divide(first, weight[:, None], out=np.zeros_like(first), where=positive)
-    result = _SCATTERS[scatter](
-        deviation, responsibilities, weight, offset, first, buffers
+        return weight, np.zeros(shape[:2]), np.zeros(shape[:2]), np.zeros(shape)
+    # The block's weighted mean over all components: the diagonal path's shift.
+    centre = (row_weight @ block) / total
+    centres, offset, result = _SCATTERS[scatter](
+        block, responsibilities, weight, centre, buffers
     )
-    if np.isfinite(shift).all() and np.isfinite(first).all():
-        if np.isfinite(result).all():
-            return weight, shift, offset, result
+    finite = np.isfinite(centre).all() and np.isfinite(centres).all()
+    if finite and np.isfinite(offset).all() and np.isfinite(result).all():
+        return weight, centres, offset, result
     assert_all_finite(block, input_name="X", estimator_name=estimator_name)
     scale = _overflow_scale(block)
     scaled = np.divide(block, scale, dtype=np.float64)
-    weight, shift, offset, result = _component_block(
+    weight, centres, offset, result = _component_block(
         scaled, responsibilities, scatter, buffers, estimator_name
     )
-    return weight, shift * scale, offset * scale, _scale_scatter(result, scale)
+    return weight, centres * scale, offset * scale, _scale_scatter(result, scale)
 
 
 def _component_group(
     X, sample_weight, responsibilities, start, stop, block_rows, scatter, name
 ):
-    """Per-block weights, references and offsets, and the summed scatter, of rows ``start:stop``."""
+    """Per-block weights, centres and offsets, and the summed scatter, of rows ``start:stop``."""
     n_features = X.shape[1]
     buffers = [
         np.empty((block_rows, n_features), dtype=np.float64)
         for _ in range(_BUFFERS[scatter])
     ]
-    weights, shifts, offsets = [], [], []
+    weights, centres, offsets = [], [], []
     scatter_sum = 0.0
     for block_start in range(start, stop, block_rows):
         rows = slice(block_start, min(block_start + block_rows, stop))
@@ -837,20 +864,26 @@ def _component_group(
             block_resp = np.asarray(responsibilities[rows], dtype=np.float64)
             if sample_weight is not None:
                 block_resp = block_resp * sample_weight[rows, None]
-        weight, shift, offset, block_scatter = _component_block(
+        weight, centre, offset, block_scatter = _component_block(
             X[rows], block_resp, scatter, buffers, name
         )
         weights.append(weight)
-        shifts.append(shift)
+        centres.append(centre)
         offsets.append(offset)
         scatter_sum = scatter_sum + block_scatter
-    return np.stack(weights), np.stack(shifts), np.stack(offsets), scatter_sum
+    return np.stack(weights), np.stack(centres), np.stack(offsets), scatter_sum
 
 
 def _general_statistics(
     X, sample_weight, responsibilities, scatter, reference, block_rows, name
 ):
-    """:func:`sufficient_statistics` for responsibilities or a full scatter."""
+    """:func:`sufficient_statistics` for responsibilities or a full scatter.
+
+    Blocks are merged per component about that component's first block
+    centre (a reference close to its data, so that rebasing is exact and the
+    spread of the block means keeps its digits), then given against the
+    common ``reference``: one rounding of each final mean, none of a scatter.
+    """
     n_samples, n_features = X.shape
     block_rows = _default_block_rows(n_samples, n_features, block_rows)
     bounds = _group_bounds(n_samples, block_rows)
@@ -873,16 +906,21 @@ def _general_statistics(
     with np.errstate(over="ignore", invalid="ignore"):
         groups = _map_groups(group_statistics, len(bounds))
         weights = np.concatenate([group[0] for group in groups])
-        shifts = np.concatenate([group[1] for group in groups])
+        centres = np.concatenate([group[1] for group in groups])
         offsets = np.concatenate([group[2] for group in groups])
         scatter_sum = groups[0][3]
         for group in groups[1:]:
             scatter_sum = scatter_sum + group[3]
-        if reference is None:
-            reference = _common_reference(weights.sum(axis=1), shifts)
-        # Block offsets rebased on the common reference (exact when close).
-        rebased = (shifts - reference)[:, None, :] + offsets
+        # Each component's first block of positive weight gives its reference.
+        first = np.argmax(weights > 0, axis=0)
+        component_reference = centres[first, np.arange(weights.shape[1])]
+        rebased = (centres - component_reference) + offsets
         weight, offset, result = _chan_merge(weights, rebased, scatter_sum)
+        if reference is None:
+            reference = _common_reference(weight, component_reference)
+        offset = np.where(
+            (weight > 0)[:, None], (component_reference - reference) + offset, 0.0
+        )
     return SufficientStatistics(weight, reference, offset, result)
 
 
