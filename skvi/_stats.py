@@ -58,7 +58,10 @@ thread. The number of threads is the smaller of the OpenMP and the BLAS limits
 available to the process, and the BLAS thread count read with threadpoolctl),
 so that ``threadpoolctl.threadpool_limits(1)``, or joblib capping its workers'
 native thread pools, makes the pass single-threaded, as it does scikit-learn's
-OpenMP estimators.
+OpenMP estimators. While the workers run, BLAS is limited to one thread (the
+workers' matrix products are small; BLAS threads on top of them would
+oversubscribe the cores), as scikit-learn's KMeans does; results do not
+depend on BLAS's thread count either.
 
 References
 ----------
@@ -107,19 +110,23 @@ _SHIFT_ROW_WIDTH = 512
 _blas_controller = None
 
 
-def _blas_thread_limit():
-    """The smallest thread count of the loaded BLAS libraries (threadpoolctl).
-
-    The controller (~20 ms to build) is built once, when threads are first
-    considered; reading the limits through it costs microseconds.
-    """
+def _blas():
+    """threadpoolctl's controller of the loaded BLAS libraries, built once (~20 ms)."""
     global _blas_controller
     if _blas_controller is None:
         from threadpoolctl import ThreadpoolController
 
         _blas_controller = ThreadpoolController().select(user_api="blas")
-    limits = [lib.num_threads for lib in _blas_controller.lib_controllers]
-    return min(limits, default=1)
+    return _blas_controller
+
+
+def _blas_thread_limit():
+    """The smallest thread count of the loaded BLAS libraries (microseconds).
+
+    No limit when threadpoolctl finds no BLAS it knows.
+    """
+    limits = [lib.num_threads for lib in _blas().lib_controllers]
+    return min(limits, default=float("inf"))
 
 
 def _available_threads():
@@ -128,7 +135,7 @@ def _available_threads():
     Both follow ``threadpoolctl.threadpool_limits``; the OpenMP one also counts
     the cores available to the process (cgroups, ``OMP_NUM_THREADS``).
     """
-    return max(1, min(_openmp_effective_n_threads(), _blas_thread_limit()))
+    return max(1, int(min(_openmp_effective_n_threads(), _blas_thread_limit())))
 
 
 def _map_groups(function, n_groups):
@@ -136,8 +143,11 @@ def _map_groups(function, n_groups):
     n_threads = 1 if n_groups < 2 else min(n_groups, _available_threads())
     if n_threads == 1:
         return [function(group) for group in range(n_groups)]
-    with ThreadPoolExecutor(max_workers=n_threads) as executor:
-        return list(executor.map(function, range(n_groups)))
+    # Each worker's BLAS calls run on its own core, as in scikit-learn's KMeans:
+    # BLAS threads on top of these would oversubscribe the cores.
+    with _blas().limit(limits=1):
+        with ThreadPoolExecutor(max_workers=n_threads) as executor:
+            return list(executor.map(function, range(n_groups)))
 
 
 def _group_bounds(n_samples, block_rows):
