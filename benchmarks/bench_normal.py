@@ -235,7 +235,9 @@ def main():
             times = {key: [] for key in keys}
             ratios = {key: [] for key in keys}
             for repeat in range(args.repeats):
-                for key, (_, function, data, threads, _) in zip(keys, cases):
+                for key, (_, function, data, threads, _) in zip(
+                    keys, cases, strict=True
+                ):
                     if function is sklearn_peer and repeat >= args.peer_repeats:
                         continue
                     calls = 1 if function is sklearn_peer else number
@@ -245,7 +247,9 @@ def main():
                         case_time = elapsed(function, data, calls)
                     times[key].append(case_time)
                     ratios[key].append(case_time / floor_time)
-            for key, (name, function, data, threads, shown) in zip(keys, cases):
+            for key, (name, function, data, threads, shown) in zip(
+                keys, cases, strict=True
+            ):
                 memory = "-"
                 if not args.no_memory:
                     with thread_limit(controller, threads):

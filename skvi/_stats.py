@@ -130,7 +130,7 @@ def _blas_thread_limit():
 
 
 def _available_threads():
-    """Threads the pass may use: the OpenMP limit and the BLAS limit, whichever is smaller.
+    """Threads the pass may use: the smaller of the OpenMP and the BLAS limits.
 
     Both follow ``threadpoolctl.threadpool_limits``; the OpenMP one also counts
     the cores available to the process (cgroups, ``OMP_NUM_THREADS``).
@@ -139,7 +139,7 @@ def _available_threads():
 
 
 def _map_groups(function, n_groups):
-    """``[function(g) for g in range(n_groups)]``, on several threads if there are several groups."""
+    """``[function(g) for g in range(n_groups)]``, on several threads if worthwhile."""
     n_threads = 1 if n_groups < 2 else min(n_groups, _available_threads())
     if n_threads == 1:
         return [function(group) for group in range(n_groups)]
@@ -262,7 +262,7 @@ def merge_moments(weights, means, sums_of_squares):
 
 
 def _common_reference(weights, references):
-    """The reference of the first part of positive weight (of the first part if none)."""
+    """The reference of the first part of positive weight (else of the first)."""
     positive = np.flatnonzero(weights > 0)
     return references[positive[0] if positive.size else 0]
 
@@ -541,7 +541,9 @@ def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
     return *_centred_block_moments(block, weights, weight, centre, buffer), centre
 
 
-def _group_moments(X, sample_weight, start, stop, block_rows, reference, estimator_name):
+def _group_moments(
+    X, sample_weight, start, stop, block_rows, reference, estimator_name
+):
     """Per-block moments of rows ``start:stop``, summed in order by one thread.
 
     Returns
@@ -854,7 +856,7 @@ def _component_block(block, responsibilities, scatter, buffers, estimator_name):
 def _component_group(
     X, sample_weight, responsibilities, start, stop, block_rows, scatter, name
 ):
-    """Per-block weights, centres and offsets, and the summed scatter, of rows ``start:stop``."""
+    """Per-block weights, centres, offsets; summed scatter; rows ``start:stop``."""
     n_features = X.shape[1]
     buffers = [
         np.empty((block_rows, n_features), dtype=np.float64)
