@@ -46,6 +46,28 @@ def assert_moments_close(actual, expected, rtol=1e-12, mean_atol=0.0):
     np.testing.assert_allclose(sum_of_squares, expected[2], rtol=rtol)
 
 
+def default_block_rows(n_features):
+    """Rows per default block: _BLOCK_ELEMENTS values, in whole shift rows."""
+    rows = _stats._BLOCK_ELEMENTS // n_features
+    return rows - rows % max(1, _stats._SHIFT_ROW_WIDTH // n_features)
+
+
+def boundary_rows(block_rows):
+    """``n_samples`` and the rows on each side of a block's and a group's edge.
+
+    Two whole groups of blocks (one thread's unit of work each) and one row
+    more, so that the last block holds a single row.
+    """
+    group = block_rows * _stats._BLOCKS_PER_GROUP
+    n_samples = 2 * group + 1
+    rows = [0, block_rows - 1, block_rows, group - 1, group, n_samples - 1]
+    return n_samples, rows
+
+
+SMALL_BLOCK = 64
+SMALL_N_SAMPLES, SMALL_BOUNDARY_ROWS = boundary_rows(SMALL_BLOCK)
+
+
 @pytest.fixture
 def count_recentred(monkeypatch):
     """Count the blocks recomputed centred, by wrapping the function that does it."""
@@ -214,12 +236,14 @@ def test_overflowing_spread_gives_inf_not_nan():
 @pytest.mark.parametrize(
     "bad, message", [(np.nan, "Input X contains NaN"), (np.inf, "infinity")]
 )
-@pytest.mark.parametrize("where", [0, 777, 999])
+@pytest.mark.parametrize("where", SMALL_BOUNDARY_ROWS)
 def test_non_finite_values_raise_sklearn_message(dtype, bad, message, where):
-    X = np.random.default_rng(10).standard_normal((1000, 3)).astype(dtype)
+    X = np.random.default_rng(10).standard_normal((SMALL_N_SAMPLES, 3)).astype(dtype)
     X[where, 1] = bad
     with pytest.raises(ValueError, match=message):
-        weighted_moments(X, block_rows=64, estimator_name="VariationalNormalEstimator")
+        weighted_moments(
+            X, block_rows=SMALL_BLOCK, estimator_name="VariationalNormalEstimator"
+        )
     # scikit-learn names the estimator in its advice about NaN.
     match = "VariationalNormalEstimator" if np.isnan(bad) else message
     with pytest.raises(ValueError, match=match):
@@ -295,30 +319,11 @@ def test_merge_about_keeps_the_spread_far_from_zero():
 # Block boundaries, derived from the block-size constant
 
 
-def default_block_rows(n_features):
-    """Rows per default block: _BLOCK_ELEMENTS values, in whole shift rows."""
-    rows = _stats._BLOCK_ELEMENTS // n_features
-    return rows - rows % max(1, _stats._SHIFT_ROW_WIDTH // n_features)
-
-
-def boundary_rows(n_features):
-    """``n_samples`` and the rows on each side of a block's and a group's edge.
-
-    Two whole groups of blocks (one thread's unit of work each) and one row
-    more, so that the last block holds a single row.
-    """
-    block = default_block_rows(n_features)
-    group = block * _stats._BLOCKS_PER_GROUP
-    n_samples = 2 * group + 1
-    rows = [0, block - 1, block, group - 1, group, n_samples - 1]
-    return n_samples, rows
-
-
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_values_raise_at_every_block_boundary(weighted, bad):
     n_features = 4
-    n_samples, rows = boundary_rows(n_features)
+    n_samples, rows = boundary_rows(default_block_rows(n_features))
     X = np.random.default_rng(20).standard_normal((n_samples, n_features))
     sample_weight = np.ones(n_samples) if weighted else None
     for row in rows:
@@ -334,7 +339,7 @@ def test_non_finite_values_raise_at_every_block_boundary(weighted, bad):
 def test_statistics_across_block_and_group_boundaries():
     # A jump far from zero exactly at a group's edge, and a lone last row.
     n_features = 4
-    n_samples, rows = boundary_rows(n_features)
+    n_samples, rows = boundary_rows(default_block_rows(n_features))
     rng = np.random.default_rng(21)
     X = rng.standard_normal((n_samples, n_features))
     X[rows[4] :] += 1e6
