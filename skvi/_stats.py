@@ -71,6 +71,8 @@ algorithm for computing sample variances", Stanford CS report STAN-CS-79-773, 19
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -143,11 +145,31 @@ def _map_groups(function, n_groups):
     n_threads = 1 if n_groups < 2 else min(n_groups, _available_threads())
     if n_threads == 1:
         return [function(group) for group in range(n_groups)]
-    # Each worker's BLAS calls run on its own core, as in scikit-learn's KMeans:
-    # BLAS threads on top of these would oversubscribe the cores.
-    with _blas().limit(limits=1):
+    with _one_blas_thread():
         with ThreadPoolExecutor(max_workers=n_threads) as executor:
             return list(executor.map(function, range(n_groups)))
+
+
+_blas_capped = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS on one thread while the workers run, as scikit-learn's KMeans does.
+
+    Each worker's matrix products are small; BLAS threads on top of the
+    workers would oversubscribe the cores. BLAS's limit is process-wide, so
+    only one call at a time sets and restores it (others running concurrently
+    leave it alone), and a limit is never left behind.
+    """
+    if not _blas_capped.acquire(blocking=False):
+        yield
+        return
+    try:
+        with _blas().limit(limits=1):
+            yield
+    finally:
+        _blas_capped.release()
 
 
 def _group_bounds(n_samples, block_rows):

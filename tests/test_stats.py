@@ -713,3 +713,27 @@ def test_small_inputs_use_no_threads(executors, monkeypatch):
     assert executors == []
     weighted_moments_about(np.vstack([X, X[:1]]))
     assert executors == [2]
+
+
+def test_concurrent_calls_leave_blas_limits_as_they_were(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_stats, "_available_threads", lambda: 2)
+    X = np.random.default_rng(35).standard_normal((5000, 3))
+    expected = weighted_moments_about(X, block_rows=64)
+
+    def blas_limits():
+        return [
+            info["num_threads"]
+            for info in threadpoolctl.threadpool_info()
+            if info["user_api"] == "blas"
+        ]
+
+    before = blas_limits()
+    with _stats.ThreadPoolExecutor(max_workers=4) as callers:
+        results = list(
+            callers.map(lambda _: weighted_moments_about(X, block_rows=64), range(16))
+        )
+    assert blas_limits() == before
+    for result in results:
+        for actual, wanted in zip(result, expected, strict=True):
+            np.testing.assert_array_equal(actual, wanted)
