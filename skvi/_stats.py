@@ -588,6 +588,10 @@ def _group_moments(
     chosen = reference is None
     shift = None
     shift_offset = None if chosen else -reference
+    if not chosen and reference.any():
+        # Data near a given reference sum around it from the first block on.
+        shift = _tiled(reference, rows_per_group)
+        shift_offset = None
     starts = range(start, stop, block_rows)
     weights = np.empty(len(starts))
     means = np.empty((len(starts), n_features))
@@ -614,6 +618,25 @@ def _group_moments(
                 shift_offset = centre[:n_features] - reference
         means[k] = mean if shift_offset is None else mean + shift_offset
     return weights, means, sums_of_squares, reference
+
+
+def _first_centre(X, sample_weight, block_rows, estimator_name):
+    """The first block's mean if it must be recentred, else None.
+
+    Every group then sums around it from its first block on, instead of each
+    finding its own: badly scaled data pay for one recentred block, not one
+    per group. A function of X alone, so results stay independent of the
+    number of threads.
+    """
+    block = X[:block_rows]
+    weights = (
+        np.ones(len(block)) if sample_weight is None else sample_weight[:block_rows]
+    )
+    buffer = np.empty(block.shape, dtype=np.float64)
+    _, _, centre = _block_moments(
+        block, weights, weights.sum(), None, buffer, estimator_name
+    )
+    return None if centre is None else centre[: X.shape[1]].copy()
 
 
 def _rebased(offsets, own_reference, reference):
@@ -722,6 +745,8 @@ def weighted_moments_about(
     bounds = _group_bounds(n_samples, block_rows)
     # Non-finite sums are expected (they flag NaN, inf and overflow): no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
+        if reference is None and len(bounds) > 1:
+            reference = _first_centre(X, sample_weight, block_rows, estimator_name)
         groups = _map_groups(group_moments, len(bounds))
         if reference is None:
             chosen = [group[3] for group in groups if group[3] is not None]
