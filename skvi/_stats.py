@@ -1,9 +1,10 @@
 """Weighted sufficient statistics: one stable pass over the data, exact merges.
 
-A Normal factor of a model needs, per component ``k`` and feature, only the total
-weight ``W_k = sum_i w_i r_ik``, the weighted mean ``xbar_k = sum_i w_i r_ik x_i / W_k``
-and the weighted centred scatter ``S_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T``
-(its diagonal alone for a diagonal model). ``w`` are sample weights and ``r`` the
+A Normal factor of a model needs, per component ``k``, only the total weight
+``W_k = sum_i w_i r_ik``, the weighted mean ``xbar_k = sum_i w_i r_ik x_i / W_k``
+and the weighted centred scatter
+``S_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T`` (its diagonal alone for
+a diagonal model). ``w`` are sample weights and ``r`` the
 responsibilities of a mixture's E-step (a single column of ones for a plain
 weight vector). :class:`SufficientStatistics` holds them, with the mean kept as
 ``reference + offset`` (see below); :func:`sufficient_statistics` computes them in
@@ -35,7 +36,11 @@ buffer in cache instead of a second pass. Well-scaled data thus pay for one
 read of X and nothing more; badly scaled data for one read and one subtraction.
 The general path (responsibilities, or a full scatter) sums each block around
 its weighted mean, then recomputes centred, per component, only what
-cancelled (diagonal) or always (full: one small matrix product per component).
+cancelled (diagonal) or always (full: one small matrix product per component,
+which measured as fast as one stacked product over all components and needs
+no K-fold buffer); blocks are merged per component about that component's own
+first centre, so that well separated components far from the common reference
+keep every digit of their spread.
 
 Finiteness is read off the sums: a NaN or an infinity in X makes a block's sums
 non-finite, and only then is the block checked element-wise, to raise the usual
@@ -50,8 +55,11 @@ The pass over X runs on all available cores: the rows are cut into groups of
 :data:`_BLOCKS_PER_GROUP` row blocks (about 8 MiB of float64), each group is
 summed by one thread of a :class:`~concurrent.futures.ThreadPoolExecutor`
 (numpy releases the GIL in its loops and BLAS calls), and the groups' results
-are merged in group order. Group boundaries depend on the data's shape only,
-never on the number of threads, so results are bit-identical whatever it is.
+are merged in group order. On the fast path the first block is probed once,
+before the groups start: if it must be recentred, its mean is the shift of
+every group from its first block on. Group boundaries depend on the data's
+shape only, never on the number of threads, so results are bit-identical
+whatever it is.
 Inputs of a single group (below about a million values) run in the calling
 thread. The number of threads is the smaller of the OpenMP and the BLAS limits
 (scikit-learn's ``_openmp_effective_n_threads``, which also counts the cores
