@@ -243,12 +243,14 @@ class Entry:
         moved = dict(params)
         for prior in self.priors:
             if prior.name in params:
-                value = np.asarray(params[prior.name], dtype=float)
-                moved[prior.name] = _move(value, prior.units, scale, shift)
-        return {
-            name: (float(value) if np.ndim(value) == 0 else value)
-            for name, value in moved.items()
-        }
+                value = _move(
+                    np.asarray(params[prior.name], dtype=float),
+                    prior.units,
+                    scale,
+                    shift,
+                )
+                moved[prior.name] = float(value) if value.ndim == 0 else value
+        return moved
 
     def clone_params(self, **params):
         """A clone of the entry's estimator with ``params`` set."""
@@ -418,7 +420,10 @@ def entry_id(entry):
 
 
 def entry_for(estimator):
-    """The first entry of ``estimator``'s class."""
+    """The entry of this very instance, else the first of ``estimator``'s class."""
+    for entry in ENTRIES:
+        if entry.estimator is estimator:
+            return entry
     for entry in ENTRIES:
         if type(entry.estimator) is type(estimator):
             return entry
