@@ -132,13 +132,13 @@ class NormalReference:
         """Exact posterior of one feature (``tests/_reference.exact_posterior``)."""
         return exact_posterior(x, sample_weight, **self.canonical(params or {}))
 
-    def mean(self, fitted):
+    def mean_of(self, fitted):
         return getattr(fitted, self.posterior_mean)
 
-    def std(self, fitted):
+    def std_of(self, fitted):
         return getattr(fitted, self.posterior_std)
 
-    def noise_std(self, fitted):
+    def noise_std_of(self, fitted):
         return getattr(fitted, self.noise_std)
 
 
@@ -266,6 +266,14 @@ def _move(value, units, scale, shift):
 def move_attribute(entry, name, value, scale=1.0, shift=0.0):
     """A fitted attribute's value in the units ``c x + d``."""
     return _move(np.asarray(value, dtype=float), entry.units[name], scale, shift)
+
+
+def restore_attribute(entry, name, value, scale=1.0, shift=0.0):
+    """A fitted attribute of data ``c x + d`` back in the units of ``x``."""
+    value = np.asarray(value, dtype=float)
+    if entry.units[name] == LOCATION:
+        return (value - shift) / scale
+    return value / scale ** entry.units[name]
 
 
 def _normal_data(n_samples, n_features, seed=0):
