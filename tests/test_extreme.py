@@ -166,7 +166,7 @@ def test_constant_column(entry, value):
     n = 1000
     X = np.column_stack([np.full(n, value), np.random.default_rng(1).normal(size=n)])
     for rate in [1.0, 1e-12]:
-        params = reference.params(mean=[value, 0.0], std=1e3, rate=rate)
+        params = reference.params(mean=[value, 0.0], std=1e3, shape=1.0, rate=rate)
         fitted = _tight(entry, **params).fit(X)
         assert_all_finite(entry, fitted)
         fixed_point = cavi_fixed_point(
@@ -243,7 +243,7 @@ def test_naive_sum_of_squares_fails_on_offset_data(offset_data):
 def test_large_offset(entry, offset_data, weighted):
     reference = entry.reference
     weights = np.ones(offset_data.shape[0]) if weighted else None
-    params = reference.params(mean=OFFSET, std=1e3)
+    params = reference.params(mean=OFFSET, std=1e3, shape=1.0, rate=1.0)
     fitted = entry.clone_params(**params).fit(offset_data, weights)
     assert_all_finite(entry, fitted)
     assert abs(reference.noise_std_of(fitted)[0] - 1.0) < 0.01
@@ -370,7 +370,7 @@ UNREPRESENTABLE = [
     [pytest.param(*case[1:], id=case[0]) for case in UNREPRESENTABLE],
 )
 def test_unrepresentable_fit_raises_instead_of_nan(entry, offset, spread, prior):
-    params = entry.reference.params(**prior)
+    params = entry.reference.params(**{**UNIT_PRIOR, **prior})
     X = offset + spread * np.random.default_rng(7).normal(size=(30, 1))
     message = (
         r"not representable in float64: .* came out NaN, infinite or zero.*"

@@ -81,7 +81,9 @@ def test_pipeline_fits_and_scores(entry):
 @parametrize_references
 def test_pipeline_standardised_columns_have_mean_0_and_sd_1(entry):
     data = _data(entry)
-    pipe = Pipeline([("scale", StandardScaler()), ("vi", clone(entry.estimator))])
+    # The reference's unit priors: Normal(0, 1) on the mean, Gamma(1, 1).
+    unit = entry.reference.params(mean=0.0, std=1.0, shape=1.0, rate=1.0)
+    pipe = Pipeline([("scale", StandardScaler()), ("vi", entry.clone_params(**unit))])
     fitted = pipe.fit(data).named_steps["vi"]
     # Standardised columns have mean 0 and sd 1: the posterior says so.
     assert_allclose(entry.reference.mean_of(fitted), 0.0, atol=1e-12)
@@ -148,7 +150,7 @@ def test_grid_search_rejects_a_clearly_wrong_prior(entry):
     rng = np.random.default_rng(2)
     X = rng.normal(5.0, 1.0, size=(200, 2))
     grid = {reference.prior_std: [0.001, 10.0], reference.prior_rate: [1.0]}
-    estimator = entry.clone_params(**reference.params(mean=-5.0))
+    estimator = entry.clone_params(**reference.params(mean=-5.0, shape=1.0))
     search = GridSearchCV(estimator, grid, cv=4)
     search.fit(X)
     assert search.best_params_[reference.prior_std] == 10.0
@@ -169,7 +171,8 @@ def test_grid_search_over_prior_rate_prefers_the_true_noise_level(entry):
     rng = np.random.default_rng(3)
     X = rng.normal(0.0, 0.1, size=(12, 4))
     grid = {reference.prior_rate: [0.1, 100.0], reference.prior_shape: [10.0]}
-    search = GridSearchCV(clone(entry.estimator), grid, cv=3).fit(X)
+    estimator = entry.clone_params(**reference.params(mean=0.0, std=1.0))
+    search = GridSearchCV(estimator, grid, cv=3).fit(X)
     assert search.best_params_[reference.prior_rate] == 0.1
 
 
