@@ -44,7 +44,9 @@ PROPERTIES = frozenset(
         "zero_weight_rows",  # rows of weight 0 change nothing
         "frequency_weights",  # integer weights == repeated rows
         "affine",  # x -> c x + d with priors moved along: the same model
-        "any_scale",  # finite fit or a clear error over float64's range
+        # finite fit or a clear error over float64's range, and the same fit
+        # in units 1e-150 to 1e150 and far from zero (1e9, 1e160)
+        "any_scale",
         "independent_features",  # a joint fit == one fit per column
     }
 )
