@@ -438,7 +438,3 @@ def entry_for(estimator):
         if type(entry.estimator) is type(estimator):
             return entry
     raise LookupError(f"{type(estimator).__name__} is not in tests/_registry.py")
-
-
-def estimator_id(estimator):
-    return type(estimator).__name__

@@ -1,15 +1,14 @@
 """scikit-learn's common estimator checks, run on every registered estimator."""
 
-import json
-import subprocess
+import dataclasses
+import importlib
+import math
 import sys
-from pathlib import Path
 
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tests._registry import ENTRIES, ESTIMATORS, entry_for
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _expected_failed_checks(estimator):
@@ -29,77 +28,80 @@ def test_entry_ids_are_unique():
 
 # The generic suites, each of which must run on every registered estimator.
 GENERIC_SUITES = [
-    "tests/test_common.py",
-    "tests/test_properties.py",
-    "tests/test_extreme.py",
-    "tests/test_bad_input.py",
-    "tests/test_nothing_lost.py",
-    "tests/test_persistence.py",
-    "tests/test_sklearn_api.py",
+    "tests.test_common",
+    "tests.test_properties",
+    "tests.test_extreme",
+    "tests.test_bad_input",
+    "tests.test_nothing_lost",
+    "tests.test_persistence",
+    "tests.test_sklearn_api",
 ]
 
-# In a fresh interpreter, collect the suites given as arguments twice: as
-# registered, then with a second entry (the first entry's estimator with other
-# priors, under another id) added to the registry and the suites imported
-# anew. Print both lists of node ids.
-_COLLECT_TWICE = """
-import dataclasses, json, sys
-import pytest
-from tests import _registry
+# Tests of the generic suites that do not take an entry.
+NOT_PER_ENTRY = {
+    "tests.test_common": {
+        "test_entry_ids_are_unique",
+        "test_a_second_entry_runs_everywhere",
+    },
+    "tests.test_extreme": {"test_naive_sum_of_squares_fails_on_offset_data"},
+}
 
 
-class Collected:
-    def pytest_collection_finish(self, session):
-        self.items = [item.nodeid for item in session.items]
+def _n_cases(test):
+    """How many tests pytest generates from ``test``: the product of its grids."""
+    grids = [
+        len(mark.args[1])
+        for mark in getattr(test, "pytestmark", [])
+        if mark.name == "parametrize"
+    ]
+    return math.prod(grids)
 
 
-def collect():
-    collected = Collected()
-    code = pytest.main(
-        ["--collect-only", "-q", "-p", "no:cacheprovider", *sys.argv[1:]],
-        plugins=[collected],
-    )
-    assert code == 0, code
-    for name in [name for name in sys.modules if name.startswith("tests.test_")]:
-        del sys.modules[name]
-    return collected.items
+def _cases_per_test(module_name):
+    """Cases per test function of a suite, imported afresh from the registry now.
 
-
-one = collect()
-first = _registry.ENTRIES[0]
-second = dataclasses.replace(
-    first,
-    id="second-entry",
-    estimator=type(first.estimator)(**first.weak_priors),
-)
-_registry.ENTRIES.append(second)
-_registry.ESTIMATORS.append(second.estimator)
-two = collect()
-print(json.dumps([one, two]))
-"""
-
-
-def test_a_second_entry_runs_in_every_generic_suite():
-    """Adding an entry adds its tests to every generic suite, with no other edit.
-
-    With one more entry, each suite gains exactly as many tests as it has for
-    the first entry (those whose id names it), and no suite is left out.
+    The copy in ``sys.modules`` (the one pytest collected) is put back after.
     """
-    result = subprocess.run(
-        [sys.executable, "-c", _COLLECT_TWICE, *GENERIC_SUITES],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    one, two = json.loads(result.stdout.strip().splitlines()[-1])
+    collected = sys.modules.pop(module_name, None)
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        sys.modules.pop(module_name, None)
+        if collected is not None:
+            sys.modules[module_name] = collected
+    return {
+        name: _n_cases(test)
+        for name, test in vars(module).items()
+        if name.startswith("test_") and callable(test)
+    }
+
+
+def test_a_second_entry_runs_everywhere():
+    """Adding an entry adds its tests to every generic test, with no other edit.
+
+    Each suite is imported afresh as registered, then with a second entry (the
+    first one's estimator with other priors, under another id): every test that
+    takes an entry must have twice as many cases, every other test as many.
+    """
+    one = {suite: _cases_per_test(suite) for suite in GENERIC_SUITES}
     first = ENTRIES[0]
+    second = dataclasses.replace(
+        first,
+        id=f"{first.id}-second",
+        estimator=clone(first.estimator).set_params(**first.weak_priors),
+    )
+    ENTRIES.append(second)
+    ESTIMATORS.append(second.estimator)
+    try:
+        two = {suite: _cases_per_test(suite) for suite in GENERIC_SUITES}
+    finally:
+        ENTRIES.remove(second)
+        ESTIMATORS.remove(second.estimator)
     for suite in GENERIC_SUITES:
-        before = [node for node in one if node.startswith(suite)]
-        after = [node for node in two if node.startswith(suite)]
-        per_entry = [node for node in before if first.id in node]
-        assert per_entry, f"{suite} runs nothing on {first.id}"
-        assert len(after) - len(before) == len(per_entry), suite
-        assert any("second-entry" in node for node in after) or suite.endswith(
-            "test_common.py"
-        ), suite
+        assert one[suite].keys() == two[suite].keys()
+        fixed = NOT_PER_ENTRY.get(suite, set())
+        assert fixed <= one[suite].keys(), suite
+        for test, cases in one[suite].items():
+            expected = cases if test in fixed else 2 * cases
+            assert cases > 0, f"{suite}::{test} has no case"
+            assert two[suite][test] == expected, f"{suite}::{test}"
