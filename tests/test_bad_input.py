@@ -445,9 +445,9 @@ def _block_cases():
         n_samples = 4 * block_rows + block_rows // 2
         positions = [
             (0, "first"),
-            # The pair of rows (row - 1, row) straddles the boundary.
+            # Inside the array, where a block starts: the pair of rows
+            # (row - 1, row) straddles the boundary of the first two blocks.
             (block_rows, "block-boundary"),
-            (n_samples // 2, "middle"),
             (-1, "last"),
         ]
         for row, where in positions:

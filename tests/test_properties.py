@@ -85,7 +85,7 @@ def test_fit_is_finite_and_the_bound_climbs(entry, sample, draw):
 
 
 @_parametrize(entries_with("score_is_elbo_share"))
-@settings(max_examples=50)
+@settings(max_examples=30)
 @given(sample=weighted_data(), draw=st.data())
 def test_score_on_the_training_data_is_the_elbo_per_unit_weight(entry, sample, draw):
     """score_samples is each sample's share of the ELBO: ``score * W == elbo_``."""
