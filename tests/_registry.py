@@ -166,8 +166,9 @@ class Entry:
     exact_attributes : tuple of str
         Fitted attributes compared with ``==`` (counts, flags).
     posterior : tuple of str
-        The variational posterior's parameters (arrays with a feature axis):
-        what the properties compare between two fits.
+        The variational posterior's parameters (arrays): what the properties
+        compare between two fits. With "independent_features", each has the
+        features on its first axis.
     positive : tuple of str
         Attributes > 0 in every fit.
     units : dict
@@ -279,7 +280,7 @@ def restore_attribute(entry, name, value, scale=1.0, shift=0.0):
 
 
 def _normal_data(n_samples, n_features, seed=0):
-    """Gaussian columns away from zero and on different scales."""
+    """Gaussian columns, mean 1 and sd 2: away from zero, not of unit scale."""
     rng = np.random.default_rng(seed)
     return rng.normal(1.0, 2.0, size=(n_samples, n_features))
 
@@ -410,6 +411,17 @@ def _normal_entry(id, estimator):
     )
 
 
+# To add an estimator, add its Entry here; every generic suite then runs on it
+# (tests/test_common.py::test_a_second_entry_runs_everywhere checks that no
+# suite needs another edit). A Bayesian Gaussian mixture, for instance, would
+# list Prior("mean_prior", "mean_prior_", LOCATION, ...), covariance_prior
+# (units 2, per_feature=False), weight_concentration_prior,
+# mean_precision_prior and degrees_of_freedom_prior (units 0); units such as
+# {"means_": LOCATION, "covariances_": 2, "weights_": 0, ...}; scales such as
+# {"means_": its posterior sds, "elbo_": the total weight}; make_data drawing
+# clustered rows; no reference; and leave out of ``properties`` what its random
+# initialisation breaks (row_order, zero_weight_rows, frequency_weights if the
+# initialisation sees the rows), each with the reason in a comment.
 ENTRIES = [_normal_entry("VariationalNormalEstimator", VariationalNormalEstimator())]
 
 ESTIMATORS = [entry.estimator for entry in ENTRIES]
