@@ -191,6 +191,9 @@ class Entry:
         A small grid of priors for GridSearchCV.
     per_column_priors : dict or None
         Per-feature priors for 3 features, for "independent_features".
+    min_samples : int
+        The fewest rows (of positive weight) it fits; generated data with
+        fewer are skipped.
     properties : frozenset of str
         Which generic properties hold (``PROPERTIES``).
     reference : NormalReference or None
@@ -216,6 +219,7 @@ class Entry:
     other_params: dict
     search_grid: dict
     per_column_priors: dict | None = None
+    min_samples: int = 1
     properties: frozenset = PROPERTIES
     reference: NormalReference | None = None
     expected_failed_checks: dict = field(default_factory=dict)
@@ -245,7 +249,8 @@ class Entry:
         """
         moved = dict(params)
         for prior in self.priors:
-            if prior.name in params:
+            # None (a prior taken from the data) moves with the data itself.
+            if params.get(prior.name) is not None:
                 value = _move(
                     np.asarray(params[prior.name], dtype=float),
                     prior.units,

@@ -45,6 +45,14 @@ def weighted_data(draw, max_samples=30, max_features=3):
     return X, weights
 
 
+def _usable(entry, sample):
+    """The sample, if it has the rows (of positive weight) the entry needs."""
+    X, weights = sample
+    positive = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+    assume(positive >= entry.min_samples)
+    return X, weights
+
+
 def _fit(entry, X, weights, params):
     return entry.clone_params(**params).fit(X, sample_weight=weights)
 
@@ -79,7 +87,7 @@ def _total_weight(X, weights):
 @settings(max_examples=100)
 @given(sample=weighted_data(), draw=st.data())
 def test_fit_is_finite_and_the_bound_climbs(entry, sample, draw):
-    X, weights = sample
+    X, weights = _usable(entry, sample)
     fitted = _fit(entry, X, weights, draw.draw(entry.typical_priors()))
     _assert_finite_and_positive(entry, fitted)
     history = fitted.elbo_history_
@@ -95,7 +103,7 @@ def test_fit_is_finite_and_the_bound_climbs(entry, sample, draw):
 @given(sample=weighted_data(), draw=st.data())
 def test_score_on_the_training_data_is_the_elbo_per_unit_weight(entry, sample, draw):
     """score_samples is each sample's share of the ELBO: ``score * W == elbo_``."""
-    X, weights = sample
+    X, weights = _usable(entry, sample)
     fitted = _fit(entry, X, weights, draw.draw(entry.typical_priors()))
     total = _total_weight(X, weights)
     # The ELBO is a sum of terms of order W: rounding is relative to that.
@@ -119,7 +127,7 @@ def test_score_on_the_training_data_is_the_elbo_per_unit_weight(entry, sample, d
 def test_posterior_mean_between_prior_and_data(entry, sample, draw):
     """The Normal posterior mean is a weighted average of prior mean and data mean."""
     reference = entry.reference
-    X, weights = sample
+    X, weights = _usable(entry, sample)
     params = draw.draw(entry.typical_priors())
     fitted = _fit(entry, X, weights, params)
     data_mean = np.average(X, axis=0, weights=weights)
@@ -185,7 +193,7 @@ def _assert_same_posterior(entry, actual, expected):
 @settings(max_examples=60)
 @given(sample=weighted_data(), draw=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_row_order_does_not_matter(entry, sample, draw, seed):
-    X, weights = sample
+    X, weights = _usable(entry, sample)
     params = draw.draw(entry.typical_priors())
     order = np.random.default_rng(seed).permutation(X.shape[0])
     fitted = _fit(entry, X, weights, params)
@@ -206,7 +214,7 @@ def test_row_order_does_not_matter(entry, sample, draw, seed):
 @settings(max_examples=60)
 @given(sample=weighted_data(), draw=st.data())
 def test_zero_weight_rows_do_not_count(entry, sample, draw):
-    X, weights = sample
+    X, weights = _usable(entry, sample)
     assume(weights is not None)
     params = draw.draw(entry.typical_priors())
     kept = weights > 0
@@ -234,7 +242,7 @@ def test_affine_transform_of_data_and_priors(entry, sample, draw, scale, shift):
     observations of each feature loses log c in its density, so
     ELBO' = ELBO - W * n_features * log c at every iteration.
     """
-    X, weights = sample
+    X, weights = _usable(entry, sample)
     params = draw.draw(entry.typical_priors())
     # The same number of sweeps for both fits: tol=0 stops only on an exactly
     # flat bound, max_iter otherwise.
@@ -290,7 +298,7 @@ def test_any_scale_gives_a_finite_fit_or_a_clear_error(
     entry, sample, draw, scale, offset
 ):
     """Never NaN or inf in a fitted attribute: out of float64's range, an error."""
-    X, weights = sample
+    X, weights = _usable(entry, sample)
     X = offset + scale * X / 1e3
     estimator = entry.clone_params(**draw.draw(entry.extreme_priors()))
     with warnings.catch_warnings():
