@@ -80,6 +80,12 @@ class Prior:
     per_feature : bool
         Whether it takes one value per feature (an array of shape
         ``(n_features,)``) as well as a scalar.
+    expand : callable or None
+        ``expand(value, n_features)``: the estimator's form of a scalar value
+        (e.g. ``np.full(n_features, value)`` for a prior that takes only
+        vectors, ``value * np.eye(n_features)`` for a matrix); None when the
+        estimator takes the scalar itself. The strategies, ``unit_priors`` and
+        ``weak_priors`` are scalars; ``Entry.expand`` applies this.
     """
 
     name: str
@@ -89,6 +95,7 @@ class Prior:
     extreme: st.SearchStrategy
     invalid: tuple
     per_feature: bool = True
+    expand: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -233,13 +240,26 @@ class Entry:
     def prior_names(self):
         return [prior.name for prior in self.priors]
 
-    def typical_priors(self):
-        """A hypothesis strategy of dicts of every prior on the data's scale."""
-        return st.fixed_dictionaries({p.name: p.typical for p in self.priors})
+    def expand(self, params, n_features):
+        """``params``, each scalar prior in the estimator's form (``Prior.expand``)."""
+        expanded = dict(params)
+        for prior in self.priors:
+            value = params.get(prior.name)
+            if prior.expand is not None and value is not None and np.ndim(value) == 0:
+                expanded[prior.name] = prior.expand(value, n_features)
+        return expanded
 
-    def extreme_priors(self):
+    def typical_priors(self, n_features):
+        """A hypothesis strategy of dicts of every prior on the data's scale."""
+        return st.fixed_dictionaries({p.name: p.typical for p in self.priors}).map(
+            lambda params: self.expand(params, n_features)
+        )
+
+    def extreme_priors(self, n_features):
         """A hypothesis strategy of dicts of every prior over float64's range."""
-        return st.fixed_dictionaries({p.name: p.extreme for p in self.priors})
+        return st.fixed_dictionaries({p.name: p.extreme for p in self.priors}).map(
+            lambda params: self.expand(params, n_features)
+        )
 
     def move(self, params, scale=1.0, shift=0.0):
         """Priors in ``params`` for the data ``c x + d``: the same model.

@@ -80,7 +80,7 @@ def test_a_second_entry_runs_everywhere():
     """Adding an entry adds its tests to every generic test, with no other edit.
 
     Each suite is imported afresh as registered, then with a second entry (the
-    first one's estimator with other priors, under another id): every test that
+    first one's estimator with its other_params, under another id): every test that
     takes an entry must have twice as many cases, every other test as many.
     """
     one = {suite: _cases_per_test(suite) for suite in GENERIC_SUITES}
@@ -88,7 +88,7 @@ def test_a_second_entry_runs_everywhere():
     second = dataclasses.replace(
         first,
         id=f"{first.id}-second",
-        estimator=clone(first.estimator).set_params(**first.weak_priors),
+        estimator=clone(first.estimator).set_params(**first.other_params),
     )
     ENTRIES.append(second)
     ESTIMATORS.append(second.estimator)

@@ -265,7 +265,7 @@ def test_large_offset(entry, offset_data, weighted):
 )
 def test_large_offset_in_chunks(entry, offset_data):
     """partial_fit merges chunk statistics stably too."""
-    params = entry.move(entry.weak_priors, shift=OFFSET)
+    params = entry.move(entry.expand(entry.weak_priors, 1), shift=OFFSET)
     whole = entry.clone_params(**params).fit(offset_data)
     chunked = entry.clone_params(**params)
     for chunk in np.array_split(offset_data, 7):
@@ -294,8 +294,9 @@ def test_extreme_magnitudes(entry, scale):
     with 1/c**2, so Gamma's rate scales with c**2 and its shape not at all).
     """
     X = np.random.default_rng(4).normal(0.3, 1.0, size=(50, 2))
-    unit = entry.clone_params(**entry.unit_priors).fit(X)
-    scaled = entry.clone_params(**entry.move(entry.unit_priors, scale)).fit(X * scale)
+    priors = entry.expand(entry.unit_priors, X.shape[1])
+    unit = entry.clone_params(**priors).fit(X)
+    scaled = entry.clone_params(**entry.move(priors, scale)).fit(X * scale)
     assert_all_finite(entry, scaled)
     for name, units in entry.units.items():
         value = getattr(scaled, name)
@@ -322,7 +323,7 @@ def test_float32_input(entry):
     rng = np.random.default_rng(5)
     X32 = rng.normal(100.0, 0.5, size=(5000, 3)).astype(np.float32)
     X64 = X32.astype(np.float64)  # the same numbers
-    params = entry.move(entry.weak_priors, shift=100.0)
+    params = entry.move(entry.expand(entry.weak_priors, 3), shift=100.0)
     from32 = entry.clone_params(**params).fit(X32)
     from64 = entry.clone_params(**params).fit(X64)
     arrays = _array_attributes(entry, from64)
@@ -345,10 +346,11 @@ def test_values_whose_squares_overflow(entry):
     noise = np.random.default_rng(6).normal(size=(1000, 1))
     scale, shift = 1e150, 1e160
     X = shift + scale * noise
-    huge = entry.clone_params(**entry.move(entry.weak_priors, scale, shift))
+    priors = entry.expand(entry.weak_priors, 1)
+    huge = entry.clone_params(**entry.move(priors, scale, shift))
     huge.fit(X)
     assert_all_finite(entry, huge)
-    unit = entry.clone_params(**entry.weak_priors)
+    unit = entry.clone_params(**priors)
     unit.fit((X - shift) / scale)
     for name in entry.posterior:
         tolerance = dict(atol=1e-4) if entry.units[name] == LOCATION else {"rtol": 1e-5}

@@ -88,7 +88,7 @@ def _total_weight(X, weights):
 @given(sample=weighted_data(), draw=st.data())
 def test_fit_is_finite_and_the_bound_climbs(entry, sample, draw):
     X, weights = _usable(entry, sample)
-    fitted = _fit(entry, X, weights, draw.draw(entry.typical_priors()))
+    fitted = _fit(entry, X, weights, draw.draw(entry.typical_priors(X.shape[1])))
     _assert_finite_and_positive(entry, fitted)
     history = fitted.elbo_history_
     assert history.shape == (fitted.n_iter_,)
@@ -104,7 +104,7 @@ def test_fit_is_finite_and_the_bound_climbs(entry, sample, draw):
 def test_score_on_the_training_data_is_the_elbo_per_unit_weight(entry, sample, draw):
     """score_samples is each sample's share of the ELBO: ``score * W == elbo_``."""
     X, weights = _usable(entry, sample)
-    fitted = _fit(entry, X, weights, draw.draw(entry.typical_priors()))
+    fitted = _fit(entry, X, weights, draw.draw(entry.typical_priors(X.shape[1])))
     total = _total_weight(X, weights)
     # The ELBO is a sum of terms of order W: rounding is relative to that.
     np.testing.assert_allclose(
@@ -128,7 +128,7 @@ def test_posterior_mean_between_prior_and_data(entry, sample, draw):
     """The Normal posterior mean is a weighted average of prior mean and data mean."""
     reference = entry.reference
     X, weights = _usable(entry, sample)
-    params = draw.draw(entry.typical_priors())
+    params = draw.draw(entry.typical_priors(X.shape[1]))
     fitted = _fit(entry, X, weights, params)
     data_mean = np.average(X, axis=0, weights=weights)
     prior_mean = params[reference.prior_mean]
@@ -194,7 +194,7 @@ def _assert_same_posterior(entry, actual, expected):
 @given(sample=weighted_data(), draw=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_row_order_does_not_matter(entry, sample, draw, seed):
     X, weights = _usable(entry, sample)
-    params = draw.draw(entry.typical_priors())
+    params = draw.draw(entry.typical_priors(X.shape[1]))
     order = np.random.default_rng(seed).permutation(X.shape[0])
     fitted = _fit(entry, X, weights, params)
     shuffled = _fit(
@@ -216,7 +216,7 @@ def test_row_order_does_not_matter(entry, sample, draw, seed):
 def test_zero_weight_rows_do_not_count(entry, sample, draw):
     X, weights = _usable(entry, sample)
     assume(weights is not None)
-    params = draw.draw(entry.typical_priors())
+    params = draw.draw(entry.typical_priors(X.shape[1]))
     kept = weights > 0
     fitted = _fit(entry, X, weights, params)
     subset = _fit(entry, X[kept], weights[kept], params)
@@ -243,7 +243,7 @@ def test_affine_transform_of_data_and_priors(entry, sample, draw, scale, shift):
     ELBO' = ELBO - W * n_features * log c at every iteration.
     """
     X, weights = _usable(entry, sample)
-    params = draw.draw(entry.typical_priors())
+    params = draw.draw(entry.typical_priors(X.shape[1]))
     # The same number of sweeps for both fits: tol=0 stops only on an exactly
     # flat bound, max_iter otherwise.
     base = {**params, "tol": 0.0, "max_iter": 8}
@@ -300,7 +300,7 @@ def test_any_scale_gives_a_finite_fit_or_a_clear_error(
     """Never NaN or inf in a fitted attribute: out of float64's range, an error."""
     X, weights = _usable(entry, sample)
     X = offset + scale * X / 1e3
-    estimator = entry.clone_params(**draw.draw(entry.extreme_priors()))
+    estimator = entry.clone_params(**draw.draw(entry.extreme_priors(X.shape[1])))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("error", RuntimeWarning)  # no numpy overflow noise
