@@ -308,7 +308,7 @@ def _scalar_message(estimator, name, value):
     allowed = ".*" if interval is None else re.escape(str(interval))
     got = re.escape(repr(value))
     # Other allowed forms (None, an array-like) may be listed before the range.
-    return rf"The '{name}' parameter of \w+ must be (.*, )?{allowed}.*Got {got} instead"
+    return rf"The '{name}' parameter of \w+ must be (.* )?{allowed}.*Got {got} instead"
 
 
 def _prior_cases(entry, prior):
