@@ -95,7 +95,7 @@ _MAX_ROOT_STEPS = 200
 _EPS = np.finfo(np.float64).eps
 # The integrand is dropped where it is below exp(-_LOG_CUTOFF) of its peak.
 _LOG_CUTOFF = 60.0
-_QUAD_OPTIONS = {"limit": 200, "epsrel": 1e-11}
+_QUAD_OPTIONS = {"limit": 200, "epsrel": 1e-10}
 
 
 @dataclass(frozen=True)
@@ -330,10 +330,19 @@ def _exact_feature(mode, second, weight, data_mean, sum_of_squares, prior):
     one_plus_e2 = 1.0 + e * e
     a_n = float(shape)
 
+    log_one_plus_e2 = log1p(e * e)
+
     def relative_log(t):
-        return -0.5 * p1 * t * (2.0 * p2 + p1 * t) - a_n * log1p(
-            r * t * (2.0 * e + r * t) / one_plus_e2
-        )
+        change = r * t * (2.0 * e + r * t) / one_plus_e2
+        # log((1 + y**2) / (1 + e**2)) with y = e + r t: log1p of the change
+        # when it is small, else the difference of logs (rounding can push a
+        # large negative change to -1, where log1p fails).
+        if change > -0.5:
+            likelihood = log1p(change)
+        else:
+            y = e + r * t
+            likelihood = log1p(y * y) - log_one_plus_e2
+        return -0.5 * p1 * t * (2.0 * p2 + p1 * t) - a_n * likelihood
 
     points = [0.0]
     if np.isfinite(second):
@@ -354,7 +363,8 @@ def _exact_feature(mode, second, weight, data_mean, sum_of_squares, prior):
         )[0]
 
     z = quad(lambda t: exp(relative_log(t)), 1e-14)
-    tiny = 1e-14 * z
+    # t is in units of the posterior's width: the moments to 1e-11 of it.
+    tiny = 1e-11 * z
     m1 = quad(lambda t: t * exp(relative_log(t)), tiny) / z
     central = quad(lambda t: (t - m1) ** 2 * exp(relative_log(t)), tiny) / z
 
@@ -703,8 +713,8 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
     >>> check.reading  # doctest: +SKIP
     array(['good', 'good'], dtype='<U12')
     """
-    check_is_fitted(estimator)
     log_ratio_function = _log_ratio_function(estimator)
+    check_is_fitted(estimator)
     if (
         isinstance(n_draws, bool)
         or not isinstance(n_draws, (int, np.integer))
