@@ -95,7 +95,8 @@ _MAX_ROOT_STEPS = 200
 _EPS = np.finfo(np.float64).eps
 # The integrand is dropped where it is below exp(-_LOG_CUTOFF) of its peak.
 _LOG_CUTOFF = 60.0
-_QUAD_OPTIONS = {"limit": 200, "epsrel": 1e-10}
+_QUAD_LIMIT = 200
+_QUAD_EPSREL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def _root_in(lower, upper, found, params):
     Newton steps safeguarded by bisection (as ``rtsafe``, Press et al.,
     Numerical Recipes, §9.4), vectorised over features: each evaluation
     moves one end of the bracket, and a Newton step that would leave the
-    bracket is replaced by bisection. ``found`` marks the
+    bracket (by more than rounding) is replaced by bisection. ``found`` marks the
     features whose piece holds such a root (the score is <= 0 at ``lower``
     and >= 0 at ``upper``); the others get NaN.
     """
@@ -219,8 +220,15 @@ def _root_in(lower, upper, found, params):
         upper = np.where(below, upper, root)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             newton = root - value / slope
-        use_newton = (newton >= lower) & (newton <= upper)
-        new_root = np.where(use_newton, newton, lower + 0.5 * (upper - lower))
+        # A step that lands just outside the bracket by rounding (a root at
+        # an end, as when a point-like prior pins the mode) is kept, clipped.
+        slack = 1e-9 * (upper - lower)
+        use_newton = (newton >= lower - slack) & (newton <= upper + slack)
+        new_root = np.where(
+            use_newton,
+            np.clip(newton, lower, upper),
+            lower + 0.5 * (upper - lower),
+        )
         converged = np.abs(new_root - root) <= _EPS * (2.0 * np.abs(root) + resolution)
         root = new_root
         if np.all(converged | ~found):
@@ -351,15 +359,24 @@ def _exact_feature(mode, second, weight, data_mean, sum_of_squares, prior):
             points.append(second_t)
     low = _integration_bound(-1.0, min(points), relative_log)
     high = _integration_bound(1.0, max(points), relative_log)
-    # Break points at +-2 and +-4 sd start quad on pieces that a 21-point
-    # Gauss-Kronrod rule resolves: a third fewer evaluations than one cut at 0.
+    # Break points at +-2**k sd (k >= 1) start quad on pieces that a 21-point
+    # Gauss-Kronrod rule resolves: near the mode, a third fewer evaluations
+    # than one cut at 0; in a heavy, power-law tail (few data, a vague prior:
+    # the bound can be 1e8 sd away), pieces of constant relative width.
+    octaves = 2.0 ** np.arange(1, 1 + np.ceil(np.log2(max(-low, high, 2.0))))
     points = sorted(
-        {t for t in (*points, -4.0, -2.0, 2.0, 4.0) if low < t < high} | {0.0}
+        {float(t) for t in (*points, *octaves, *-octaves) if low < t < high} | {0.0}
     )
 
     def quad(function, epsabs):
         return integrate.quad(
-            function, low, high, points=points, epsabs=epsabs, **_QUAD_OPTIONS
+            function,
+            low,
+            high,
+            points=points,
+            epsabs=epsabs,
+            limit=_QUAD_LIMIT + 2 * len(points),
+            epsrel=_QUAD_EPSREL,
         )[0]
 
     z = quad(lambda t: exp(relative_log(t)), 1e-14)
