@@ -297,7 +297,8 @@ def _integration_bound(direction, mode_t, relative_log):
 
     The first of ``mode_t + direction * 2**k`` where ``relative_log(t) +
     2 log(1 + |t|)`` is below ``-_LOG_CUTOFF`` (beyond the outermost mode the
-    integrand only decreases), then bisected to within a quarter of a unit.
+    integrand only decreases), then bisected to within a quarter of a unit
+    (or a thousandth, far out).
     """
 
     def outside(t):
@@ -307,7 +308,7 @@ def _integration_bound(direction, mode_t, relative_log):
     while not outside(mode_t + direction * step) and step < 1e300:
         inner, step = step, 2.0 * step
     outer = step
-    while outer - inner > 0.25:
+    while outer - inner > max(0.25, 1e-3 * outer):
         middle = 0.5 * (inner + outer)
         if outside(mode_t + direction * middle):
             outer = middle

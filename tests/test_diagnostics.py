@@ -256,6 +256,34 @@ def test_exact_posterior_narrow_and_far_from_the_prior():
     np.testing.assert_allclose(exact.std_ratio[0], 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "prior_std, n",
+    # Not one sample under a flat prior: see the docstring.
+    [(1e-300, 1), (1e-300, 30), (1e-3, 1), (1e-3, 30), (1e300, 30)],
+)
+@pytest.mark.parametrize("location, scale", [(0.0, 1e-6), (5.0, 1.0), (1e8, 1e6)])
+@pytest.mark.parametrize("prior_rate", [1e-10, 1e10])
+def test_exact_posterior_on_extreme_scales(prior_std, n, location, scale, prior_rate):
+    """Priors from a point mass to flat, data far from zero or near it, one
+    sample or many, noise priors from tiny to huge: finite, no warning, and
+    the ELBO below the evidence (KL >= 0, to rounding).
+
+    Left out: one sample under a flat prior (sd 1e300), whose posterior of mu
+    has tails like |mu|**-(2 a0 + 1), cut off only at 1e300:
+    its sd is set by the prior's scale and quad warns that it converges slowly.
+    """
+    X = location + scale * np.random.default_rng(n).standard_normal((n, 1))
+    est = VariationalNormalEstimator(prior_std=prior_std, prior_rate=prior_rate)
+    est.fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exact = exact_posterior(est)
+    for name in ("mean", "std", "tau_mean", "tau_std", "log_evidence", "kl"):
+        assert np.all(np.isfinite(getattr(exact, name))), name
+    assert exact.std[0] > 0
+    assert exact.kl[0] > -1e-9 * max(1.0, abs(exact.log_evidence[0]))
+
+
 def test_exact_posterior_refuses_other_input():
     with pytest.raises(NotFittedError):
         exact_posterior(VariationalNormalEstimator())
