@@ -878,3 +878,22 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         z = stats.norm.isf(0.5 * (1.0 - level))
         half_width = z * self.posterior_std_
         return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
+
+    def linear_response_std(self):
+        """Posterior sds of ``mu`` and ``tau`` corrected by linear response.
+
+        ``posterior_std_`` is mean-field's sd, too small where the data
+        conflict with the prior; this is the correction of Giordano, Broderick
+        and Jordan (2015), in closed form at the CAVI fixed point. See
+        :func:`skvi.diagnostics.linear_response_std` for the equations and
+        :func:`skvi.diagnostics.exact_posterior` for the exact answer.
+
+        Returns
+        -------
+        mean, precision : ndarray of shape (n_features,)
+            Corrected sds of each feature's mean and precision (a named
+            tuple, ``LinearResponseStd``).
+        """
+        from .diagnostics import linear_response_std
+
+        return linear_response_std(self)
