@@ -1,6 +1,6 @@
 """
 Can I trust the posterior sd? Mean-field, corrected and exact, side by side
-==========================================================================
+===========================================================================
 
 Mean-field VI approximates the posterior of a feature's mean ``mu`` and
 precision ``tau`` by a product ``q(mu) q(tau)``, and so understates the sd of
