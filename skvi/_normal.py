@@ -495,9 +495,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         W^-1    = W0^-1 + S + W (xbar - m)(xbar - m)^T + W S_mu
 
     with ``S`` the weighted scatter matrix; the ELBO keeps every constant.
-    Each sweep is plain CAVI (no fixed-point solve), so parameters are
-    accurate to about ``sqrt(tol)``. dask input is not supported for
-    ``"full"``.
+    After one plain sweep, each sweep iterates these updates until
+    ``E[Lambda]`` stops changing (at most 1000 times), so the parameters are
+    CAVI's fixed point to rounding whatever ``tol``. dask input is not
+    supported for ``"full"``.
 
     All fitted arrays are float64, whatever the dtype of X; statistics are
     accumulated in float64 with a numerically stable, blockwise pass.
@@ -851,12 +852,12 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         few sweeps whatever ``tol``.
         """
         if data.get("covariance_type") == "full":
-            return _normal_full.cavi_update(
+            return _normal_full.sweep(
                 data["weight"],
                 data["data_mean"],
                 data["scatter"],
                 data["prior"],
-                state["precision_mean"],
+                state,
             )
         weight, data_mean = data["weight"], data["data_mean"]
         sum_of_squares, prior = data["sum_of_squares"], data["prior"]
