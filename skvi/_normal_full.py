@@ -84,7 +84,7 @@ def _symmetric(matrix):
 
 
 def update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
-    """q(mu): ``S_mu^-1 = S0^-1 + W E[Lambda]``, ``m = S_mu (S0^-1 m0 + W E[Lambda] xbar)``.
+    """q(mu): ``S_mu^-1 = S0^-1 + W E[L]``, ``m = S_mu (S0^-1 m0 + W E[L] xbar)``.
 
     Computed through ``A = I + D (W E[Lambda]) D``, ``D = diag(s0)`` (module
     comment). Returns ``m`` and ``S_mu``.
@@ -108,18 +108,16 @@ def update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
 
 
 def update_precision(weight, data_mean, scatter, mean, covariance, prior):
-    """q(Lambda): ``nu = nu0 + W``, ``W^-1 = W0^-1 + S + W (xbar - m)(xbar - m)^T + W S_mu``.
+    """q(Lambda): ``nu = nu0 + W``; ``W^-1 = W0^-1 + S + W d d^T + W S_mu``.
 
-    Also returns ``S + W (xbar - m)(xbar - m)^T``, the scatter about ``m`` that
+    With ``d = xbar - m``. Also returns ``S + W d d^T``, the scatter about ``m`` that
     the ELBO's data term needs.
     """
     prior_dof, prior_scale = prior[4], prior[5]
     shift = data_mean - mean
     scatter_about_mean = scatter + weight * np.outer(shift, shift)
     inverse_scale = (
-        np.diag(1.0 / np.diag(prior_scale))
-        + scatter_about_mean
-        + weight * covariance
+        np.diag(1.0 / np.diag(prior_scale)) + scatter_about_mean + weight * covariance
     )
     factor = linalg.cho_factor(_symmetric(inverse_scale), lower=True)
     scale = _symmetric(linalg.cho_solve(factor, np.eye(mean.shape[0])))

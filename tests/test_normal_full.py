@@ -83,8 +83,8 @@ def test_against_gibbs():
     mean_error = np.abs(est.posterior_mean_ - mus.mean(axis=0))
     expected_precision = est.posterior_dof_ * est.posterior_scale_
     precision_error = np.abs(expected_precision - precisions.mean(axis=0)).ravel()
-    assert np.all(mean_error < 4 * mean_se), (mean_error / mean_se)
-    assert np.all(precision_error < 4 * precision_se), (precision_error / precision_se)
+    assert np.all(mean_error < 4 * mean_se), mean_error / mean_se
+    assert np.all(precision_error < 4 * precision_se), precision_error / precision_se
     # And the variational moments are not trivially those of the data.
     assert np.abs(expected_precision - np.linalg.inv(np.cov(X.T))).max() > 0.0
 
@@ -107,7 +107,7 @@ def test_elbo_by_monte_carlo():
     log_likelihood = np.array(
         [
             stats.multivariate_normal(mu, np.linalg.inv(precision)).logpdf(X).sum()
-            for mu, precision in zip(mus, precisions)
+            for mu, precision in zip(mus, precisions, strict=True)
         ]
     )
     terms = (
@@ -122,7 +122,7 @@ def test_elbo_by_monte_carlo():
 
 
 def test_elbo_never_decreases_under_plain_cavi():
-    """Each plain CAVI update raises the ELBO, from a prior in conflict with the data."""
+    """Each plain CAVI update raises the ELBO, from a prior at odds with the data."""
     X = correlated(8, seed=5)
     d = X.shape[1]
     prior_std, prior_rate = np.full(d, 0.3), np.full(d, 0.2)
@@ -265,9 +265,7 @@ def test_fitted_attributes_and_draws():
     )
     np.testing.assert_allclose(est.noise_std_, np.sqrt(np.diag(est.noise_covariance_)))
     # The noise covariance tends to the sample covariance; its correlation shows.
-    np.testing.assert_allclose(
-        est.noise_covariance_, np.cov(X.T, bias=True), atol=0.05 * np.abs(TRUE_COVARIANCE).max()
-    )
+    np.testing.assert_allclose(est.noise_covariance_, np.cov(X.T, bias=True), atol=0.1)
     for name in ("posterior_shape_", "posterior_rate_"):
         assert not hasattr(est, name)
     mus, precisions = est.sample_posterior(20000, random_state=0)
@@ -352,7 +350,11 @@ def test_kl_multivariate_normal_by_monte_carlo(d):
     assert value == pytest.approx(cross - q.entropy(), rel=1e-10, abs=1e-12)
     if d == 1:
         assert value == pytest.approx(
-            kl_normal(mean[0], np.sqrt(covariance[0, 0]), prior_mean[0],
-                      np.sqrt(prior_covariance[0, 0])),
+            kl_normal(
+                mean[0],
+                np.sqrt(covariance[0, 0]),
+                prior_mean[0],
+                np.sqrt(prior_covariance[0, 0]),
+            ),
             rel=1e-12,
         )
