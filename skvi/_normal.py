@@ -557,6 +557,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     >>> lower, upper = est.credible_interval(0.95)
     >>> bool(lower[0] < 0.3 < upper[0])
     True
+
+    Correlated features, with a full noise covariance:
+
+    >>> C = [[1.0, 0.8], [0.8, 1.0]]
+    >>> X = rng.multivariate_normal([0.0, 1.0], C, size=500)
+    >>> est = VariationalNormalEstimator(covariance_type="full").fit(X)
+    >>> est.noise_covariance_.round(1)
+    array([[1. , 0.8],
+           [0.8, 1. ]])
     """
 
     _parameter_constraints = {

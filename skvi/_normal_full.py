@@ -152,12 +152,17 @@ def kl_to_prior(mean, covariance, dof, scale, prior):
 
 def cavi_update(weight, data_mean, scatter, prior, precision_mean):
     """One CAVI sweep from ``E[Lambda]``: q(mu), then q(Lambda); the new state."""
-    mean, covariance = update_mean(
-        weight, data_mean, precision_mean, prior[0], prior[1]
-    )
-    dof, scale, scatter_about_mean = update_precision(
-        weight, data_mean, scatter, mean, covariance, prior
-    )
+    try:
+        mean, covariance = update_mean(
+            weight, data_mean, precision_mean, prior[0], prior[1]
+        )
+        dof, scale, scatter_about_mean = update_precision(
+            weight, data_mean, scatter, mean, covariance, prior
+        )
+    except (np.linalg.LinAlgError, ValueError):
+        # W^-1 is positive definite in exact arithmetic; in float64 a term
+        # W (xbar - m)(xbar - m)^T some 1e16 times the others makes it singular.
+        raise ValueError(_BREAKDOWN) from None
     return {
         "mean": mean,
         "covariance": covariance,
@@ -208,15 +213,20 @@ def elbo(weight, state, prior):
     )
 
 
+_BREAKDOWN = (
+    "The fit is not representable in float64: the posterior came out NaN, "
+    "infinite or singular. The data and the priors are on very different "
+    "scales (with covariance_type='full', a prior_mean more than about 1e8 "
+    "noise sds from the data is too far). Choose priors on the scale of the "
+    "data (prior_mean=None takes it from the data), or rescale X."
+)
+
+
 def check_representable(state):
     """Raise, rather than return NaN or inf, when the fit leaves float64's range."""
     values = (state["mean"], state["covariance"], state["scale"], state["elbo"])
     if not all(np.all(np.isfinite(value)) for value in values):
-        raise ValueError(
-            "The fit is not representable in float64: the posterior came out NaN "
-            "or infinite. The data and the priors are on very different scales. "
-            "Choose priors on the scale of the data, or rescale X."
-        )
+        raise ValueError(_BREAKDOWN)
 
 
 def sample_scores(X, mean, covariance, dof, scale, kl, weight, block_rows):

@@ -358,3 +358,45 @@ def test_kl_multivariate_normal_by_monte_carlo(d):
             ),
             rel=1e-12,
         )
+
+
+def test_wishart_prior_gives_the_diagonal_models_noise_prior():
+    """Under Wishart(2 a0 + d - 1, diag(1/(2 b0))), (Lambda^-1)_jj ~ InvGamma(a0, b0).
+
+    The documented reason for the derivation, checked by sampling with scipy.
+    """
+    d, prior_shape, prior_rate = 3, 1.7, np.array([0.5, 2.0, 8.0])
+    est = VariationalNormalEstimator(
+        covariance_type="full", prior_shape=prior_shape, prior_rate=prior_rate
+    ).fit(correlated(5, seed=18))
+    draws = stats.wishart(df=est.prior_dof_, scale=est.prior_scale_).rvs(
+        size=20000, random_state=19
+    )
+    variances = np.diagonal(np.linalg.inv(draws), axis1=1, axis2=2)
+    for j in range(d):
+        law = stats.invgamma(prior_shape, scale=prior_rate[j])
+        assert stats.kstest(variances[:, j], law.cdf).pvalue > 1e-3
+        # ...and not the law of another shape.
+        other = stats.invgamma(prior_shape + 0.3, scale=prior_rate[j])
+        assert stats.kstest(variances[:, j], other.cdf).pvalue < 1e-6
+
+
+def test_frequency_weights_are_repeated_rows():
+    X = correlated(30, seed=20)
+    counts = np.random.default_rng(21).integers(0, 4, size=len(X))
+    weighted = full().fit(X, sample_weight=counts)
+    repeated = full().fit(np.repeat(X, counts, axis=0))
+    for name in ("posterior_mean_", "posterior_covariance_", "posterior_scale_"):
+        np.testing.assert_allclose(
+            getattr(weighted, name), getattr(repeated, name), rtol=1e-10
+        )
+    assert weighted.elbo_ == pytest.approx(repeated.elbo_, rel=1e-12)
+
+
+def test_numerical_breakdown_is_a_clear_error_and_loses_nothing():
+    X = correlated(10, seed=22) + 1e9
+    est = full(prior_mean=1e9).fit(X)
+    before = est.posterior_mean_
+    with pytest.raises(ValueError, match="not representable in float64"):
+        est.set_params(prior_mean=0.0, prior_std=1e4).fit(X)
+    assert est.posterior_mean_ is before
