@@ -6,12 +6,18 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _normal_full
 from ._base import VariationalEstimator
 from ._expectations import expected_log_normal, gamma_expectations
 from ._kl import kl_gamma, kl_normal
-from ._stats import merge_moments_about, weighted_moments_about
+from ._stats import (
+    merge_moments_about,
+    sufficient_statistics,
+    weighted_moments_about,
+)
 from ._validation import (
     FINITE_REAL,
     NON_NEGATIVE_REAL,
@@ -78,6 +84,24 @@ _SCORE_BLOCK_ELEMENTS = 2**17
 # and the ELBO.
 
 _PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
+
+# The attributes of one covariance_type only: a fit of the other drops them.
+_DIAG_ONLY = (
+    "posterior_shape_",
+    "posterior_rate_",
+    "_reference",
+    "_offset",
+    "_sum_of_squares",
+)
+_FULL_ONLY = (
+    "posterior_covariance_",
+    "posterior_dof_",
+    "posterior_scale_",
+    "noise_covariance_",
+    "prior_dof_",
+    "prior_scale_",
+    "_statistics",
+)
 
 
 def _update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
@@ -358,6 +382,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     verbose : int, default=0
         Print the ELBO at every iteration when > 0.
 
+    covariance_type : {"diag", "full"}, default="diag"
+        ``"diag"``: the features are independent, each with its own mean and
+        precision (the model above). ``"full"``: the rows are multivariate
+        Normal, ``x_i ~ Normal(mu, Lambda^-1)`` with a full precision matrix
+        ``Lambda``, ``mu ~ Normal(prior_mean, diag(prior_std**2))`` and
+        ``Lambda ~ Wishart(2 prior_shape + d - 1, diag(1 / (2 prior_rate)))``,
+        fitted with ``q(mu) q(Lambda) = Normal(m, S_mu) Wishart(nu, W)`` (see
+        Notes). ``prior_shape`` must then be one number for all features.
+
     Attributes
     ----------
     posterior_mean_ : ndarray of shape (n_features,)
@@ -375,7 +408,30 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     noise_std_ : ndarray of shape (n_features,)
         Point summary of the noise standard deviation ``1/sqrt(tau)``:
         ``1 / sqrt(E_q[tau]) = sqrt(b / a)``. With many samples it tends to the
-        (weighted, biased) sample standard deviation.
+        (weighted, biased) sample standard deviation. For ``"full"``,
+        ``sqrt(diag(noise_covariance_))``.
+
+    posterior_covariance_ : ndarray of shape (n_features, n_features)
+        (``"full"`` only) Covariance ``S_mu`` of q(mu); ``posterior_std_`` is
+        the square root of its diagonal.
+
+    posterior_dof_ : float
+        (``"full"`` only) Degrees of freedom ``nu`` of q(Lambda).
+
+    posterior_scale_ : ndarray of shape (n_features, n_features)
+        (``"full"`` only) Scale matrix ``W`` of q(Lambda); ``E_q[Lambda] = nu W``.
+
+    noise_covariance_ : ndarray of shape (n_features, n_features)
+        (``"full"`` only) Point summary of the noise covariance,
+        ``E_q[Lambda]^-1``.
+
+    prior_dof_ : float
+        (``"full"`` only) Degrees of freedom ``nu0 = 2 prior_shape + d - 1``
+        of the Wishart prior.
+
+    prior_scale_ : ndarray of shape (n_features, n_features)
+        (``"full"`` only) Scale matrix ``W0 = diag(1 / (2 prior_rate))`` of the
+        Wishart prior.
 
     prior_mean_, prior_std_, prior_shape_, prior_rate_ : ndarray of shape (n_features,)
         The priors, broadcast to one value per feature.
@@ -419,6 +475,31 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
     Notes
     -----
+    Which attributes exist depends on ``covariance_type``:
+    ``posterior_shape_`` and ``posterior_rate_`` (the Gamma factors) for
+    ``"diag"`` only; ``posterior_covariance_``, ``posterior_dof_``,
+    ``posterior_scale_``, ``noise_covariance_``, ``prior_dof_`` and
+    ``prior_scale_`` for ``"full"`` only; the others for both.
+
+    With ``covariance_type="full"`` (Bishop, PRML §10.2.1 and §2.3.6), the
+    prior on ``mu`` has the diagonal covariance ``diag(prior_std**2)``, and
+    the Wishart prior ``Wishart(nu0, W0)`` with ``nu0 = 2 prior_shape + d - 1``
+    and ``W0 = diag(1 / (2 prior_rate))`` gives each feature's noise variance
+    ``(Lambda^-1)_jj`` the marginal prior ``InvGamma(prior_shape,
+    prior_rate)``, that of ``1 / tau_j`` in the diagonal model; with one
+    feature the two models are the same. CAVI updates::
+
+        S_mu^-1 = diag(prior_std**-2) + W E[Lambda]
+        m       = S_mu (diag(prior_std**-2) prior_mean + W E[Lambda] xbar)
+        nu      = nu0 + W
+        W^-1    = W0^-1 + S + W (xbar - m)(xbar - m)^T + W S_mu
+
+    with ``S`` the weighted scatter matrix; the ELBO keeps every constant.
+    After one plain sweep, each sweep iterates these updates until
+    ``E[Lambda]`` stops changing (at most 1000 times), so the parameters are
+    CAVI's fixed point to rounding whatever ``tol``. dask input is not
+    supported for ``"full"``.
+
     All fitted arrays are float64, whatever the dtype of X; statistics are
     accumulated in float64 with a numerically stable, blockwise pass.
 
@@ -476,6 +557,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     >>> lower, upper = est.credible_interval(0.95)
     >>> bool(lower[0] < 0.3 < upper[0])
     True
+
+    Correlated features, with a full noise covariance:
+
+    >>> C = [[1.0, 0.8], [0.8, 1.0]]
+    >>> X = rng.multivariate_normal([0.0, 1.0], C, size=500)
+    >>> est = VariationalNormalEstimator(covariance_type="full").fit(X)
+    >>> est.noise_covariance_.round(1)
+    array([[1. , 0.8],
+           [0.8, 1. ]])
     """
 
     _parameter_constraints = {
@@ -486,6 +576,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         "max_iter": [POSITIVE_INT],
         "tol": [NON_NEGATIVE_REAL],
         "verbose": ["verbose"],
+        "covariance_type": [StrOptions({"diag", "full"})],
     }
 
     def __init__(
@@ -497,6 +588,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         max_iter=100,
         tol=1e-8,
         verbose=0,
+        covariance_type="diag",
     ):
         self.prior_mean = prior_mean
         self.prior_std = prior_std
@@ -505,6 +597,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
+        self.covariance_type = covariance_type
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """Add a chunk of data and refit on everything seen so far.
@@ -565,6 +658,16 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             ``sum_of_squares`` (S), ``priors`` (the four resolved priors by
             name) and ``prior`` (them as the tuple ``(m0, s0, a0, b0)``).
         """
+        if not reset and hasattr(self, "posterior_covariance_") != (
+            self.covariance_type == "full"
+        ):
+            raise ValueError(
+                "partial_fit cannot change covariance_type: the statistics seen so "
+                f"far are not those of covariance_type={self.covariance_type!r}. "
+                "Call fit to start again with the new covariance_type."
+            )
+        if self.covariance_type == "full":
+            return self._full_fit_data(X, sample_weight, reset=reset)
         merging = not reset
         priors, moments = self._validated_moments(
             X,
@@ -598,6 +701,68 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             "sum_of_squares": sum_of_squares,
             "priors": priors,
             "prior": tuple(priors[name] for name in _PRIOR_NAMES),
+        }
+
+    def _full_fit_data(self, X, sample_weight, *, reset):
+        """:meth:`_fit_data` for ``covariance_type="full"``: the full scatter.
+
+        On a ``partial_fit`` after the first, the chunk's statistics are
+        merged exactly into the running ones (``SufficientStatistics.merge``).
+        """
+        merging = not reset
+        name = type(self).__name__
+        X, sample_weight = check_data(
+            self,
+            X,
+            sample_weight,
+            reset=reset,
+            allow_all_zero=merging,
+            ensure_all_finite=False,
+        )
+        if is_dask_collection(X):
+            raise ValueError(
+                f"{name} with covariance_type='full' does not read dask input; "
+                "pass a numpy array (X.compute()), or use covariance_type='diag'."
+            )
+        priors = self._given_priors()
+        with np.errstate(over="ignore", invalid="ignore"):
+            statistics = sufficient_statistics(
+                X,
+                sample_weight,
+                scatter="full",
+                reference=self._statistics.reference if merging else None,
+                estimator_name=name,
+            )
+            if merging:
+                check_weight_sum(self.n_samples_seen_ + statistics.weight[0])
+                statistics = self._statistics.merge(statistics)
+        weight = float(statistics.weight[0])
+        data_mean, scatter = statistics.mean[0], statistics.scatter[0]
+        if not (np.all(np.isfinite(data_mean)) and np.all(np.isfinite(scatter))):
+            raise ValueError(
+                "The mean or spread of X overflows float64 (values beyond about "
+                "1e150). Rescale X, and the priors with it, before fitting."
+            )
+        if any(value is None for value in priors.values()):
+            from_data = _unit_information_priors(weight, data_mean, np.diag(scatter))
+            priors = {
+                name: from_data[name] if value is None else value
+                for name, value in priors.items()
+            }
+        prior_dof, prior_scale = _normal_full.wishart_prior(
+            priors["prior_shape"], priors["prior_rate"]
+        )
+        if self.verbose:
+            print(f"CAVI on {data_mean.shape[0]} feature(s), total weight {weight:g}")
+        return {
+            "covariance_type": "full",
+            "statistics": statistics,
+            "weight": weight,
+            "data_mean": data_mean,
+            "scatter": scatter,
+            "priors": priors,
+            "prior": tuple(priors[name] for name in _PRIOR_NAMES)
+            + (prior_dof, prior_scale),
         }
 
     def _validated_moments(self, X, sample_weight, *, reset, allow_all_zero, reference):
@@ -680,6 +845,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
     def _initial_state(self, data, random_state):
         """q(tau) at its prior: ``E[tau] = a0 / b0``; q(mu) is updated first."""
+        if data.get("covariance_type") == "full":
+            prior_dof, prior_scale = data["prior"][4:]
+            return {"precision_mean": prior_dof * prior_scale}
         _, _, prior_shape, prior_rate = data["prior"]
         return {"precision_mean": gamma_expectations(prior_shape, prior_rate)[0]}
 
@@ -692,6 +860,14 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         updates q from it, so the parameters are exact to rounding within a
         few sweeps whatever ``tol``.
         """
+        if data.get("covariance_type") == "full":
+            return _normal_full.sweep(
+                data["weight"],
+                data["data_mean"],
+                data["scatter"],
+                data["prior"],
+                state,
+            )
         weight, data_mean = data["weight"], data["data_mean"]
         sum_of_squares, prior = data["sum_of_squares"], data["prior"]
         # Overflow is reported once, by _check_representable, not by numpy.
@@ -723,7 +899,12 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     def _elbo(self, data, state):
         """``E_q[log p(X | mu, tau)] - KL(q || prior)``, summed over features."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            elbo = float(np.sum(_feature_elbo(data["weight"], state, data["prior"])))
+            if data.get("covariance_type") == "full":
+                elbo = _normal_full.elbo(data["weight"], state, data["prior"])
+            else:
+                elbo = float(
+                    np.sum(_feature_elbo(data["weight"], state, data["prior"]))
+                )
         # Kept for _set_fitted's check of the final state.
         state["elbo"] = elbo
         return elbo
@@ -737,7 +918,12 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
     def _set_fitted(self, data, state):
         """Set the fitted attributes from the final state."""
+        if data.get("covariance_type") == "full":
+            self._set_fitted_full(data, state)
+            return
         _check_representable(state)
+        for name in _FULL_ONLY:
+            self.__dict__.pop(name, None)
         self.n_samples_seen_ = data["weight"]
         self.sample_mean_ = data["data_mean"]
         # The statistics, kept for partial_fit: the mean as reference + offset
@@ -752,6 +938,28 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         self.posterior_shape_ = state["shape"]
         self.posterior_rate_ = state["rate"]
         self.noise_std_ = 1.0 / np.sqrt(state["precision_mean"])
+
+    def _set_fitted_full(self, data, state):
+        """:meth:`_set_fitted` for ``covariance_type="full"``."""
+        _normal_full.check_representable(state)
+        for name in _DIAG_ONLY:
+            self.__dict__.pop(name, None)
+        self.n_samples_seen_ = data["weight"]
+        self.sample_mean_ = data["data_mean"]
+        self._statistics = data["statistics"]
+        for name, value in data["priors"].items():
+            setattr(self, f"{name}_", np.asarray(value, dtype=np.float64))
+        self.prior_dof_, self.prior_scale_ = data["prior"][4:]
+        self.posterior_mean_ = state["mean"]
+        self.posterior_covariance_ = state["covariance"]
+        self.posterior_std_ = np.sqrt(np.diag(state["covariance"]))
+        self.posterior_dof_ = float(state["dof"])
+        self.posterior_scale_ = state["scale"]
+        self.noise_covariance_ = np.linalg.inv(state["precision_mean"])
+        self.noise_covariance_ = 0.5 * (
+            self.noise_covariance_ + self.noise_covariance_.T
+        )
+        self.noise_std_ = np.sqrt(np.diag(self.noise_covariance_))
 
     def score_samples(self, X):
         """Each sample's share of the ELBO.
@@ -772,6 +980,24 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        if hasattr(self, "posterior_covariance_"):
+            return _normal_full.sample_scores(
+                X,
+                self.posterior_mean_,
+                self.posterior_covariance_,
+                self.posterior_dof_,
+                self.posterior_scale_,
+                _normal_full.kl_to_prior(
+                    self.posterior_mean_,
+                    self.posterior_covariance_,
+                    self.posterior_dof_,
+                    self.posterior_scale_,
+                    (self.prior_mean_, self.prior_std_, None, None)
+                    + (self.prior_dof_, self.prior_scale_),
+                ),
+                self.n_samples_seen_,
+                max(1, _SCORE_BLOCK_ELEMENTS // X.shape[1]),
+            )
         precision_mean, log_precision_mean = gamma_expectations(
             self.posterior_shape_, self.posterior_rate_
         )
@@ -814,7 +1040,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             Draws of each feature's mean from q(mu).
 
         tau : ndarray of shape (n_samples, n_features)
-            Draws of each feature's precision from q(tau).
+            Draws of each feature's precision from q(tau). With
+            ``covariance_type="full"``, draws of the precision matrix from
+            q(Lambda), of shape (n_samples, n_features, n_features).
 
         Examples
         --------
@@ -833,6 +1061,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         if n_samples < 1:
             raise ValueError(f"n_samples must be an integer >= 1; got {n_samples}.")
         rng = check_random_state(random_state)
+        if hasattr(self, "posterior_covariance_"):
+            return _normal_full.draw(
+                self.posterior_mean_,
+                self.posterior_covariance_,
+                self.posterior_dof_,
+                self.posterior_scale_,
+                n_samples,
+                rng,
+            )
         size = (n_samples, self.n_features_in_)
         mu = rng.normal(self.posterior_mean_, self.posterior_std_, size=size)
         tau = rng.gamma(self.posterior_shape_, 1.0 / self.posterior_rate_, size=size)

@@ -360,8 +360,13 @@ def _normal_entry(id, estimator):
             max_iter=100,
             tol=1e-8,
             verbose=0,
+            covariance_type="diag",
         ),
-        invalid_params={"max_iter": (0, -1, 2.5, 1.5), "tol": (-1e-3, np.nan)},
+        invalid_params={
+            "max_iter": (0, -1, 2.5, 1.5),
+            "tol": (-1e-3, np.nan),
+            "covariance_type": ("spherical", None),
+        },
         fitted_attributes=(
             "posterior_mean_",
             "posterior_std_",
