@@ -2,7 +2,8 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from ._mixture import VariationalGaussianMixture
 from ._normal import VariationalNormalEstimator
 from ._version import __version__
 
-__all__ = ["VariationalNormalEstimator", "__version__"]
+__all__ = ["VariationalGaussianMixture", "VariationalNormalEstimator", "__version__"]

@@ -1,0 +1,1586 @@
+"""Bayesian Gaussian mixture fitted by CAVI: scikit-learn's model, weights, SVI, dask."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+# The model (Bishop, PRML §10.2; Blei & Jordan 2006 for the stick-breaking
+# prior), for K components in d dimensions, sample i with frequency weight w_i:
+#
+#   weights  pi ~ Dirichlet(alpha0, ..., alpha0)            ("dirichlet_distribution")
+#            or pi_k = v_k prod_{j<k} (1 - v_j),
+#               v_k ~ Beta(1, alpha0), k = 1..K             ("dirichlet_process")
+#   components (mu_k, Lambda_k) ~ Normal(m0, (beta0 Lambda_k)^-1) Wishart(nu0, W0)
+#   z_i | pi ~ Categorical(pi);  x_i | z_i = k ~ Normal(mu_k, Lambda_k^-1)
+#
+# The truncated stick-breaking prior leaves the mass prod_k (1 - v_k) to a
+# (K+1)-th component that no sample is assigned to (q(z_i = K+1) = 0), so the
+# model is proper and q(v_K) is a Beta like the others, as in scikit-learn.
+#
+# Mean-field family q(Z) q(pi or v) prod_k q(mu_k | Lambda_k) q(Lambda_k) with
+# q(mu_k | Lambda_k) = Normal(m_k, (beta_k Lambda_k)^-1) and q(Lambda_k) a
+# Wishart(nu_k, W_k) whose scale W_k is, by covariance_type:
+#   full       any positive-definite matrix
+#   tied       the same (nu, W) for every component (K independent Lambda_k
+#              with one common q: scikit-learn's "tied" updates are exactly
+#              CAVI in this family, and its bound counts the Wishart K times)
+#   diag       a diagonal matrix
+#   spherical  a multiple of the identity
+# and the prior scale W0 = covariance_prior^-1 (diag(covariance_prior)^-1,
+# covariance_prior^-1 I) likewise. The restricted scale is the projection of
+# the full update: W_k^-1 = diag(A_k) for diag, mean(diag A_k) I for
+# spherical, where A_k is the full update below; dof and the means do not
+# change. Each update maximises the ELBO over its factor, so the ELBO of
+# every covariance type never decreases.
+#
+# CAVI updates, from N_k = sum_i w_i r_ik, xbar_k = sum_i w_i r_ik x_i / N_k,
+# C_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T:
+#   E-step (10.46-10.49, 10.64-10.66):
+#     log rho_ik = E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi
+#                  - d / (2 beta_k) - nu_k/2 (x_i - m_k)^T W_k (x_i - m_k)
+#     r_ik = rho_ik / sum_j rho_ij                       (log-sum-exp)
+#     E[log|Lambda_k|] = sum_{j=1..d} psi((nu_k + 1 - j)/2) + d log 2 + log|W_k|
+#     E[log pi_k] = psi(alpha_k) - psi(sum_j alpha_j)                (Dirichlet)
+#                 = E[log v_k] + sum_{j<k} E[log(1 - v_j)]       (stick-breaking)
+#   M-step (10.58, 10.60-10.63; Blei & Jordan 2006, eq. 18-19):
+#     alpha_k = alpha0 + N_k;   or  a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j
+#     beta_k = beta0 + N_k,  m_k = (beta0 m0 + N_k xbar_k) / beta_k
+#     nu_k = nu0 + N_k  (tied: nu0 + N/K)
+#     A_k = W0^-1 + C_k + N_k reg_covar I
+#           + beta0 N_k / beta_k (xbar_k - m0)(xbar_k - m0)^T,   W_k^-1 = A_k
+#     (tied: A = W0^-1 + 1/K sum_k (...)).  reg_covar is scikit-learn's
+#     regulariser (it adds reg_covar to each component's covariance); with
+#     reg_covar = 0 these are exact CAVI updates.
+#   scikit-learn's normalisation is kept: covariances_ = A_k / nu_k, so that
+#   precisions_ = nu_k W_k = E_q[Lambda_k] and precisions_cholesky_ factors it.
+#
+# The full ELBO, no constant dropped (10.70, with the q(Z) of the E-step
+# that follows the M-step, so that the data and assignment terms collapse):
+#   L = sum_i w_i log sum_k rho_ik - KL(q(pi) || p(pi))
+#       - sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))
+# Its first term is also each sample's share in score_samples.
+#
+# scikit-learn's lower bound (BayesianGaussianMixture._compute_lower_bound),
+# evaluated after the M-step on the q(Z) of the E-step before it, equals the
+# full ELBO of that same pair minus a constant when reg_covar = 0:
+#   c = K [d(d-1)/4 log pi + d/2 log beta0 + log B(W0, nu0)] - W d/2 log 2 pi
+#       + {lgamma(K alpha0) - K lgamma(alpha0)   (Dirichlet) | K log alpha0 (DP)}
+# with log B(W, nu) = -nu/2 log|W| - nu d/2 log 2 - log Gamma_d(nu/2) and W
+# the total sample weight: at the M-step's optimum the expected log-density
+# of each conjugate block cancels against its q, leaving log-normalisers.
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+from scipy import linalg
+from scipy.special import betaln, digamma, gammaln, logsumexp, multigammaln
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import VersionedStateMixin, restore_on_error
+from ._validation import (
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    check_sample_weight,
+    is_dask_collection,
+    validate_data,
+    validate_params,
+)
+from .exceptions import ConvergenceWarning, ELBODecreaseWarning
+
+LOG_2PI = np.log(2.0 * np.pi)  # TEMP until expect
+
+
+# ---------------------------------------------------------------------------
+# TEMP until expect: the contract's expectations and KLs (skvi/_expectations.py,
+# skvi/_kl.py); replaced by imports once the branch is merged.
+def wishart_expected_log_det(dof, scale):  # TEMP until expect
+    """E[log|Lambda|] = sum_i psi((dof + 1 - i)/2) + d log 2 + log|scale| (B.81)."""
+    d = scale.shape[-1]
+    dof = np.asarray(dof, dtype=float)
+    i = np.arange(1, d + 1)
+    return (
+        digamma(0.5 * (dof[..., None] + 1 - i)).sum(-1)
+        + d * np.log(2.0)
+        + np.linalg.slogdet(scale)[1]
+    )
+
+
+def dirichlet_expected_log(concentration):  # TEMP until expect
+    return digamma(concentration) - digamma(concentration.sum(-1, keepdims=True))
+
+
+def beta_expected_log(a, b):  # TEMP until expect
+    total = digamma(a + b)
+    return digamma(a) - total, digamma(b) - total
+
+
+def stick_breaking_expected_log_weights(a, b):  # TEMP until expect
+    log_v, log_1mv = beta_expected_log(a, b)
+    return log_v + np.concatenate([[0.0], np.cumsum(log_1mv)[:-1]])
+
+
+def _log_wishart_norm_full(dof, scale):  # TEMP until expect
+    d = scale.shape[-1]
+    return (
+        -0.5 * dof * np.linalg.slogdet(scale)[1]
+        - 0.5 * dof * d * np.log(2.0)
+        - multigammaln_vec(0.5 * dof, d)
+    )
+
+
+def multigammaln_vec(a, d):  # TEMP until expect
+    a = np.asarray(a, dtype=float)
+    return d * (d - 1) / 4 * np.log(np.pi) + gammaln(
+        a[..., None] - 0.5 * np.arange(d)
+    ).sum(-1)
+
+
+def kl_wishart(dof, scale, prior_dof, prior_scale):  # TEMP until expect
+    d = scale.shape[-1]
+    elogdet = wishart_expected_log_det(dof, scale)
+    trace = np.einsum("...ij,...ji->...", np.linalg.inv(prior_scale), scale)
+    return (
+        _log_wishart_norm_full(dof, scale)
+        - _log_wishart_norm_full(prior_dof, prior_scale)
+        + 0.5 * (dof - prior_dof) * elogdet
+        - 0.5 * dof * d
+        + 0.5 * dof * trace
+    )
+
+
+def kl_normal_wishart(
+    mean,
+    mean_precision,
+    dof,
+    scale,
+    prior_mean,
+    prior_mean_precision,
+    prior_dof,
+    prior_scale,
+):  # TEMP until expect
+    d = scale.shape[-1]
+    ratio = prior_mean_precision / mean_precision
+    diff = mean - prior_mean
+    quad = np.einsum("...i,...ij,...j->...", diff, scale, diff)
+    return kl_wishart(dof, scale, prior_dof, prior_scale) + 0.5 * (
+        d * (ratio - 1.0 - np.log(ratio)) + prior_mean_precision * dof * quad
+    )
+
+
+def kl_dirichlet(concentration, prior_concentration):  # TEMP until expect
+    total = concentration.sum(-1)
+    prior_total = prior_concentration.sum(-1)
+    return (
+        gammaln(total)
+        - gammaln(concentration).sum(-1)
+        - gammaln(prior_total)
+        + gammaln(prior_concentration).sum(-1)
+        + ((concentration - prior_concentration) * dirichlet_expected_log(concentration)).sum(-1)
+    )
+
+
+def kl_beta(a, b, prior_a, prior_b):  # TEMP until expect
+    return (
+        betaln(prior_a, prior_b)
+        - betaln(a, b)
+        + (a - prior_a) * digamma(a)
+        + (b - prior_b) * digamma(b)
+        + (prior_a - a + prior_b - b) * digamma(a + b)
+    )
+
+
+# ---------------------------------------------------------------------------
+# TEMP until stats: SufficientStatistics / sufficient_statistics of the contract.
+class SufficientStatistics:  # TEMP until stats
+    def __init__(self, weight, reference, offset, scatter):
+        self.weight, self.reference, self.offset, self.scatter = (
+            weight,
+            reference,
+            offset,
+            scatter,
+        )
+
+    @property
+    def mean(self):
+        return self.reference + self.offset
+
+    def merge(self, other):
+        return SufficientStatistics.merge_all([self, other])
+
+    def scaled(self, factor):
+        return SufficientStatistics(
+            self.weight * factor, self.reference, self.offset, self.scatter * factor
+        )
+
+    @staticmethod
+    def merge_all(parts):
+        reference = parts[0].reference
+        weights = np.array([p.weight for p in parts])  # (P, K)
+        offsets = np.array([p.reference - reference + p.offset for p in parts])
+        total = weights.sum(0)
+        safe = np.where(total > 0, total, 1.0)
+        offset = np.einsum("pk,pkd->kd", weights, offsets) / safe[:, None]
+        spread = offsets - offset
+        scatter = sum(p.scatter for p in parts)
+        if parts[0].scatter.ndim == 3:
+            scatter = scatter + np.einsum("pk,pki,pkj->kij", weights, spread, spread)
+        else:
+            scatter = scatter + np.einsum("pk,pkd->kd", weights, spread**2)
+        return SufficientStatistics(total, reference, offset, scatter)
+
+
+def sufficient_statistics(
+    X,
+    sample_weight=None,
+    responsibilities=None,
+    *,
+    scatter="diag",
+    reference=None,
+    estimator_name=None,
+):  # TEMP until stats
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    r = np.ones((n, 1)) if responsibilities is None else responsibilities
+    if sample_weight is not None:
+        r = r * sample_weight[:, None]
+    if reference is None:
+        reference = np.zeros(d)
+    dev = X - reference
+    weight = r.sum(0)
+    safe = np.where(weight > 0, weight, 1.0)
+    offset = (r.T @ dev) / safe[:, None]
+    if scatter == "full":
+        raw = np.einsum("nk,ni,nj->kij", r, dev, dev)
+        scat = raw - weight[:, None, None] * np.einsum("ki,kj->kij", offset, offset)
+    else:
+        scat = r.T @ (dev * dev) - weight[:, None] * offset**2
+    return SufficientStatistics(weight, reference, offset, scat)
+
+
+# ---------------------------------------------------------------------------
+# Per covariance type: the shape of the scatter the M-step needs, the
+# projection of the full Wishart update onto the family, the precision
+# Cholesky factors, and the Mahalanobis terms of the E-step.
+
+_SCATTER = {"full": "full", "tied": "full", "diag": "diag", "spherical": "diag"}
+
+# How the dof broadcast against covariances_ (scikit-learn's shapes).
+_DOF_SHAPE = {"full": (-1, 1, 1), "tied": (), "diag": (-1, 1), "spherical": (-1,)}
+
+
+def _as_matrix(covariance_prior, covariance_type, n_features):
+    """The prior's inverse scale W0^-1 as a (d, d) matrix."""
+    return {
+        "full": lambda c: c,
+        "tied": lambda c: c,
+        "diag": np.diag,
+        "spherical": lambda c: c * np.eye(n_features),
+    }[covariance_type](np.asarray(covariance_prior, dtype=np.float64))
+
+
+def _inverse_scale_full(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``A_k = W0^-1 + C_k + N_k reg I + cross_k`` (Bishop 10.62)."""
+    d = prior_inverse_scale.shape[0]
+    A = prior_inverse_scale + scatter + cross
+    A[:, np.arange(d), np.arange(d)] += (n_k * reg_covar)[:, None]
+    return A
+
+
+def _inverse_scale_tied(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``A = W0^-1 + (sum_k C_k + N reg I + sum_k cross_k) / K`` (tied family)."""
+    d = prior_inverse_scale.shape[0]
+    A = prior_inverse_scale + (scatter.sum(0) + cross.sum(0)) / K
+    A[np.arange(d), np.arange(d)] += n_k.sum() * reg_covar / K
+    return A
+
+
+def _inverse_scale_diag(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``diag(A_k)``: the diagonal-scale projection of the full update."""
+    return prior_inverse_scale + scatter + cross + (n_k * reg_covar)[:, None]
+
+
+def _inverse_scale_spherical(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``mean(diag A_k)``: the isotropic-scale projection of the full update."""
+    return prior_inverse_scale + (scatter + cross).mean(1) + n_k * reg_covar
+
+
+_INVERSE_SCALE = {
+    "full": _inverse_scale_full,
+    "tied": _inverse_scale_tied,
+    "diag": _inverse_scale_diag,
+    "spherical": _inverse_scale_spherical,
+}
+
+_ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+
+def _precision_cholesky_full(covariances):
+    """Upper factors U_k with ``U_k U_k^T = covariances_k^-1`` (per component)."""
+    K, d, _ = covariances.shape
+    factors = np.empty_like(covariances)
+    identity = np.eye(d)
+    for k in range(K):
+        try:
+            lower = linalg.cholesky(covariances[k], lower=True)
+        except linalg.LinAlgError:
+            raise ValueError(_ILL_DEFINED) from None
+        factors[k] = linalg.solve_triangular(lower, identity, lower=True).T
+    return factors
+
+
+def _precision_cholesky_tied(covariance):
+    return _precision_cholesky_full(covariance[None])[0]
+
+
+def _precision_cholesky_diagonal(covariances):
+    if np.any(covariances <= 0.0):
+        raise ValueError(_ILL_DEFINED)
+    return 1.0 / np.sqrt(covariances)
+
+
+_PRECISION_CHOLESKY = {
+    "full": _precision_cholesky_full,
+    "tied": _precision_cholesky_tied,
+    "diag": _precision_cholesky_diagonal,
+    "spherical": _precision_cholesky_diagonal,
+}
+
+
+def _scale_full(precisions_cholesky, dof, K, d):
+    """``W_k = precisions_k / nu_k`` as (K, d, d) matrices."""
+    return np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky) / dof[
+        :, None, None
+    ]
+
+
+def _scale_tied(precisions_cholesky, dof, K, d):
+    precision = precisions_cholesky @ precisions_cholesky.T / dof
+    return np.broadcast_to(precision, (K, d, d))
+
+
+def _scale_diag(precisions_cholesky, dof, K, d):
+    scale = precisions_cholesky**2 / dof[:, None]
+    return scale[:, :, None] * np.eye(d)
+
+
+def _scale_spherical(precisions_cholesky, dof, K, d):
+    return (precisions_cholesky**2 / dof)[:, None, None] * np.eye(d)
+
+
+_SCALE = {
+    "full": _scale_full,
+    "tied": _scale_tied,
+    "diag": _scale_diag,
+    "spherical": _scale_spherical,
+}
+
+
+def _mahalanobis_full(X, means, precisions_cholesky, centre):
+    """``||(x_i - m_k)^T U_k||^2`` for all k: one product with the stacked U_k."""
+    K, d, _ = precisions_cholesky.shape
+    stacked = precisions_cholesky.transpose(1, 0, 2).reshape(d, K * d)
+    projected = X @ stacked
+    projected -= np.einsum("kd,kde->ke", means, precisions_cholesky).reshape(K * d)
+    np.multiply(projected, projected, out=projected)
+    return projected.reshape(X.shape[0], K, d).sum(axis=2)
+
+
+def _mahalanobis_tied(X, means, precisions_cholesky, centre):
+    """``||U^T x_i - U^T m_k||^2``: one product, then K shifts of the projection."""
+    projected = X @ precisions_cholesky
+    difference = projected[:, None, :] - (means @ precisions_cholesky)[None]
+    np.multiply(difference, difference, out=difference)
+    return difference.sum(axis=2)
+
+
+def _mahalanobis_diag(X, means, precisions_cholesky, centre):
+    """``sum_j p_kj (x_ij - m_kj)^2`` expanded about ``centre`` into two products."""
+    precisions = precisions_cholesky**2
+    centred = X - centre
+    shifted_means = means - centre
+    result = (centred * centred) @ precisions.T
+    result -= 2.0 * (centred @ (shifted_means * precisions).T)
+    result += (shifted_means**2 * precisions).sum(1)
+    return result
+
+
+def _mahalanobis_spherical(X, means, precisions_cholesky, centre):
+    """``p_k ||x_i - m_k||^2`` expanded about ``centre``."""
+    precisions = precisions_cholesky**2
+    centred = X - centre
+    shifted_means = means - centre
+    result = np.einsum("ij,ij->i", centred, centred)[:, None] - 2.0 * (
+        centred @ shifted_means.T
+    )
+    result += (shifted_means**2).sum(1)
+    result *= precisions
+    return result
+
+
+_MAHALANOBIS = {
+    "full": _mahalanobis_full,
+    "tied": _mahalanobis_tied,
+    "diag": _mahalanobis_diag,
+    "spherical": _mahalanobis_spherical,
+}
+
+
+# ---------------------------------------------------------------------------
+# Weight priors: the M-step, E[log pi_k], the KL, the point estimate.
+
+
+def _concentration_dirichlet_process(n_k, prior):
+    """``a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j`` (Blei & Jordan 2006)."""
+    return (1.0 + n_k, prior + np.concatenate([np.cumsum(n_k[::-1])[-2::-1], [0.0]]))
+
+
+def _concentration_dirichlet(n_k, prior):
+    """``alpha_k = alpha0 + N_k`` (Bishop 10.58)."""
+    return prior + n_k
+
+
+def _kl_weights_dirichlet_process(concentration, prior):
+    a, b = concentration
+    return float(np.sum(kl_beta(a, b, 1.0, prior)))
+
+
+def _kl_weights_dirichlet(concentration, prior):
+    return float(kl_dirichlet(concentration, np.full_like(concentration, prior)))
+
+
+def _point_weights_dirichlet_process(concentration):
+    """E[v_k] prod_{j<k} E[1 - v_j], renormalised (scikit-learn's weights_)."""
+    a, b = concentration
+    weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(b / (a + b))[:-1]])
+    return weights / weights.sum()
+
+
+def _point_weights_dirichlet(concentration):
+    return concentration / concentration.sum()
+
+
+def _sample_weights_dirichlet_process(concentration, n_samples, rng):
+    """Draw v ~ q(v) and return pi_k = v_k prod_{j<k} (1 - v_j), k <= K."""
+    a, b = concentration
+    v = rng.beta(a, b, size=(n_samples, a.shape[0]))
+    rest = np.cumprod(1.0 - v, axis=1)
+    return v * np.concatenate([np.ones((n_samples, 1)), rest[:, :-1]], axis=1)
+
+
+def _sample_weights_dirichlet(concentration, n_samples, rng):
+    return rng.dirichlet(concentration, size=n_samples)
+
+
+def _log_norm_weights_dirichlet_process(concentration):
+    return -np.sum(betaln(*concentration))
+
+
+def _log_norm_weights_dirichlet(concentration):
+    return gammaln(concentration.sum()) - gammaln(concentration).sum()
+
+
+_WEIGHT_PRIOR = {
+    "dirichlet_process": {
+        "update": _concentration_dirichlet_process,
+        "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
+        "kl": _kl_weights_dirichlet_process,
+        "point": _point_weights_dirichlet_process,
+        "sample": _sample_weights_dirichlet_process,
+        "log_norm": _log_norm_weights_dirichlet_process,
+        "constant": lambda K, prior: K * np.log(prior),
+    },
+    "dirichlet_distribution": {
+        "update": _concentration_dirichlet,
+        "expected_log": dirichlet_expected_log,
+        "kl": _kl_weights_dirichlet,
+        "point": _point_weights_dirichlet,
+        "sample": _sample_weights_dirichlet,
+        "log_norm": _log_norm_weights_dirichlet,
+        "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
+    },
+}
+
+
+# ---------------------------------------------------------------------------
+# Initial responsibilities, as scikit-learn's BaseMixture._initialize_parameters.
+
+
+def _init_kmeans(X, sample_weight, n_components, random_state):
+    labels = (
+        KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+        .fit(X, sample_weight=sample_weight)
+        .labels_
+    )
+    resp = np.zeros((X.shape[0], n_components))
+    resp[np.arange(X.shape[0]), labels] = 1.0
+    return resp
+
+
+def _init_kmeans_plusplus(X, sample_weight, n_components, random_state):
+    _, indices = kmeans_plusplus(
+        X, n_components, random_state=random_state, sample_weight=sample_weight
+    )
+    resp = np.zeros((X.shape[0], n_components))
+    resp[indices, np.arange(n_components)] = 1.0
+    return resp
+
+
+def _init_random(X, sample_weight, n_components, random_state):
+    resp = random_state.uniform(size=(X.shape[0], n_components))
+    resp /= resp.sum(axis=1)[:, None]
+    return resp
+
+
+def _random_rows(n_samples, sample_weight, n_components, random_state):
+    """K distinct rows, uniformly (or in proportion to the weights)."""
+    p = None if sample_weight is None else sample_weight / sample_weight.sum()
+    if p is not None and np.count_nonzero(p) < n_components:
+        raise ValueError(
+            f"init_params='random_from_data' needs at least n_components="
+            f"{n_components} samples of positive weight; got "
+            f"{np.count_nonzero(p)}. Use init_params='kmeans' or fewer components."
+        )
+    return random_state.choice(n_samples, size=n_components, replace=False, p=p)
+
+
+def _init_random_from_data(X, sample_weight, n_components, random_state):
+    resp = np.zeros((X.shape[0], n_components))
+    rows = _random_rows(X.shape[0], sample_weight, n_components, random_state)
+    resp[rows, np.arange(n_components)] = 1.0
+    return resp
+
+
+_INIT = {
+    "kmeans": _init_kmeans,
+    "k-means++": _init_kmeans_plusplus,
+    "random": _init_random,
+    "random_from_data": _init_random_from_data,
+}
+
+
+# ---------------------------------------------------------------------------
+# The two steps, as pure functions of arrays.
+
+# Elements of the E-step's largest temporary per row block (2 MiB of float64).
+_BLOCK_ELEMENTS = 2**18
+
+
+def _block_rows(n_samples, n_components, n_features):
+    return int(max(64, min(n_samples, _BLOCK_ELEMENTS // (n_components * n_features))))
+
+
+def _log_rho(X, params, model):
+    """``log rho_ik`` of the E-step (Bishop 10.46) for a block of rows."""
+    d = X.shape[1]
+    mahalanobis = _MAHALANOBIS[model["covariance_type"]](
+        X, params["means"], params["precisions_cholesky"], model["centre"]
+    )
+    # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
+    mahalanobis -= params["log_rho_offset"]
+    mahalanobis *= -0.5
+    return mahalanobis
+
+
+def _local_step(X, sample_weight, params, model):
+    """E-step on rows of X, reduced to what the M-step and the ELBO need.
+
+    Returns
+    -------
+    statistics : SufficientStatistics
+        Responsibility-weighted statistics of these rows.
+    log_norm : float
+        ``sum_i w_i log sum_k rho_ik``.
+    neg_entropy : float
+        ``sum_i w_i sum_k r_ik log r_ik``.
+    """
+    log_resp = _log_rho(X, params, model)
+    log_norm = logsumexp(log_resp, axis=1)
+    log_resp -= log_norm[:, None]
+    resp = np.exp(log_resp)
+    log_resp *= resp
+    row_entropy = log_resp.sum(axis=1)
+    if sample_weight is None:
+        total_log_norm, neg_entropy = log_norm.sum(), row_entropy.sum()
+    else:
+        total_log_norm, neg_entropy = sample_weight @ log_norm, sample_weight @ row_entropy
+    statistics = sufficient_statistics(
+        X,
+        sample_weight,
+        resp,
+        scatter=_SCATTER[model["covariance_type"]],
+        reference=model["centre"],
+    )
+    return statistics, float(total_log_norm), float(neg_entropy)
+
+
+def _merge_local(parts):
+    statistics = SufficientStatistics.merge_all([part[0] for part in parts])
+    return (
+        statistics,
+        float(np.sum([part[1] for part in parts])),
+        float(np.sum([part[2] for part in parts])),
+    )
+
+
+def _m_step(statistics, model):
+    """q(pi), q(mu_k | Lambda_k), q(Lambda_k) from statistics (Bishop 10.58-10.63).
+
+    Returns the parameters in scikit-learn's form plus the E-step's
+    per-component constant ``log_rho_offset``.
+    """
+    covariance_type = model["covariance_type"]
+    K = model["n_components"]
+    n_k = np.asarray(statistics.weight, dtype=np.float64)
+    data_mean = np.where(n_k[:, None] > 0, statistics.mean, model["mean_prior"])
+    concentration = _WEIGHT_PRIOR[model["weight_prior_type"]]["update"](
+        n_k, model["weight_concentration_prior"]
+    )
+    beta0 = model["mean_precision_prior"]
+    mean_precision = beta0 + n_k
+    means = (beta0 * model["mean_prior"] + n_k[:, None] * data_mean) / mean_precision[
+        :, None
+    ]
+    deviation = data_mean - model["mean_prior"]
+    shrink = beta0 * n_k / mean_precision
+    if _SCATTER[covariance_type] == "full":
+        cross = shrink[:, None, None] * np.einsum("ki,kj->kij", deviation, deviation)
+    else:
+        cross = shrink[:, None] * deviation**2
+    A = _INVERSE_SCALE[covariance_type](
+        model["prior_inverse_scale"],
+        statistics.scatter,
+        cross,
+        n_k,
+        model["reg_covar"],
+        K,
+    )
+    dof = model["degrees_of_freedom_prior"] + (
+        n_k.sum() / K if covariance_type == "tied" else n_k
+    )
+    covariances = A / np.reshape(dof, _DOF_SHAPE[covariance_type])
+    params = {
+        "weight_concentration": concentration,
+        "mean_precision": mean_precision,
+        "means": means,
+        "degrees_of_freedom": dof,
+        "covariances": covariances,
+        "precisions_cholesky": _PRECISION_CHOLESKY[covariance_type](covariances),
+    }
+    return _complete(params, model)
+
+
+def _complete(params, model):
+    """Add the Wishart scales and the E-step's per-component constant."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    scale = _SCALE[model["covariance_type"]](
+        params["precisions_cholesky"], params["degrees_of_freedom"], K, d
+    )
+    expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
+        params["weight_concentration"]
+    )
+    params["scale"] = scale
+    params["expected_log_det"] = wishart_expected_log_det(dof, scale)
+    # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
+    params["log_rho_offset"] = (
+        2.0 * expected_log_weights
+        + params["expected_log_det"]
+        - d * LOG_2PI
+        - d / params["mean_precision"]
+    )
+    return params
+
+
+def _kl_to_prior(params, model):
+    """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    kl_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
+        params["weight_concentration"], model["weight_concentration_prior"]
+    )
+    kl_components = kl_normal_wishart(
+        params["means"],
+        params["mean_precision"],
+        dof,
+        params["scale"],
+        model["mean_prior"],
+        model["mean_precision_prior"],
+        model["degrees_of_freedom_prior"],
+        model["prior_scale"],
+    )
+    return kl_weights + float(np.sum(kl_components))
+
+
+def _sklearn_lower_bound(neg_entropy, params, model):
+    """scikit-learn's ``_compute_lower_bound``: the ELBO less the constant c above."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    # log B(W_k, nu_k) + d(d-1)/4 log pi, as scikit-learn's _log_wishart_norm
+    log_wishart = -(
+        0.5 * dof * np.linalg.slogdet(params["scale"])[1]
+        + dof * d * 0.5 * np.log(2.0)
+        + gammaln(0.5 * (dof[:, None] - np.arange(d))).sum(1)
+    )
+    log_norm_weight = _WEIGHT_PRIOR[model["weight_prior_type"]]["log_norm"](
+        params["weight_concentration"]
+    )
+    return float(
+        -neg_entropy
+        - np.sum(log_wishart)
+        - log_norm_weight
+        - 0.5 * d * np.sum(np.log(params["mean_precision"]))
+    )
+
+
+def _lower_bound_constant(model, total_weight):
+    """The constant c with ``ELBO = lower bound + c`` at an M-step (reg_covar=0)."""
+    K = model["n_components"]
+    d = model["mean_prior"].shape[0]
+    nu0 = model["degrees_of_freedom_prior"]
+    log_b0 = (
+        -0.5 * nu0 * np.linalg.slogdet(model["prior_scale"])[1]
+        - 0.5 * nu0 * d * np.log(2.0)
+        - multigammaln(0.5 * nu0, d)
+    )
+    weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["constant"](
+        K, model["weight_concentration_prior"]
+    )
+    return float(
+        K * (d * (d - 1) / 4 * np.log(np.pi) + 0.5 * d * np.log(model["mean_precision_prior"]) + log_b0)
+        - 0.5 * total_weight * d * LOG_2PI
+        + weights
+    )
+
+
+# ---------------------------------------------------------------------------
+# TEMP until core: the contract's VariationalEstimator (skvi/_base.py), just
+# enough of its fit loop for the mixture's hooks; replaced once core is merged.
+class VariationalEstimator(VersionedStateMixin, BaseEstimator):  # TEMP until core
+    def fit(self, X, y=None, sample_weight=None):
+        with restore_on_error(self):
+            validate_params(self)
+            data = self._fit_data(X, sample_weight, reset=True)
+            self._run_cavi(data)
+        return self
+
+    def _run_cavi(self, data):
+        warm = getattr(self, "warm_start", False) and hasattr(self, "elbo_")
+        n_init = 1 if warm else getattr(self, "n_init", 1)
+        random_state = check_random_state(getattr(self, "random_state", None))
+        threshold = self._convergence_threshold(data)
+        best = None
+        for init in range(n_init):
+            if self.verbose:
+                print(f"Initialization {init}")
+            state = (
+                self._fitted_state(data)
+                if warm
+                else self._initial_state(data, random_state)
+            )
+            history = []
+            converged = False
+            previous = self._elbo(data, state)
+            for n_iter in range(1, self.max_iter + 1):
+                state = self._sweep(data, state)
+                elbo = self._elbo(data, state)
+                change = elbo - previous
+                if change < -1e-9 * max(abs(elbo), 1.0):
+                    warnings.warn(
+                        f"The ELBO decreased by {-change:.3e} at iteration {n_iter}.",
+                        ELBODecreaseWarning,
+                        stacklevel=3,
+                    )
+                history.append(elbo)
+                previous = elbo
+                if self.verbose and n_iter % self.verbose_interval == 0:
+                    print(f"  Iteration {n_iter}\t ELBO change {change:.5f}")
+                if abs(change) <= threshold:
+                    converged = True
+                    break
+            final = previous
+            if best is None or final > best[0]:
+                best = (final, state, history, converged)
+        final, state, history, converged = best
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. "
+                "Try different init parameters, or increase max_iter, "
+                "tol, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.elbo_ = final
+        self.elbo_history_ = np.asarray(history)
+        self.n_iter_ = len(history)
+        self.converged_ = converged
+        self._set_fitted(data, state)
+
+
+class VariationalGaussianMixture(DensityMixin, VariationalEstimator):
+    """Bayesian Gaussian mixture by CAVI: scikit-learn's model, with the full ELBO.
+
+    A drop-in for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
+    model, parameters, defaults, updates and fitted attributes (given the same
+    initial responsibilities the fits agree to rounding), and in addition
+
+    - ``sample_weight`` (frequency weights) in :meth:`fit`;
+    - ``elbo_`` and ``elbo_history_``: the full evidence lower bound, with no
+      constant dropped, comparable across priors, models and data sets;
+    - :meth:`sample_posterior`: whole parameter sets drawn from q;
+    - :meth:`partial_fit`: stochastic variational inference on a stream;
+    - dask arrays: the E-step runs blockwise on the workers, and only the
+      O(K d^2) statistics come back per iteration.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of components K (an upper bound: the Dirichlet-process prior
+        switches surplus components off).
+
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Family of the Wishart scale of each q(Lambda_k): any matrix, one
+        shared by all components, diagonal, or a multiple of the identity.
+
+    tol : float, default=1e-3
+        Convergence threshold: iterations stop when the ELBO changes by at
+        most ``tol`` (an absolute change of the total, as scikit-learn's).
+
+    reg_covar : float, default=1e-6
+        Added to the diagonal of each component's empirical covariance, as in
+        scikit-learn. With 0 the updates are exact CAVI.
+
+    max_iter : int, default=100
+        Maximum number of iterations (E-step then M-step) per initialisation.
+
+    n_init : int, default=1
+        Number of initialisations; the one with the highest ELBO is kept.
+
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+            default='kmeans'
+        How the initial responsibilities are chosen, as scikit-learn does.
+
+    weight_concentration_prior_type : {'dirichlet_process', \
+            'dirichlet_distribution'}, default='dirichlet_process'
+        Truncated stick-breaking prior, or a symmetric Dirichlet.
+
+    weight_concentration_prior : float or None, default=None
+        alpha0; None means ``1 / n_components``.
+
+    mean_precision_prior : float or None, default=None
+        beta0; None means 1.
+
+    mean_prior : array-like of shape (n_features,) or None, default=None
+        m0; None means the (weighted) mean of X.
+
+    degrees_of_freedom_prior : float or None, default=None
+        nu0 > n_features - 1; None means n_features.
+
+    covariance_prior : float or array-like, default=None
+        W0^-1, of shape (n_features, n_features) for 'full' and 'tied',
+        (n_features,) for 'diag', a float for 'spherical'; None means the
+        (weighted, ddof=1) empirical covariance of X, its diagonal, or the
+        mean of its diagonal.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation (and :meth:`sample`, as scikit-learn's).
+
+    warm_start : bool, default=False
+        Continue from the fitted state on the next :meth:`fit`.
+
+    verbose : int, default=0
+        Print progress.
+
+    verbose_interval : int, default=10
+        Iterations between two progress lines.
+
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1] of the step size ``(learning_offset + t)^-kappa`` of
+        :meth:`partial_fit` (named as in LatentDirichletAllocation).
+
+    learning_offset : float, default=10.0
+        tau0 >= 0 of that step size; it down-weights the early chunks.
+
+    total_samples : float, default=1e6
+        Size of the whole data set that :meth:`partial_fit` streams through
+        (the chunk statistics are scaled up to it).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Point estimate of the weights (scikit-learn's).
+    means_ : ndarray of shape (n_components, n_features)
+        m_k, the means of q(mu_k).
+    covariances_ : ndarray
+        ``W_k^-1 / nu_k`` (scikit-learn's normalisation): the inverse of
+        ``E_q[Lambda_k]``; shape (K, d, d), (d, d), (K, d) or (K,) by type.
+    precisions_ : ndarray
+        ``E_q[Lambda_k] = nu_k W_k``, same shapes.
+    precisions_cholesky_ : ndarray
+        Upper Cholesky factor U_k of precisions_ (``U_k U_k^T``).
+    weight_concentration_ : ndarray or tuple of two ndarrays
+        alpha_k of q(pi), or (a_k, b_k) of the q(v_k).
+    mean_precision_ : ndarray of shape (n_components,)
+        beta_k.
+    degrees_of_freedom_ : ndarray of shape (n_components,) or float
+        nu_k.
+    weight_concentration_prior_, mean_precision_prior_, mean_prior_, \
+degrees_of_freedom_prior_, covariance_prior_
+        The priors used.
+    elbo_ : float
+        The full ELBO of the fit: ``score(X_train) * W == elbo_`` with W the
+        total training weight.
+    elbo_history_ : ndarray of shape (n_iter_,)
+        The ELBO after each iteration of the kept initialisation;
+        non-decreasing.
+    lower_bound_ : float
+        scikit-learn's bound (constants dropped) at the last iteration.
+    lower_bounds_ : list of float
+        scikit-learn's bound at each iteration.
+    n_iter_ : int
+    converged_ : bool
+    n_samples_seen_ : float
+        Total sample weight W of the training data.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    sklearn.mixture.BayesianGaussianMixture : The same model, without sample
+        weights, streaming, dask or the full ELBO.
+
+    Notes
+    -----
+    **elbo_ and lower_bound_.** One iteration is an E-step then an M-step.
+    scikit-learn's ``lower_bound_`` is its bound of the last M-step's
+    q(theta) with the q(Z) of the E-step before it; with ``reg_covar=0`` that
+    bound is the full ELBO of that pair minus the constant::
+
+        c = K [d(d-1)/4 log pi + d/2 log beta0 + log B(W0, nu0)]
+            - W d/2 log(2 pi) + {lgamma(K alpha0) - K lgamma(alpha0) | K log alpha0}
+
+        log B(W0, nu0) = -nu0/2 log|W0| - nu0 d/2 log 2 - log Gamma_d(nu0/2)
+
+    (Dirichlet | Dirichlet process). ``elbo_`` is the ELBO of the final q(theta)
+    with the q(Z) of the final E-step that scikit-learn also runs (so that
+    ``fit_predict`` agrees with ``predict``): being one more coordinate-ascent
+    step, ``elbo_ >= lower_bound_ + c``, with equality at convergence. In
+    short ``elbo_ - lower_bound_ -> c`` as ``tol -> 0``.
+
+    **score_samples** is each sample's share of the ELBO with its optimal
+    q(z_i): ``log sum_k exp(E[log pi_k] + E[log N(x | mu_k, Lambda_k^-1)])
+    - KL(q(theta) || p(theta)) / W``. It differs from scikit-learn's
+    score_samples by the constant KL / W.
+
+    References
+    ----------
+    .. [1] C. M. Bishop, "Pattern Recognition and Machine Learning", 2006,
+       §10.2.
+    .. [2] D. M. Blei and M. I. Jordan, "Variational inference for Dirichlet
+       process mixtures", Bayesian Analysis 1(1), 2006.
+    .. [3] M. D. Hoffman, D. M. Blei, C. Wang and J. Paisley, "Stochastic
+       variational inference", JMLR 14, 2013.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi import VariationalGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 1, (200, 2)), rng.normal(3, 1, (200, 2))])
+    >>> vgm = VariationalGaussianMixture(n_components=5, random_state=0).fit(X)
+    >>> int((vgm.weights_ > 0.05).sum())
+    2
+    >>> bool(np.isclose(vgm.score(X) * len(X), vgm.elbo_))
+    True
+    """
+
+    _parameter_constraints = {
+        "n_components": [POSITIVE_INT],
+        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "tol": [NON_NEGATIVE_REAL],
+        "reg_covar": [NON_NEGATIVE_REAL],
+        "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_init": [POSITIVE_INT],
+        "init_params": [
+            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
+        ],
+        "weight_concentration_prior_type": [
+            StrOptions({"dirichlet_process", "dirichlet_distribution"})
+        ],
+        "weight_concentration_prior": [
+            None,
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "mean_precision_prior": [
+            None,
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "mean_prior": [None, "array-like"],
+        "degrees_of_freedom_prior": [
+            None,
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "covariance_prior": [
+            None,
+            "array-like",
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [POSITIVE_INT],
+        "learning_decay": [Interval(numbers.Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [NON_NEGATIVE_REAL],
+        "total_samples": [Interval(numbers.Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=1,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weight_concentration_prior_type="dirichlet_process",
+        weight_concentration_prior=None,
+        mean_precision_prior=None,
+        mean_prior=None,
+        degrees_of_freedom_prior=None,
+        covariance_prior=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        learning_decay=0.7,
+        learning_offset=10.0,
+        total_samples=1e6,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.mean_prior = mean_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.total_samples = total_samples
+
+    # -- reading the data and the priors -----------------------------------
+
+    def _validated(self, X, sample_weight, *, reset):
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=2
+        )
+        sample_weight = check_sample_weight(sample_weight, X)
+        return X, sample_weight
+
+    def _fit_data(self, X, sample_weight, *, reset):
+        """Validate X, read it once for the data-dependent priors; the model dict."""
+        if is_dask_collection(X):
+            return self._fit_dask_data(X, sample_weight, reset=reset)
+        X, sample_weight = self._validated(X, sample_weight, reset=reset)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {X.shape[0]}"
+            )
+        moments = sufficient_statistics(
+            X,
+            sample_weight,
+            scatter=_SCATTER[self.covariance_type],
+            estimator_name=type(self).__name__,
+        )
+        return {
+            "X": X,
+            "sample_weight": sample_weight,
+            "model": self._model(moments),
+        }
+
+    def _model(self, moments):
+        """The resolved priors and settings, as the pure functions take them."""
+        weight = float(moments.weight[0])
+        data_mean = moments.mean[0]
+        d = data_mean.shape[0]
+        covariance_type = self.covariance_type
+        mean_prior = (
+            data_mean
+            if self.mean_prior is None
+            else self._check_vector(self.mean_prior, "mean_prior", d)
+        )
+        if self.degrees_of_freedom_prior is None:
+            dof_prior = float(d)
+        elif self.degrees_of_freedom_prior > d - 1.0:
+            dof_prior = float(self.degrees_of_freedom_prior)
+        else:
+            raise ValueError(
+                "The parameter 'degrees_of_freedom_prior' should be greater than "
+                f"{d - 1}, but got {self.degrees_of_freedom_prior:.3f}."
+            )
+        if self.covariance_prior is None:
+            covariance_prior = self._empirical_covariance_prior(moments, weight)
+        else:
+            covariance_prior = self._check_covariance_prior(d)
+        prior_inverse_scale_matrix = _as_matrix(covariance_prior, covariance_type, d)
+        return {
+            "covariance_type": covariance_type,
+            "weight_prior_type": self.weight_concentration_prior_type,
+            "n_components": self.n_components,
+            "weight_concentration_prior": float(
+                1.0 / self.n_components
+                if self.weight_concentration_prior is None
+                else self.weight_concentration_prior
+            ),
+            "mean_precision_prior": float(
+                1.0 if self.mean_precision_prior is None else self.mean_precision_prior
+            ),
+            "mean_prior": mean_prior,
+            "degrees_of_freedom_prior": dof_prior,
+            "covariance_prior": covariance_prior,
+            "prior_inverse_scale": covariance_prior,
+            "prior_scale": np.linalg.inv(prior_inverse_scale_matrix),
+            "reg_covar": float(self.reg_covar),
+            # The E-step's statistics and expansions are taken about this point.
+            "centre": data_mean,
+            "total_weight": weight,
+        }
+
+    def _empirical_covariance_prior(self, moments, weight):
+        """Weighted empirical covariance (ddof=1), its diagonal, or the mean of it."""
+        if weight <= 1.0:
+            raise ValueError(
+                f"The total sample weight is {weight:g} <= 1, too little for the "
+                "default covariance_prior (the empirical covariance, ddof=1). "
+                "sample_weight are frequency weights (counts), not probabilities: "
+                "scale them to the number of observations, or set covariance_prior."
+            )
+        scatter = moments.scatter[0] / (weight - 1.0)
+        covariance = {
+            "full": lambda: scatter,
+            "tied": lambda: scatter,
+            "diag": lambda: scatter,
+            "spherical": lambda: float(scatter.mean()),
+        }[self.covariance_type]()
+        # A singular empirical covariance (fewer samples than features, a
+        # constant or collinear feature) would make the prior improper:
+        # regularise it as the components are.
+        matrix = _as_matrix(covariance, self.covariance_type, scatter.shape[-1])
+        if np.linalg.eigvalsh(matrix)[0] <= 1e-12 * max(np.abs(matrix).max(), 1e-300):
+            if self.reg_covar == 0:
+                raise ValueError(
+                    "The empirical covariance of X is singular (fewer samples "
+                    "than features, or a constant or collinear feature), so it "
+                    "cannot be the default covariance_prior with reg_covar=0. "
+                    "Set reg_covar > 0 or pass covariance_prior."
+                )
+            d = matrix.shape[0]
+            covariance = {
+                "full": lambda c: c + self.reg_covar * np.eye(d),
+                "tied": lambda c: c + self.reg_covar * np.eye(d),
+                "diag": lambda c: c + self.reg_covar,
+                "spherical": lambda c: c + self.reg_covar,
+            }[self.covariance_type](covariance)
+        return covariance
+
+    @staticmethod
+    def _check_vector(value, name, d):
+        array = np.array(value, dtype=np.float64)
+        if array.shape != (d,) or not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"The parameter '{name}' should have the shape ({d},) = "
+                f"(n_features,) and finite values, but got {value!r}."
+            )
+        return array
+
+    def _check_covariance_prior(self, d):
+        value = self.covariance_prior
+        covariance_type = self.covariance_type
+        expected = {"full": (d, d), "tied": (d, d), "diag": (d,), "spherical": ()}[
+            covariance_type
+        ]
+        array = np.array(value, dtype=np.float64)
+        if array.shape != expected or not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"The parameter '{covariance_type} covariance_prior' should have "
+                f"the shape {expected}, but got {array.shape}."
+            )
+        matrix = _as_matrix(array, covariance_type, d)
+        if not (
+            np.allclose(matrix, matrix.T) and np.linalg.eigvalsh(matrix)[0] > 0.0
+        ):
+            raise ValueError(
+                f"'{covariance_type} covariance_prior' should be symmetric, "
+                "positive-definite."
+            )
+        return float(array) if covariance_type == "spherical" else array
+
+    # -- the hooks of the CAVI loop -----------------------------------------
+
+    def _expectation(self, data, params):
+        """The E-step over all of X, reduced to statistics, log-norm, entropy."""
+        if data.get("dask") is not None:
+            return self._dask_expectation(data, params)
+        X, sample_weight, model = data["X"], data["sample_weight"], data["model"]
+        n_samples, n_features = X.shape
+        step = _block_rows(n_samples, self.n_components, n_features)
+        return _merge_local(
+            [
+                _local_step(
+                    X[start : start + step],
+                    None
+                    if sample_weight is None
+                    else sample_weight[start : start + step],
+                    params,
+                    model,
+                )
+                for start in range(0, n_samples, step)
+            ]
+        )
+
+    def _initial_responsibilities(self, data, random_state):
+        return _INIT[self.init_params](
+            data["X"], data["sample_weight"], self.n_components, random_state
+        )
+
+    def _initial_state(self, data, random_state):
+        model = data["model"]
+        resp = self._initial_responsibilities(data, random_state)
+        statistics = self._initial_statistics(data, resp)
+        params = _m_step(statistics, model)
+        return {
+            "params": params,
+            "local": self._expectation(data, params),
+            "lower_bounds": [],
+        }
+
+    def _initial_statistics(self, data, resp):
+        return sufficient_statistics(
+            data["X"],
+            data["sample_weight"],
+            resp,
+            scatter=_SCATTER[self.covariance_type],
+            reference=data["model"]["centre"],
+        )
+
+    def _sweep(self, data, state):
+        """M-step on the last E-step's statistics, then the E-step."""
+        statistics, _, neg_entropy = state["local"]
+        params = _m_step(statistics, data["model"])
+        lower_bound = _sklearn_lower_bound(neg_entropy, params, data["model"])
+        return {
+            "params": params,
+            "local": self._expectation(data, params),
+            "lower_bounds": state["lower_bounds"] + [lower_bound],
+        }
+
+    def _elbo(self, data, state):
+        """``sum_i w_i log sum_k rho_ik - KL(q(theta) || p(theta))`` (Bishop 10.70)."""
+        return state["local"][1] - _kl_to_prior(state["params"], data["model"])
+
+    def _convergence_threshold(self, data):
+        return self.tol
+
+    def _fitted_state(self, data):
+        params = _complete(
+            {
+                "weight_concentration": self.weight_concentration_,
+                "mean_precision": self.mean_precision_,
+                "means": self.means_,
+                "degrees_of_freedom": self.degrees_of_freedom_,
+                "covariances": self.covariances_,
+                "precisions_cholesky": self.precisions_cholesky_,
+            },
+            data["model"],
+        )
+        return {
+            "params": params,
+            "local": self._expectation(data, params),
+            "lower_bounds": [],
+        }
+
+    def _set_fitted(self, data, state):
+        model = data["model"]
+        params = state["params"]
+        self._fitted_model = {
+            key: value
+            for key, value in model.items()
+            if key not in ("covariance_type", "weight_prior_type", "n_components")
+        }
+        self.weight_concentration_prior_ = model["weight_concentration_prior"]
+        self.mean_precision_prior_ = model["mean_precision_prior"]
+        self.mean_prior_ = model["mean_prior"]
+        self.degrees_of_freedom_prior_ = model["degrees_of_freedom_prior"]
+        self.covariance_prior_ = model["covariance_prior"]
+        self.weight_concentration_ = params["weight_concentration"]
+        self.mean_precision_ = params["mean_precision"]
+        self.means_ = params["means"]
+        self.degrees_of_freedom_ = params["degrees_of_freedom"]
+        self.covariances_ = params["covariances"]
+        self.precisions_cholesky_ = params["precisions_cholesky"]
+        self.weights_ = _WEIGHT_PRIOR[self.weight_concentration_prior_type]["point"](
+            params["weight_concentration"]
+        )
+        self.precisions_ = {
+            "full": lambda u: np.einsum("kij,klj->kil", u, u),
+            "tied": lambda u: u @ u.T,
+            "diag": np.square,
+            "spherical": np.square,
+        }[self.covariance_type](params["precisions_cholesky"])
+        self.lower_bounds_ = list(state["lower_bounds"])
+        self.lower_bound_ = (
+            self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
+        )
+        self.n_samples_seen_ = model["total_weight"]
+
+    # -- prediction ---------------------------------------------------------
+
+    def _current(self):
+        """The fitted parameters and model, as the pure functions take them."""
+        check_is_fitted(self)
+        model = dict(
+            self._fitted_model,
+            covariance_type=self.covariance_type,
+            weight_prior_type=self.weight_concentration_prior_type,
+            n_components=self.means_.shape[0],
+        )
+        params = _complete(
+            {
+                "weight_concentration": self.weight_concentration_,
+                "mean_precision": self.mean_precision_,
+                "means": self.means_,
+                "degrees_of_freedom": self.degrees_of_freedom_,
+                "covariances": self.covariances_,
+                "precisions_cholesky": self.precisions_cholesky_,
+            },
+            model,
+        )
+        return params, model
+
+    def _blockwise(self, X, function):
+        """``function(log_rho_block)`` over row blocks of X, concatenated."""
+        params, model = self._current()
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        step = _block_rows(X.shape[0], *params["means"].shape)
+        return np.concatenate(
+            [
+                function(_log_rho(X[start : start + step], params, model))
+                for start in range(0, X.shape[0], step)
+            ]
+        ), params, model
+
+    def predict(self, X):
+        """The most probable component of each sample (argmax of q(z_i)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._blockwise(X, lambda log_rho: log_rho.argmax(axis=1))[0]
+
+    def predict_proba(self, X):
+        """q(z_i = k) of each sample, the responsibilities (Bishop 10.49).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+
+        def responsibilities(log_rho):
+            log_rho -= logsumexp(log_rho, axis=1)[:, None]
+            return np.exp(log_rho, out=log_rho)
+
+        return self._blockwise(X, responsibilities)[0]
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then label X with a final E-step (as scikit-learn's).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    def score_samples(self, X):
+        """Each sample's share of the ELBO, with its optimal q(z_i).
+
+        ``log sum_k rho_ik - KL(q(theta) || p(theta)) / W``, where W is the
+        total training weight: the weighted scores of the training samples
+        sum to ``elbo_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        log_norm, params, model = self._blockwise(
+            X, lambda log_rho: logsumexp(log_rho, axis=1)
+        )
+        return log_norm - _kl_to_prior(params, model) / self.n_samples_seen_
+
+    def score(self, X, y=None, sample_weight=None):
+        """Weighted mean of :meth:`score_samples`; ``score(X_train) * W == elbo_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        scores = self.score_samples(X)
+        sample_weight = check_sample_weight(sample_weight, scores[:, None])
+        return float(np.average(scores, weights=sample_weight))
+
+    def sample(self, n_samples=1):
+        """Draw samples from the point-estimate mixture, as scikit-learn's.
+
+        The generator is seeded from ``random_state`` on every call.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        check_is_fitted(self)
+        _check_n_samples(n_samples)
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        d = self.means_.shape[1]
+        covariances = {
+            "full": lambda c: c,
+            "tied": lambda c: np.broadcast_to(c, (len(counts), d, d)),
+            "diag": lambda c: c[:, :, None] * np.eye(d),
+            "spherical": lambda c: c[:, None, None] * np.eye(d),
+        }[self.covariance_type](self.covariances_)
+        X = np.vstack(
+            [
+                rng.multivariate_normal(mean, covariance, int(count))
+                for mean, covariance, count in zip(self.means_, covariances, counts)
+            ]
+        )
+        y = np.repeat(np.arange(len(counts)), counts)
+        return X, y
+
+    def sample_posterior(self, n_samples=1, random_state=None):
+        """Draw whole parameter sets (weights, means, precisions) from q.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of draws.
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_components)
+            pi. Under the Dirichlet-process prior they sum to less than 1: the
+            rest belongs to the components beyond the truncation.
+        means : ndarray of shape (n_samples, n_components, n_features)
+            mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1).
+        precisions : ndarray of shape (n_samples, n_components, n_features, \
+n_features)
+            Lambda_k ~ Wishart(nu_k, W_k), full matrices whatever the
+            covariance_type (a Wishart with a diagonal scale has full draws;
+            'tied' draws each component's from the common q, independently).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvi import VariationalGaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(100, 2))
+        >>> vgm = VariationalGaussianMixture(n_components=2, random_state=0).fit(X)
+        >>> weights, means, precisions = vgm.sample_posterior(10, random_state=0)
+        >>> weights.shape, means.shape, precisions.shape
+        ((10, 2), (10, 2, 2), (10, 2, 2, 2))
+        """
+        params, model = self._current()
+        _check_n_samples(n_samples)
+        rng = check_random_state(random_state)
+        K, d = params["means"].shape
+        weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["sample"](
+            params["weight_concentration"], n_samples, rng
+        )
+        dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+        precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
+        # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
+        lower = np.linalg.cholesky(precisions)
+        noise = rng.standard_normal((n_samples, K, d, 1))
+        shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
+        means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
+        return weights, means, precisions
+
+
+def _check_n_samples(n_samples):
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+        raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
+    if n_samples < 1:
+        raise ValueError(
+            f"Invalid value for 'n_samples': {n_samples}. The sampling requires "
+            "at least one sample."
+        )
+
+
+def _sample_wishart(dof, scale, n_samples, rng):
+    """Lambda_k ~ Wishart(nu_k, W_k) by the Bartlett decomposition.
+
+    Lambda = L A A^T L^T with W = L L^T, A lower-triangular, A_ii^2 ~
+    chi2(nu - i + 1) (i = 1..d), A_ij ~ Normal(0, 1) below the diagonal.
+    """
+    K, d, _ = scale.shape
+    chol = np.linalg.cholesky(scale)
+    A = np.zeros((n_samples, K, d, d))
+    rows, cols = np.tril_indices(d, -1)
+    A[:, :, rows, cols] = rng.standard_normal((n_samples, K, rows.size))
+    i = np.arange(d)
+    A[:, :, i, i] = np.sqrt(rng.chisquare(dof[:, None] - i, size=(n_samples, K, d)))
+    LA = chol @ A
+    return LA @ np.swapaxes(LA, -1, -2)
