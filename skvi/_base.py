@@ -1,12 +1,27 @@
-"""Behaviour shared by every skvi estimator: persistence stamps, safe refits."""
+"""The fitting loop shared by skvi's estimators; rollback on error; version stamps."""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import threading
+import time
 import warnings
+import weakref
 
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._validation import check_sample_weight, validate_params
 from ._version import __version__
-from .exceptions import InconsistentVersionWarning
+from .exceptions import (
+    ConvergenceWarning,
+    ELBODecreaseWarning,
+    InconsistentVersionWarning,
+)
+
+# A decrease of the ELBO smaller than this, relative to max(|ELBO|, W, 1), is
+# rounding, not a bug.
+_ELBO_DECREASE_RTOL = 1e-9
 
 
 class VersionedStateMixin:
@@ -52,3 +67,237 @@ def restore_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
         raise
+
+
+# One lock per live estimator, held by fit and partial_fit. Kept outside the
+# estimator so that it is never pickled, cloned or deep-copied with it.
+_LOCKS = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(estimator):
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(estimator)
+        if lock is None:
+            lock = _LOCKS[estimator] = threading.RLock()
+        return lock
+
+
+def _best_exponent(weights):
+    """The power of two that brings the largest weight near 1, exactly."""
+    largest = float(np.max(weights))
+    return -np.frexp(largest)[1] if largest > 0 else 0
+
+
+class VariationalEstimator(VersionedStateMixin):
+    """Base class of skvi's estimators: one CAVI loop for every model.
+
+    A model lists it first, then scikit-learn's mixins, then
+    ``BaseEstimator``: ``class Model(VariationalEstimator, DensityMixin,
+    BaseEstimator)``, so that this class's ``score`` and pickling come first
+    and scikit-learn's mixins still precede ``BaseEstimator``.
+
+    A model supplies its statistics, its updates and its ELBO through small
+    hooks, in the manner of scikit-learn's ``BaseMixture``; this class runs
+    them (Blei, Kucukelbir and McAuliffe, 2017, Algorithm 1)::
+
+        for each of n_init initialisations:
+            state = _initial_state(data, random_state)
+            repeat up to max_iter times:
+                state = _sweep(data, state)          # every factor once
+                elbo = _elbo(data, state)            # never decreases
+                stop when |elbo - previous| <= _convergence_threshold(data)
+        keep the initialisation with the highest ELBO; _set_fitted(data, state)
+
+    and does the bookkeeping around it: the ELBO history and its guard
+    against decreases (:class:`~skvi.exceptions.ELBODecreaseWarning`, which
+    can only mean a bug or a numerical breakdown, since each CAVI update
+    maximises the ELBO over one factor), ``verbose`` output, the
+    :class:`~sklearn.exceptions.ConvergenceWarning`, rollback of every
+    attribute when a call fails, and version stamps on pickles.
+
+    Hooks a model implements:
+
+    ``_fit_data(X, sample_weight, *, reset)``
+        Validate ``X`` (``validate_data`` sets ``n_features_in_``) and read
+        it; returns whatever the other hooks need (e.g. sufficient statistics).
+    ``_initial_state(data, random_state)``
+        The variational parameters to start from.
+    ``_sweep(data, state)``
+        One CAVI sweep: each factor updated once, given the others.
+    ``_elbo(data, state)``
+        The full ELBO at ``state``, with no constant dropped.
+    ``_convergence_threshold(data)``
+        The largest ELBO change that counts as converged.
+    ``_set_fitted(data, state)``
+        Store the model's fitted attributes.
+    ``_fitted_state(data)``
+        (models with ``warm_start`` only) the state of the last fit.
+
+    **The meaning of** ``score_samples`` **in every skvi estimator.** It is
+    each sample's share of the ELBO::
+
+        score_samples(X)[i] = E_q[log p(x_i | theta, z_i)]
+                              - KL(q(z_i) || p(z_i | theta))
+                              - KL(q(theta) || p(theta)) / W_train
+
+    where ``theta`` are the global parameters, ``z_i`` the sample's own
+    latent variables (if the model has any, with ``q(z_i)`` their optimal
+    factor given ``q(theta)``) and ``W_train`` the total training weight.
+    Summed over the training samples with their weights it gives the ELBO:
+    ``score(X_train, sample_weight=w) * sum(w) == elbo_``. On new data it is
+    the ELBO that ``q`` earns per sample, higher is better, so that
+    :class:`~sklearn.model_selection.GridSearchCV` compares priors and
+    models with no scorer.
+    """
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the variational posterior to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. A pandas DataFrame sets ``feature_names_in_``; a
+            dask array or DataFrame is read on the active dask scheduler
+            (needs ``skvi[dask]``).
+
+        y : None
+            Ignored; present for API consistency.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative frequency weights: an integer weight ``k`` counts as
+            ``k`` copies of the row, 0 drops it. None gives every sample
+            weight 1.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        with self._exclusive():
+            data = self._fit_data(X, sample_weight, reset=True)
+            self._run_cavi(data)
+        return self
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Validate the parameters, serialise calls across threads, roll back on error.
+
+        scikit-learn's estimators are not thread-safe. skvi's ``fit`` and
+        ``partial_fit`` take a per-estimator lock instead, so that chunks
+        given to ``partial_fit`` from several threads are all merged, one call
+        after another, and none is lost.
+        """
+        with _lock_of(self), restore_on_error(self):
+            validate_params(self)
+            yield
+
+    def _run_cavi(self, data):
+        """Run CAVI from each initialisation; keep the best and set the attributes."""
+        max_iter = self.max_iter
+        warm = getattr(self, "warm_start", False) and hasattr(self, "converged_")
+        n_init = 1 if warm else getattr(self, "n_init", 1)
+        random_state = check_random_state(getattr(self, "random_state", None))
+        threshold = self._convergence_threshold(data)
+        best = None
+        for init in range(n_init):
+            if self.verbose:
+                print(f"Initialization {init}")
+            start = time.perf_counter()
+            state = (
+                self._fitted_state(data)
+                if warm
+                else self._initial_state(data, random_state)
+            )
+            history = []
+            converged = False
+            if max_iter == 0:
+                history.append(self._elbo(data, state))
+            for n_iter in range(1, max_iter + 1):
+                state = self._sweep(data, state)
+                elbo = self._elbo(data, state)
+                change = elbo - history[-1] if history else np.inf
+                self._check_increase(change, elbo, n_iter, data)
+                history.append(elbo)
+                if self.verbose and n_iter % getattr(self, "verbose_interval", 1) == 0:
+                    line = f"  Iteration {n_iter}\t ELBO {elbo:.10g}"
+                    if self.verbose >= 2:
+                        line += (
+                            f"\t change {change:.3e}"
+                            f"\t time lapse {time.perf_counter() - start:.5f}s"
+                        )
+                    print(line)
+                if abs(change) <= threshold:
+                    converged = True
+                    break
+            if self.verbose:
+                status = "converged" if converged else "did not converge"
+                print(f"Initialization {status} after {len(history)} iteration(s).")
+            if best is None or history[-1] > best[0][-1]:
+                best = (history, converged, state)
+        history, converged, state = best
+        self._set_fitted(data, state)
+        if not converged and max_iter > 0:
+            warnings.warn(
+                f"CAVI did not converge in max_iter={max_iter} iterations "
+                f"(tol={self.tol}) in the best of {n_init} initialization(s). "
+                "Increase max_iter or tol, try other initializations, or check "
+                "for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.elbo_history_ = np.asarray(history, dtype=np.float64)
+        self.elbo_ = float(history[-1])
+        self.n_iter_ = len(history) if max_iter > 0 else 0
+        self.converged_ = converged
+
+    def _check_increase(self, change, elbo, n_iter, data):
+        """Warn when the ELBO decreased by more than rounding."""
+        scale = max(abs(elbo), self._total_weight(data), 1.0)
+        if change < -_ELBO_DECREASE_RTOL * scale:
+            warnings.warn(
+                f"The ELBO decreased by {-change:.3e} at iteration {n_iter}. "
+                "Coordinate ascent cannot decrease it: this is a bug or a "
+                "numerical breakdown; please report the data and priors.",
+                ELBODecreaseWarning,
+                stacklevel=4,
+            )
+
+    def _total_weight(self, data):
+        """Total sample weight ``W`` of the data being fitted (for scales)."""
+        return 1.0
+
+    def _fitted_state(self, data):
+        """The state of the last fit, for ``warm_start`` (models that have it)."""
+        raise NotImplementedError
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean of :meth:`score_samples` over X: the ELBO per sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data with the features seen in fit.
+
+        y : None
+            Ignored; present for API consistency.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the average; any non-negative finite values, however
+            large or small.
+
+        Returns
+        -------
+        score : float
+            The weighted mean of ``score_samples(X)``. On the training data
+            with its weights, ``score * W_train == elbo_``. Higher is better.
+        """
+        scores = self.score_samples(X)
+        sample_weight = check_sample_weight(sample_weight, scores[:, np.newaxis])
+        if sample_weight is None:
+            return float(np.mean(scores))
+        # Scaled exactly by a power of two so that the largest weight is near
+        # 1: sums of weights near float64's limits neither overflow nor lose
+        # the digits of subnormal weights.
+        sample_weight = np.ldexp(sample_weight, _best_exponent(sample_weight))
+        return float(np.dot(sample_weight, scores) / sample_weight.sum())

@@ -2,15 +2,13 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
-
 import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import VersionedStateMixin, restore_on_error
+from ._base import VariationalEstimator
 from ._stats import merge_moments_about, weighted_moments_about
 from ._validation import (
     FINITE_REAL,
@@ -22,10 +20,8 @@ from ._validation import (
     check_sample_weight,
     is_dask_collection,
     validate_data,
-    validate_params,
 )
 from ._vi import expected_log_normal, gamma_expectations, kl_gamma, kl_normal
-from .exceptions import ConvergenceWarning, ELBODecreaseWarning
 
 # Elements per row block of score_samples' temporaries (1 MiB of float64).
 _SCORE_BLOCK_ELEMENTS = 2**17
@@ -46,15 +42,24 @@ _SCORE_BLOCK_ELEMENTS = 2**17
 #
 #   q(mu):  1/s**2 = 1/s0**2 + W E[tau]
 #           m      = (m0/s0**2 + W E[tau] xbar) s**2
-#                  = xbar + (m0 - xbar) s**2/s0**2   (the form used: no
-#                    cancellation when xbar is large)
 #   q(tau): a = a0 + W/2
 #           b = b0 + (E_mu[sum_i w_i (x_i - mu)**2]) / 2
 #             = b0 + (S + W (xbar - m)**2 + W s**2) / 2
 #
-# with E[tau] = a/b. (A widely copied snippet of this algorithm puts the
-# posterior sd of mu where the noise sd 1/sqrt(tau) belongs; here the two never
-# meet except through E_mu[(x - mu)**2] = (x - m)**2 + s**2.)
+# with E[tau] = a/b. The q(mu) update is computed from the ratio
+# r = s0 sqrt(W E[tau]) of the prior sd to the data's sd of the mean, which
+# stays finite when s0**2 would overflow (a vague prior, s0 = 1e200) or
+# underflow (a tight one, s0 = 1e-200):
+#
+#   s = s0 / sqrt(1 + r**2)              (= 1/sqrt(W E[tau]) / sqrt(1 + 1/r**2))
+#   m = xbar + (m0 - xbar) / (1 + r**2)      when the data dominate (r >= 1)
+#     = m0 + (xbar - m0) r**2 / (1 + r**2)   when the prior dominates (r < 1)
+#
+# Each form moves the estimate away from the side that dominates by a small,
+# accurately computed share, so m is accurate to rounding either way. (A
+# widely copied snippet of this algorithm puts the posterior sd of mu where
+# the noise sd 1/sqrt(tau) belongs; here the two never meet except through
+# E_mu[(x - mu)**2] = (x - m)**2 + s**2.)
 #
 # ELBO, summed over features (Bishop eq. 10.3, constants included so that it
 # is comparable across priors and data sets):
@@ -66,146 +71,104 @@ _SCORE_BLOCK_ELEMENTS = 2**17
 # Each sweep updates q(mu) then q(tau); each update maximises L over one
 # factor, so L never decreases from one sweep to the next. q(tau) starts at
 # the prior, E[tau] = a0/b0, so the fit depends only on (W, xbar, S) and the
-# priors: partial_fit on merged statistics reproduces fit exactly.
+# priors: partial_fit on merged statistics reproduces fit exactly. The loop
+# itself is skvi._base.VariationalEstimator's; this module supplies the sweep
+# and the ELBO.
+
+_PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 
 
-def _update_mean(weight, data_mean, precision_mean, prior_mean, prior_variance):
-    """Update q(mu): ``1/s2 = 1/s0**2 + W E[tau]``; ``m`` shrinks xbar to m0."""
-    prior_precision = 1.0 / prior_variance
-    variance = 1.0 / (prior_precision + weight * precision_mean)
-    shrinkage = prior_precision * variance
-    return data_mean + (prior_mean - data_mean) * shrinkage, variance
+def _update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
+    """Update q(mu): ``1/s**2 = 1/s0**2 + W E[tau]``; ``m`` between xbar and m0.
+
+    Returns the mean and the standard deviation ``s`` of q(mu), from the
+    ratio ``r = s0 sqrt(W E[tau])`` (see the module comment).
+    """
+    data_precision_sqrt = np.sqrt(weight * precision_mean)
+    ratio = prior_std * data_precision_sqrt
+    ratio_squared = ratio * ratio
+    data_dominates = ratio >= 1.0
+    # Only the branch that np.where keeps is ever accurate; the other may
+    # divide by 0 or overflow, harmlessly.
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        inverse_squared = 1.0 / ratio_squared
+        std = np.where(
+            data_dominates,
+            (1.0 / data_precision_sqrt) / np.sqrt(1.0 + inverse_squared),
+            prior_std / np.sqrt(1.0 + ratio_squared),
+        )
+        mean = np.where(
+            data_dominates,
+            data_mean + (prior_mean - data_mean) / (1.0 + ratio_squared),
+            prior_mean
+            + (data_mean - prior_mean) * (ratio / (1.0 + ratio_squared)) * ratio,
+        )
+    return mean, std
 
 
 def _update_precision(
-    weight, data_mean, sum_of_squares, mean, variance, prior_shape, prior_rate
+    weight, data_mean, sum_of_squares, mean, std, prior_shape, prior_rate
 ):
-    """Update q(tau): ``a = a0 + W/2``, ``b = b0 + (S + W (xbar - m)**2 + W s2)/2``.
+    """Update q(tau): ``a = a0 + W/2``, ``b = b0 + (S + W (xbar - m)**2 + W s**2)/2``.
 
     Also returns ``S + W (xbar - m)**2 = sum_i w_i (x_i - m)**2``, the squared
     deviation that the ELBO's data term needs.
     """
     squared_deviation = sum_of_squares + weight * (data_mean - mean) ** 2
     shape = prior_shape + 0.5 * weight
-    rate = prior_rate + 0.5 * (squared_deviation + weight * variance)
+    rate = prior_rate + 0.5 * (squared_deviation + weight * std**2)
     return shape, rate, squared_deviation
 
 
-def _prior_tuple(prior_mean, prior_std, prior_shape, prior_rate):
-    """``(m0, s0**2, a0, b0)``, the form the updates and the ELBO take."""
-    # A square beyond float64 is reported by _check_representable after CAVI.
-    with np.errstate(over="ignore", under="ignore"):
-        prior_variance = prior_std**2
-    return prior_mean, prior_variance, prior_shape, prior_rate
-
-
-def _kl_to_prior(mean, variance, shape, rate, prior):
+def _kl_to_prior(mean, std, shape, rate, prior):
     """``KL(q(mu) || p(mu)) + KL(q(tau) || p(tau))`` per feature."""
-    prior_mean, prior_variance, prior_shape, prior_rate = prior
-    return kl_normal(mean, variance, prior_mean, prior_variance) + kl_gamma(
+    prior_mean, prior_std, prior_shape, prior_rate = prior
+    return kl_normal(mean, std, prior_mean, prior_std) + kl_gamma(
         shape, rate, prior_shape, prior_rate
     )
 
 
-def _cavi(weight, data_mean, sum_of_squares, prior, *, max_iter, tol, verbose):
-    """CAVI for independent Normal features with unknown mean and precision.
+def _unit_information_priors(weight, data_mean, sum_of_squares):
+    """The priors worth one observation (Kass and Wasserman, 1995), per feature.
 
-    Parameters
-    ----------
-    weight : float
-        Total sample weight ``W``.
-    data_mean, sum_of_squares : ndarray of shape (n_features,)
-        Weighted mean ``xbar`` and weighted centred sum of squares ``S``.
-    prior : tuple of 4 ndarrays of shape (n_features,)
-        ``(m0, s0**2, a0, b0)``.
-    max_iter : int
-        Maximum number of sweeps.
-    tol : float
-        Stop when the ELBO changes by at most ``tol * max(W, 1)`` in a sweep.
-    verbose : int
-        Print the ELBO of every sweep when > 0.
-
-    Returns
-    -------
-    result : dict
-        ``mean``, ``variance``, ``shape``, ``rate`` (arrays), ``elbo_history``
-        (list of floats), ``converged`` (bool).
+    ``mu ~ Normal(xbar, v)`` and ``tau ~ Gamma(1/2, v/2)``, so that
+    ``E[tau] = 1/v``, with ``v = S/W`` the weighted sample variance. A
+    constant column (``S = 0``, or a single sample) has no variance to
+    offer: ``v = xbar**2`` stands in (the data's own scale), or 1 when
+    ``xbar = 0``.
     """
-    prior_mean, prior_variance, prior_shape, prior_rate = prior
-    precision_mean, _ = gamma_expectations(prior_shape, prior_rate)
-    threshold = tol * max(weight, 1.0)
-    history = []
-    converged = False
-    for n_iter in range(1, max_iter + 1):
-        mean, variance = _update_mean(
-            weight, data_mean, precision_mean, prior_mean, prior_variance
-        )
-        shape, rate, squared_deviation = _update_precision(
-            weight, data_mean, sum_of_squares, mean, variance, prior_shape, prior_rate
-        )
-        precision_mean, log_precision_mean = gamma_expectations(shape, rate)
-        elbo = float(
-            np.sum(
-                expected_log_normal(
-                    squared_deviation,
-                    weight,
-                    variance,
-                    precision_mean,
-                    log_precision_mean,
-                )
-                - _kl_to_prior(mean, variance, shape, rate, prior)
-            )
-        )
-        change = elbo - history[-1] if history else np.inf
-        if change < -1e-9 * max(abs(elbo), weight, 1.0):
-            warnings.warn(
-                f"The ELBO decreased by {-change:.3e} at iteration {n_iter}. "
-                "Coordinate ascent cannot decrease it: this is a bug or a "
-                "numerical breakdown; please report the data and priors.",
-                ELBODecreaseWarning,
-                stacklevel=4,
-            )
-        history.append(elbo)
-        if verbose:
-            print(f"  Iteration {n_iter}\t ELBO {elbo:.10g}\t change {change:.3e}")
-        if abs(change) <= threshold:
-            converged = True
-            break
+    scale = np.where(data_mean != 0.0, np.abs(data_mean), 1.0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        variance = sum_of_squares / weight
+        usable = np.isfinite(variance) & (variance > 0.0)
+        variance = np.where(usable, variance, scale * scale)
+    std = np.where(usable, np.sqrt(variance), scale)
     return {
-        "mean": mean,
-        "variance": variance,
-        "shape": shape,
-        "rate": rate,
-        "elbo_history": history,
-        "converged": converged,
+        "prior_mean": data_mean,
+        "prior_std": std,
+        "prior_shape": np.full_like(data_mean, 0.5),
+        "prior_rate": 0.5 * variance,
     }
 
 
-def _check_representable(result):
+def _check_representable(state):
     """Raise, rather than return NaN, inf or 0, when the fit leaves float64's range.
 
-    Data and priors on wildly different scales (``prior_std**2``,
-    ``(xbar - prior_mean)**2`` or ``1/prior_rate`` beyond about 1e308 or below
-    1e-308) make the updates overflow or underflow.
+    Data and priors on wildly different scales (``(xbar - prior_mean)**2``,
+    ``S`` or ``1/prior_rate`` beyond about 1e308 or below 1e-308) make the
+    updates overflow or underflow.
     """
+    checks = [
+        ("the posterior mean", state["mean"], False),
+        ("the posterior sd", state["std"], True),
+        ("the posterior rate", state["rate"], True),
+        ("the noise scale", state["rate"] / state["shape"], True),
+        ("the ELBO", state["elbo"], False),
+    ]
     bad = [
         name
-        for name, values in [
-            ("the posterior mean", result["mean"]),
-            ("the posterior variance", result["variance"]),
-            ("the posterior rate", result["rate"]),
-            ("the noise scale", result["rate"] / result["shape"]),
-            ("the ELBO", result["elbo_history"]),
-        ]
-        if not np.all(np.isfinite(values))
-    ]
-    bad += [
-        name
-        for name, values in [
-            ("the posterior variance", result["variance"]),
-            ("the posterior rate", result["rate"]),
-        ]
-        if np.all(np.isfinite(values)) and not np.all(np.asarray(values) > 0)
+        for name, values, positive in checks
+        if not np.all(np.isfinite(values)) or (positive and not np.all(values > 0))
     ]
     if bad:
         raise ValueError(
@@ -218,7 +181,7 @@ def _check_representable(result):
         )
 
 
-class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimator):
+class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimator):
     """Posterior of the mean and noise of each feature, by variational inference.
 
     Each column ``j`` of X is modelled as independent draws from a Normal
@@ -235,18 +198,23 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
 
     Parameters
     ----------
-    prior_mean : float or array-like of shape (n_features,), default=0.0
-        Mean of the Normal prior on each feature's mean ``mu``.
+    prior_mean : float, array-like of shape (n_features,) or None, default=0.0
+        Mean of the Normal prior on each feature's mean ``mu``. None takes it
+        from the data (see Notes).
 
-    prior_std : float or array-like of shape (n_features,), default=1.0
-        Standard deviation of the Normal prior on ``mu``; > 0.
+    prior_std : float, array-like of shape (n_features,) or None, default=1.0
+        Standard deviation of the Normal prior on ``mu``; > 0. Any positive
+        float64 works, from a very tight 1e-300 to a very vague 1e300. None
+        takes it from the data (see Notes).
 
-    prior_shape : float or array-like of shape (n_features,), default=1.0
+    prior_shape : float, array-like of shape (n_features,) or None, default=1.0
         Shape of the Gamma prior on each feature's precision ``tau``; > 0.
+        None takes it from the data (see Notes).
 
-    prior_rate : float or array-like of shape (n_features,), default=1.0
+    prior_rate : float, array-like of shape (n_features,) or None, default=1.0
         Rate (inverse scale) of the Gamma prior on ``tau``; > 0. The prior
-        mean of ``tau`` is ``prior_shape / prior_rate``.
+        mean of ``tau`` is ``prior_shape / prior_rate``. None takes it from
+        the data (see Notes).
 
     max_iter : int, default=100
         Maximum number of CAVI sweeps; >= 1.
@@ -291,7 +259,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         constants: ``elbo_ <= log p(X)``.
 
     elbo_history_ : ndarray of shape (n_iter_,)
-        The ELBO after each iteration; non-decreasing.
+        The ELBO after each iteration; non-decreasing. With a prior wildly
+        at odds with the data, the first iterates can be so far from both
+        that their ELBO lies below float64's range, -1.8e308: those entries
+        are -inf. ``elbo_`` itself is always finite.
 
     n_iter_ : int
         Number of CAVI iterations run.
@@ -331,10 +302,27 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
     scipy.sparse input is refused (convert it with ``.toarray()``): every entry
     is an observation in this model, so implicit zeros would be data.
 
+    A prior given as None is the *unit-information prior* (Kass and
+    Wasserman, 1995), a prior worth one observation, resolved from the data:
+    ``mu ~ Normal(xbar, v)`` and ``tau ~ Gamma(1/2, rate=v/2)``, so that
+    ``E[tau] = 1/v``, where ``xbar`` and ``v = S/W`` are the weighted sample
+    mean and variance of the feature (a constant feature uses ``v = xbar**2``,
+    or 1 when ``xbar = 0``). It needs no second pass over the data, and
+    ``partial_fit`` resolves it from all the data seen so far, so it still
+    equals ``fit`` on the concatenation. The resolved values are in the
+    ``prior_*_`` attributes. This is the default of ``skvi fit``; scikit-learn's
+    ``BayesianGaussianMixture`` resolves ``mean_prior=None`` the same way.
+    Since such a prior depends on the data, it changes from one
+    cross-validation fold to the next.
+
     ``score_samples`` gives each sample's share of the ELBO, so that
     ``score(X_train) * n_train == elbo_`` for unit weights; higher is better,
     and model selection with :class:`~sklearn.model_selection.GridSearchCV`
-    over the priors needs no scorer.
+    over the priors needs no scorer (see :class:`skvi._base.VariationalEstimator`
+    for the one meaning of ``score_samples`` in every skvi estimator).
+
+    ``fit`` and ``partial_fit`` on one estimator may be called from several
+    threads: the calls are serialised, and every chunk is merged.
 
     References
     ----------
@@ -358,10 +346,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
     """
 
     _parameter_constraints = {
-        "prior_mean": [FINITE_REAL, "array-like"],
-        "prior_std": [POSITIVE_REAL, "array-like"],
-        "prior_shape": [POSITIVE_REAL, "array-like"],
-        "prior_rate": [POSITIVE_REAL, "array-like"],
+        "prior_mean": [FINITE_REAL, "array-like", None],
+        "prior_std": [POSITIVE_REAL, "array-like", None],
+        "prior_shape": [POSITIVE_REAL, "array-like", None],
+        "prior_rate": [POSITIVE_REAL, "array-like", None],
         "max_iter": [POSITIVE_INT],
         "tol": [NON_NEGATIVE_REAL],
         "verbose": ["verbose"],
@@ -384,35 +372,6 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
-
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit the variational posterior to X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data; each column is one Normal feature. A pandas DataFrame sets
-            ``feature_names_in_``; a dask array or DataFrame is reduced in one
-            pass on the active dask scheduler (needs ``skvi[dask]``).
-
-        y : None
-            Ignored; present for API consistency.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative frequency weights; None gives every sample weight 1.
-
-        Returns
-        -------
-        self : VariationalNormalEstimator
-            The fitted estimator.
-        """
-        with restore_on_error(self):
-            validate_params(self)
-            priors, moments = self._validated_moments(
-                X, sample_weight, reset=True, allow_all_zero=False, reference=None
-            )
-            self._fit_moments(priors, *moments)
-        return self
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """Add a chunk of data and refit on everything seen so far.
@@ -450,38 +409,72 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         >>> bool(np.allclose(streamed.posterior_mean_, whole.posterior_mean_))
         True
         """
-        first_call = not hasattr(self, "n_samples_seen_")
-        with restore_on_error(self):
-            validate_params(self)
-            # A later chunk whose weights are all zero adds nothing, and is fine.
-            priors, moments = self._validated_moments(
-                X,
-                sample_weight,
-                reset=first_call,
-                allow_all_zero=not first_call,
-                reference=None if first_call else self._reference,
-            )
-            if not first_call:
-                weight, reference, offset, sum_of_squares = moments
-                moments = merge_moments_about(
-                    [self.n_samples_seen_, weight],
-                    [self._reference, reference],
-                    [self._offset, offset],
-                    [self._sum_of_squares, sum_of_squares],
-                )
-            self._fit_moments(priors, *moments)
+        with self._exclusive():
+            first_call = not hasattr(self, "n_samples_seen_")
+            data = self._fit_data(X, sample_weight, reset=first_call)
+            self._run_cavi(data)
         return self
+
+    def _fit_data(self, X, sample_weight, *, reset):
+        """Validate X, sample_weight and the priors, read X once, resolve the priors.
+
+        The priors given as numbers are checked against X's number of
+        features before the pass over the data, so that a bad prior fails
+        fast; those given as None are resolved from the statistics after it.
+        On a ``partial_fit`` after the first, the chunk's statistics are
+        merged into the running ones first.
+
+        Returns
+        -------
+        data : dict
+            ``weight`` (W), ``reference`` and ``offset`` (the weighted mean is
+            their sum, kept apart for exact merges), ``data_mean`` (xbar),
+            ``sum_of_squares`` (S), ``priors`` (the four resolved priors by
+            name) and ``prior`` (them as the tuple ``(m0, s0, a0, b0)``).
+        """
+        merging = not reset
+        priors, moments = self._validated_moments(
+            X,
+            sample_weight,
+            reset=reset,
+            allow_all_zero=merging,
+            reference=self._reference if merging else None,
+        )
+        if merging:
+            moments = merge_moments_about(
+                [self.n_samples_seen_, moments[0]],
+                [self._reference, moments[1]],
+                [self._offset, moments[2]],
+                [self._sum_of_squares, moments[3]],
+            )
+        weight, reference, offset, sum_of_squares = moments
+        data_mean = reference + offset
+        if any(value is None for value in priors.values()):
+            from_data = _unit_information_priors(weight, data_mean, sum_of_squares)
+            priors = {
+                name: from_data[name] if value is None else value
+                for name, value in priors.items()
+            }
+        if self.verbose:
+            print(f"CAVI on {data_mean.shape[0]} feature(s), total weight {weight:g}")
+        return {
+            "weight": weight,
+            "reference": reference,
+            "offset": offset,
+            "data_mean": data_mean,
+            "sum_of_squares": sum_of_squares,
+            "priors": priors,
+            "prior": tuple(priors[name] for name in _PRIOR_NAMES),
+        }
 
     def _validated_moments(self, X, sample_weight, *, reset, allow_all_zero, reference):
         """Validate X, sample_weight and the priors; then read X once.
 
-        The priors are checked against X's number of features before the
-        pass over the data, so that a bad prior fails fast.
-
         Returns
         -------
         priors : dict
-            The four priors, each an ndarray of shape (n_features,).
+            The four priors, each an ndarray of shape (n_features,), or None
+            where it is to be resolved from the data.
         moments : tuple
             ``(W, reference, offset, S)``, the mean being ``reference + offset``;
             see :func:`skvi._stats.weighted_moments_about`.
@@ -495,7 +488,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                 self, validation_stand_in(X), skip_check_array=True, reset=reset
             )
             # A collection of another shape is refused by dask_moments_about.
-            priors = self._resolve_priors() if X.ndim == 2 else None
+            priors = self._given_priors() if X.ndim == 2 else None
             moments = dask_moments_about(X, sample_weight, estimator_name=name)
         else:
             # Finiteness is read off the accumulated sums (see _stats), which
@@ -511,7 +504,7 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             sample_weight = check_sample_weight(
                 sample_weight, X, allow_all_zero=allow_all_zero
             )
-            priors = self._resolve_priors()
+            priors = self._given_priors()
             # Squares beyond float64 are handled in _stats and checked below;
             # numpy's overflow warnings on the way would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -525,69 +518,108 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
             )
         return priors, moments
 
-    def _resolve_priors(self):
-        """The four priors, each checked and broadcast to ``(n_features_in_,)``."""
+    def _given_priors(self):
+        """The priors given as numbers, checked and broadcast to ``(n_features_in_,)``.
+
+        Those given as None stay None, to be resolved from the data.
+        """
         return {
-            name: check_prior(
+            name: None
+            if getattr(self, name) is None
+            else check_prior(
                 getattr(self, name),
                 name,
                 self.n_features_in_,
                 positive=name != "prior_mean",
             )
-            for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
+            for name in _PRIOR_NAMES
         }
 
-    def _fit_moments(self, priors, weight, reference, offset, sum_of_squares):
-        """Run CAVI on sufficient statistics and set the fitted attributes."""
-        data_mean = reference + offset
-        n_features = data_mean.shape[0]
-        prior = _prior_tuple(**priors)
-        if self.verbose:
-            print(f"CAVI on {n_features} feature(s), total weight {weight:g}")
+    # The hooks of skvi._base.VariationalEstimator's CAVI loop.
+
+    def _initial_state(self, data, random_state):
+        """q(tau) at its prior: ``E[tau] = a0 / b0``; q(mu) is updated first."""
+        _, _, prior_shape, prior_rate = data["prior"]
+        return {"precision_mean": gamma_expectations(prior_shape, prior_rate)[0]}
+
+    def _sweep(self, data, state):
+        """Update q(mu), then q(tau) (the equations at the top of this module)."""
+        weight, data_mean = data["weight"], data["data_mean"]
+        prior_mean, prior_std, prior_shape, prior_rate = data["prior"]
         # Overflow is reported once, by _check_representable, not by numpy.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = _cavi(
+            mean, std = _update_mean(
+                weight, data_mean, state["precision_mean"], prior_mean, prior_std
+            )
+            shape, rate, squared_deviation = _update_precision(
                 weight,
                 data_mean,
-                sum_of_squares,
-                prior,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                verbose=self.verbose,
+                data["sum_of_squares"],
+                mean,
+                std,
+                prior_shape,
+                prior_rate,
             )
-        _check_representable(result)
-        if self.verbose:
-            status = "converged" if result["converged"] else "did not converge"
-            print(f"CAVI {status} after {len(result['elbo_history'])} iteration(s).")
-        if not result["converged"]:
-            warnings.warn(
-                f"CAVI did not converge in max_iter={self.max_iter} iterations "
-                f"(tol={self.tol}). Increase max_iter or tol, or check for "
-                "degenerate data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            precision_mean, log_precision_mean = gamma_expectations(shape, rate)
+        return {
+            "mean": mean,
+            "std": std,
+            "shape": shape,
+            "rate": rate,
+            "squared_deviation": squared_deviation,
+            "precision_mean": precision_mean,
+            "log_precision_mean": log_precision_mean,
+        }
 
-        self.n_samples_seen_ = weight
-        self.sample_mean_ = data_mean
+    def _elbo(self, data, state):
+        """``E_q[log p(X | mu, tau)] - KL(q || prior)``, summed over features."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            elbo = float(
+                np.sum(
+                    expected_log_normal(
+                        state["squared_deviation"],
+                        data["weight"],
+                        state["std"] ** 2,
+                        state["precision_mean"],
+                        state["log_precision_mean"],
+                    )
+                    - _kl_to_prior(
+                        state["mean"],
+                        state["std"],
+                        state["shape"],
+                        state["rate"],
+                        data["prior"],
+                    )
+                )
+            )
+        # Kept for _set_fitted's check of the final state.
+        state["elbo"] = elbo
+        return elbo
+
+    def _convergence_threshold(self, data):
+        """``tol`` bounds the ELBO's change per unit of weight: ``tol * max(W, 1)``."""
+        return self.tol * max(data["weight"], 1.0)
+
+    def _total_weight(self, data):
+        return data["weight"]
+
+    def _set_fitted(self, data, state):
+        """Set the fitted attributes from the final state."""
+        _check_representable(state)
+        self.n_samples_seen_ = data["weight"]
+        self.sample_mean_ = data["data_mean"]
         # The statistics, kept for partial_fit: the mean as reference + offset
         # keeps every digit of the spread when later chunks are merged.
-        self._reference = reference
-        self._offset = offset
-        self._sum_of_squares = sum_of_squares
-        for name, value in priors.items():
-            setattr(self, f"{name}_", value)
-        self.posterior_mean_ = result["mean"]
-        self.posterior_std_ = np.sqrt(result["variance"])
-        self.posterior_shape_ = result["shape"]
-        self.posterior_rate_ = result["rate"]
-        self.noise_std_ = 1.0 / np.sqrt(
-            gamma_expectations(result["shape"], result["rate"])[0]
-        )
-        self.elbo_history_ = np.asarray(result["elbo_history"])
-        self.elbo_ = result["elbo_history"][-1]
-        self.n_iter_ = len(result["elbo_history"])
-        self.converged_ = result["converged"]
+        self._reference = data["reference"]
+        self._offset = data["offset"]
+        self._sum_of_squares = data["sum_of_squares"]
+        for name, value in data["priors"].items():
+            setattr(self, f"{name}_", np.asarray(value, dtype=np.float64))
+        self.posterior_mean_ = state["mean"]
+        self.posterior_std_ = state["std"]
+        self.posterior_shape_ = state["shape"]
+        self.posterior_rate_ = state["rate"]
+        self.noise_std_ = 1.0 / np.sqrt(state["precision_mean"])
 
     def score_samples(self, X):
         """Each sample's share of the ELBO.
@@ -614,12 +646,10 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         variance = self.posterior_std_**2
         kl = _kl_to_prior(
             self.posterior_mean_,
-            variance,
+            self.posterior_std_,
             self.posterior_shape_,
             self.posterior_rate_,
-            _prior_tuple(
-                self.prior_mean_, self.prior_std_, self.prior_shape_, self.prior_rate_
-            ),
+            tuple(getattr(self, f"{name}_") for name in _PRIOR_NAMES),
         ).sum()
         scores = np.empty(X.shape[0])
         # Row blocks bound the temporaries to one block, not a copy of X.
@@ -634,29 +664,6 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
                 log_precision_mean,
             ).sum(axis=1)
         return scores - kl / self.n_samples_seen_
-
-    def score(self, X, y=None, sample_weight=None):
-        """Mean per-sample ELBO share of X (see :meth:`score_samples`).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data with the features seen in fit.
-
-        y : None
-            Ignored; present for API consistency.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the average.
-
-        Returns
-        -------
-        score : float
-            ``score(X_train) * n_train == elbo_`` for unit weights.
-        """
-        scores = self.score_samples(X)
-        sample_weight = check_sample_weight(sample_weight, scores[:, np.newaxis])
-        return float(np.average(scores, weights=sample_weight))
 
     def sample_posterior(self, n_samples=1, random_state=None):
         """Draw the parameters ``mu`` and ``tau`` from the variational posterior.
@@ -733,6 +740,9 @@ class VariationalNormalEstimator(VersionedStateMixin, DensityMixin, BaseEstimato
         """
         check_is_fitted(self)
         level = check_probability(level)
-        return stats.norm.interval(
-            level, loc=self.posterior_mean_, scale=self.posterior_std_
-        )
+        # The tail probability (1 - level) / 2 is exact for any level (Sterbenz):
+        # norm.interval forms (1 + level) / 2, which rounds to 1, and so to an
+        # infinite bound, for levels within 1e-16 of 1.
+        z = stats.norm.isf(0.5 * (1.0 - level))
+        half_width = z * self.posterior_std_
+        return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width

@@ -80,30 +80,31 @@ def expected_log_normal(
     )
 
 
-def kl_normal(mean, variance, prior_mean, prior_variance):
-    """KL(Normal(mean, variance) || Normal(prior_mean, prior_variance)).
+def kl_normal(mean, std, prior_mean, prior_std):
+    """KL(Normal(mean, std**2) || Normal(prior_mean, prior_std**2)).
 
-    ``0.5 * (log(v0 / v) + (v + (m - m0)**2) / v0 - 1)`` (Bishop, eq. 10.71 with
-    its expectations written out), with the log ratio taken as a difference of
-    logs.
+    ``log(s0 / s) + ((s / s0)**2 + ((m - m0) / s0)**2 - 1) / 2`` (Bishop,
+    eq. 10.71 with its expectations written out), in ratios of standard
+    deviations so that no variance is formed: it stays finite and accurate
+    for a prior sd of 1e-200 or 1e200, where ``s0**2`` would underflow or
+    overflow.
 
     Parameters
     ----------
-    mean, variance : array-like
-        Mean ``m`` and variance ``v > 0`` of q.
-    prior_mean, prior_variance : array-like
-        Mean ``m0`` and variance ``v0 > 0`` of the prior.
+    mean, std : array-like
+        Mean ``m`` and standard deviation ``s > 0`` of q.
+    prior_mean, prior_std : array-like
+        Mean ``m0`` and standard deviation ``s0 > 0`` of the prior.
 
     Returns
     -------
     ndarray
         The divergence, >= 0, broadcast over the inputs.
     """
-    return 0.5 * (
-        np.log(prior_variance)
-        - np.log(variance)
-        + (variance + (mean - prior_mean) ** 2) / prior_variance
-        - 1.0
+    return (
+        np.log(prior_std)
+        - np.log(std)
+        + 0.5 * ((std / prior_std) ** 2 + ((mean - prior_mean) / prior_std) ** 2 - 1.0)
     )
 
 

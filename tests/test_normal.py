@@ -14,8 +14,10 @@ The model, per feature j::
 and q(mu_j) q(tau_j) = Normal(m_j, s_j**2) Gamma(a_j, b_j).
 """
 
+import importlib.util
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -770,3 +772,38 @@ def test_sample_mean_is_the_weighted_mean_of_the_data():
     w = rng.uniform(0, 3, size=200)
     est = VariationalNormalEstimator().fit(X, sample_weight=w)
     assert_allclose(est.sample_mean_, np.average(X, axis=0, weights=w), rtol=1e-14)
+
+
+# --------------------------------------------------------------------------
+# 10. The same fits as skvi 0.1, before the estimator moved onto skvi._base
+# --------------------------------------------------------------------------
+
+
+def _v01_reference():
+    here = Path(__file__).with_name("data")
+    spec = importlib.util.spec_from_file_location(
+        "make_normal_v01_reference", here / "make_normal_v01_reference.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, np.load(here / "normal_v01_reference.npz")
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_same_fit_as_skvi_0_1(case):
+    """Every fitted attribute equals skvi 0.1's to 1e-12 relative (issue 7)."""
+    module, reference = _v01_reference()
+    name, *arguments = list(module.cases())[case]
+    est = module.fit(name, *arguments)
+    for attribute in module.ATTRIBUTES:
+        expected = reference[f"{name}/{attribute}"]
+        actual = np.asarray(getattr(est, attribute))
+        assert actual.shape == expected.shape, attribute
+        if expected.dtype == bool or attribute == "n_iter_":
+            np.testing.assert_array_equal(actual, expected, err_msg=attribute)
+        else:
+            # The ELBO is a sum of terms of order W: relative to W there.
+            scale = np.maximum(np.abs(expected), 1e-300)
+            if attribute.startswith("elbo"):
+                scale = np.maximum(scale, est.n_samples_seen_)
+            assert np.max(np.abs(actual - expected) / scale) <= 1e-12, attribute
