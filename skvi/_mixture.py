@@ -68,8 +68,6 @@
 # of each conjugate block cancels against its q, leaving log-normalisers.
 
 import numbers
-import time
-import warnings
 
 import numpy as np
 from scipy import linalg
@@ -80,16 +78,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import VersionedStateMixin, restore_on_error
+from ._base import VariationalEstimator
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     check_sample_weight,
     is_dask_collection,
     validate_data,
-    validate_params,
 )
-from .exceptions import ConvergenceWarning, ELBODecreaseWarning
 
 LOG_2PI = np.log(2.0 * np.pi)  # TEMP until expect
 
@@ -179,7 +175,10 @@ def kl_dirichlet(concentration, prior_concentration):  # TEMP until expect
         - gammaln(concentration).sum(-1)
         - gammaln(prior_total)
         + gammaln(prior_concentration).sum(-1)
-        + ((concentration - prior_concentration) * dirichlet_expected_log(concentration)).sum(-1)
+        + (
+            (concentration - prior_concentration)
+            * dirichlet_expected_log(concentration)
+        ).sum(-1)
     )
 
 
@@ -357,9 +356,10 @@ _PRECISION_CHOLESKY = {
 
 def _scale_full(precisions_cholesky, dof, K, d):
     """``W_k = precisions_k / nu_k`` as (K, d, d) matrices."""
-    return np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky) / dof[
-        :, None, None
-    ]
+    return (
+        np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky)
+        / dof[:, None, None]
+    )
 
 
 def _scale_tied(precisions_cholesky, dof, K, d):
@@ -611,7 +611,10 @@ def _local_step(X, sample_weight, params, model):
     if sample_weight is None:
         total_log_norm, neg_entropy = log_norm.sum(), row_entropy.sum()
     else:
-        total_log_norm, neg_entropy = sample_weight @ log_norm, sample_weight @ row_entropy
+        total_log_norm, neg_entropy = (
+            sample_weight @ log_norm,
+            sample_weight @ row_entropy,
+        )
     statistics = sufficient_statistics(
         X,
         sample_weight,
@@ -755,77 +758,18 @@ def _lower_bound_constant(model, total_weight):
         K, model["weight_concentration_prior"]
     )
     return float(
-        K * (d * (d - 1) / 4 * np.log(np.pi) + 0.5 * d * np.log(model["mean_precision_prior"]) + log_b0)
+        K
+        * (
+            d * (d - 1) / 4 * np.log(np.pi)
+            + 0.5 * d * np.log(model["mean_precision_prior"])
+            + log_b0
+        )
         - 0.5 * total_weight * d * LOG_2PI
         + weights
     )
 
 
-# ---------------------------------------------------------------------------
-# TEMP until core: the contract's VariationalEstimator (skvi/_base.py), just
-# enough of its fit loop for the mixture's hooks; replaced once core is merged.
-class VariationalEstimator(VersionedStateMixin, BaseEstimator):  # TEMP until core
-    def fit(self, X, y=None, sample_weight=None):
-        with restore_on_error(self):
-            validate_params(self)
-            data = self._fit_data(X, sample_weight, reset=True)
-            self._run_cavi(data)
-        return self
-
-    def _run_cavi(self, data):
-        warm = getattr(self, "warm_start", False) and hasattr(self, "elbo_")
-        n_init = 1 if warm else getattr(self, "n_init", 1)
-        random_state = check_random_state(getattr(self, "random_state", None))
-        threshold = self._convergence_threshold(data)
-        best = None
-        for init in range(n_init):
-            if self.verbose:
-                print(f"Initialization {init}")
-            state = (
-                self._fitted_state(data)
-                if warm
-                else self._initial_state(data, random_state)
-            )
-            history = []
-            converged = False
-            previous = self._elbo(data, state)
-            for n_iter in range(1, self.max_iter + 1):
-                state = self._sweep(data, state)
-                elbo = self._elbo(data, state)
-                change = elbo - previous
-                if change < -1e-9 * max(abs(elbo), 1.0):
-                    warnings.warn(
-                        f"The ELBO decreased by {-change:.3e} at iteration {n_iter}.",
-                        ELBODecreaseWarning,
-                        stacklevel=3,
-                    )
-                history.append(elbo)
-                previous = elbo
-                if self.verbose and n_iter % self.verbose_interval == 0:
-                    print(f"  Iteration {n_iter}\t ELBO change {change:.5f}")
-                if abs(change) <= threshold:
-                    converged = True
-                    break
-            final = previous
-            if best is None or final > best[0]:
-                best = (final, state, history, converged)
-        final, state, history, converged = best
-        if not converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. "
-                "Try different init parameters, or increase max_iter, "
-                "tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        self.elbo_ = final
-        self.elbo_history_ = np.asarray(history)
-        self.n_iter_ = len(history)
-        self.converged_ = converged
-        self._set_fitted(data, state)
-
-
-class VariationalGaussianMixture(DensityMixin, VariationalEstimator):
+class VariationalGaussianMixture(VariationalEstimator, DensityMixin, BaseEstimator):
     """Bayesian Gaussian mixture by CAVI: scikit-learn's model, with the full ELBO.
 
     A drop-in for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
@@ -1227,9 +1171,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 f"the shape {expected}, but got {array.shape}."
             )
         matrix = _as_matrix(array, covariance_type, d)
-        if not (
-            np.allclose(matrix, matrix.T) and np.linalg.eigvalsh(matrix)[0] > 0.0
-        ):
+        if not (np.allclose(matrix, matrix.T) and np.linalg.eigvalsh(matrix)[0] > 0.0):
             raise ValueError(
                 f"'{covariance_type} covariance_prior' should be symmetric, "
                 "positive-definite."
@@ -1300,7 +1242,11 @@ degrees_of_freedom_prior_, covariance_prior_
         return state["local"][1] - _kl_to_prior(state["params"], data["model"])
 
     def _convergence_threshold(self, data):
+        """``tol``, on the total ELBO, as scikit-learn's on its bound."""
         return self.tol
+
+    def _total_weight(self, data):
+        return data["model"]["total_weight"]
 
     def _fitted_state(self, data):
         params = _complete(
@@ -1349,9 +1295,7 @@ degrees_of_freedom_prior_, covariance_prior_
             "spherical": np.square,
         }[self.covariance_type](params["precisions_cholesky"])
         self.lower_bounds_ = list(state["lower_bounds"])
-        self.lower_bound_ = (
-            self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
-        )
+        self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
         self.n_samples_seen_ = model["total_weight"]
 
     # -- prediction ---------------------------------------------------------
@@ -1383,12 +1327,16 @@ degrees_of_freedom_prior_, covariance_prior_
         params, model = self._current()
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         step = _block_rows(X.shape[0], *params["means"].shape)
-        return np.concatenate(
-            [
-                function(_log_rho(X[start : start + step], params, model))
-                for start in range(0, X.shape[0], step)
-            ]
-        ), params, model
+        return (
+            np.concatenate(
+                [
+                    function(_log_rho(X[start : start + step], params, model))
+                    for start in range(0, X.shape[0], step)
+                ]
+            ),
+            params,
+            model,
+        )
 
     def predict(self, X):
         """The most probable component of each sample (argmax of q(z_i)).
@@ -1456,24 +1404,6 @@ degrees_of_freedom_prior_, covariance_prior_
             X, lambda log_rho: logsumexp(log_rho, axis=1)
         )
         return log_norm - _kl_to_prior(params, model) / self.n_samples_seen_
-
-    def score(self, X, y=None, sample_weight=None):
-        """Weighted mean of :meth:`score_samples`; ``score(X_train) * W == elbo_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        scores = self.score_samples(X)
-        sample_weight = check_sample_weight(sample_weight, scores[:, None])
-        return float(np.average(scores, weights=sample_weight))
 
     def sample(self, n_samples=1):
         """Draw samples from the point-estimate mixture, as scikit-learn's.

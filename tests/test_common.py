@@ -20,7 +20,8 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    COMMON_ESTIMATORS, expected_failed_checks=_expected_failed_checks,
+    COMMON_ESTIMATORS,
+    expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

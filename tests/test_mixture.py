@@ -23,7 +23,10 @@ def _blobs(n_per=(60, 80, 50), d=3, seed=0, spread=4.0):
     rng = np.random.default_rng(seed)
     centres = rng.normal(0.0, spread, size=(len(n_per), d))
     X = np.concatenate(
-        [rng.normal(c, rng.uniform(0.5, 1.5), size=(n, d)) for c, n in zip(centres, n_per)]
+        [
+            rng.normal(c, rng.uniform(0.5, 1.5), size=(n, d))
+            for c, n in zip(centres, n_per)
+        ]
     )
     labels = np.repeat(np.arange(len(n_per)), n_per)
     return X, labels
@@ -126,10 +129,9 @@ def test_elbo_minus_lower_bound_is_the_documented_constant(
     nu0 = est.degrees_of_freedom_prior_
     # log B(W0, nu0) with W0 = covariance_prior^-1, from scipy's Wishart density
     # at the identity: log W(I | nu0, W0) = log B - tr(W0^-1)/2.
-    log_b0 = (
-        stats.wishart(df=nu0, scale=np.linalg.inv(prior_covariance)).logpdf(np.eye(d))
-        + 0.5 * np.trace(prior_covariance)
-    )
+    log_b0 = stats.wishart(df=nu0, scale=np.linalg.inv(prior_covariance)).logpdf(
+        np.eye(d)
+    ) + 0.5 * np.trace(prior_covariance)
     alpha0 = est.weight_concentration_prior_
     weights_term = {
         "dirichlet_process": K * np.log(alpha0),
@@ -139,7 +141,8 @@ def test_elbo_minus_lower_bound_is_the_documented_constant(
         - (alpha0 - 1) * K * np.log(1.0 / K),
     }[weight_prior]
     c = (
-        K * (d * (d - 1) / 4 * np.log(np.pi) + d / 2 * np.log(est.mean_precision_prior_))
+        K
+        * (d * (d - 1) / 4 * np.log(np.pi) + d / 2 * np.log(est.mean_precision_prior_))
         + K * log_b0
         - W * d / 2 * np.log(2 * np.pi)
         + weights_term
@@ -162,10 +165,12 @@ def _logpdf_q_and_p(est, draws):
         log_q += stats.wishart(df=dof[k], scale=scale[k]).logpdf(
             np.moveaxis(precisions[:, k], 0, -1)
         )
-        log_p += stats.wishart(df=est.degrees_of_freedom_prior_, scale=prior_scale).logpdf(
-            np.moveaxis(precisions[:, k], 0, -1)
+        log_p += stats.wishart(
+            df=est.degrees_of_freedom_prior_, scale=prior_scale
+        ).logpdf(np.moveaxis(precisions[:, k], 0, -1))
+        log_q += _log_normal(
+            means[:, k], est.means_[k], est.mean_precision_[k] * precisions[:, k]
         )
-        log_q += _log_normal(means[:, k], est.means_[k], est.mean_precision_[k] * precisions[:, k])
         log_p += _log_normal(
             means[:, k], est.mean_prior_, est.mean_precision_prior_ * precisions[:, k]
         )
@@ -180,8 +185,12 @@ def _logpdf_q_and_p(est, draws):
         log_q += stats.beta(a, b).logpdf(sticks).sum(1)
         log_p += stats.beta(1.0, alpha0).logpdf(sticks).sum(1)
     else:
-        log_q += np.array([stats.dirichlet(est.weight_concentration_).logpdf(w) for w in weights])
-        log_p += np.array([stats.dirichlet(np.full(K, alpha0)).logpdf(w) for w in weights])
+        log_q += np.array(
+            [stats.dirichlet(est.weight_concentration_).logpdf(w) for w in weights]
+        )
+        log_p += np.array(
+            [stats.dirichlet(np.full(K, alpha0)).logpdf(w) for w in weights]
+        )
     return log_q, log_p
 
 
@@ -266,7 +275,13 @@ def test_elbo_equals_a_monte_carlo_estimate_from_q(covariance_type, weight_prior
     init_params=st.sampled_from(["kmeans", "random", "random_from_data"]),
 )
 def test_elbo_never_decreases(
-    seed, n_samples, n_features, n_components, covariance_type, weight_prior, init_params
+    seed,
+    n_samples,
+    n_features,
+    n_components,
+    covariance_type,
+    weight_prior,
+    init_params,
 ):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_samples, n_features)) * rng.uniform(0.1, 10.0)
@@ -301,7 +316,13 @@ def test_integer_weights_equal_repeated_rows(monkeypatch, covariance_type):
     weighted = VariationalGaussianMixture(**params).fit(X, sample_weight=counts)
     repeated = VariationalGaussianMixture(**params).fit(np.repeat(X, counts, axis=0))
     assert weighted.n_iter_ == repeated.n_iter_
-    for name in ["weights_", "means_", "covariances_", "mean_prior_", "covariance_prior_"]:
+    for name in [
+        "weights_",
+        "means_",
+        "covariances_",
+        "mean_prior_",
+        "covariance_prior_",
+    ]:
         assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-9)
     assert_allclose(weighted.elbo_, repeated.elbo_, rtol=1e-10)
     assert_allclose(weighted.lower_bounds_, repeated.lower_bounds_, rtol=1e-10)
@@ -327,7 +348,10 @@ def test_dirichlet_process_switches_surplus_components_off():
 def test_fit_predict_equals_fit_then_predict(covariance_type, max_iter):
     X, _ = _blobs(seed=6)
     params = dict(
-        n_components=4, covariance_type=covariance_type, max_iter=max_iter, random_state=2
+        n_components=4,
+        covariance_type=covariance_type,
+        max_iter=max_iter,
+        random_state=2,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -376,10 +400,13 @@ def test_sample_posterior_has_the_moments_of_q(covariance_type):
     assert_allclose(weights.mean(0), alpha / alpha.sum(), atol=5e-3)
     assert_allclose(means.mean(0), est.means_, atol=0.05)
     K, d = est.means_.shape
-    expected = _wishart_scale(est) * np.broadcast_to(est.degrees_of_freedom_, (K,))[
-        :, None, None
-    ]
-    assert_allclose(precisions.mean(0), expected, rtol=0.05, atol=0.02 * np.abs(expected).max())
+    expected = (
+        _wishart_scale(est)
+        * np.broadcast_to(est.degrees_of_freedom_, (K,))[:, None, None]
+    )
+    assert_allclose(
+        precisions.mean(0), expected, rtol=0.05, atol=0.02 * np.abs(expected).max()
+    )
 
 
 def test_sample_is_drawn_from_the_point_estimates():
