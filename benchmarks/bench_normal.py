@@ -11,7 +11,12 @@ load; the table shows the median time of each case and the median of its
 ratios to the floor. Inputs that take less than ~50 ms are timed over several
 calls per repeat. The floor is one numpy pass computing per-feature sums and
 sums of squares, ``X.sum(0)`` and ``np.einsum("ij,ij->j", X, X)``: the least
-work any Normal fit must do, written the obvious way.
+work any Normal fit must do, written the obvious way, on one core.
+
+skvi's cases run twice: on one thread (under
+``threadpoolctl.threadpool_limits(1)``, as joblib's workers run) and on all the
+cores skvi's statistics may use (the "threads" column; see the module
+docstring of ``skvi/_stats.py``). The floor and the peer run as they are.
 
 Peak memory is measured with :mod:`tracemalloc` (numpy reports its allocations
 to it) in a separate, untimed call, so tracing does not slow the timings. X is
@@ -21,6 +26,7 @@ allocated before tracing starts, so the figure is the memory *beyond* X.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -34,7 +40,7 @@ import numpy as np
 import sklearn
 from sklearn.mixture import BayesianGaussianMixture
 from sklearn.utils.validation import validate_data
-from threadpoolctl import threadpool_info
+from threadpoolctl import ThreadpoolController, threadpool_info
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -113,6 +119,13 @@ def load_average():
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def thread_limit(controller, threads):
+    """A context capping native thread pools to ``threads`` (None: no cap)."""
+    if threads is None:
+        return contextlib.nullcontext()
+    return controller.limit(limits=threads)
+
+
 def describe_machine():
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -173,25 +186,30 @@ def main():
     if args.block_elements:
         _stats._BLOCK_ELEMENTS = args.block_elements
     print(describe_machine())
-    print(f"block: {_stats._BLOCK_ELEMENTS} elements; load average {load_average()}")
+    print(
+        f"block: {_stats._BLOCK_ELEMENTS} elements, {_stats._BLOCKS_PER_GROUP} "
+        f"blocks a thread's group; threads available to skvi: "
+        f"{_stats._available_threads()}; load average {load_average()}"
+    )
     print(
         f"time: median of {args.repeats} repeats ({args.peer_repeats} for the peer); "
         "ratio: median of per-repeat ratios to the floor timed just before; "
         "memory: tracemalloc peak beyond X"
     )
     print(
-        f"| {'rows':>5} | {'dtype':7} | {'case':31} | {'time':>12} "
+        f"| {'rows':>5} | {'dtype':7} | {'case':31} | {'threads':>7} | {'time':>12} "
         f"| {'× floor':>7} | {'peak memory beyond X':>24} |"
     )
-    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 33}|{'-' * 14}|{'-' * 9}|{'-' * 26}|")
+    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 33}|{'-' * 9}|{'-' * 14}|{'-' * 9}|{'-' * 26}|")
+    controller = ThreadpoolController()
+    all_cores = _stats._available_threads()
     rng = np.random.default_rng(0)
     for n_rows in map(int, args.rows):
         for dtype in args.dtypes:
             X = rng.standard_normal((n_rows, args.features)).astype(dtype)
             X_offset = X + np.asarray(OFFSETS[dtype], dtype=dtype)
             weights = rng.uniform(0.0, 2.0, size=n_rows)
-            cases = [
-                ("floor (sum + einsum)", floor, X),
+            skvi_cases = [
                 ("fit", fit, X),
                 ("  of which validate_data", fit_validation, X),
                 ("  of which weighted_moments", fit_statistics, X),
@@ -199,49 +217,66 @@ def main():
                 ("fit, sample_weight", partial(fit, sample_weight=weights), X),
                 (f"partial_fit, {N_CHUNKS} chunks", partial_fit, X),
             ]
+            # (name, function, data, thread cap or None, threads shown)
+            cases = [("floor (sum + einsum)", floor, X, None, "1")]
+            for threads in (1, None) if all_cores > 1 else (None,):
+                shown = str(threads or all_cores)
+                cases += [case + (threads, shown) for case in skvi_cases]
             if n_rows <= args.peer_max_rows:
-                cases.append(("sklearn BayesianGaussianMixture", sklearn_peer, X))
-            for _, function, data in cases:
+                cases.append(
+                    ("sklearn BayesianGaussianMixture", sklearn_peer, X, None, "all")
+                )
+            for _, function, data, _, _ in cases:
                 function(data[:1000])  # warm up imports and caches
             # Small inputs are timed over several calls, so that one timing
             # lasts long enough (~50 ms) not to be a scheduler's time slice.
             number = max(1, round(MIN_TIMING / elapsed(floor, X)))
-            times = {name: [] for name, _, _ in cases}
-            ratios = {name: [] for name, _, _ in cases}
+            keys = [(name, shown) for name, _, _, _, shown in cases]
+            times = {key: [] for key in keys}
+            ratios = {key: [] for key in keys}
             for repeat in range(args.repeats):
-                for name, function, data in cases:
+                for key, (_, function, data, threads, _) in zip(
+                    keys, cases, strict=True
+                ):
                     if function is sklearn_peer and repeat >= args.peer_repeats:
                         continue
                     calls = 1 if function is sklearn_peer else number
-                    floor_time = elapsed(floor, data, calls)
-                    case_time = elapsed(function, data, calls)
-                    times[name].append(case_time)
-                    ratios[name].append(case_time / floor_time)
-            for name, function, data in cases:
+                    # The cap is set outside the timed calls (it costs ~ms).
+                    with thread_limit(controller, threads):
+                        floor_time = elapsed(floor, data, calls)
+                        case_time = elapsed(function, data, calls)
+                    times[key].append(case_time)
+                    ratios[key].append(case_time / floor_time)
+            for key, (name, function, data, threads, shown) in zip(
+                keys, cases, strict=True
+            ):
                 memory = "-"
                 if not args.no_memory:
-                    peak = peak_memory(function, data)
+                    with thread_limit(controller, threads):
+                        peak = peak_memory(function, data)
                     memory = (
                         f"{peak / 2**20:.1f} MiB ({100 * peak / X.nbytes:.1f}% of X)"
                     )
                 print(
-                    f"| {n_rows:>5.0e} | {dtype:7} | {name:31} "
-                    f"| {1e3 * statistics.median(times[name]):>9.1f} ms "
-                    f"| {statistics.median(ratios[name]):>6.2f}x "
+                    f"| {n_rows:>5.0e} | {dtype:7} | {name:31} | {shown:>7} "
+                    f"| {1e3 * statistics.median(times[key]):>9.1f} ms "
+                    f"| {statistics.median(ratios[key]):>6.2f}x "
                     f"| {memory:>24} |",
                     flush=True,
                 )
             if n_rows <= args.peer_max_rows:
-                speedup = statistics.median(times["sklearn BayesianGaussianMixture"])
-                speedup /= statistics.median(times["fit"])
+                speedup = statistics.median(
+                    times[("sklearn BayesianGaussianMixture", "all")]
+                )
+                speedup /= statistics.median(times[("fit", str(all_cores))])
                 print(
                     f"| {n_rows:>5.0e} | {dtype:7} | {'fit speed-up over the peer':31} "
-                    f"| {speedup:>10.0f} x | {'':>7} | {'':>24} |"
+                    f"| {'all':>7} | {speedup:>10.0f} x | {'':>7} | {'':>24} |"
                 )
             else:
                 not_run = "sklearn peer: not run (slow)"
                 print(
-                    f"| {n_rows:>5.0e} | {dtype:7} | {not_run:31} "
+                    f"| {n_rows:>5.0e} | {dtype:7} | {not_run:31} | {'-':>7} "
                     f"| {'-':>12} | {'-':>7} | {'-':>24} |"
                 )
             del X, X_offset, weights

@@ -1,32 +1,67 @@
 """Weighted sufficient statistics: one stable pass over the data, exact merges.
 
-The Normal model needs, per feature, only the total weight ``W = sum_i w_i``, the
-weighted mean ``xbar = sum_i w_i x_i / W`` and the weighted centred sum of squares
-``S = sum_i w_i (x_i - xbar)**2``. This module computes them in a single pass over
-row blocks that fit in cache, and merges partial results (blocks, ``partial_fit``
-chunks, dask chunks) with the parallel formulas of Chan, Golub & LeVeque (1979):
+A Normal factor of a model needs, per component ``k`` and feature, only the total
+weight ``W_k = sum_i w_i r_ik``, the weighted mean ``xbar_k = sum_i w_i r_ik x_i / W_k``
+and the weighted centred scatter ``S_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T``
+(its diagonal alone for a diagonal model). ``w`` are sample weights and ``r`` the
+responsibilities of a mixture's E-step (a single column of ones for a plain
+weight vector). :class:`SufficientStatistics` holds them, with the mean kept as
+``reference + offset`` (see below); :func:`sufficient_statistics` computes them in
+a single pass over row blocks that fit in cache, all components at once with
+matrix products; partial results (blocks, ``partial_fit`` chunks, dask chunks)
+are merged with the parallel formulas of Chan, Golub & LeVeque (1979):
 
-    W   = sum_k W_k
-    xbar = sum_k W_k xbar_k / W
-    S   = sum_k S_k + sum_k W_k (xbar_k - xbar)**2
+    W_k    = sum_p W_pk
+    xbar_k = sum_p W_pk xbar_pk / W_k
+    S_k    = sum_p S_pk + sum_p W_pk (xbar_pk - xbar_k)(xbar_pk - xbar_k)^T
 
-Within a block the raw sums ``sum w x`` and ``sum w x**2`` are cheapest (two BLAS
-matrix-vector products on a block in cache), but
-``S = sum w x**2 - (sum w x)**2 / W`` loses about ``log10(sum w x**2 / S)`` digits
-to cancellation. Where a block loses more than :data:`_MAX_CANCELLATION` of them
-(data far from zero relative to their spread, e.g. ``1e9 + Normal(0, 1)``) the
-block is recomputed centred on its own mean while it is still in cache (a
-compensated two-pass, Chan et al. eq. 1.7), and the blocks that follow are summed
-around that mean: one subtraction into a buffer in cache instead of a second
-pass. Block means are merged as offsets from it, so that no digit of the spread
-is rounded away with the means. Well-scaled data thus pay for one read of X and
-nothing more; badly scaled data for one read and one subtraction.
+Far from zero (``1e9 + Normal(0, 1)``) a mean rounded to float64 loses the
+digits of the spread, so means are kept and merged as offsets from a common
+reference point: ``xbar_pk - xbar_k`` is then computed from small offsets and
+keeps every digit. A part's own reference is rebased on the common one as
+``(reference_p - reference) + offset_p``, exact when the two are close
+(Sterbenz's lemma). Where the squares of the spread of the means would
+overflow, the spread is scaled, exactly, by a power of two first.
+
+The Normal model's fast path, :func:`weighted_moments_about` (one weight
+vector, diagonal scatter): within a block the raw sums ``sum w x`` and
+``sum w x**2`` are cheapest (two BLAS matrix-vector products on a block in
+cache), but ``S = sum w x**2 - (sum w x)**2 / W`` loses about
+``log10(sum w x**2 / S)`` digits to cancellation. Where a block loses more than
+:data:`_MAX_CANCELLATION` of them the block is recomputed centred on its own
+mean while it is still in cache (a compensated two-pass, Chan et al. eq. 1.7),
+and the blocks that follow are summed around that mean: one subtraction into a
+buffer in cache instead of a second pass. Well-scaled data thus pay for one
+read of X and nothing more; badly scaled data for one read and one subtraction.
+The general path (responsibilities, or a full scatter) sums each block around
+its weighted mean, then recomputes centred, per component, only what
+cancelled (diagonal) or always (full: one small matrix product per component).
 
 Finiteness is read off the sums: a NaN or an infinity in X makes a block's sums
 non-finite, and only then is the block checked element-wise, to raise the usual
 scikit-learn error. Sums that overflow although the data are finite (values
 beyond about 1e154) are recomputed on the block scaled, exactly, by a power of
-two near its maximum.
+two near its maximum; the block's scaled-back centre then serves as the
+reference for its mean, so that such data too are merged without loss.
+
+Threads
+-------
+The pass over X runs on all available cores: the rows are cut into groups of
+:data:`_BLOCKS_PER_GROUP` row blocks (about 8 MiB of float64), each group is
+summed by one thread of a :class:`~concurrent.futures.ThreadPoolExecutor`
+(numpy releases the GIL in its loops and BLAS calls), and the groups' results
+are merged in group order. Group boundaries depend on the data's shape only,
+never on the number of threads, so results are bit-identical whatever it is.
+Inputs of a single group (below about a million values) run in the calling
+thread. The number of threads is the smaller of the OpenMP and the BLAS limits
+(scikit-learn's ``_openmp_effective_n_threads``, which also counts the cores
+available to the process, and the BLAS thread count read with threadpoolctl),
+so that ``threadpoolctl.threadpool_limits(1)``, or joblib capping its workers'
+native thread pools, makes the pass single-threaded, as it does scikit-learn's
+OpenMP estimators. While the workers run, BLAS is limited to one thread (the
+workers' matrix products are small; BLAS threads on top of them would
+oversubscribe the cores), as scikit-learn's KMeans does; results do not
+depend on BLAS's thread count either.
 
 References
 ----------
@@ -36,7 +71,11 @@ algorithm for computing sample variances", Stanford CS report STAN-CS-79-773, 19
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from ._validation import assert_all_finite
 
@@ -44,6 +83,13 @@ from ._validation import assert_all_finite
 # the same size, stay in a core's L2 cache (2 MiB on the benchmark machine) with
 # room to spare; 2**15 to 2**17 measure alike (benchmarks/README.md).
 _BLOCK_ELEMENTS = 2**16
+
+# Row blocks per group, the unit of work of one thread. Its boundaries depend on
+# X's shape only, so that results do not depend on the number of threads; 16
+# blocks (8 MiB of float64) make enough groups to share between cores from about
+# 1e6 values on, and few enough that a group's fixed costs (a buffer, and one
+# recentred block on badly scaled data) stay at a few percent.
+_BLOCKS_PER_GROUP = 16
 
 # A block's raw-sum centred sum of squares is trusted while
 # sum w x**2 / S <= 10**_MAX_CANCELLATION, i.e. at most that many of float64's
@@ -55,6 +101,125 @@ _TRUSTED_RATIO = 10.0**_MAX_CANCELLATION
 # loop per row; viewed as rows of about this many values (whole data rows each)
 # the same subtraction runs ~1.3x faster.
 _SHIFT_ROW_WIDTH = 512
+
+
+# --------------------------------------------------------------------------
+# Threads
+
+
+_blas_controller = None
+
+
+def _blas():
+    """threadpoolctl's controller of the loaded BLAS libraries, built once (~20 ms)."""
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller
+
+
+def _blas_thread_limit():
+    """The smallest thread count of the loaded BLAS libraries (microseconds).
+
+    No limit when threadpoolctl finds no BLAS it knows.
+    """
+    limits = [lib.num_threads for lib in _blas().lib_controllers]
+    return min(limits, default=float("inf"))
+
+
+def _available_threads():
+    """Threads the pass may use: the smaller of the OpenMP and the BLAS limits.
+
+    Both follow ``threadpoolctl.threadpool_limits``; the OpenMP one also counts
+    the cores available to the process (cgroups, ``OMP_NUM_THREADS``).
+    """
+    return max(1, int(min(_openmp_effective_n_threads(), _blas_thread_limit())))
+
+
+def _map_groups(function, n_groups):
+    """``[function(g) for g in range(n_groups)]``, on several threads if worthwhile."""
+    n_threads = 1 if n_groups < 2 else min(n_groups, _available_threads())
+    if n_threads == 1:
+        return [function(group) for group in range(n_groups)]
+    # Each worker's BLAS calls run on its own core, as in scikit-learn's KMeans:
+    # BLAS threads on top of these would oversubscribe the cores.
+    with _blas().limit(limits=1):
+        with ThreadPoolExecutor(max_workers=n_threads) as executor:
+            return list(executor.map(function, range(n_groups)))
+
+
+def _group_bounds(n_samples, block_rows):
+    """Row ranges of the groups of :data:`_BLOCKS_PER_GROUP` blocks."""
+    group_rows = block_rows * _BLOCKS_PER_GROUP
+    return [
+        (start, min(start + group_rows, n_samples))
+        for start in range(0, n_samples, group_rows)
+    ]
+
+
+# --------------------------------------------------------------------------
+# Merges
+
+
+def _power_of_two_above(values):
+    """The least power of two >= ``values`` (1 where a value is 0): exact scales."""
+    return np.ldexp(1.0, np.frexp(values)[1])
+
+
+def _between_diagonal(weights, spread):
+    """``sum_p W_pk (d_pk)**2`` per component and feature."""
+    scale = _power_of_two_above(np.max(np.abs(spread), axis=0))
+    unit = spread / scale
+    return np.einsum("pk,pkd->kd", weights, unit * unit) * scale * scale
+
+
+def _between_full(weights, spread):
+    """``sum_p W_pk d_pk d_pk^T`` per component."""
+    scale = _power_of_two_above(np.max(np.abs(spread), axis=0))
+    unit = spread / scale
+    between = np.einsum("pk,pki,pkj->kij", weights, unit, unit)
+    # Symmetrised: einsum's two triangles may round differently.
+    between = 0.5 * (between + between.transpose(0, 2, 1))
+    return between * scale[:, :, None] * scale[:, None, :]
+
+
+_BETWEEN = {1: _between_diagonal, 2: _between_full}
+
+
+def _chan_merge(weights, offsets, scatter_sum):
+    """Merge parts about a common reference (Chan et al., 1979).
+
+    ``W_k = sum_p W_pk``, ``o_k = sum_p W_pk o_pk / W_k`` and
+    ``S_k = sum_p S_pk + sum_p W_pk (o_pk - o_k)(o_pk - o_k)^T``, where the
+    offsets ``o`` are means minus the common reference. The spreads
+    ``o_pk - o_k`` are scaled by a power of two before they are squared, so
+    that the squares neither overflow nor underflow (the scaling is exact).
+    Parts of zero weight contribute nothing, whatever their offset.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_parts, n_components)
+    offsets : ndarray of shape (n_parts, n_components, n_features)
+    scatter_sum : ndarray of shape (n_components, n_features) or \
+            (n_components, n_features, n_features)
+        ``sum_p S_pk``, summed by the caller in its own (deterministic) order.
+
+    Returns
+    -------
+    weight : ndarray of shape (n_components,)
+    offset : ndarray of shape (n_components, n_features)
+    scatter : ndarray, shaped like ``scatter_sum``
+    """
+    total = weights.sum(axis=0)
+    share = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
+    weighted = (weights > 0)[:, :, None]
+    offsets = np.where(weighted, offsets, 0.0)
+    offset = np.einsum("pk,pkd->kd", share, offsets)
+    spread = np.where(weighted, offsets - offset, 0.0)
+    between = _BETWEEN[scatter_sum.ndim - 1](weights, spread)
+    return total, offset, scatter_sum + between
 
 
 def merge_moments(weights, means, sums_of_squares):
@@ -79,21 +244,27 @@ def merge_moments(weights, means, sums_of_squares):
         Weighted mean of the union.
     sum_of_squares : ndarray of shape (n_features,)
         Weighted centred sum of squares of the union.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi._stats import merge_moments
+    >>> merge_moments([2.0, 1.0], [[1.0], [4.0]], [[2.0], [0.0]])
+    (3.0, array([2.]), array([8.]))
     """
     weights = np.asarray(weights, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
     sums_of_squares = np.asarray(sums_of_squares, dtype=np.float64)
-    total = weights.sum()
-    if total == 0:
-        return 0.0, np.zeros(means.shape[1]), np.zeros(means.shape[1])
-    share = weights / total
-    # The weighted mean of the means, then the spread of the means around it
-    # (a second pass over n_parts values, not over the data).
-    mean = share @ means
-    spread = means - mean
-    spread[weights == 0] = 0.0
-    sum_of_squares = sums_of_squares.sum(axis=0) + weights @ (spread * spread)
-    return float(total), mean, sum_of_squares
+    total, mean, sum_of_squares = _chan_merge(
+        weights[:, None], means[:, None, :], sums_of_squares.sum(axis=0)[None]
+    )
+    return float(total[0]), mean[0], sum_of_squares[0]
+
+
+def _common_reference(weights, references):
+    """The reference of the first part of positive weight (else of the first)."""
+    positive = np.flatnonzero(weights > 0)
+    return references[positive[0] if positive.size else 0]
 
 
 def merge_moments_about(weights, references, offsets, sums_of_squares):
@@ -101,10 +272,11 @@ def merge_moments_about(weights, references, offsets, sums_of_squares):
 
     The offsets are rebased on one reference (the first part of positive
     weight's) as ``(reference_k - reference) + offset_k`` and merged by
-    :func:`merge_moments`. Far from zero (``1e9 + Normal(0, 1)``), references
-    of neighbouring parts are close, their difference is exact (Sterbenz's
-    lemma), and the offsets keep the digits of the spread that means rounded
-    to float64 would lose: the merge is then as exact as one pass.
+    :func:`merge_moments`. Far from zero (``1e9 + Normal(0, 1)``, or
+    ``1e160 + 1e145 Normal(0, 1)``), references of neighbouring parts are
+    close, their difference is exact (Sterbenz's lemma), and the offsets keep
+    the digits of the spread that means rounded to float64 would lose: the
+    merge is then as exact as one pass.
 
     Parameters
     ----------
@@ -121,14 +293,110 @@ def merge_moments_about(weights, references, offsets, sums_of_squares):
     reference, offset : ndarray of shape (n_features,)
         The merged mean is ``reference + offset``.
     sum_of_squares : ndarray of shape (n_features,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi._stats import merge_moments_about
+    >>> weight, reference, offset, s = merge_moments_about(
+    ...     [1.0, 1.0], [[1e9], [1e9 + 2.0]], [[0.5], [-0.5]], [[0.0], [0.0]]
+    ... )
+    >>> weight, reference - 1e9, offset, s
+    (2.0, array([0.]), array([1.]), array([0.5]))
     """
     weights = np.asarray(weights, dtype=np.float64)
     references = np.asarray(references, dtype=np.float64)
-    positive = np.flatnonzero(weights > 0)
-    reference = references[positive[0] if positive.size else 0]
+    reference = _common_reference(weights, references)
     rebased = (references - reference) + np.asarray(offsets, dtype=np.float64)
     weight, offset, sum_of_squares = merge_moments(weights, rebased, sums_of_squares)
     return weight, reference, offset, sum_of_squares
+
+
+# --------------------------------------------------------------------------
+# The statistics as one type
+
+
+@dataclass(frozen=True, eq=False)
+class SufficientStatistics:
+    """Total weight, mean and scatter of each component, with exact merges.
+
+    The sufficient statistics of a Normal factor, for each of ``K`` components
+    (``K = 1`` for a plain weight vector): ``W_k = sum_i w_i r_ik``, the mean
+    ``xbar_k = reference + offset[k]`` and the scatter
+    ``S_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T`` (its diagonal for a
+    diagonal model). Keeping the mean as a shared reference plus per-component
+    offsets keeps, far from zero, the digits a rounded mean would lose
+    (module docstring).
+
+    Attributes
+    ----------
+    weight : ndarray of shape (n_components,)
+        Total weight of each component.
+    reference : ndarray of shape (n_features,)
+        The common reference point.
+    offset : ndarray of shape (n_components, n_features)
+        Each component's weighted mean minus ``reference``.
+    scatter : ndarray of shape (n_components, n_features) or \
+            (n_components, n_features, n_features)
+        Weighted centred scatter: diagonal or full.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi._stats import sufficient_statistics
+    >>> X = np.array([[1.0], [2.0], [3.0], [4.0]])
+    >>> a = sufficient_statistics(X[:2])
+    >>> b = sufficient_statistics(X[2:])
+    >>> merged = a.merge(b)
+    >>> merged.weight, merged.mean, merged.scatter
+    (array([4.]), array([[2.5]]), array([[5.]]))
+    >>> merged.scaled(0.5).weight
+    array([2.])
+    """
+
+    weight: np.ndarray
+    reference: np.ndarray
+    offset: np.ndarray
+    scatter: np.ndarray
+
+    @property
+    def mean(self):
+        """Weighted mean of each component, ``reference + offset``, shape (K, d)."""
+        return self.reference + self.offset
+
+    def merge(self, other):
+        """The statistics of the union of two disjoint data sets (exact Chan merge)."""
+        return SufficientStatistics.merge_all([self, other])
+
+    def scaled(self, factor):
+        """Weight and scatter times ``factor``, mean unchanged (SVI's rescaling)."""
+        return SufficientStatistics(
+            self.weight * factor, self.reference, self.offset, self.scatter * factor
+        )
+
+    @staticmethod
+    def merge_all(parts):
+        """Merge any number of parts, in the order given (so deterministically).
+
+        The common reference is that of the first part of positive total
+        weight; the others' offsets are rebased on it.
+        """
+        parts = list(parts)
+        weights = np.stack([part.weight for part in parts])
+        references = np.stack([part.reference for part in parts])
+        reference = _common_reference(weights.sum(axis=1), references)
+        offsets = np.stack(
+            [(part.reference - reference) + part.offset for part in parts]
+        )
+        scatter_sum = parts[0].scatter
+        for part in parts[1:]:
+            scatter_sum = scatter_sum + part.scatter
+        weight, offset, scatter = _chan_merge(weights, offsets, scatter_sum)
+        return SufficientStatistics(weight, reference, offset, scatter)
+
+
+# --------------------------------------------------------------------------
+# The fast path: one weight vector, diagonal scatter
 
 
 def _block_sums(deviation, weights, buffer):
@@ -187,19 +455,27 @@ def _centred_block_moments(block, weights, weight, centre, buffer):
     return correction / weight, squares - correction * correction / weight
 
 
+def _overflow_scale(block):
+    """Per-column power of two at or below max |x|: scaled values lie within +-2."""
+    largest = np.max(np.abs(block), axis=0).astype(np.float64)
+    return np.ldexp(1.0, np.frexp(largest)[1] - 1)
+
+
 def _scaled_block_moments(block, weights, weight, buffer):
     """Moments of a finite block whose squares overflow: scale by max |x| first.
 
     The scale is a power of two, so that scaling is exact and the centred pass
     on the scaled block keeps every digit of the spread; the one at or below
     max |x| (scaled values within +-2) stays finite even for max |x| ~ 1.8e308.
+    Returns the mean as an offset from the block's centre (its rounded mean,
+    scaled back exactly), and that centre: a reference that keeps the digits
+    of the spread when blocks and chunks far from zero are merged.
     """
-    largest = np.max(np.abs(block), axis=0).astype(np.float64)
-    scale = np.ldexp(1.0, np.frexp(largest)[1] - 1)
+    scale = _overflow_scale(block)
     scaled = np.divide(block, scale, dtype=np.float64)
     centre = (weights @ scaled) / weight
     offset, squares = _centred_block_moments(scaled, weights, weight, centre, buffer)
-    return (centre + offset) * scale, squares * scale * scale
+    return offset * scale, squares * scale * scale, centre * scale
 
 
 def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
@@ -249,19 +525,82 @@ def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
     # the NaN that non-finite sums leave in sum_of_squares.
     if (sum_of_squares * _TRUSTED_RATIO >= second).all():
         return mean, sum_of_squares, None
+    rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
     if not (np.isfinite(first).all() and np.isfinite(second).all()):
         # NaN or inf in the data make the sums non-finite (0 * inf is NaN even
         # at zero weight) and raise here; finite data whose squares overflowed
         # are recomputed on a scaled copy.
         assert_all_finite(block, input_name="X", estimator_name=estimator_name)
-        mean, sum_of_squares = _scaled_block_moments(block, weights, weight, buffer)
-        if shift is not None:
-            mean -= shift[:n_features]
-        return mean, sum_of_squares, None
+        mean, sum_of_squares, centre = _scaled_block_moments(
+            block, weights, weight, buffer
+        )
+        return mean, sum_of_squares, _tiled(centre, rows_per_group)
     if shift is not None:
         mean += shift[:n_features]
-    centre = _tiled(mean, max(1, _SHIFT_ROW_WIDTH // n_features))
+    centre = _tiled(mean, rows_per_group)
     return *_centred_block_moments(block, weights, weight, centre, buffer), centre
+
+
+def _group_moments(
+    X, sample_weight, start, stop, block_rows, reference, estimator_name
+):
+    """Per-block moments of rows ``start:stop``, summed in order by one thread.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_blocks,)
+    means : ndarray of shape (n_blocks, n_features)
+        Block means as offsets from ``reference``: the one given, else the
+        first centre this group chose, else 0.
+    sums_of_squares : ndarray of shape (n_blocks, n_features)
+    reference : ndarray of shape (n_features,) or None
+        The reference of ``means``; None for 0 (no reference given or chosen).
+    """
+    n_features = X.shape[1]
+    rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
+    buffer = np.empty((block_rows, n_features), dtype=np.float64)
+    ones = np.ones(block_rows) if sample_weight is None else None
+    # Block means come back as offsets from `shift` (from 0 while it is None)
+    # and are stored as offsets from `reference` (from 0 while it is None);
+    # `shift_offset` is `shift - reference`, None when that is 0.
+    chosen = reference is None
+    shift = None
+    shift_offset = None if chosen else -reference
+    starts = range(start, stop, block_rows)
+    weights = np.empty(len(starts))
+    means = np.empty((len(starts), n_features))
+    sums_of_squares = np.empty((len(starts), n_features))
+    for k, block_start in enumerate(starts):
+        block_stop = min(block_start + block_rows, stop)
+        block = X[block_start:block_stop]
+        if sample_weight is None:
+            block_weights = ones[: block.shape[0]]
+            weights[k] = block.shape[0]
+        else:
+            block_weights = sample_weight[block_start:block_stop]
+            weights[k] = block_weights.sum()
+        mean, sums_of_squares[k], centre = _block_moments(
+            block, block_weights, weights[k], shift, buffer, estimator_name
+        )
+        if centre is not None:
+            shift = _tiled(centre[:n_features], rows_per_group)
+            if chosen and reference is None:
+                reference = centre[:n_features]
+                means[:k] -= reference
+                shift_offset = None
+            else:
+                shift_offset = centre[:n_features] - reference
+        means[k] = mean if shift_offset is None else mean + shift_offset
+    return weights, means, sums_of_squares, reference
+
+
+def _rebased(offsets, own_reference, reference):
+    """Offsets about ``own_reference`` (None for 0) as offsets about ``reference``."""
+    if own_reference is None:
+        return offsets - reference
+    if own_reference is reference:
+        return offsets
+    return offsets + (own_reference - reference)
 
 
 def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=None):
@@ -284,17 +623,27 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
     return weight, reference + offset, sum_of_squares
 
 
+def _default_block_rows(n_samples, n_features, block_rows):
+    """Rows per block: about :data:`_BLOCK_ELEMENTS` values, in whole shift rows."""
+    if block_rows is None:
+        rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
+        block_rows = _BLOCK_ELEMENTS // n_features
+        block_rows = max(1, block_rows - block_rows % rows_per_group)
+    return max(1, min(block_rows, n_samples))
+
+
 def weighted_moments_about(
     X, sample_weight=None, *, reference=None, block_rows=None, estimator_name=None
 ):
     """Weight, weighted mean (as reference + offset) and centred sum of squares.
 
-    One pass over ``X`` in row blocks that fit in cache; accumulation in float64
-    whatever the dtype of ``X``; stable for data far from zero. float64 blocks
-    are summed in place until one of them loses too many digits to
-    cancellation; from then on each block is summed around the mean of the
-    last block that did, in a float64 buffer. float32 blocks are widened into
-    that buffer. Block means are kept and merged as offsets from the first such
+    One pass over ``X`` in row blocks that fit in cache, on all available
+    cores (module docstring, "Threads"); accumulation in float64 whatever the
+    dtype of ``X``; stable for data far from zero. float64 blocks are summed in
+    place until one of them loses too many digits to cancellation; from then
+    on each block of the group is summed around the mean of the last block
+    that did, in a float64 buffer. float32 blocks are widened into that
+    buffer. Block means are kept and merged as offsets from the first such
     mean, so that far from zero they keep the digits of the spread.
 
     Parameters
@@ -304,15 +653,15 @@ def weighted_moments_about(
         not for finiteness: a NaN or infinity raises ``ValueError`` here.
     sample_weight : ndarray of shape (n_samples,), default=None
         Non-negative weights; None means unit weights (the fast path).
-    block_rows : int, default=None
-        Rows per block; by default about :data:`_BLOCK_ELEMENTS` elements a block.
-    estimator_name : str, default=None
-        Named in the error raised for NaN or infinite values.
     reference : ndarray of shape (n_features,), default=None
         The value to give the mean against. By default the mean of the first
         block that needed recentring, or 0 when none did. Passing the
         reference of earlier statistics (``partial_fit``) makes the offsets of
         the two directly comparable, so that their merge loses no digit.
+    block_rows : int, default=None
+        Rows per block; by default about :data:`_BLOCK_ELEMENTS` elements a block.
+    estimator_name : str, default=None
+        Named in the error raised for NaN or infinite values.
 
     Returns
     -------
@@ -325,53 +674,367 @@ def weighted_moments_about(
         float64, would lose far from zero.
     sum_of_squares : ndarray of shape (n_features,)
         Weighted centred sum of squares ``S``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi._stats import weighted_moments_about
+    >>> X = 1e9 + np.array([[1.0], [2.0], [3.0], [6.0]])
+    >>> weight, reference, offset, s = weighted_moments_about(X, reference=[1e9])
+    >>> weight, offset, s
+    (4.0, array([3.]), array([14.]))
     """
     n_samples, n_features = X.shape
-    rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
-    if block_rows is None:
-        # Whole groups of rows, so that shifts subtract along long rows.
-        block_rows = _BLOCK_ELEMENTS // n_features
-        block_rows = max(1, block_rows - block_rows % rows_per_group)
-    block_rows = max(1, min(block_rows, n_samples))
-    buffer = np.empty((block_rows, n_features), dtype=np.float64)
-    ones = np.ones(block_rows)
-    # Block means come back as offsets from `shift` (from 0 while it is None)
-    # and are stored as offsets from `reference` (from 0 while it is None);
-    # `shift_offset` is `shift - reference`, None when that is 0.
-    chosen = reference is None
-    shift = None
-    shift_offset = None if chosen else -np.asarray(reference, dtype=np.float64)
-    n_blocks = -(-n_samples // block_rows)
-    weights = np.empty(n_blocks)
-    means = np.empty((n_blocks, n_features))
-    sums_of_squares = np.empty((n_blocks, n_features))
+    block_rows = _default_block_rows(n_samples, n_features, block_rows)
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.float64)
+
+    def group_moments(group):
+        start, stop = bounds[group]
+        # numpy's error state is per thread: set in each one.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _group_moments(
+                X, sample_weight, start, stop, block_rows, reference, estimator_name
+            )
+
+    bounds = _group_bounds(n_samples, block_rows)
     # Non-finite sums are expected (they flag NaN, inf and overflow): no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        for k, start in enumerate(range(0, n_samples, block_rows)):
-            block = X[start : start + block_rows]
-            if sample_weight is None:
-                block_weights = ones[: block.shape[0]]
-                weights[k] = block.shape[0]
-            else:
-                block_weights = sample_weight[start : start + block_rows]
-                weights[k] = block_weights.sum()
-            mean, sums_of_squares[k], centre = _block_moments(
-                block, block_weights, weights[k], shift, buffer, estimator_name
-            )
-            if centre is not None:
-                shift = _tiled(centre[:n_features], rows_per_group)
-                if chosen and reference is None:
-                    reference = centre[:n_features]
-                    means[:k] -= reference
-                    shift_offset = None
-                else:
-                    shift_offset = centre[:n_features] - reference
-            means[k] = mean if shift_offset is None else mean + shift_offset
-        weight, mean, sum_of_squares = (
+        groups = _map_groups(group_moments, len(bounds))
+        if reference is None:
+            chosen = [group[3] for group in groups if group[3] is not None]
+            reference = chosen[0] if chosen else np.zeros(n_features)
+        # Each group's means rebased on the common reference (Sterbenz: exact
+        # when the two are close); a group without one has means about 0.
+        means = np.concatenate(
+            [_rebased(group[1], group[3], reference) for group in groups]
+        )
+        weights = np.concatenate([group[0] for group in groups])
+        sums_of_squares = np.concatenate([group[2] for group in groups])
+        weight, offset, sum_of_squares = (
             (float(weights[0]), means[0], sums_of_squares[0])
-            if n_blocks == 1
+            if len(weights) == 1
             else merge_moments(weights, means, sums_of_squares)
         )
-    if reference is None:
-        reference = np.zeros(n_features)
-    return weight, np.asarray(reference, dtype=np.float64), mean, sum_of_squares
+    return weight, reference, offset, sum_of_squares
+
+
+# --------------------------------------------------------------------------
+# The general path: responsibilities (n_samples, K), diagonal or full scatter
+
+
+def _centred_component(block, column, weight, centre, centred):
+    """``(offset, E)`` of one component about ``centre``, compensated.
+
+    ``E = x - centre`` (one subtraction from the data, so that far from zero
+    no digit of the spread is lost to a rounded intermediate shift), and the
+    offset ``c / W_k`` with ``c = r_k^T E``, which removes the rounding error
+    of ``centre`` (Chan et al. eq. 1.7).
+    """
+    np.subtract(block, centre, out=centred)
+    correction = column @ centred
+    return correction, centred
+
+
+def _diagonal_scatter(block, responsibilities, weight, centre, buffers):
+    """``S_kj = sum_i r_ik (x_ij - xbar_kj)**2`` for all components at once.
+
+    Raw sums about the block's weighted mean ``m`` (``d = x - m``):
+    ``r^T (d * d) - (r^T d)**2 / W`` in two matrix products. Components that
+    lose more than :data:`_MAX_CANCELLATION` digits to cancellation (a
+    component far from ``m`` relative to its spread) are recomputed centred on
+    their own mean. Returns each component's ``(centre, offset, scatter)``.
+    """
+    n_rows = block.shape[0]
+    deviation = np.subtract(block, centre, out=buffers[0][:n_rows], dtype=np.float64)
+    first = responsibilities.T @ deviation
+    squares = np.multiply(deviation, deviation, out=buffers[1][:n_rows])
+    second = responsibilities.T @ squares
+    positive = (weight > 0)[:, None]
+    offset = np.divide(first, weight[:, None], out=np.zeros_like(first), where=positive)
+    scatter = second - first * offset
+    centres = np.broadcast_to(centre, offset.shape).copy()
+    trusted = (scatter * _TRUSTED_RATIO >= second) | ~positive
+    for k in np.flatnonzero(~trusted.all(axis=1)):
+        column = responsibilities[:, k]
+        centres[k] = centre + offset[k]
+        correction, centred = _centred_component(
+            block, column, weight[k], centres[k], buffers[1][:n_rows]
+        )
+        offset[k] = correction / weight[k]
+        np.multiply(centred, centred, out=centred)
+        scatter[k] = column @ centred - correction * offset[k]
+    return centres, offset, scatter
+
+
+def _full_scatter(block, responsibilities, weight, centre, buffers):
+    """``S_k = sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T``, one product per component.
+
+    Centred on the component's own (rounded) mean ``c_k = r_k^T x / W_k`` and
+    compensated (Chan et al. eq. 1.7): ``S_k = E^T (r_k E) - c c^T / W_k`` with
+    ``E = x - c_k``, ``c = r_k^T E``; symmetrised, as the two triangles of
+    ``E^T (r_k E)`` round differently. Returns ``(centre, offset, scatter)``.
+    """
+    n_rows = block.shape[0]
+    n_components = responsibilities.shape[1]
+    n_features = block.shape[1]
+    positive = (weight > 0)[:, None]
+    raw = responsibilities.T @ block
+    centres = np.divide(raw, weight[:, None], out=np.zeros_like(raw), where=positive)
+    offset = np.zeros_like(centres)
+    scatter = np.zeros((n_components, n_features, n_features))
+    weighted = buffers[2][:n_rows]
+    for k in np.flatnonzero(weight > 0):
+        column = responsibilities[:, k]
+        correction, centred = _centred_component(
+            block, column, weight[k], centres[k], buffers[1][:n_rows]
+        )
+        offset[k] = correction / weight[k]
+        np.multiply(centred, column[:, None], out=weighted)
+        product = centred.T @ weighted
+        product -= np.outer(correction, offset[k])
+        scatter[k] = 0.5 * (product + product.T)
+    return centres, offset, scatter
+
+
+_SCATTERS = {"diag": _diagonal_scatter, "full": _full_scatter}
+_BUFFERS = {"diag": 2, "full": 3}
+
+
+def _scale_scatter(scatter, scale):
+    """A scatter of data divided by ``scale`` (per feature), scaled back."""
+    if scatter.ndim == 2:
+        return scatter * scale * scale
+    return scatter * scale[:, None] * scale[None, :]
+
+
+def _component_block(block, responsibilities, scatter, buffers, estimator_name):
+    """Statistics of one row block, all components at once, by matrix products.
+
+    Non-finite results raise the usual error for NaN or infinite data, or,
+    for finite data whose squares overflow, are recomputed on the block
+    scaled exactly by a power of two per feature.
+
+    Returns
+    -------
+    weight : ndarray of shape (K,)
+        ``W_k = r_k^T 1``.
+    centre, offset : ndarray of shape (K, n_features)
+        Each component's mean is ``centre[k] + offset[k]``: the centre a
+        rounded mean, the offset small, keeping the digits the mean rounds
+        away (0 and 0 for components of zero weight).
+    scatter : ndarray of shape (K, n_features) or (K, n_features, n_features)
+    """
+    n_features = block.shape[1]
+    n_components = responsibilities.shape[1]
+    weight = responsibilities.sum(axis=0)
+    row_weight = responsibilities.sum(axis=1)
+    total = row_weight.sum()
+    if total == 0:
+        # Nothing to learn from these rows, but they must still be finite.
+        if not np.isfinite(block.sum(dtype=np.float64)):
+            assert_all_finite(block, input_name="X", estimator_name=estimator_name)
+        shape = (n_components, n_features) + (n_features,) * (scatter == "full")
+        return weight, np.zeros(shape[:2]), np.zeros(shape[:2]), np.zeros(shape)
+    # The block's weighted mean over all components: the diagonal path's shift.
+    centre = (row_weight @ block) / total
+    centres, offset, result = _SCATTERS[scatter](
+        block, responsibilities, weight, centre, buffers
+    )
+    finite = np.isfinite(centre).all() and np.isfinite(centres).all()
+    if finite and np.isfinite(offset).all() and np.isfinite(result).all():
+        return weight, centres, offset, result
+    assert_all_finite(block, input_name="X", estimator_name=estimator_name)
+    scale = _overflow_scale(block)
+    scaled = np.divide(block, scale, dtype=np.float64)
+    weight, centres, offset, result = _component_block(
+        scaled, responsibilities, scatter, buffers, estimator_name
+    )
+    return weight, centres * scale, offset * scale, _scale_scatter(result, scale)
+
+
+def _component_group(
+    X, sample_weight, responsibilities, start, stop, block_rows, scatter, name
+):
+    """Per-block weights, centres, offsets; summed scatter; rows ``start:stop``."""
+    n_features = X.shape[1]
+    buffers = [
+        np.empty((block_rows, n_features), dtype=np.float64)
+        for _ in range(_BUFFERS[scatter])
+    ]
+    weights, centres, offsets = [], [], []
+    scatter_sum = 0.0
+    for block_start in range(start, stop, block_rows):
+        rows = slice(block_start, min(block_start + block_rows, stop))
+        if responsibilities is None:
+            block_resp = (
+                np.ones((rows.stop - rows.start, 1))
+                if sample_weight is None
+                else sample_weight[rows, None]
+            )
+        else:
+            block_resp = np.asarray(responsibilities[rows], dtype=np.float64)
+            if sample_weight is not None:
+                block_resp = block_resp * sample_weight[rows, None]
+        weight, centre, offset, block_scatter = _component_block(
+            X[rows], block_resp, scatter, buffers, name
+        )
+        weights.append(weight)
+        centres.append(centre)
+        offsets.append(offset)
+        scatter_sum = scatter_sum + block_scatter
+    return np.stack(weights), np.stack(centres), np.stack(offsets), scatter_sum
+
+
+def _general_statistics(
+    X, sample_weight, responsibilities, scatter, reference, block_rows, name
+):
+    """:func:`sufficient_statistics` for responsibilities or a full scatter.
+
+    Blocks are merged per component about that component's first block
+    centre (a reference close to its data, so that rebasing is exact and the
+    spread of the block means keeps its digits), then given against the
+    common ``reference``: one rounding of each final mean, none of a scatter.
+    """
+    n_samples, n_features = X.shape
+    block_rows = _default_block_rows(n_samples, n_features, block_rows)
+    bounds = _group_bounds(n_samples, block_rows)
+
+    def group_statistics(group):
+        start, stop = bounds[group]
+        # numpy's error state is per thread: set in each one.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _component_group(
+                X,
+                sample_weight,
+                responsibilities,
+                start,
+                stop,
+                block_rows,
+                scatter,
+                name,
+            )
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        groups = _map_groups(group_statistics, len(bounds))
+        weights = np.concatenate([group[0] for group in groups])
+        centres = np.concatenate([group[1] for group in groups])
+        offsets = np.concatenate([group[2] for group in groups])
+        scatter_sum = groups[0][3]
+        for group in groups[1:]:
+            scatter_sum = scatter_sum + group[3]
+        # Each component's first block of positive weight gives its reference.
+        first = np.argmax(weights > 0, axis=0)
+        component_reference = centres[first, np.arange(weights.shape[1])]
+        rebased = (centres - component_reference) + offsets
+        weight, offset, result = _chan_merge(weights, rebased, scatter_sum)
+        if reference is None:
+            reference = _common_reference(weight, component_reference)
+        offset = np.where(
+            (weight > 0)[:, None], (component_reference - reference) + offset, 0.0
+        )
+    return SufficientStatistics(weight, reference, offset, result)
+
+
+def _check_responsibilities(responsibilities, n_samples):
+    """Responsibilities as a 2-D array with one row per sample, else a clear error."""
+    responsibilities = np.asarray(responsibilities)
+    if responsibilities.ndim != 2 or responsibilities.shape[0] != n_samples:
+        raise ValueError(
+            "responsibilities must be an array of shape (n_samples, n_components) "
+            f"with n_samples = {n_samples}, the rows of X; got shape "
+            f"{responsibilities.shape}."
+        )
+    return responsibilities
+
+
+def sufficient_statistics(
+    X,
+    sample_weight=None,
+    responsibilities=None,
+    *,
+    scatter="diag",
+    reference=None,
+    estimator_name=None,
+    block_rows=None,
+):
+    """Weight, mean and scatter of each component, in one pass over X.
+
+    ``W_k = sum_i w_i r_ik``, ``xbar_k = sum_i w_i r_ik x_i / W_k`` and
+    ``S_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T`` (its diagonal for
+    ``scatter="diag"``), for all components in the same pass over row blocks,
+    with matrix products (``r^T X`` for the sums), on all available cores and
+    bit-identical whatever their number (module docstring, "Threads").
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data, float32 or float64, already validated for shape and dtype but
+        not for finiteness: a NaN or infinity raises ``ValueError`` here.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Non-negative weights, multiplying the responsibilities; None for ones.
+    responsibilities : ndarray of shape (n_samples, n_components), default=None
+        Each sample's share in each component (a mixture's E-step); None for
+        one component holding every sample.
+    scatter : {"diag", "full"}, default="diag"
+        The diagonal of each component's scatter, or the whole matrix.
+    reference : ndarray of shape (n_features,), default=None
+        The point the means are given against (pass that of statistics to be
+        merged with, e.g. across ``partial_fit`` calls); by default a mean of
+        the first block of positive weight (0 on the fast path when the data
+        are well scaled).
+    estimator_name : str, default=None
+        Named in the error raised for NaN or infinite values.
+    block_rows : int, default=None
+        Rows per block; by default about :data:`_BLOCK_ELEMENTS` values a block.
+
+    Returns
+    -------
+    statistics : SufficientStatistics
+        ``K = 1`` without responsibilities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi._stats import sufficient_statistics
+    >>> X = np.array([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0]])
+    >>> r = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> stats = sufficient_statistics(X, responsibilities=r, scatter="full")
+    >>> stats.weight, stats.mean
+    (array([2., 1.]), array([[ 1.,  2.],
+           [10., 10.]]))
+    >>> stats.scatter[0]
+    array([[2., 2.],
+           [2., 2.]])
+    """
+    if scatter not in _SCATTERS:
+        raise ValueError(
+            f"scatter must be one of {sorted(_SCATTERS)}; got {scatter!r}."
+        )
+    n_samples = X.shape[0]
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.float64)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if responsibilities is None and scatter == "diag":
+        weight, reference, offset, sum_of_squares = weighted_moments_about(
+            X,
+            sample_weight,
+            reference=reference,
+            block_rows=block_rows,
+            estimator_name=estimator_name,
+        )
+        return SufficientStatistics(
+            np.array([weight]), reference, offset[None], sum_of_squares[None]
+        )
+    if responsibilities is not None:
+        responsibilities = _check_responsibilities(responsibilities, n_samples)
+    return _general_statistics(
+        X,
+        sample_weight,
+        responsibilities,
+        scatter,
+        reference,
+        block_rows,
+        estimator_name,
+    )

@@ -5,9 +5,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skvi import _stats
 from skvi._stats import (
+    SufficientStatistics,
     merge_moments,
     merge_moments_about,
     weighted_moments,
@@ -91,8 +94,12 @@ def test_badly_scaled_data_keep_the_variance(count_recentred):
     np.testing.assert_allclose(mean - 1e9, expected_mean, atol=1e-6)
     # Block means are merged as offsets from the first block's: no digit lost.
     np.testing.assert_allclose(sum_of_squares, expected_sum_of_squares, rtol=1e-12)
-    # Only the first block is recomputed: later ones are summed around its mean.
-    assert len(count_recentred) == 1
+    # Only the first block of each group (one thread's unit of work) is
+    # recomputed: later ones are summed around its mean.
+    block_rows = _stats._BLOCK_ELEMENTS // 2
+    n_groups = -(-(10**6) // (block_rows * _stats._BLOCKS_PER_GROUP))
+    assert n_groups >= 2
+    assert len(count_recentred) == n_groups
 
 
 def test_well_scaled_data_are_never_recomputed(count_recentred):
@@ -181,10 +188,9 @@ def test_overflowing_squares_are_recomputed_scaled(block_rows):
     scale = 2.0**531
     _, expected_mean, expected = reference_moments(X / scale)
     np.testing.assert_allclose(mean, expected_mean * scale, rtol=1e-15)
-    # Block means near 1e160 keep 5-6 digits of a spread of 1e150, which bounds
-    # the accuracy of merging blocks; a single block is exact.
-    rtol = 1e-12 if block_rows is None else 1e-6
-    np.testing.assert_allclose(sum_of_squares / scale / scale, expected, rtol=rtol)
+    # Each block keeps its centre as the reference of its mean, so that merging
+    # blocks loses none of the digits of a spread of 1e150 at 1e160.
+    np.testing.assert_allclose(sum_of_squares / scale / scale, expected, rtol=1e-12)
 
 
 def test_largest_floats_keep_a_finite_mean():
@@ -283,3 +289,422 @@ def test_merge_about_keeps_the_spread_far_from_zero():
         [p[0] for p in parts], [p[1] + p[2] for p in parts], [p[3] for p in parts]
     )
     assert np.max(np.abs(rounded / exact_s - 1)) > 1e-10
+
+
+# --------------------------------------------------------------------------
+# Block boundaries, derived from the block-size constant
+
+
+def default_block_rows(n_features):
+    """Rows per default block: _BLOCK_ELEMENTS values, in whole shift rows."""
+    rows = _stats._BLOCK_ELEMENTS // n_features
+    return rows - rows % max(1, _stats._SHIFT_ROW_WIDTH // n_features)
+
+
+def boundary_rows(n_features):
+    """``n_samples`` and the rows on each side of a block's and a group's edge.
+
+    Two whole groups of blocks (one thread's unit of work each) and one row
+    more, so that the last block holds a single row.
+    """
+    block = default_block_rows(n_features)
+    group = block * _stats._BLOCKS_PER_GROUP
+    n_samples = 2 * group + 1
+    rows = [0, block - 1, block, group - 1, group, n_samples - 1]
+    return n_samples, rows
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_values_raise_at_every_block_boundary(weighted, bad):
+    n_features = 4
+    n_samples, rows = boundary_rows(n_features)
+    X = np.random.default_rng(20).standard_normal((n_samples, n_features))
+    sample_weight = np.ones(n_samples) if weighted else None
+    for row in rows:
+        X[row, -1] = bad
+        if weighted:
+            sample_weight[row] = 0.0  # weightless rows must still be finite
+        for scatter in ("diag", "full"):
+            with pytest.raises(ValueError, match="Input X contains"):
+                _stats.sufficient_statistics(X, sample_weight, scatter=scatter)
+        X[row, -1] = 0.0
+
+
+def test_statistics_across_block_and_group_boundaries():
+    # A jump far from zero exactly at a group's edge, and a lone last row.
+    n_features = 4
+    n_samples, rows = boundary_rows(n_features)
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((n_samples, n_features))
+    X[rows[4] :] += 1e6
+    X[-1] = -3.0
+    actual = weighted_moments(X)
+    assert_moments_close(actual, reference_moments(X), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# SufficientStatistics and sufficient_statistics
+
+
+def component_references(X, sample_weight, responsibilities):
+    """Per-component ``(W, mean, S_full)`` by a float64 two-pass and np.cov."""
+    n_samples = X.shape[0]
+    w = np.ones(n_samples) if sample_weight is None else sample_weight
+    weights, means, scatters = [], [], []
+    for column in responsibilities.T:
+        share = w * column
+        weight = math.fsum(share)
+        mean = np.array([math.fsum(share * x) for x in X.T]) / weight
+        # np.cov with aweights and ddof=0 is the scatter over the weight.
+        scatter = np.cov(X.T, aweights=share, ddof=0) * weight
+        weights.append(weight)
+        means.append(mean)
+        scatters.append(np.atleast_2d(scatter))
+    return np.array(weights), np.array(means), np.array(scatters)
+
+
+def random_responsibilities(rng, n_samples, n_components):
+    r = rng.dirichlet(np.ones(n_components), size=n_samples)
+    return r
+
+
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("block_rows", [None, 1, 37])
+def test_components_match_two_pass_and_np_cov(scatter, weighted, block_rows):
+    rng = np.random.default_rng(22)
+    X = rng.normal([1.0, -2.0, 5.0], [1.0, 3.0, 0.5], size=(600, 3))
+    X[:, 2] += 0.3 * X[:, 0]  # correlated, so the full scatter has off-diagonals
+    sample_weight = rng.uniform(0, 2, size=600) if weighted else None
+    resp = random_responsibilities(rng, 600, 4)
+    stats = _stats.sufficient_statistics(
+        X, sample_weight, resp, scatter=scatter, block_rows=block_rows
+    )
+    weight, mean, full = component_references(X, sample_weight, resp)
+    np.testing.assert_allclose(stats.weight, weight, rtol=1e-13)
+    np.testing.assert_allclose(stats.mean, mean, rtol=1e-12)
+    expected = full if scatter == "full" else np.diagonal(full, axis1=1, axis2=2)
+    np.testing.assert_allclose(stats.scatter, expected, rtol=1e-11)
+    if scatter == "full":
+        np.testing.assert_array_equal(stats.scatter, stats.scatter.transpose(0, 2, 1))
+
+
+def test_weight_vector_is_one_component():
+    rng = np.random.default_rng(23)
+    X = rng.normal(3.0, 2.0, size=(500, 2))
+    sample_weight = rng.uniform(0, 2, size=500)
+    stats = _stats.sufficient_statistics(X, sample_weight)
+    assert stats.weight.shape == (1,) and stats.offset.shape == (1, 2)
+    expected = reference_moments(X, sample_weight)
+    assert_moments_close(
+        (float(stats.weight[0]), stats.mean[0], stats.scatter[0]), expected
+    )
+    # The same K = 1 through the general path (a full scatter).
+    full = _stats.sufficient_statistics(X, sample_weight, scatter="full")
+    np.testing.assert_allclose(full.mean, stats.mean, rtol=1e-14)
+    np.testing.assert_allclose(
+        np.diagonal(full.scatter, axis1=1, axis2=2), stats.scatter, rtol=1e-12
+    )
+    # And through responsibilities of one column of ones.
+    ones = _stats.sufficient_statistics(X, sample_weight, np.ones((500, 1)))
+    np.testing.assert_allclose(ones.scatter, stats.scatter, rtol=1e-12)
+
+
+def test_components_in_long_double():
+    # Independent of float64 rounding: the sums in np.longdouble.
+    rng = np.random.default_rng(24)
+    X = rng.normal(10.0, 1.0, size=(2000, 2))
+    resp = random_responsibilities(rng, 2000, 3)
+    stats = _stats.sufficient_statistics(X, responsibilities=resp, scatter="full")
+    Xl = X.astype(np.longdouble)
+    for k in range(3):
+        r = resp[:, k].astype(np.longdouble)
+        weight = r.sum()
+        mean = (r[:, None] * Xl).sum(axis=0) / weight
+        d = Xl - mean
+        scatter = (r[:, None, None] * d[:, :, None] * d[:, None, :]).sum(axis=0)
+        np.testing.assert_allclose(stats.mean[k], mean.astype(float), rtol=1e-14)
+        np.testing.assert_allclose(stats.scatter[k], scatter.astype(float), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+def test_integer_weights_are_repeated_rows_for_components(scatter):
+    rng = np.random.default_rng(25)
+    X = 1e6 + rng.standard_normal((300, 2))
+    counts = rng.integers(0, 4, size=300)
+    resp = random_responsibilities(rng, 300, 3)
+    weighted = _stats.sufficient_statistics(
+        X, counts.astype(float), resp, scatter=scatter, block_rows=41
+    )
+    repeated = _stats.sufficient_statistics(
+        np.repeat(X, counts, axis=0),
+        responsibilities=np.repeat(resp, counts, axis=0),
+        scatter=scatter,
+        block_rows=41,
+    )
+    np.testing.assert_allclose(weighted.weight, repeated.weight, rtol=1e-13)
+    np.testing.assert_allclose(weighted.mean, repeated.mean, rtol=1e-15)
+    np.testing.assert_allclose(weighted.scatter, repeated.scatter, rtol=1e-10)
+
+
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+def test_components_far_from_zero_are_exact(scatter):
+    # 1e9 + Normal(0, 1): X - 1e9 is exact, so the reference sees X's data.
+    rng = np.random.default_rng(26)
+    noise = rng.standard_normal((5000, 2))
+    X = 1e9 + noise
+    resp = random_responsibilities(rng, 5000, 3)
+    stats = _stats.sufficient_statistics(
+        X, responsibilities=resp, scatter=scatter, block_rows=300
+    )
+    weight, mean, full = component_references(X - 1e9, None, resp)
+    np.testing.assert_allclose(stats.reference + stats.offset - 1e9, mean, atol=1e-6)
+    np.testing.assert_allclose(stats.offset + (stats.reference - 1e9), mean, rtol=1e-12)
+    expected = full if scatter == "full" else np.diagonal(full, axis1=1, axis2=2)
+    np.testing.assert_allclose(stats.scatter, expected, rtol=1e-12)
+
+
+def test_separated_components_are_recomputed_centred():
+    # Each component far from the block's mean: raw sums would cancel ~12 digits.
+    rng = np.random.default_rng(27)
+    labels = rng.integers(0, 2, size=4000)
+    X = np.where(labels[:, None] == 1, 1e6, -1e6) + rng.standard_normal((4000, 2))
+    resp = np.stack([labels == 0, labels == 1], axis=1).astype(float)
+    stats = _stats.sufficient_statistics(X, responsibilities=resp, block_rows=500)
+    for k in range(2):
+        expected = reference_moments(X[labels == k])
+        np.testing.assert_allclose(stats.scatter[k], expected[2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+def test_zero_weight_components(scatter):
+    rng = np.random.default_rng(28)
+    X = rng.standard_normal((400, 3))
+    resp = random_responsibilities(rng, 400, 3)
+    resp[:, 1] = 0.0  # never responsible
+    resp[:250, 2] = 0.0  # responsible in later blocks only
+    with np.errstate(all="raise"):
+        stats = _stats.sufficient_statistics(
+            X, responsibilities=resp, scatter=scatter, block_rows=50
+        )
+    assert stats.weight[1] == 0.0
+    np.testing.assert_array_equal(stats.offset[1], 0.0)
+    np.testing.assert_array_equal(stats.scatter[1], 0.0)
+    weight, mean, full = component_references(X, None, resp[:, [0, 2]])
+    np.testing.assert_allclose(stats.mean[[0, 2]], mean, rtol=1e-12)
+    expected = full if scatter == "full" else np.diagonal(full, axis1=1, axis2=2)
+    np.testing.assert_allclose(stats.scatter[[0, 2]], expected, rtol=1e-11)
+
+
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 300), max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+    far=st.booleans(),
+)
+def test_merge_of_any_split_is_the_whole(scatter, cuts, seed, far):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(300, 2)) + (1e9 if far else 0.0)
+    sample_weight = rng.uniform(0, 2, size=300)
+    resp = random_responsibilities(rng, 300, 2)
+    whole = _stats.sufficient_statistics(X, sample_weight, resp, scatter=scatter)
+    edges = [0, *sorted(cuts), 300]
+    parts = [
+        _stats.sufficient_statistics(
+            X[a:b], sample_weight[a:b], resp[a:b], scatter=scatter
+        )
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+        if b > a
+    ]
+    merged = SufficientStatistics.merge_all(parts)
+    pairwise = parts[0]
+    for part in parts[1:]:
+        pairwise = pairwise.merge(part)
+    for result in (merged, pairwise):
+        np.testing.assert_allclose(result.weight, whole.weight, rtol=1e-13)
+        np.testing.assert_allclose(result.mean, whole.mean, rtol=1e-15, atol=1e-12)
+        np.testing.assert_allclose(result.scatter, whole.scatter, rtol=1e-11)
+
+
+def test_scaled_multiplies_weight_and_scatter_only():
+    rng = np.random.default_rng(29)
+    X = rng.normal(size=(100, 2))
+    stats = _stats.sufficient_statistics(X, scatter="full")
+    half = stats.scaled(0.25)
+    np.testing.assert_array_equal(half.weight, stats.weight * 0.25)
+    np.testing.assert_array_equal(half.scatter, stats.scatter * 0.25)
+    np.testing.assert_array_equal(half.mean, stats.mean)
+    # Scaling by an integer is adding copies of the same data.
+    twice = stats.merge(stats)
+    np.testing.assert_allclose(stats.scaled(2.0).scatter, twice.scatter, rtol=1e-14)
+
+
+def test_bad_arguments_say_what_to_do():
+    X = np.zeros((10, 2))
+    with pytest.raises(ValueError, match=r"scatter must be one of \['diag', 'full'\]"):
+        _stats.sufficient_statistics(X, scatter="spherical")
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_components\)"):
+        _stats.sufficient_statistics(X, responsibilities=np.ones((9, 2)))
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_components\)"):
+        _stats.sufficient_statistics(X, responsibilities=np.ones(10))
+
+
+# --------------------------------------------------------------------------
+# Far beyond 1e154: squares overflow, merges must not lose digits
+
+
+def scaled_reference(X, scale):
+    """``(mean, S)`` of X computed on X / scale (an exact power of two)."""
+    _, mean, sum_of_squares = reference_moments(X / scale)
+    return mean * scale, sum_of_squares * scale * scale
+
+
+def test_chunks_far_beyond_1e154_merge_exactly():
+    # The issue's case: partial_fit and dask merge chunk statistics like these.
+    rng = np.random.default_rng(30)
+    X = 1e160 + 1e145 * rng.standard_normal((20_000, 2))
+    X[:, 1] = -X[:, 1]
+    scale = 2.0**531
+    expected_mean, expected = scaled_reference(X, scale)
+    parts = [weighted_moments_about(chunk) for chunk in np.array_split(X, 13)]
+    weight, reference, offset, sum_of_squares = merge_moments_about(
+        *zip(*parts, strict=True)
+    )
+    assert weight == 20_000
+    np.testing.assert_allclose(reference + offset, expected_mean, rtol=1e-15)
+    np.testing.assert_allclose(sum_of_squares, expected, rtol=1e-10)
+    # Chunks given the first one's reference, as partial_fit does.
+    first = weighted_moments_about(X[:5000])
+    later = weighted_moments_about(X[5000:], reference=first[1])
+    merged = merge_moments_about(*zip(first, later, strict=True))
+    np.testing.assert_allclose(merged[3], expected, rtol=1e-10)
+    # And as SufficientStatistics, diagonal and full.
+    for scatter in ("diag", "full"):
+        chunks = [
+            _stats.sufficient_statistics(chunk, scatter=scatter)
+            for chunk in np.array_split(X, 13)
+        ]
+        stats = SufficientStatistics.merge_all(chunks)
+        diagonal = stats.scatter[0] if scatter == "diag" else np.diag(stats.scatter[0])
+        np.testing.assert_allclose(diagonal, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("block_rows", [1, 64, None])
+def test_blocks_far_beyond_1e154_merge_exactly(block_rows):
+    # Blocks whose squares overflow keep their centre as a reference.
+    rng = np.random.default_rng(31)
+    X = 1e160 + 1e145 * rng.standard_normal((300, 2))
+    expected_mean, expected = scaled_reference(X, 2.0**531)
+    _, mean, sum_of_squares = weighted_moments(X, block_rows=block_rows)
+    np.testing.assert_allclose(sum_of_squares, expected, rtol=1e-12)
+    stats = _stats.sufficient_statistics(X, scatter="full", block_rows=block_rows)
+    np.testing.assert_allclose(np.diag(stats.scatter[0]), expected, rtol=1e-12)
+
+
+def test_merge_scales_squares_that_would_overflow():
+    # Means 2e155 apart: (2e155)**2 overflows, the weighted spread does not.
+    weights = np.array([1e-10, 1e-10])
+    means = np.array([[1e155], [-1e155]])
+    with np.errstate(over="raise"):
+        weight, mean, sum_of_squares = merge_moments(weights, means, np.zeros((2, 1)))
+    exact = 2 * Fraction(1e-10) * Fraction(1e155) ** 2
+    assert sum_of_squares[0] == pytest.approx(float(exact), rel=1e-15)
+    # The same for a full scatter, and tiny spreads do not underflow to 0.
+    parts = [
+        SufficientStatistics(w, np.zeros(1), m[None], np.zeros((1, 1, 1)))
+        for w, m in zip(weights[:, None], means, strict=True)
+    ]
+    full = SufficientStatistics.merge_all(parts)
+    assert full.scatter[0, 0, 0] == pytest.approx(float(exact), rel=1e-15)
+    # (1e-160)**2 is subnormal (3 digits); scaled first, 2e20 of them are exact.
+    tiny = merge_moments([1e20, 1e20], [[1e-160], [-1e-160]], np.zeros((2, 1)))
+    exact = 2 * Fraction(1e20) * Fraction(1e-160) ** 2
+    assert tiny[2][0] == pytest.approx(float(exact), rel=1e-15)
+
+
+# --------------------------------------------------------------------------
+# Threads
+
+
+@pytest.fixture
+def executors(monkeypatch):
+    """Record the number of workers of each thread pool the module starts."""
+    started = []
+    pool = _stats.ThreadPoolExecutor
+
+    def recording(max_workers):
+        started.append(max_workers)
+        return pool(max_workers=max_workers)
+
+    monkeypatch.setattr(_stats, "ThreadPoolExecutor", recording)
+    return started
+
+
+def with_threads(monkeypatch, n_threads, function):
+    monkeypatch.setattr(_stats, "_available_threads", lambda: n_threads)
+    return function()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["unit", "weighted", "far", "responsibilities-diag", "responsibilities-full"],
+)
+def test_results_are_bit_identical_whatever_the_thread_count(
+    case, monkeypatch, executors
+):
+    rng = np.random.default_rng(32)
+    n_samples, block_rows = 5000, 64  # 5 groups of 16 blocks
+    X = rng.standard_normal((n_samples, 3)) + (1e9 if case == "far" else 0.0)
+    X[2000:] += 5.0  # the shift moves in some groups
+    sample_weight = rng.uniform(0, 2, size=n_samples)
+    resp = random_responsibilities(rng, n_samples, 3)
+    calls = {
+        "unit": lambda: weighted_moments_about(X, block_rows=block_rows),
+        "weighted": lambda: weighted_moments_about(
+            X, sample_weight, block_rows=block_rows
+        ),
+        "far": lambda: weighted_moments_about(X, block_rows=block_rows),
+        "responsibilities-diag": lambda: _stats.sufficient_statistics(
+            X, sample_weight, resp, block_rows=block_rows
+        ),
+        "responsibilities-full": lambda: _stats.sufficient_statistics(
+            X, sample_weight, resp, scatter="full", block_rows=block_rows
+        ),
+    }
+    results = [with_threads(monkeypatch, n, calls[case]) for n in (1, 2, 3)]
+    assert executors == [2, 3]  # one thread runs in the caller, others in pools
+
+    def fields(result):
+        if isinstance(result, SufficientStatistics):
+            return result.weight, result.reference, result.offset, result.scatter
+        return result
+
+    for result in results[1:]:
+        for actual, expected in zip(fields(result), fields(results[0]), strict=True):
+            np.testing.assert_array_equal(actual, expected)
+
+
+def test_threadpool_limits_caps_the_threads(executors):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X = np.random.default_rng(33).standard_normal((5000, 3))
+    with threadpoolctl.threadpool_limits(limits=1):
+        assert _stats._available_threads() == 1
+        weighted_moments_about(X, block_rows=64)
+        _stats.sufficient_statistics(X, scatter="full", block_rows=64)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert _stats._available_threads() == 1
+    assert executors == []
+
+
+def test_small_inputs_use_no_threads(executors, monkeypatch):
+    monkeypatch.setattr(_stats, "_available_threads", lambda: 4)
+    # One group of blocks at the default block size: the calling thread only.
+    n_features = 4
+    n_samples = default_block_rows(n_features) * _stats._BLOCKS_PER_GROUP
+    X = np.random.default_rng(34).standard_normal((n_samples, n_features))
+    weighted_moments_about(X)
+    assert executors == []
+    weighted_moments_about(np.vstack([X, X[:1]]))
+    assert executors == [2]
