@@ -1,4 +1,4 @@
-"""Bayesian Gaussian mixture fitted by CAVI: scikit-learn's model, weights, SVI, dask."""
+"""Bayesian Gaussian mixture by CAVI: scikit-learn's model, weights, SVI, dask."""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
@@ -71,7 +71,7 @@ import numbers
 
 import numpy as np
 from scipy import linalg
-from scipy.special import betaln, digamma, gammaln, logsumexp, multigammaln
+from scipy.special import betaln, gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
@@ -79,6 +79,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import VariationalEstimator
+from ._expectations import (
+    LOG_2PI,
+    _wishart_log_normalizer,
+    dirichlet_expected_log,
+    stick_breaking_expected_log_weights,
+    wishart_expected_log_det,
+)
+from ._kl import _log_dirichlet_normalizer, kl_beta, kl_dirichlet, kl_normal_wishart
+from ._stats import SufficientStatistics, sufficient_statistics
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -86,179 +95,6 @@ from ._validation import (
     is_dask_collection,
     validate_data,
 )
-
-LOG_2PI = np.log(2.0 * np.pi)  # TEMP until expect
-
-
-# ---------------------------------------------------------------------------
-# TEMP until expect: the contract's expectations and KLs (skvi/_expectations.py,
-# skvi/_kl.py); replaced by imports once the branch is merged.
-def wishart_expected_log_det(dof, scale):  # TEMP until expect
-    """E[log|Lambda|] = sum_i psi((dof + 1 - i)/2) + d log 2 + log|scale| (B.81)."""
-    d = scale.shape[-1]
-    dof = np.asarray(dof, dtype=float)
-    i = np.arange(1, d + 1)
-    return (
-        digamma(0.5 * (dof[..., None] + 1 - i)).sum(-1)
-        + d * np.log(2.0)
-        + np.linalg.slogdet(scale)[1]
-    )
-
-
-def dirichlet_expected_log(concentration):  # TEMP until expect
-    return digamma(concentration) - digamma(concentration.sum(-1, keepdims=True))
-
-
-def beta_expected_log(a, b):  # TEMP until expect
-    total = digamma(a + b)
-    return digamma(a) - total, digamma(b) - total
-
-
-def stick_breaking_expected_log_weights(a, b):  # TEMP until expect
-    log_v, log_1mv = beta_expected_log(a, b)
-    return log_v + np.concatenate([[0.0], np.cumsum(log_1mv)[:-1]])
-
-
-def _log_wishart_norm_full(dof, scale):  # TEMP until expect
-    d = scale.shape[-1]
-    return (
-        -0.5 * dof * np.linalg.slogdet(scale)[1]
-        - 0.5 * dof * d * np.log(2.0)
-        - multigammaln_vec(0.5 * dof, d)
-    )
-
-
-def multigammaln_vec(a, d):  # TEMP until expect
-    a = np.asarray(a, dtype=float)
-    return d * (d - 1) / 4 * np.log(np.pi) + gammaln(
-        a[..., None] - 0.5 * np.arange(d)
-    ).sum(-1)
-
-
-def kl_wishart(dof, scale, prior_dof, prior_scale):  # TEMP until expect
-    d = scale.shape[-1]
-    elogdet = wishart_expected_log_det(dof, scale)
-    trace = np.einsum("...ij,...ji->...", np.linalg.inv(prior_scale), scale)
-    return (
-        _log_wishart_norm_full(dof, scale)
-        - _log_wishart_norm_full(prior_dof, prior_scale)
-        + 0.5 * (dof - prior_dof) * elogdet
-        - 0.5 * dof * d
-        + 0.5 * dof * trace
-    )
-
-
-def kl_normal_wishart(
-    mean,
-    mean_precision,
-    dof,
-    scale,
-    prior_mean,
-    prior_mean_precision,
-    prior_dof,
-    prior_scale,
-):  # TEMP until expect
-    d = scale.shape[-1]
-    ratio = prior_mean_precision / mean_precision
-    diff = mean - prior_mean
-    quad = np.einsum("...i,...ij,...j->...", diff, scale, diff)
-    return kl_wishart(dof, scale, prior_dof, prior_scale) + 0.5 * (
-        d * (ratio - 1.0 - np.log(ratio)) + prior_mean_precision * dof * quad
-    )
-
-
-def kl_dirichlet(concentration, prior_concentration):  # TEMP until expect
-    total = concentration.sum(-1)
-    prior_total = prior_concentration.sum(-1)
-    return (
-        gammaln(total)
-        - gammaln(concentration).sum(-1)
-        - gammaln(prior_total)
-        + gammaln(prior_concentration).sum(-1)
-        + (
-            (concentration - prior_concentration)
-            * dirichlet_expected_log(concentration)
-        ).sum(-1)
-    )
-
-
-def kl_beta(a, b, prior_a, prior_b):  # TEMP until expect
-    return (
-        betaln(prior_a, prior_b)
-        - betaln(a, b)
-        + (a - prior_a) * digamma(a)
-        + (b - prior_b) * digamma(b)
-        + (prior_a - a + prior_b - b) * digamma(a + b)
-    )
-
-
-# ---------------------------------------------------------------------------
-# TEMP until stats: SufficientStatistics / sufficient_statistics of the contract.
-class SufficientStatistics:  # TEMP until stats
-    def __init__(self, weight, reference, offset, scatter):
-        self.weight, self.reference, self.offset, self.scatter = (
-            weight,
-            reference,
-            offset,
-            scatter,
-        )
-
-    @property
-    def mean(self):
-        return self.reference + self.offset
-
-    def merge(self, other):
-        return SufficientStatistics.merge_all([self, other])
-
-    def scaled(self, factor):
-        return SufficientStatistics(
-            self.weight * factor, self.reference, self.offset, self.scatter * factor
-        )
-
-    @staticmethod
-    def merge_all(parts):
-        reference = parts[0].reference
-        weights = np.array([p.weight for p in parts])  # (P, K)
-        offsets = np.array([p.reference - reference + p.offset for p in parts])
-        total = weights.sum(0)
-        safe = np.where(total > 0, total, 1.0)
-        offset = np.einsum("pk,pkd->kd", weights, offsets) / safe[:, None]
-        spread = offsets - offset
-        scatter = sum(p.scatter for p in parts)
-        if parts[0].scatter.ndim == 3:
-            scatter = scatter + np.einsum("pk,pki,pkj->kij", weights, spread, spread)
-        else:
-            scatter = scatter + np.einsum("pk,pkd->kd", weights, spread**2)
-        return SufficientStatistics(total, reference, offset, scatter)
-
-
-def sufficient_statistics(
-    X,
-    sample_weight=None,
-    responsibilities=None,
-    *,
-    scatter="diag",
-    reference=None,
-    estimator_name=None,
-):  # TEMP until stats
-    X = np.asarray(X, dtype=np.float64)
-    n, d = X.shape
-    r = np.ones((n, 1)) if responsibilities is None else responsibilities
-    if sample_weight is not None:
-        r = r * sample_weight[:, None]
-    if reference is None:
-        reference = np.zeros(d)
-    dev = X - reference
-    weight = r.sum(0)
-    safe = np.where(weight > 0, weight, 1.0)
-    offset = (r.T @ dev) / safe[:, None]
-    if scatter == "full":
-        raw = np.einsum("nk,ni,nj->kij", r, dev, dev)
-        scat = raw - weight[:, None, None] * np.einsum("ki,kj->kij", offset, offset)
-    else:
-        scat = r.T @ (dev * dev) - weight[:, None] * offset**2
-    return SufficientStatistics(weight, reference, offset, scat)
-
 
 # ---------------------------------------------------------------------------
 # Per covariance type: the shape of the scatter the M-step needs, the
@@ -485,7 +321,7 @@ def _log_norm_weights_dirichlet_process(concentration):
 
 
 def _log_norm_weights_dirichlet(concentration):
-    return gammaln(concentration.sum()) - gammaln(concentration).sum()
+    return _log_dirichlet_normalizer(concentration)
 
 
 _WEIGHT_PRIOR = {
@@ -580,7 +416,6 @@ def _block_rows(n_samples, n_components, n_features):
 
 def _log_rho(X, params, model):
     """``log rho_ik`` of the E-step (Bishop 10.46) for a block of rows."""
-    d = X.shape[1]
     mahalanobis = _MAHALANOBIS[model["covariance_type"]](
         X, params["means"], params["precisions_cholesky"], model["centre"]
     )
@@ -727,12 +562,10 @@ def _sklearn_lower_bound(neg_entropy, params, model):
     """scikit-learn's ``_compute_lower_bound``: the ELBO less the constant c above."""
     K, d = params["means"].shape
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    # log B(W_k, nu_k) + d(d-1)/4 log pi, as scikit-learn's _log_wishart_norm
-    log_wishart = -(
-        0.5 * dof * np.linalg.slogdet(params["scale"])[1]
-        + dof * d * 0.5 * np.log(2.0)
-        + gammaln(0.5 * (dof[:, None] - np.arange(d))).sum(1)
-    )
+    # log B(W_k, nu_k) + d(d-1)/4 log pi: scikit-learn's _log_wishart_norm
+    log_wishart = _wishart_log_normalizer(
+        dof, np.linalg.slogdet(params["scale"])[1], d
+    ) + d * (d - 1) / 4 * np.log(np.pi)
     log_norm_weight = _WEIGHT_PRIOR[model["weight_prior_type"]]["log_norm"](
         params["weight_concentration"]
     )
@@ -749,11 +582,7 @@ def _lower_bound_constant(model, total_weight):
     K = model["n_components"]
     d = model["mean_prior"].shape[0]
     nu0 = model["degrees_of_freedom_prior"]
-    log_b0 = (
-        -0.5 * nu0 * np.linalg.slogdet(model["prior_scale"])[1]
-        - 0.5 * nu0 * d * np.log(2.0)
-        - multigammaln(0.5 * nu0, d)
-    )
+    log_b0 = _wishart_log_normalizer(nu0, np.linalg.slogdet(model["prior_scale"])[1], d)
     weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["constant"](
         K, model["weight_concentration_prior"]
     )
@@ -1434,7 +1263,9 @@ degrees_of_freedom_prior_, covariance_prior_
         X = np.vstack(
             [
                 rng.multivariate_normal(mean, covariance, int(count))
-                for mean, covariance, count in zip(self.means_, covariances, counts)
+                for mean, covariance, count in zip(
+                    self.means_, covariances, counts, strict=True
+                )
             ]
         )
         y = np.repeat(np.arange(len(counts)), counts)

@@ -333,7 +333,10 @@ def test_dirichlet_process_switches_surplus_components_off():
     rng = np.random.default_rng(4)
     centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
     X = np.concatenate(
-        [rng.normal(c, 1.0, size=(n, 2)) for c, n in zip(centres, (300, 250, 200, 350))]
+        [
+            rng.normal(c, 1.0, size=(n, 2))
+            for c, n in zip(centres, (300, 250, 200, 350), strict=True)
+        ]
     )
     est = VariationalGaussianMixture(
         n_components=10, random_state=0, max_iter=1000, tol=1e-6
