@@ -25,7 +25,7 @@ def _blobs(n_per=(60, 80, 50), d=3, seed=0, spread=4.0):
     X = np.concatenate(
         [
             rng.normal(c, rng.uniform(0.5, 1.5), size=(n, d))
-            for c, n in zip(centres, n_per)
+            for c, n in zip(centres, n_per, strict=True)
         ]
     )
     labels = np.repeat(np.arange(len(n_per)), n_per)
