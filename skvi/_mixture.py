@@ -70,7 +70,6 @@
 import numbers
 
 import numpy as np
-from scipy import linalg
 from scipy.special import betaln, gammaln
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
@@ -87,6 +86,16 @@ from ._expectations import (
     wishart_expected_log_det,
 )
 from ._kl import _log_dirichlet_normalizer, kl_beta, kl_dirichlet, kl_normal_wishart
+from ._natural import (
+    beta_to_natural,
+    dirichlet_to_natural,
+    natural_step,
+    natural_to_beta,
+    natural_to_dirichlet,
+    natural_to_normal_wishart,
+    normal_wishart_to_natural,
+    svi_step_size,
+)
 from ._stats import SufficientStatistics, _map_groups, sufficient_statistics
 from ._validation import (
     NON_NEGATIVE_REAL,
@@ -159,17 +168,16 @@ _ILL_DEFINED = (
 
 
 def _precision_cholesky_full(covariances):
-    """Upper factors U_k with ``U_k U_k^T = covariances_k^-1`` (per component)."""
-    K, d, _ = covariances.shape
-    factors = np.empty_like(covariances)
-    identity = np.eye(d)
-    for k in range(K):
-        try:
-            lower = linalg.cholesky(covariances[k], lower=True)
-        except linalg.LinAlgError:
-            raise ValueError(_ILL_DEFINED) from None
-        factors[k] = linalg.solve_triangular(lower, identity, lower=True).T
-    return factors
+    """Upper factors U_k with ``U_k U_k^T = covariances_k^-1``: ``U_k = L_k^-T``.
+
+    numpy's batched LAPACK calls: scipy's triangular solve, one matrix at a
+    time, stalls for milliseconds on a busy machine's threaded BLAS.
+    """
+    try:
+        lower = np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        raise ValueError(_ILL_DEFINED) from None
+    return np.triu(np.swapaxes(np.linalg.inv(lower), -1, -2))
 
 
 def _precision_cholesky_tied(covariance):
@@ -557,6 +565,68 @@ def _complete(params, model):
         - d / params["mean_precision"]
     )
     return params
+
+
+def _natural_gradient_step(params, target, step_size, model):
+    """SVI step on q(pi) and each q(mu_k, Lambda_k) (Hoffman et al. 2013, eq. 25).
+
+    ``eta <- (1 - rho) eta + rho eta_hat`` on the natural parameters of each
+    conjugate factor; the stepped Wishart scale is then projected on the
+    covariance type's family as in the M-step (``A = W^-1``: its mean over
+    the components for tied, its diagonal for diag, the mean of that for
+    spherical).
+    """
+    covariance_type = model["covariance_type"]
+    K = model["n_components"]
+    to_natural, from_natural = _WEIGHT_NATURAL[model["weight_prior_type"]]
+    concentration = from_natural(
+        natural_step(
+            to_natural(params["weight_concentration"]),
+            to_natural(target["weight_concentration"]),
+            step_size,
+        )
+    )
+    natural = [
+        normal_wishart_to_natural(
+            p["means"],
+            p["mean_precision"],
+            np.broadcast_to(p["degrees_of_freedom"], (K,)),
+            p["scale"],
+        )
+        for p in (params, target)
+    ]
+    means, mean_precision, dof, scale = natural_to_normal_wishart(
+        natural_step(*natural, step_size)
+    )
+    inverse_scale = np.linalg.inv(scale)
+    A = {
+        "full": lambda a: a,
+        "tied": lambda a: a.mean(0),
+        "diag": lambda a: np.diagonal(a, axis1=1, axis2=2).copy(),
+        "spherical": lambda a: np.diagonal(a, axis1=1, axis2=2).mean(1),
+    }[covariance_type](inverse_scale)
+    if covariance_type == "tied":
+        dof = float(dof.mean())
+    covariances = A / np.reshape(dof, _DOF_SHAPE[covariance_type])
+    stepped = {
+        "weight_concentration": concentration,
+        "mean_precision": mean_precision,
+        "means": means,
+        "degrees_of_freedom": dof,
+        "covariances": covariances,
+        "precisions_cholesky": _PRECISION_CHOLESKY[covariance_type](covariances),
+    }
+    return _complete(stepped, model)
+
+
+def _beta_to_natural(concentration):
+    return beta_to_natural(*concentration)
+
+
+_WEIGHT_NATURAL = {
+    "dirichlet_process": (_beta_to_natural, natural_to_beta),
+    "dirichlet_distribution": (dirichlet_to_natural, natural_to_dirichlet),
+}
 
 
 def _kl_to_prior(params, model):
@@ -1112,8 +1182,13 @@ degrees_of_freedom_prior_, covariance_prior_
         }
 
     def _set_fitted(self, data, state):
-        model = data["model"]
-        params = state["params"]
+        self._store(data["model"], state["params"])
+        self.lower_bounds_ = list(state["lower_bounds"])
+        self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
+        self.n_samples_seen_ = data["model"]["total_weight"]
+
+    def _store(self, model, params):
+        """Set the priors' and q's attributes (scikit-learn's names)."""
         self._fitted_model = {
             key: value
             for key, value in model.items()
@@ -1139,9 +1214,81 @@ degrees_of_freedom_prior_, covariance_prior_
             "diag": np.square,
             "spherical": np.square,
         }[self.covariance_type](params["precisions_cholesky"])
-        self.lower_bounds_ = list(state["lower_bounds"])
-        self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
-        self.n_samples_seen_ = model["total_weight"]
+
+    # -- streaming: stochastic variational inference -----------------------
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of stochastic variational inference on a chunk of data.
+
+        Hoffman, Blei, Wang and Paisley (2013), Algorithm 1: a local step
+        (the E-step on the chunk), then a natural-gradient step on the global
+        factors. The chunk's statistics, scaled up to ``total_samples``, give
+        the CAVI update ``eta_hat`` that the whole data set would give if it
+        were the chunk replicated (their eq. 24); the natural parameters
+        move by ``eta <- (1 - rho_t) eta + rho_t eta_hat`` with
+        ``rho_t = (learning_offset + t)^-learning_decay``, t = 1, 2, ...
+        (eqs. 25-26). In the restricted scale families (tied, diag,
+        spherical) the stepped scale is projected back onto the family as
+        the M-step does.
+
+        The first call (on an unfitted estimator) resolves the priors from
+        its chunk and initialises q as ``fit`` does, from the chunk's
+        statistics scaled to ``total_samples``; a fitted estimator continues
+        from its q and priors.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of data.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of the chunk.
+
+        Returns
+        -------
+        self : VariationalGaussianMixture
+            ``elbo_`` then holds the chunk's unbiased estimate of the ELBO of
+            the whole stream, ``total_samples / W_chunk * sum_i w_i log sum_k
+            rho_ik - KL``, and ``n_samples_seen_`` is ``total_samples``, the
+            weight that q's KL is shared among in ``score_samples``.
+        """
+        with self._exclusive():
+            first = not hasattr(self, "means_")
+            if first:
+                data = self._fit_data(X, sample_weight, reset=True)
+                model = data["model"]
+                statistics = self._initial_statistics(
+                    data,
+                    self._initial_responsibilities(
+                        data, check_random_state(self.random_state)
+                    ),
+                )
+                scale = self.total_samples / float(statistics.weight.sum())
+                params = _m_step(statistics.scaled(scale), model)
+                X, sample_weight = data["X"], data["sample_weight"]
+            else:
+                X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+                sample_weight = check_sample_weight(sample_weight, X)
+                params, model = self._current()
+            chunk = {"X": X, "sample_weight": sample_weight, "model": model}
+            statistics, log_norm, _ = self._expectation(chunk, params)
+            scale = self.total_samples / float(statistics.weight.sum())
+            target = _m_step(statistics.scaled(scale), model)
+            iteration = getattr(self, "n_batch_iter_", 0) + 1
+            rho = float(
+                svi_step_size(
+                    iteration,
+                    delay=self.learning_offset,
+                    forgetting_rate=self.learning_decay,
+                )
+            )
+            params = _natural_gradient_step(params, target, min(rho, 1.0), model)
+            self._store(model, params)
+            self.n_batch_iter_ = iteration
+            self.n_samples_seen_ = float(self.total_samples)
+            self.elbo_ = scale * log_norm - _kl_to_prior(params, model)
+        return self
 
     # -- prediction ---------------------------------------------------------
 

@@ -440,3 +440,69 @@ def test_probability_weights_are_refused_with_advice():
     X, _ = _blobs()
     with pytest.raises(ValueError, match="frequency weights"):
         VariationalGaussianMixture().fit(X, sample_weight=np.full(len(X), 0.5 / len(X)))
+
+
+def _four_segments(n_samples, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0], [6.0, 6.0]])
+    labels = rng.choice(4, size=n_samples, p=[0.4, 0.3, 0.2, 0.1])
+    spread = np.array([1.0, 0.7, 1.2, 0.8])[labels, None]
+    return centres[labels] + rng.normal(size=(n_samples, 2)) * spread, labels
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_partial_fit_streams_to_the_batch_fit(covariance_type):
+    """SVI over 1e6 samples in chunks of 1e4 lands on the batch posterior."""
+    X, labels = _four_segments(1_000_000)
+    batch = VariationalGaussianMixture(
+        n_components=4, covariance_type=covariance_type, random_state=0
+    ).fit(X)
+    streamed = VariationalGaussianMixture(
+        n_components=4,
+        covariance_type=covariance_type,
+        random_state=0,
+        total_samples=len(X),
+    )
+    for start in range(0, len(X), 10_000):
+        streamed.partial_fit(X[start : start + 10_000])
+    assert streamed.n_batch_iter_ == 100
+    batch_elbo_per_sample = batch.elbo_ / len(X)
+    assert abs(streamed.score(X) - batch_elbo_per_sample) <= 0.01 * abs(
+        batch_elbo_per_sample
+    )
+    assert adjusted_rand_score(labels, streamed.predict(X)) >= 0.95
+
+
+def test_partial_fit_steps_follow_the_robbins_monro_schedule(monkeypatch):
+    """rho_t = (learning_offset + t)^-learning_decay, as LatentDirichletAllocation."""
+    X, _ = _four_segments(4_000, seed=1)
+    seen = []
+    import skvi._mixture as mixture
+
+    original = mixture._natural_gradient_step
+
+    def spy(params, target, step_size, model):
+        seen.append(step_size)
+        return original(params, target, step_size, model)
+
+    monkeypatch.setattr(mixture, "_natural_gradient_step", spy)
+    est = VariationalGaussianMixture(
+        n_components=4, learning_offset=3.0, learning_decay=0.6, total_samples=4_000
+    )
+    for start in range(0, 4_000, 1_000):
+        est.partial_fit(X[start : start + 1_000])
+    assert_allclose(seen, (3.0 + np.arange(1, 5)) ** -0.6)
+
+
+def test_partial_fit_with_step_one_on_the_whole_data_is_a_cavi_sweep(monkeypatch):
+    """rho = 1 and the chunk being all the data: the step is fit's M-step."""
+    X, _ = _four_segments(2_000, seed=2)
+    _with_responsibilities(monkeypatch, lambda X_: _given_responsibilities(X_, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        swept = VariationalGaussianMixture(n_components=4, max_iter=1, tol=0.0).fit(X)
+    streamed = VariationalGaussianMixture(
+        n_components=4, learning_offset=0.0, learning_decay=1.0, total_samples=2_000
+    ).partial_fit(X)
+    for name in ["weights_", "means_", "covariances_", "degrees_of_freedom_"]:
+        assert_allclose(getattr(streamed, name), getattr(swept, name), rtol=1e-9)
