@@ -15,9 +15,10 @@ from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
+    check_data,
     check_prior,
     check_probability,
-    check_sample_weight,
+    check_weight_sum,
     is_dask_collection,
     validate_data,
 )
@@ -480,41 +481,49 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             see :func:`skvi._stats.weighted_moments_about`.
         """
         name = type(self).__name__
-        if is_dask_collection(X):
-            from ._dask import dask_moments_about, validation_stand_in
+        # Finiteness is read off the accumulated sums (see _stats), which
+        # saves a pass over X; an exact check runs only when they are not
+        # finite.
+        X, sample_weight = check_data(
+            self,
+            X,
+            sample_weight,
+            reset=reset,
+            allow_all_zero=allow_all_zero,
+            ensure_all_finite=False,
+        )
+        priors = self._given_priors()
+        # Squares beyond float64 are handled in _stats and checked below;
+        # numpy's overflow warnings on the way would only be noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if is_dask_collection(X):
+                from ._dask import dask_moments_about
 
-            # scikit-learn reads feature names from eager DataFrames only.
-            validate_data(
-                self, validation_stand_in(X), skip_check_array=True, reset=reset
-            )
-            # A collection of another shape is refused by dask_moments_about.
-            priors = self._given_priors() if X.ndim == 2 else None
-            moments = dask_moments_about(X, sample_weight, estimator_name=name)
-        else:
-            # Finiteness is read off the accumulated sums (see _stats), which
-            # saves a pass over X; an exact check runs only when they are not
-            # finite.
-            X = validate_data(
-                self,
-                X,
-                reset=reset,
-                dtype=[np.float64, np.float32],
-                ensure_all_finite=False,
-            )
-            sample_weight = check_sample_weight(
-                sample_weight, X, allow_all_zero=allow_all_zero
-            )
-            priors = self._given_priors()
-            # Squares beyond float64 are handled in _stats and checked below;
-            # numpy's overflow warnings on the way would only be noise.
-            with np.errstate(over="ignore", invalid="ignore"):
+                moments = dask_moments_about(
+                    X,
+                    sample_weight,
+                    reference=reference,
+                    allow_all_zero=allow_all_zero,
+                    estimator_name=name,
+                )
+            else:
                 moments = weighted_moments_about(
                     X, sample_weight, reference=reference, estimator_name=name
                 )
+            if reference is not None:
+                # A later partial_fit chunk: the running total must stay finite.
+                check_weight_sum(self.n_samples_seen_ + moments[0])
         if not all(np.all(np.isfinite(moment)) for moment in moments[1:]):
             raise ValueError(
                 "The mean or spread of X overflows float64 (values beyond about "
                 "1e300). Rescale X, and the priors with it, before fitting."
+                + (
+                    ""
+                    if sample_weight is None
+                    else " With sample_weight, the weighted spread "
+                    "sum_i w_i (x_i - mean)**2 must also stay below about 1e308: "
+                    "rescale X, or divide the weights by a common factor."
+                )
             )
         return priors, moments
 
