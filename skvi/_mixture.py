@@ -68,6 +68,7 @@
 # of each conjugate block cancels against its q, leaving log-normalisers.
 
 import numbers
+from functools import partial
 
 import numpy as np
 from scipy.special import betaln, gammaln
@@ -100,7 +101,7 @@ from ._stats import SufficientStatistics, _map_groups, sufficient_statistics
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
-    check_sample_weight,
+    check_data,
     is_dask_collection,
     validate_data,
 )
@@ -495,6 +496,40 @@ def _merge_local(parts):
         statistics,
         float(np.sum([part[1] for part in parts])),
         float(np.sum([part[2] for part in parts])),
+    )
+
+
+def _blockwise_local(X, sample_weight, params, model):
+    """:func:`_local_step` over row blocks of X, on all cores, merged in order.
+
+    As skvi._stats does: one BLAS thread per worker, and blocks that depend
+    on X's shape only, so that results do not depend on the thread count.
+    On a dask array this runs on each chunk, on its worker.
+    """
+    blocks = _row_blocks(X.shape[0], model["n_components"], X.shape[1])
+
+    def local_step(block):
+        rows = blocks[block]
+        weights = None if sample_weight is None else sample_weight[rows]
+        return _local_step(X[rows], weights, params, model)
+
+    return _merge_local(_map_groups(local_step, len(blocks)))
+
+
+def _chunk_moments(rows, weights, *, scatter):
+    """``(n_rows, statistics)`` of one dask chunk, for the data-dependent priors."""
+    return rows.shape[0], sufficient_statistics(rows, weights, scatter=scatter)
+
+
+def _chunk_nearest_statistics(rows, weights, *, centres, scatter, reference):
+    """Statistics of one chunk with each row given to its nearest centre."""
+    distances = (
+        (rows * rows).sum(1)[:, None] - 2.0 * rows @ centres.T + (centres**2).sum(1)
+    )
+    resp = np.zeros((rows.shape[0], centres.shape[0]))
+    resp[np.arange(rows.shape[0]), distances.argmin(axis=1)] = 1.0
+    return sufficient_statistics(
+        rows, weights, resp, scatter=scatter, reference=reference
     )
 
 
@@ -953,35 +988,38 @@ degrees_of_freedom_prior_, covariance_prior_
 
     # -- reading the data and the priors -----------------------------------
 
-    def _validated(self, X, sample_weight, *, reset):
-        X = validate_data(
-            self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=2
-        )
-        sample_weight = check_sample_weight(sample_weight, X)
-        return X, sample_weight
-
     def _fit_data(self, X, sample_weight, *, reset):
         """Validate X, read it once for the data-dependent priors; the model dict."""
+        X, sample_weight = check_data(
+            self, X, sample_weight, reset=reset, ensure_min_samples=2
+        )
+        scatter = _SCATTER[self.covariance_type]
         if is_dask_collection(X):
-            return self._fit_dask_data(X, sample_weight, reset=reset)
-        X, sample_weight = self._validated(X, sample_weight, reset=reset)
-        if X.shape[0] < self.n_components:
+            from ._dask import dask_reduce
+
+            parts = dask_reduce(
+                X,
+                sample_weight,
+                partial(_chunk_moments, scatter=scatter),
+                ensure_min_samples=2,
+                estimator_name=type(self).__name__,
+            )
+            n_samples = sum(n for n, _ in parts)
+            moments = SufficientStatistics.merge_all([part for _, part in parts])
+            data = {"X": None, "dask": X, "sample_weight": sample_weight}
+        else:
+            n_samples = X.shape[0]
+            moments = sufficient_statistics(
+                X, sample_weight, scatter=scatter, estimator_name=type(self).__name__
+            )
+            data = {"X": X, "sample_weight": sample_weight}
+        if n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
                 f"but got n_components = {self.n_components}, "
-                f"n_samples = {X.shape[0]}"
+                f"n_samples = {n_samples}"
             )
-        moments = sufficient_statistics(
-            X,
-            sample_weight,
-            scatter=_SCATTER[self.covariance_type],
-            estimator_name=type(self).__name__,
-        )
-        return {
-            "X": X,
-            "sample_weight": sample_weight,
-            "model": self._model(moments),
-        }
+        return dict(data, n_samples=n_samples, model=self._model(moments))
 
     def _model(self, moments):
         """The resolved priors and settings, as the pure functions take them."""
@@ -1101,20 +1139,23 @@ degrees_of_freedom_prior_, covariance_prior_
     # -- the hooks of the CAVI loop -----------------------------------------
 
     def _expectation(self, data, params):
-        """The E-step over all of X, reduced to statistics, log-norm, entropy."""
+        """The E-step over all of X, reduced to statistics, log-norm, entropy.
+
+        On a dask collection each chunk is reduced on its worker and only
+        the statistics (O(K d^2) numbers) come back to the client.
+        """
         if data.get("dask") is not None:
-            return self._dask_expectation(data, params)
-        X, sample_weight, model = data["X"], data["sample_weight"], data["model"]
-        blocks = _row_blocks(X.shape[0], self.n_components, X.shape[1])
+            from ._dask import dask_reduce
 
-        def local_step(block):
-            rows = blocks[block]
-            weights = None if sample_weight is None else sample_weight[rows]
-            return _local_step(X[rows], weights, params, model)
-
-        # On all cores as skvi._stats does (one BLAS thread per worker); the
-        # blocks depend on X's shape only, so results do not depend on threads.
-        return _merge_local(_map_groups(local_step, len(blocks)))
+            return _merge_local(
+                dask_reduce(
+                    data["dask"],
+                    data["sample_weight"],
+                    partial(_blockwise_local, params=params, model=data["model"]),
+                    estimator_name=type(self).__name__,
+                )
+            )
+        return _blockwise_local(data["X"], data["sample_weight"], params, data["model"])
 
     def _initial_responsibilities(self, data, random_state):
         return _INIT[self.init_params](
@@ -1122,10 +1163,14 @@ degrees_of_freedom_prior_, covariance_prior_
         )
 
     def _initial_state(self, data, random_state):
-        model = data["model"]
-        resp = self._initial_responsibilities(data, random_state)
-        statistics = self._initial_statistics(data, resp)
-        params = _m_step(statistics, model)
+        statistics = (
+            self._dask_initial_statistics(data, random_state)
+            if data.get("dask") is not None
+            else self._initial_statistics(
+                data, self._initial_responsibilities(data, random_state)
+            )
+        )
+        params = _m_step(statistics, data["model"])
         return {
             "params": params,
             "local": self._expectation(data, params),
@@ -1139,6 +1184,60 @@ degrees_of_freedom_prior_, covariance_prior_
             resp,
             scatter=_SCATTER[self.covariance_type],
             reference=data["model"]["centre"],
+        )
+
+    def _dask_initial_statistics(self, data, random_state):
+        """The initial statistics of a dask fit, with O(K d^2) back from workers.
+
+        'random_from_data' gathers its K rows only, and starts exactly as on
+        numpy data. 'kmeans' and 'k-means++' choose their centres on a
+        uniform sample of at most 10 000 rows gathered to the client, then
+        give each row to its nearest centre on the workers.
+        """
+        from ._dask import dask_reduce
+
+        X, sample_weight, model = data["dask"], data["sample_weight"], data["model"]
+        weights = None if sample_weight is None else _as_numpy(sample_weight)
+        K = self.n_components
+        if self.init_params == "random":
+            raise ValueError(
+                "init_params='random' draws responsibilities for every row, "
+                "which a dask fit does not gather; use 'random_from_data', "
+                "'kmeans' or 'k-means++'."
+            )
+        if self.init_params == "random_from_data":
+            rows = _random_rows(data["n_samples"], weights, K, random_state)
+            points = _gather_rows(X, rows)
+            chosen = np.ones(K) if weights is None else weights[rows]
+            d = points.shape[1]
+            scatter = np.zeros(
+                (K, d, d) if _SCATTER[self.covariance_type] == "full" else (K, d)
+            )
+            return SufficientStatistics(
+                chosen, model["centre"], points - model["centre"], scatter
+            )
+        size = min(data["n_samples"], 10_000)
+        rows = _random_rows(data["n_samples"], weights, size, random_state)
+        sample = _gather_rows(X, rows)
+        centres = (
+            KMeans(n_clusters=K, n_init=1, random_state=random_state)
+            .fit(sample)
+            .cluster_centers_
+            if self.init_params == "kmeans"
+            else kmeans_plusplus(sample, K, random_state=random_state)[0]
+        )
+        return SufficientStatistics.merge_all(
+            dask_reduce(
+                X,
+                sample_weight,
+                partial(
+                    _chunk_nearest_statistics,
+                    centres=centres,
+                    scatter=_SCATTER[self.covariance_type],
+                    reference=model["centre"],
+                ),
+                estimator_name=type(self).__name__,
+            )
         )
 
     def _sweep(self, data, state):
@@ -1258,21 +1357,29 @@ degrees_of_freedom_prior_, covariance_prior_
             if first:
                 data = self._fit_data(X, sample_weight, reset=True)
                 model = data["model"]
-                statistics = self._initial_statistics(
-                    data,
-                    self._initial_responsibilities(
-                        data, check_random_state(self.random_state)
-                    ),
+                random_state = check_random_state(self.random_state)
+                statistics = (
+                    self._dask_initial_statistics(data, random_state)
+                    if data.get("dask") is not None
+                    else self._initial_statistics(
+                        data, self._initial_responsibilities(data, random_state)
+                    )
                 )
                 scale = self.total_samples / float(statistics.weight.sum())
                 params = _m_step(statistics.scaled(scale), model)
-                X, sample_weight = data["X"], data["sample_weight"]
             else:
-                X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-                sample_weight = check_sample_weight(sample_weight, X)
+                X, sample_weight = check_data(
+                    self, X, sample_weight, reset=False, allow_all_zero=True
+                )
                 params, model = self._current()
-            chunk = {"X": X, "sample_weight": sample_weight, "model": model}
-            statistics, log_norm, _ = self._expectation(chunk, params)
+                data = {
+                    "X": None if is_dask_collection(X) else X,
+                    "dask": X if is_dask_collection(X) else None,
+                    "sample_weight": sample_weight,
+                }
+            statistics, log_norm, _ = self._expectation(dict(data, model=model), params)
+            if not statistics.weight.sum() > 0:
+                return self  # a chunk of zero weight has nothing to teach
             scale = self.total_samples / float(statistics.weight.sum())
             target = _m_step(statistics.scaled(scale), model)
             iteration = getattr(self, "n_batch_iter_", 0) + 1
@@ -1472,6 +1579,26 @@ n_features)
         shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
         means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
         return weights, means, precisions
+
+
+def _as_numpy(sample_weight):
+    """Frequency weights on the client (computed if a dask collection)."""
+    if is_dask_collection(sample_weight):
+        sample_weight = sample_weight.compute()
+    return np.asarray(sample_weight, dtype=np.float64)
+
+
+def _gather_rows(X, rows):
+    """Rows ``rows`` of a dask array or DataFrame, in that order, as float64."""
+    order = np.argsort(rows)
+    if hasattr(X, "to_dask_array"):
+        X = X.to_dask_array(lengths=True)
+    import dask
+
+    gathered = np.asarray(dask.compute(X[rows[order]])[0], dtype=np.float64)
+    result = np.empty_like(gathered)
+    result[order] = gathered
+    return result
 
 
 def _check_n_samples(n_samples):
