@@ -1,0 +1,209 @@
+"""The command line's output: the result as a dict, a table, or JSON."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import json
+import math
+import textwrap
+
+from .priors import DATA_PRIOR, DATA_PRIOR_FORMULA, PRIOR_NAMES
+
+
+def decimals(std):
+    """Decimal places that show two significant digits of ``std``."""
+    if not (std > 0 and math.isfinite(std)):
+        return 6
+    return max(0, 1 - math.floor(math.log10(std)))
+
+
+def format_number(value, places):
+    """Fixed-point with ``places`` decimals, or scientific when that is unwieldy."""
+    if places > 10 or abs(value) >= 1e12:
+        return f"{value:.6e}"
+    return f"{value:.{places}f}"
+
+
+def _significant(value, digits):
+    """``value`` to ``digits`` significant digits, trailing zeros kept (13.80)."""
+    return f"{value:#.{digits}g}".rstrip(".")
+
+
+def describe_priors(chosen):
+    """Lines naming the priors used: the data's, the options', or both."""
+    options = {
+        "prior_mean": "mean of mu",
+        "prior_std": "sd of mu",
+        "prior_shape": "shape of tau",
+        "prior_rate": "rate of tau",
+    }
+    if len(chosen) == len(PRIOR_NAMES):
+        return [
+            "Priors for every column: mu ~ Normal("
+            f"{chosen['prior_mean']:g}, {chosen['prior_std']:g}^2), tau ~ Gamma("
+            f"shape={chosen['prior_shape']:g}, rate={chosen['prior_rate']:g})"
+        ]
+    lines = [f"Priors: {DATA_PRIOR}", f"  {DATA_PRIOR_FORMULA}"]
+    if chosen:
+        given = ", ".join(
+            f"{options[name]} {value:g}" for name, value in chosen.items()
+        )
+        lines.append(f"  except, from the options, for every column: {given}")
+    return lines
+
+
+def result(source, estimator, used, chosen, args):
+    """The fit as a JSON-ready dict: the content of both output formats.
+
+    Parameters
+    ----------
+    source : DataSource
+        The data read.
+    estimator : VariationalNormalEstimator
+        Fitted on all of ``source``.
+    used : dict
+        The priors of the fit, one array of shape (n_columns,) each.
+    chosen : dict
+        The priors given as options (scalars); the others came from the data.
+    args : argparse.Namespace
+        The command's options.
+    """
+    lower, upper = estimator.credible_interval(args.level)
+    columns = [
+        {
+            "name": name,
+            # The plain mean, beside the posterior so that the prior's pull
+            # is visible.
+            "data_mean": float(estimator.sample_mean_[j]),
+            "posterior_mean": float(estimator.posterior_mean_[j]),
+            "posterior_std": float(estimator.posterior_std_[j]),
+            "credible_interval": [float(lower[j]), float(upper[j])],
+            "noise_std": float(estimator.noise_std_[j]),
+            "prior": {prior: float(used[prior][j]) for prior in PRIOR_NAMES},
+        }
+        for j, name in enumerate(source.columns)
+    ]
+    out = {
+        "data": source.description,
+        "file": source.path,
+        "prior": "options" if len(chosen) == len(PRIOR_NAMES) else DATA_PRIOR,
+        # Each prior: its option's value, or "data" when it came from the data.
+        "priors": {name: chosen.get(name, "data") for name in PRIOR_NAMES},
+        "prior_description": describe_priors(chosen),
+        "credible_level": args.level,
+        "columns": columns,
+        "elbo": float(estimator.elbo_),
+        "n_iter": int(estimator.n_iter_),
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "converged": bool(estimator.converged_),
+        "rows_read": source.rows_read,
+        "plot": args.plot,
+    }
+    out["notes"] = notes(out)
+    return out
+
+
+def notes(result):
+    """Advice on the fit, the same in the table and in JSON."""
+    found = []
+    if not result["converged"]:
+        found.append(
+            f"CAVI did not converge in max_iter={result['max_iter']} iterations: "
+            "raise --max-iter."
+        )
+    note = _prior_note(result)
+    if note:
+        found.append(note)
+    return found
+
+
+def _prior_note(result):
+    """A hint when a chosen prior on mu, not the data, decides the posterior mean."""
+    columns = result["columns"]
+    pulled = [
+        column
+        for column in columns
+        if abs(column["posterior_mean"] - column["data_mean"])
+        > 2 * column["posterior_std"]
+    ]
+    if not pulled:
+        return None
+    spread = max(
+        abs(column["data_mean"] - column["prior"]["prior_mean"]) for column in columns
+    )
+    suggestion = 10.0 ** math.ceil(math.log10(10 * spread)) if spread > 0 else 1.0
+    return (
+        f"The prior on mu pulls the posterior mean of {len(pulled)} of "
+        f"{len(columns)} columns far (over 2 sd of mu) from the data mean. If that "
+        "prior is not what you know, widen it, e.g. --prior-std "
+        f"{suggestion:g}, or leave out --prior-mean and --prior-std to centre it "
+        "on the data."
+    )
+
+
+def format_json(result):
+    """The result as indented JSON."""
+    return json.dumps(result, indent=2)
+
+
+def format_table(result):
+    """The result as aligned text for people."""
+    rows = []
+    for column in result["columns"]:
+        # Show the digits that the uncertainty of mu leaves meaningful.
+        places = decimals(column["posterior_std"])
+        lower, upper = column["credible_interval"]
+        rows.append(
+            [
+                column["name"],
+                format_number(column["data_mean"], places),
+                format_number(column["posterior_mean"], places),
+                format_number(lower, places),
+                format_number(upper, places),
+                _significant(column["posterior_std"], 2),
+                _significant(column["noise_std"], 4),
+            ]
+        )
+    lower_width = max(len(row[3]) for row in rows)
+    upper_width = max(len(row[4]) for row in rows)
+    level = f"{result['credible_level']:.1%}".replace(".0%", "%")
+    table = [
+        [
+            "column",
+            "data mean",
+            "mean of mu",
+            f"{level} credible interval",
+            "sd of mu",
+            "noise sd",
+        ]
+    ]
+    for name, data_mean, mean, lower, upper, std, noise in rows:
+        interval = f"[{lower.rjust(lower_width)}, {upper.rjust(upper_width)}]"
+        table.append([name, data_mean, mean, interval, std, noise])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [f"Data: {result['data']}", *result["prior_description"], ""]
+    for row in table:
+        cells = [row[0].ljust(widths[0])]
+        for i in range(1, len(row)):
+            # Intervals have one width already; centre them under their title.
+            align = str.center if i == 3 else str.rjust
+            cells.append(align(row[i], widths[i]))
+        lines.append("  ".join(cells).rstrip())
+    if result["converged"]:
+        converged = "yes"
+    else:
+        converged = f"no: max_iter={result['max_iter']} reached"
+    footer = [
+        ("ELBO", f"{result['elbo']:.6f}"),
+        ("iterations", str(result["n_iter"])),
+        ("converged", converged),
+        ("rows read", f"{result['rows_read']:,}"),
+    ]
+    if result["plot"]:
+        footer.append(("plot", result["plot"]))
+    label_width = max(len(label) for label, _ in footer)
+    lines.append("")
+    lines.extend(f"{label.ljust(label_width)}  {value}" for label, value in footer)
+    for note in result["notes"]:
+        lines.extend(["", textwrap.fill(f"Note: {note}", width=79)])
+    return "\n".join(lines)
