@@ -201,7 +201,7 @@ def _refuse_dates(X):
             )
         return
     dtype = getattr(X, "dtype", None)
-    if getattr(dtype, "kind", "") in _DATE_KINDS:
+    if getattr(dtype, "kind", "O") in _DATE_KINDS:
         raise ValueError(
             f"X has dtype {dtype}. {_DATE_ADVICE}, e.g. durations in seconds with "
             "X / np.timedelta64(1, 's'), dates in seconds since an origin with "
@@ -522,7 +522,7 @@ def check_sample_weight(sample_weight, X, *, allow_all_zero=False):
     if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
         sample_weight = np.full(n_samples, float(sample_weight))
     dtype = getattr(sample_weight, "dtype", None)
-    if getattr(dtype, "kind", "") in _DATE_KINDS:
+    if getattr(dtype, "kind", "O") in _DATE_KINDS:
         raise ValueError(
             f"sample_weight has dtype {dtype}. {_DATE_ADVICE}, e.g. durations in "
             "seconds with sample_weight / np.timedelta64(1, 's')."
