@@ -247,7 +247,7 @@ def _mahalanobis_full(X, means, precisions_cholesky, centre):
 
 
 def _mahalanobis_tied(X, means, precisions_cholesky, centre):
-    """``||U^T x_i - U^T m_k||^2``: one product, then K shifts of the projection."""
+    """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
     projected = precisions_cholesky.T @ (X - centre).T
     difference = projected[None] - ((means - centre) @ precisions_cholesky)[:, :, None]
     np.multiply(difference, difference, out=difference)
@@ -255,7 +255,7 @@ def _mahalanobis_tied(X, means, precisions_cholesky, centre):
 
 
 def _mahalanobis_diag(X, means, precisions_cholesky, centre):
-    """``sum_j p_kj (x_ij - m_kj)^2`` expanded about ``centre`` into two products."""
+    """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about ``centre``."""
     precisions = precisions_cholesky**2
     centred = X - centre
     shifted_means = means - centre
@@ -266,7 +266,7 @@ def _mahalanobis_diag(X, means, precisions_cholesky, centre):
 
 
 def _mahalanobis_spherical(X, means, precisions_cholesky, centre):
-    """``p_k ||x_i - m_k||^2`` expanded about ``centre``."""
+    """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about ``centre``."""
     precisions = precisions_cholesky**2
     centred = X - centre
     shifted_means = means - centre
@@ -847,7 +847,10 @@ degrees_of_freedom_prior_, covariance_prior_
     n_iter_ : int
     converged_ : bool
     n_samples_seen_ : float
-        Total sample weight W of the training data.
+        Total sample weight W that q's KL is shared among in score_samples:
+        the training weight for fit, ``total_samples`` after partial_fit.
+    n_batch_iter_ : int
+        Number of partial_fit steps taken (t of the step size).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 
