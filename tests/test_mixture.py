@@ -506,3 +506,45 @@ def test_partial_fit_with_step_one_on_the_whole_data_is_a_cavi_sweep(monkeypatch
     ).partial_fit(X)
     for name in ["weights_", "means_", "covariances_", "degrees_of_freedom_"]:
         assert_allclose(getattr(streamed, name), getattr(swept, name), rtol=1e-9)
+
+
+def _assert_same_predictions(loaded, original, X):
+    np.testing.assert_array_equal(loaded.predict_proba(X), original.predict_proba(X))
+    np.testing.assert_array_equal(loaded.score_samples(X), original.score_samples(X))
+    assert loaded.elbo_ == original.elbo_
+
+
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+def test_joblib_and_skops_round_trips(tmp_path, weight_prior):
+    joblib = pytest.importorskip("joblib")
+    sio = pytest.importorskip("skops.io")
+    X, _ = _blobs(seed=12)
+    fitted = VariationalGaussianMixture(
+        n_components=3, weight_concentration_prior_type=weight_prior, random_state=0
+    ).fit(X)
+    joblib.dump(fitted, tmp_path / "vgm.joblib")
+    _assert_same_predictions(joblib.load(tmp_path / "vgm.joblib"), fitted, X)
+    sio.dump(fitted, tmp_path / "vgm.skops")
+    untrusted = sio.get_untrusted_types(file=tmp_path / "vgm.skops")
+    assert all(name.startswith("skvi.") for name in untrusted)
+    loaded = sio.load(tmp_path / "vgm.skops", trusted=untrusted)
+    _assert_same_predictions(loaded, fitted, X)
+
+
+def test_grid_search_picks_the_number_of_segments_without_a_scorer():
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = _four_segments(1200, seed=3)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), VariationalGaussianMixture(random_state=0)),
+        {
+            "variationalgaussianmixture__n_components": [1, 2, 4],
+            "variationalgaussianmixture__weight_concentration_prior_type": [
+                "dirichlet_distribution"
+            ],
+        },
+        cv=3,
+    ).fit(X)
+    assert search.best_params_["variationalgaussianmixture__n_components"] == 4
