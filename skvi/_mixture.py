@@ -423,6 +423,8 @@ _INIT = {
 
 # Elements of the E-step's largest temporary per row block (2 MiB of float64).
 _BLOCK_ELEMENTS = 2**18
+# Row blocks per unit of work of one thread (as skvi._stats groups its blocks).
+_BLOCKS_PER_GROUP = 16
 
 
 def _row_blocks(n_samples, n_components, n_features):
@@ -502,18 +504,27 @@ def _merge_local(parts):
 def _blockwise_local(X, sample_weight, params, model):
     """:func:`_local_step` over row blocks of X, on all cores, merged in order.
 
-    As skvi._stats does: one BLAS thread per worker, and blocks that depend
-    on X's shape only, so that results do not depend on the thread count.
-    On a dask array this runs on each chunk, on its worker.
+    As skvi._stats does: one BLAS thread per worker, and groups of blocks
+    that depend on X's shape only, so that results do not depend on the
+    thread count. Each group merges its blocks' statistics as it goes, so
+    that memory holds one O(K d^2) result per group, not per block. On a dask
+    array this runs on each chunk, on its worker.
     """
     blocks = _row_blocks(X.shape[0], model["n_components"], X.shape[1])
+    groups = [
+        blocks[start : start + _BLOCKS_PER_GROUP]
+        for start in range(0, len(blocks), _BLOCKS_PER_GROUP)
+    ]
 
-    def local_step(block):
-        rows = blocks[block]
-        weights = None if sample_weight is None else sample_weight[rows]
-        return _local_step(X[rows], weights, params, model)
+    def group_step(group):
+        merged = None
+        for rows in groups[group]:
+            weights = None if sample_weight is None else sample_weight[rows]
+            part = _local_step(X[rows], weights, params, model)
+            merged = part if merged is None else _merge_local([merged, part])
+        return merged
 
-    return _merge_local(_map_groups(local_step, len(blocks)))
+    return _merge_local(_map_groups(group_step, len(groups)))
 
 
 def _chunk_moments(rows, weights, *, scatter):
