@@ -19,11 +19,9 @@ every iteration. What skvi adds is shown on the same run:
 # %%
 # The same data, the same start
 # -----------------------------
-import sys
 import time
 import warnings
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -134,8 +132,4 @@ fig.suptitle(
 )
 fig.tight_layout()
 
-output = sys.argv[1] if len(sys.argv) > 1 else "plot_compare_sklearn.png"
-fig.savefig(output, dpi=110)
-print(f"figure saved to {output}")
-if "agg" not in matplotlib.get_backend().lower():
-    plt.show()
+plt.show()

@@ -21,9 +21,7 @@ bound (``elbo_history_``) climbs at every iteration.
 # -------------------
 # Four segments, on scales where they look Gaussian: log frequency and log
 # basket, since both are positive and skewed.
-import sys
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Ellipse
@@ -146,10 +144,4 @@ ax_elbo.title.set_fontsize("medium")
 ax_elbo.grid(alpha=0.3)
 fig.tight_layout()
 
-output = sys.argv[1] if len(sys.argv) > 1 else "plot_customer_segments.png"
-fig.savefig(output, dpi=110)
-print(f"figure saved to {output}")
-# Show the figure only where a window can open; under Agg (scripts, CI,
-# sphinx-gallery) the saved file is the result.
-if "agg" not in matplotlib.get_backend().lower():
-    plt.show()
+plt.show()

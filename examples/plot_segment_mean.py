@@ -26,9 +26,6 @@ mean-field approximations are known to be.
 # ----------
 # Simulated scores for 40 customers, rounded to whole points as a survey
 # records them.
-import sys
-
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
@@ -234,10 +231,4 @@ fig.suptitle(
     f"variational sd = {std / exact_std:.1%} of the exact sd"
 )
 
-output = sys.argv[1] if len(sys.argv) > 1 else "plot_segment_mean.png"
-fig.savefig(output, dpi=120)
-print(f"figure saved to {output}")
-# Show the figure only where a window can open; under Agg (scripts, CI,
-# sphinx-gallery) the saved file is the result.
-if "agg" not in matplotlib.get_backend().lower():
-    plt.show()
+plt.show()

@@ -17,6 +17,21 @@ class ELBODecreaseWarning(RuntimeWarning):
     decrease larger than floating-point noise means a bug or a numerical
     breakdown (values near the limits of float64). The fit still completes;
     please report the data and priors that trigger it.
+
+    Examples
+    --------
+    Make a decrease of the ELBO fail a fit instead of warning:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skvi import VariationalNormalEstimator
+    >>> from skvi.exceptions import ELBODecreaseWarning
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", ELBODecreaseWarning)
+    ...     est = VariationalNormalEstimator().fit(X)
+    >>> bool(np.all(np.diff(est.elbo_history_) >= -1e-9 * abs(est.elbo_)))
+    True
     """
 
 
@@ -36,6 +51,23 @@ class InconsistentVersionWarning(_SklearnInconsistentVersionWarning):
 
     original_skvi_version : str
         The skvi version that saved the estimator.
+
+    Examples
+    --------
+    A subclass of scikit-learn's warning, so that one filter catches both:
+
+    >>> from sklearn.exceptions import InconsistentVersionWarning as SklearnWarning
+    >>> from skvi.exceptions import InconsistentVersionWarning
+    >>> issubclass(InconsistentVersionWarning, SklearnWarning)
+    True
+    >>> print(InconsistentVersionWarning(
+    ...     estimator_name="VariationalNormalEstimator",
+    ...     current_skvi_version="0.2.0",
+    ...     original_skvi_version="0.1.0",
+    ... ))  # doctest: +NORMALIZE_WHITESPACE
+    Trying to unpickle estimator VariationalNormalEstimator from skvi version 0.1.0
+    when using version 0.2.0. This might lead to breaking code or invalid results.
+    Use at your own risk. Refit the estimator with the installed version to be safe.
     """
 
     def __init__(self, *, estimator_name, current_skvi_version, original_skvi_version):

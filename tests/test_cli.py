@@ -26,7 +26,6 @@ import skvi
 from skvi import VariationalNormalEstimator
 from skvi._cli import main
 from skvi._cli.fit import ESTIMATOR_DEFAULTS
-from skvi._cli.priors import unit_information_priors
 from skvi._cli.read import Progress
 
 # The directory that holds the imported skvi package: a child process then
@@ -201,17 +200,21 @@ def test_level_sets_the_credible_interval(capsys, csv_data):
     assert "99.5% credible interval" in out
 
 
-def test_unit_information_priors_and_the_no_spread_fallback():
+def test_unit_information_priors_and_the_no_spread_fallback(capsys, tmp_path):
     X = np.array([[1.0, 7.0, 0.0], [3.0, 7.0, 0.0], [8.0, 7.0, 0.0]])
-    weight, mean = X.shape[0], X.mean(axis=0)
-    priors = unit_information_priors(weight, mean, ((X - mean) ** 2).sum(axis=0))
-    assert_allclose(priors["prior_mean"], [4.0, 7.0, 0.0])
+    path = write_csv(tmp_path / "flat.csv", X, ["a", "b", "c"])
+    columns = run_json(capsys, "fit", path)["columns"]
+    used = {
+        name: np.array([column["prior"][name] for column in columns])
+        for name in ("prior_mean", "prior_std", "prior_shape", "prior_rate")
+    }
+    assert_allclose(used["prior_mean"], [4.0, 7.0, 0.0])
     # A constant column: the scale of its value, or 1 at 0.
-    assert_allclose(priors["prior_std"], [np.std(X[:, 0]), 7.0, 1.0])
-    assert_allclose(priors["prior_shape"], 0.5)
+    assert_allclose(used["prior_std"], [np.std(X[:, 0]), 7.0, 1.0])
+    assert_allclose(used["prior_shape"], 0.5)
     # E[tau] = shape / rate = 1 / variance.
     assert_allclose(
-        priors["prior_shape"] / priors["prior_rate"],
+        used["prior_shape"] / used["prior_rate"],
         1 / np.array([np.var(X[:, 0]), 49.0, 1.0]),
     )
 
@@ -606,6 +609,9 @@ def test_ctrl_c_ends_quietly_with_130():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=_env(),
+        # A terminal's Ctrl-C, whatever an earlier test (dask's cluster) left
+        # this process's SIGINT disposition as: children inherit an ignore.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     process.stdin.write(b"a,b\n1,2\n")
     process.stdin.flush()
@@ -660,3 +666,42 @@ def test_closed_pipe_in_process(capsys, monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["fit", "--columns", "age"]) == 141
+
+
+def test_ctrl_c_inside_the_parser_is_still_an_interruption(
+    capsys, tmp_path, monkeypatch
+):
+    """pandas' C parser turns a KeyboardInterrupt raised while it reads into a
+    ParserError; the program still ends as interrupted, quietly."""
+    from skvi._cli import read
+
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n3,x\n")
+    monkeypatch.setattr(read, "interrupted", lambda: True)
+    assert run(capsys, "fit", path) == (130, "", "")
+
+
+def test_catch_interrupts_remembers_ctrl_c_and_restores_the_handler():
+    from skvi._cli.common import catch_interrupts, interrupted
+
+    # Python's own handler, as the program starts with (an earlier test, such
+    # as dask's cluster, may have left another one in this process).
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), catch_interrupts():
+            assert not interrupted()
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs at the next bytecode
+        assert interrupted()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
+
+
+def test_readme_example_is_the_programs_output(capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```console\n$ skvi fit --columns age,bmi,bp,s1\n")[1]
+    expected = block.split("```")[0]
+    status, out, _ = run(capsys, "fit", "--columns", "age,bmi,bp,s1")
+    assert status == 0
+    assert out == expected

@@ -5,6 +5,8 @@
 # Nothing here imports numpy, scikit-learn or pandas: argument parsing uses it.
 
 import argparse
+import signal
+import threading
 
 CREDIBLE_LEVEL = 0.95
 DEFAULT_CHUNK_ROWS = 100_000
@@ -135,3 +137,41 @@ def check_estimator_options(estimator_class, values, prog):
                 f"argument {option_name(name)}: must be {wanted}; got {value!r} "
                 f"(see '{prog} --help')"
             )
+
+
+# Set by the program's Ctrl-C handler: pandas' C parser turns a
+# KeyboardInterrupt raised inside it into a ParserError, which the reader then
+# recognises as the interruption it was.
+_interrupted = threading.Event()
+
+
+def interrupted():
+    """Whether Ctrl-C was pressed while the program ran."""
+    return _interrupted.is_set()
+
+
+def _on_interrupt(signum, frame):
+    """Python's own Ctrl-C behaviour, remembered."""
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+class catch_interrupts:
+    """Within the context, Ctrl-C raises KeyboardInterrupt and is remembered.
+
+    Only where Python's default handler is in place, in the main thread; an
+    ignored SIGINT (a background job) stays ignored. The previous handler
+    comes back at the end.
+    """
+
+    def __enter__(self):
+        _interrupted.clear()
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self.previous = signal.signal(signal.SIGINT, _on_interrupt)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -198,14 +198,14 @@ def run(args):
         estimator = VariationalNormalEstimator(
             max_iter=args.max_iter,
             tol=args.tol,
-            **priors.estimator_priors(VariationalNormalEstimator, chosen),
+            **priors.estimator_priors(chosen),
         )
         with warnings.catch_warnings():
             # Each chunk reruns CAVI on the merged statistics; only the last
             # run decides convergence, and the report says whether it did.
             warnings.simplefilter("ignore", ConvergenceWarning)
             fit_chunks(source, estimator)
-            used = priors.refit_with_data_priors(estimator, chosen)
+            used = priors.used_priors(estimator)
     result = report.result(source, estimator, used, chosen, args)
     if args.plot:
         plot.plot(estimator, result, args.plot)

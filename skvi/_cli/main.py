@@ -13,6 +13,7 @@ from .common import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     CommandLineError,
+    catch_interrupts,
 )
 
 __all__ = ["main"]
@@ -127,7 +128,8 @@ def main(argv=None):
     try:
         try:
             args = build_parser().parse_args(argv)
-            status = args.handler(args)
+            with catch_interrupts():
+                status = args.handler(args)
         except SystemExit as exc:
             # argparse's --help, --version and usage errors: a status, like
             # the rest.

@@ -26,6 +26,7 @@ from .common import (
     MAX_COLUMNS,
     MISSING_VALUES,
     CommandLineError,
+    interrupted,
 )
 
 STDIN = "-"
@@ -154,31 +155,38 @@ def _open_binary(path):
 class _LineTooLong(ValueError):
     """A line longer than ``MAX_LINE_BYTES``: refused before it is parsed."""
 
-    def __init__(self, line):
-        super().__init__(line)
-        self.line = line
-
 
 class _GuardedStream(io.RawIOBase):
     """The header line again, then the rest of ``stream``, its lines bounded.
 
     pandas parses a whole line before it can refuse it, and a line of two
     million fields costs it half a minute and a gigabyte: this wrapper counts
-    the bytes since the last line break in each block that pandas reads (a
-    C-speed ``find``) and stops at a line longer than ``MAX_LINE_BYTES`` (or
-    than that plus one block, for a line that starts and ends in one block).
+    the bytes since the last line break in each block that pandas reads (two
+    C-speed searches, ``find`` and ``rfind``, that stop at the first break)
+    and stops at a line longer than ``MAX_LINE_BYTES`` (or than that plus one
+    block, for a line that starts and ends in one block). Which line it was
+    is found by the diagnosis, only then.
     """
 
     def __init__(self, head, stream):
         self.head = head
         self.stream = stream
-        self.line = 1
         self.since_break = 0
+        # pandas' C parser turns an exception raised here (Ctrl-C among
+        # them) into "Calling read(nbytes) on source failed": kept to re-raise.
+        self.error = None
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
+        try:
+            return self._readinto(buffer)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def _readinto(self, buffer):
         if self.head:
             data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
         else:
@@ -186,15 +194,14 @@ class _GuardedStream(io.RawIOBase):
         first_break = data.find(b"\n")
         if first_break < 0:
             self.since_break += len(data)
-        elif self.since_break + first_break > MAX_LINE_BYTES:
+        else:
             # The line that ends in this block; those within it are shorter
             # than a block.
-            raise _LineTooLong(self.line)
-        else:
-            self.line += data.count(b"\n")
+            if self.since_break + first_break > MAX_LINE_BYTES:
+                raise _LineTooLong
             self.since_break = len(data) - data.rfind(b"\n") - 1
         if self.since_break > MAX_LINE_BYTES:
-            raise _LineTooLong(self.line)
+            raise _LineTooLong
         buffer[: len(data)] = data
         return len(data)
 
@@ -380,14 +387,11 @@ class _CSVChunks:
                     rows_before += chunk.shape[0]
                     self.progress.update(chunk.shape[0], self.raw)
                     yield chunk
-            except _LineTooLong as exc:
-                raise CommandLineError(
-                    f"{self.where}, line {exc.line} is longer than "
-                    f"{MAX_LINE_BYTES:,} bytes; skvi fit reads rows of at most "
-                    f"{MAX_COLUMNS:,} columns, so that memory stays bounded"
-                ) from None
             except (ValueError, Warning) as exc:
                 # UnicodeDecodeError and pandas' ParserError are ValueErrors.
+                if interrupted() or isinstance(self.stream.error, KeyboardInterrupt):
+                    raise KeyboardInterrupt from None
+                exc = self.stream.error or exc
                 raise CommandLineError(self._diagnose(exc, rows_before)) from None
         finally:
             if self.raw is not None:
@@ -400,7 +404,9 @@ class _CSVChunks:
             return _describe_without_lines(self.where, exc, rows_before)
         stream, raw, _ = _open_binary(self.where)
         with raw:
-            if isinstance(exc, UnicodeDecodeError):
+            if isinstance(exc, _LineTooLong):
+                message = _find_long_line(stream, self.where)
+            elif isinstance(exc, UnicodeDecodeError):
                 message = _find_bad_utf8(stream, self.where)
             else:
                 # A bad byte further on is not this error: read past it.
@@ -413,8 +419,30 @@ class _CSVChunks:
         return message or f"{self.where}: cannot parse the data: {exc}"
 
 
+def _long_line_message(where):
+    """What to do about a line longer than ``MAX_LINE_BYTES``."""
+    return (
+        f"{where} is longer than {MAX_LINE_BYTES:,} bytes; skvi fit reads rows of "
+        f"at most {MAX_COLUMNS:,} columns, so that memory stays bounded"
+    )
+
+
+def _find_long_line(stream, where):
+    """The first line longer than ``MAX_LINE_BYTES``, read a bounded piece at a time."""
+    number, length = 1, 0
+    while piece := stream.readline(MAX_LINE_BYTES + 1):
+        length += len(piece)
+        if length > MAX_LINE_BYTES:
+            return _long_line_message(f"{where}, line {number}")
+        if piece.endswith(b"\n"):
+            number, length = number + 1, 0
+    return None
+
+
 def _describe_without_lines(where, exc, rows_before):
     """A message for data that cannot be read again (standard input)."""
+    if isinstance(exc, _LineTooLong):
+        return _long_line_message(f"{where}: a line after row {rows_before:,}")
     if isinstance(exc, UnicodeDecodeError):
         return f"{where} is not UTF-8 text ({exc.reason}); send UTF-8"
     detail = " ".join(str(exc).split())
