@@ -835,7 +835,7 @@ class VariationalGaussianMixture(VariationalEstimator, DensityMixin, BaseEstimat
     precisions_ : ndarray
         ``E_q[Lambda_k] = nu_k W_k``, same shapes.
     precisions_cholesky_ : ndarray
-        Upper Cholesky factor U_k of precisions_ (``U_k U_k^T``).
+        Upper Cholesky factor U_k of ``precisions_`` (``U_k U_k^T``).
     weight_concentration_ : ndarray or tuple of two ndarrays
         alpha_k of q(pi), or (a_k, b_k) of the q(v_k).
     mean_precision_ : ndarray of shape (n_components,)
@@ -872,7 +872,8 @@ degrees_of_freedom_prior_, covariance_prior_
 
     Notes
     -----
-    **elbo_ and lower_bound_.** One iteration is an E-step then an M-step.
+    **The ELBO and scikit-learn's bound.** One iteration is an E-step then an
+    M-step.
     scikit-learn's ``lower_bound_`` is its bound of the last M-step's
     q(theta) with the q(Z) of the E-step before it; with ``reg_covar=0`` that
     bound is the full ELBO of that pair minus the constant::
