@@ -68,6 +68,7 @@
 # of each conjugate block cancels against its q, leaving log-normalisers.
 
 import numbers
+import warnings
 from functools import partial
 
 import numpy as np
@@ -75,7 +76,7 @@ from scipy.special import betaln, gammaln
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import VariationalEstimator
@@ -366,11 +367,18 @@ _WEIGHT_PRIOR = {
 
 
 def _init_kmeans(X, sample_weight, n_components, random_state):
-    labels = (
-        KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-        .fit(X, sample_weight=sample_weight)
-        .labels_
-    )
+    with warnings.catch_warnings():
+        # Fewer distinct rows than components (duplicated points) is no
+        # problem for the mixture: the spare components start empty and the
+        # prior holds them.
+        warnings.filterwarnings(
+            "ignore", message="Number of distinct clusters", category=UserWarning
+        )
+        labels = (
+            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            .fit(X, sample_weight=sample_weight)
+            .labels_
+        )
     resp = np.zeros((X.shape[0], n_components))
     resp[np.arange(X.shape[0]), labels] = 1.0
     return resp
@@ -1005,9 +1013,12 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _fit_data(self, X, sample_weight, *, reset):
         """Validate X, read it once for the data-dependent priors; the model dict."""
-        X, sample_weight = check_data(
-            self, X, sample_weight, reset=reset, ensure_min_samples=2
-        )
+        # The finiteness check sums X: inf + -inf there is the error it
+        # raises, not a numpy warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            X, sample_weight = check_data(
+                self, X, sample_weight, reset=reset, ensure_min_samples=2
+            )
         scatter = _SCATTER[self.covariance_type]
         if is_dask_collection(X):
             from ._dask import dask_reduce
@@ -1047,15 +1058,7 @@ degrees_of_freedom_prior_, covariance_prior_
             if self.mean_prior is None
             else self._check_vector(self.mean_prior, "mean_prior", d)
         )
-        if self.degrees_of_freedom_prior is None:
-            dof_prior = float(d)
-        elif self.degrees_of_freedom_prior > d - 1.0:
-            dof_prior = float(self.degrees_of_freedom_prior)
-        else:
-            raise ValueError(
-                "The parameter 'degrees_of_freedom_prior' should be greater than "
-                f"{d - 1}, but got {self.degrees_of_freedom_prior:.3f}."
-            )
+        dof_prior = self._check_dof_prior(d)
         if self.covariance_prior is None:
             covariance_prior = self._empirical_covariance_prior(moments, weight)
         else:
@@ -1121,11 +1124,32 @@ degrees_of_freedom_prior_, covariance_prior_
             }[self.covariance_type](covariance)
         return covariance
 
+    def _check_priors(self, d):
+        """Check the given priors against d features (InvalidParameterError)."""
+        if self.mean_prior is not None:
+            self._check_vector(self.mean_prior, "mean_prior", d)
+        self._check_dof_prior(d)
+        if self.covariance_prior is not None:
+            self._check_covariance_prior(d)
+
+    def _check_dof_prior(self, d):
+        if self.degrees_of_freedom_prior is None:
+            return float(d)
+        if self.degrees_of_freedom_prior > d - 1.0:
+            return float(self.degrees_of_freedom_prior)
+        raise InvalidParameterError(
+            "The parameter 'degrees_of_freedom_prior' should be greater than "
+            f"{d - 1}, but got {self.degrees_of_freedom_prior:.3f}."
+        )
+
     @staticmethod
     def _check_vector(value, name, d):
-        array = np.array(value, dtype=np.float64)
+        try:
+            array = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.full(1, np.nan)
         if array.shape != (d,) or not np.all(np.isfinite(array)):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"The parameter '{name}' should have the shape ({d},) = "
                 f"(n_features,) and finite values, but got {value!r}."
             )
@@ -1137,15 +1161,18 @@ degrees_of_freedom_prior_, covariance_prior_
         expected = {"full": (d, d), "tied": (d, d), "diag": (d,), "spherical": ()}[
             covariance_type
         ]
-        array = np.array(value, dtype=np.float64)
+        try:
+            array = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.full(1, np.nan)
         if array.shape != expected or not np.all(np.isfinite(array)):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"The parameter '{covariance_type} covariance_prior' should have "
                 f"the shape {expected}, but got {array.shape}."
             )
         matrix = _as_matrix(array, covariance_type, d)
         if not (np.allclose(matrix, matrix.T) and np.linalg.eigvalsh(matrix)[0] > 0.0):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"'{covariance_type} covariance_prior' should be symmetric, "
                 "positive-definite."
             )
@@ -1296,6 +1323,8 @@ degrees_of_freedom_prior_, covariance_prior_
         }
 
     def _set_fitted(self, data, state):
+        # fit starts afresh: a later partial_fit starts its step sizes anew.
+        self.__dict__.pop("n_batch_iter_", None)
         self._store(data["model"], state["params"])
         self.lower_bounds_ = list(state["lower_bounds"])
         self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
@@ -1383,9 +1412,13 @@ degrees_of_freedom_prior_, covariance_prior_
                 scale = self.total_samples / float(statistics.weight.sum())
                 params = _m_step(statistics.scaled(scale), model)
             else:
-                X, sample_weight = check_data(
-                    self, X, sample_weight, reset=False, allow_all_zero=True
-                )
+                with np.errstate(invalid="ignore", over="ignore"):
+                    X, sample_weight = check_data(
+                        self, X, sample_weight, reset=False, allow_all_zero=True
+                    )
+                # The priors are those of the first chunk; a bad one set
+                # since is refused all the same.
+                self._check_priors(self.n_features_in_)
                 params, model = self._current()
                 data = {
                     "X": None if is_dask_collection(X) else X,

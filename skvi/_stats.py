@@ -1,9 +1,10 @@
 """Weighted sufficient statistics: one stable pass over the data, exact merges.
 
-A Normal factor of a model needs, per component ``k`` and feature, only the total
-weight ``W_k = sum_i w_i r_ik``, the weighted mean ``xbar_k = sum_i w_i r_ik x_i / W_k``
-and the weighted centred scatter ``S_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T``
-(its diagonal alone for a diagonal model). ``w`` are sample weights and ``r`` the
+A Normal factor of a model needs, per component ``k``, only the total weight
+``W_k = sum_i w_i r_ik``, the weighted mean ``xbar_k = sum_i w_i r_ik x_i / W_k``
+and the weighted centred scatter
+``S_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T`` (its diagonal alone for
+a diagonal model). ``w`` are sample weights and ``r`` the
 responsibilities of a mixture's E-step (a single column of ones for a plain
 weight vector). :class:`SufficientStatistics` holds them, with the mean kept as
 ``reference + offset`` (see below); :func:`sufficient_statistics` computes them in
@@ -35,7 +36,11 @@ buffer in cache instead of a second pass. Well-scaled data thus pay for one
 read of X and nothing more; badly scaled data for one read and one subtraction.
 The general path (responsibilities, or a full scatter) sums each block around
 its weighted mean, then recomputes centred, per component, only what
-cancelled (diagonal) or always (full: one small matrix product per component).
+cancelled (diagonal) or always (full: one small matrix product per component,
+which measured as fast as one stacked product over all components and needs
+no K-fold buffer); blocks are merged per component about that component's own
+first centre, so that well separated components far from the common reference
+keep every digit of their spread.
 
 Finiteness is read off the sums: a NaN or an infinity in X makes a block's sums
 non-finite, and only then is the block checked element-wise, to raise the usual
@@ -50,8 +55,11 @@ The pass over X runs on all available cores: the rows are cut into groups of
 :data:`_BLOCKS_PER_GROUP` row blocks (about 8 MiB of float64), each group is
 summed by one thread of a :class:`~concurrent.futures.ThreadPoolExecutor`
 (numpy releases the GIL in its loops and BLAS calls), and the groups' results
-are merged in group order. Group boundaries depend on the data's shape only,
-never on the number of threads, so results are bit-identical whatever it is.
+are merged in group order. On the fast path the first block is probed once,
+before the groups start: if it must be recentred, its mean is the shift of
+every group from its first block on. Group boundaries depend on the data's
+shape only, never on the number of threads, so results are bit-identical
+whatever it is.
 Inputs of a single group (below about a million values) run in the calling
 thread. The number of threads is the smaller of the OpenMP and the BLAS limits
 (scikit-learn's ``_openmp_effective_n_threads``, which also counts the cores
@@ -71,6 +79,8 @@ algorithm for computing sample variances", Stanford CS report STAN-CS-79-773, 19
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -143,11 +153,31 @@ def _map_groups(function, n_groups):
     n_threads = 1 if n_groups < 2 else min(n_groups, _available_threads())
     if n_threads == 1:
         return [function(group) for group in range(n_groups)]
-    # Each worker's BLAS calls run on its own core, as in scikit-learn's KMeans:
-    # BLAS threads on top of these would oversubscribe the cores.
-    with _blas().limit(limits=1):
+    with _one_blas_thread():
         with ThreadPoolExecutor(max_workers=n_threads) as executor:
             return list(executor.map(function, range(n_groups)))
+
+
+_blas_capped = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS on one thread while the workers run, as scikit-learn's KMeans does.
+
+    Each worker's matrix products are small; BLAS threads on top of the
+    workers would oversubscribe the cores. BLAS's limit is process-wide, so
+    only one call at a time sets and restores it (others running concurrently
+    leave it alone), and a limit is never left behind.
+    """
+    if not _blas_capped.acquire(blocking=False):
+        yield
+        return
+    try:
+        with _blas().limit(limits=1):
+            yield
+    finally:
+        _blas_capped.release()
 
 
 def _group_bounds(n_samples, block_rows):
@@ -566,6 +596,10 @@ def _group_moments(
     chosen = reference is None
     shift = None
     shift_offset = None if chosen else -reference
+    if not chosen and reference.any():
+        # Data near a given reference sum around it from the first block on.
+        shift = _tiled(reference, rows_per_group)
+        shift_offset = None
     starts = range(start, stop, block_rows)
     weights = np.empty(len(starts))
     means = np.empty((len(starts), n_features))
@@ -592,6 +626,25 @@ def _group_moments(
                 shift_offset = centre[:n_features] - reference
         means[k] = mean if shift_offset is None else mean + shift_offset
     return weights, means, sums_of_squares, reference
+
+
+def _first_centre(X, sample_weight, block_rows, estimator_name):
+    """The first block's mean if it must be recentred, else None.
+
+    Every group then sums around it from its first block on, instead of each
+    finding its own: badly scaled data pay for one recentred block, not one
+    per group. A function of X alone, so results stay independent of the
+    number of threads.
+    """
+    block = X[:block_rows]
+    weights = (
+        np.ones(len(block)) if sample_weight is None else sample_weight[:block_rows]
+    )
+    buffer = np.empty(block.shape, dtype=np.float64)
+    _, _, centre = _block_moments(
+        block, weights, weights.sum(), None, buffer, estimator_name
+    )
+    return None if centre is None else centre[: X.shape[1]].copy()
 
 
 def _rebased(offsets, own_reference, reference):
@@ -700,6 +753,8 @@ def weighted_moments_about(
     bounds = _group_bounds(n_samples, block_rows)
     # Non-finite sums are expected (they flag NaN, inf and overflow): no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
+        if reference is None and len(bounds) > 1:
+            reference = _first_centre(X, sample_weight, block_rows, estimator_name)
         groups = _map_groups(group_moments, len(bounds))
         if reference is None:
             chosen = [group[3] for group in groups if group[3] is not None]

@@ -1,25 +1,12 @@
-"""Compare two fitted VariationalNormalEstimators attribute by attribute."""
+"""Compare two fits of one estimator attribute by attribute.
+
+Which attributes, and the scale each is measured against, come from the
+estimator's entry in ``tests/_registry.py``.
+"""
 
 import numpy as np
 
-# Every fitted attribute that the data and priors determine.
-FITTED_ATTRIBUTES = [
-    "posterior_mean_",
-    "posterior_std_",
-    "posterior_shape_",
-    "posterior_rate_",
-    "noise_std_",
-    "sample_mean_",
-    "prior_mean_",
-    "prior_std_",
-    "prior_shape_",
-    "prior_rate_",
-    "elbo_",
-    "elbo_history_",
-    "n_iter_",
-    "converged_",
-    "n_features_in_",
-]
+from tests._registry import entry_for
 
 
 def relative_difference(actual, expected, scale):
@@ -35,38 +22,33 @@ def relative_difference(actual, expected, scale):
     return float(np.max(ratio, initial=0.0))
 
 
-def fit_differences(actual, expected):
+def fit_differences(actual, expected, entry=None):
     """Largest relative difference of each fitted attribute.
 
     Relative to the attribute itself, except where a value can cross zero:
-    the posterior mean is measured against its posterior sd as well, and the
-    ELBO (a sum of terms of order W) against the total weight W, so that a
-    value that happens to be near 0 does not turn rounding into a failure.
+    there the entry's ``scales`` give the scale below which a difference is
+    absolute (for the Normal, the posterior mean against its posterior sd, and
+    the ELBO, a sum of terms of order W, against the total weight W), so that
+    a value that happens to be near 0 does not turn rounding into a failure.
+    The entry's ``exact_attributes`` must be equal.
     """
-    assert actual.n_iter_ == expected.n_iter_
-    assert actual.converged_ == expected.converged_
-    assert actual.n_features_in_ == expected.n_features_in_
-    weight = expected.n_samples_seen_
-    scales = {
-        "posterior_mean_": expected.posterior_std_,
-        "sample_mean_": expected.posterior_std_,
-        "prior_mean_": 0.0,
-    }
+    entry = entry_for(expected) if entry is None else entry
+    for name in entry.exact_attributes:
+        assert getattr(actual, name) == getattr(expected, name), name
     differences = {}
-    for name in FITTED_ATTRIBUTES[:-3]:
-        if name in ("elbo_", "elbo_history_"):
-            scale = weight
-        else:
-            scale = scales.get(name, 0.0)
+    for name in entry.fitted_attributes:
+        scale = entry.scales.get(name)
         differences[name] = relative_difference(
-            getattr(actual, name), getattr(expected, name), scale
+            getattr(actual, name),
+            getattr(expected, name),
+            0.0 if scale is None else scale(expected),
         )
     return differences
 
 
-def assert_same_fit(actual, expected, rtol=1e-10):
+def assert_same_fit(actual, expected, rtol=1e-10, entry=None):
     """Every fitted attribute of ``actual`` equals ``expected``'s within ``rtol``."""
-    differences = fit_differences(actual, expected)
+    differences = fit_differences(actual, expected, entry)
     worst = max(differences, key=differences.get)
     assert differences[worst] <= rtol, differences
     names = getattr(expected, "feature_names_in_", None)

@@ -11,6 +11,14 @@ def snapshot(estimator):
 
 
 def _same(left, right):
+    # Containers (a tuple of arrays, a dict of a model's arrays) element by
+    # element, so that an array in them is compared by its bits like any other.
+    if isinstance(left, tuple | list) and type(left) is type(right):
+        return len(left) == len(right) and all(map(_same, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(
+            _same(left[key], right[key]) for key in left
+        )
     if isinstance(left, np.ndarray) or isinstance(right, np.ndarray):
         left, right = np.asarray(left), np.asarray(right)
         if left.dtype != right.dtype or left.shape != right.shape:

@@ -377,8 +377,19 @@ def test_cluster_example_runs(client):
     assert "prior_std" in lines["best priors"]
 
 
-def test_report_agreement():
-    """Print the largest relative difference from numpy (run with -s to see it)."""
-    if MEASURED:
-        print(f"\nmax relative difference dask vs numpy: {max(MEASURED):.3e}")
-        assert max(MEASURED) <= 1e-10
+def test_report_agreement(client):
+    """Print the largest relative difference from numpy (run with -s to see it).
+
+    It makes one weighted, unevenly chunked comparison of its own first, so
+    that it measures and asserts something when run alone (``-k``, a single
+    node id, a random order) as well as after the comparisons above.
+    """
+    X, sample_weight = _data()
+    _assert_matches(
+        VariationalNormalEstimator().fit(
+            da.from_array(X, chunks=(37, 3)), sample_weight=sample_weight
+        ),
+        VariationalNormalEstimator().fit(X, sample_weight=sample_weight),
+    )
+    print(f"\nmax relative difference dask vs numpy: {max(MEASURED):.3e}")
+    assert max(MEASURED) <= 1e-10

@@ -1,4 +1,7 @@
-"""Saving and loading: joblib and skops.io round trips, version warnings."""
+"""Saving and loading: joblib and skops.io round trips, version warnings.
+
+Run on every registered estimator (``tests/_registry.py``), with its own data.
+"""
 
 import pickle
 import warnings
@@ -11,7 +14,7 @@ from sklearn.base import clone
 
 import skvi
 from skvi.exceptions import InconsistentVersionWarning
-from tests._registry import ESTIMATORS, estimator_id
+from tests._registry import ENTRIES, entry_id
 from tests._state import assert_same_state, snapshot
 
 sio = pytest.importorskip("skops.io")
@@ -22,12 +25,9 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def _data(n_samples=50, n_features=3, seed=0):
-    return np.random.default_rng(seed).normal(0.5, 2.0, size=(n_samples, n_features))
-
-
-def _fitted(estimator, how):
-    X = _data()
+def _fitted(entry, how):
+    X = entry.make_data(50, 3, 0)
+    estimator = entry.estimator
     if how == "fit":
         return clone(estimator).fit(X)
     if how == "fit-dataframe":
@@ -43,34 +43,41 @@ def _fitted(estimator, how):
 HOW = ["fit", "fit-dataframe", "fit-weighted", "partial_fit"]
 
 parametrize_fitted = pytest.mark.parametrize(
-    "estimator, how",
+    "entry, how",
     [
-        pytest.param(estimator, how, id=f"{estimator_id(estimator)}-{how}")
-        for estimator in ESTIMATORS
+        pytest.param(entry, how, id=f"{entry.id}-{how}")
+        for entry in ENTRIES
         for how in HOW
-        if how != "partial_fit" or hasattr(estimator, "partial_fit")
+        if how != "partial_fit" or hasattr(entry.estimator, "partial_fit")
     ],
 )
 
+parametrize_entries = pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
 
-def _assert_same_predictions(loaded, original):
-    X = _data(7, seed=1)
-    np.testing.assert_array_equal(loaded.score_samples(X), original.score_samples(X))
-    for left, right in zip(
-        loaded.credible_interval(0.9), original.credible_interval(0.9), strict=True
-    ):
-        np.testing.assert_array_equal(left, right)
-    for left, right in zip(
-        loaded.sample_posterior(3, random_state=0),
-        original.sample_posterior(3, random_state=0),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(left, right)
+# Methods whose outputs must survive a round trip, where the estimator has them.
+PREDICTIONS = {
+    "score_samples": lambda est, X: [est.score_samples(X)],
+    "predict": lambda est, X: [est.predict(X)],
+    "predict_proba": lambda est, X: [est.predict_proba(X)],
+    "credible_interval": lambda est, X: est.credible_interval(0.9),
+    "sample_posterior": lambda est, X: est.sample_posterior(3, random_state=0),
+}
+
+
+def _assert_same_predictions(entry, loaded, original):
+    X = entry.make_data(7, 3, 1)
+    methods = [name for name in PREDICTIONS if hasattr(original, name)]
+    assert "score_samples" in methods
+    for name in methods:
+        for left, right in zip(
+            PREDICTIONS[name](loaded, X), PREDICTIONS[name](original, X), strict=True
+        ):
+            np.testing.assert_array_equal(left, right, err_msg=name)
 
 
 @parametrize_fitted
-def test_joblib_round_trip_is_bit_for_bit(estimator, how, tmp_path):
-    fitted = _fitted(estimator, how)
+def test_joblib_round_trip_is_bit_for_bit(entry, how, tmp_path):
+    fitted = _fitted(entry, how)
     path = tmp_path / "model.joblib"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # same version: no warning
@@ -79,13 +86,13 @@ def test_joblib_round_trip_is_bit_for_bit(estimator, how, tmp_path):
     assert type(loaded) is type(fitted)
     assert_same_state(vars(loaded), vars(fitted))
     assert "_skvi_version" not in vars(loaded)
-    _assert_same_predictions(loaded, fitted)
+    _assert_same_predictions(entry, loaded, fitted)
 
 
 @parametrize_fitted
-def test_joblib_read_only_memmap(estimator, how, tmp_path):
+def test_joblib_read_only_memmap(entry, how, tmp_path):
     """Loaded as read-only memmaps, the estimator is the same and still learns."""
-    fitted = _fitted(estimator, how)
+    fitted = _fitted(entry, how)
     path = tmp_path / "model.joblib"
     joblib.dump(fitted, path)
     loaded = joblib.load(path, mmap_mode="r")
@@ -95,9 +102,9 @@ def test_joblib_read_only_memmap(estimator, how, tmp_path):
     assert mapped, "nothing was memory-mapped: the test tests nothing"
     assert not any(getattr(loaded, name).flags.writeable for name in mapped)
     assert_same_state(vars(loaded), vars(fitted))
-    _assert_same_predictions(loaded, fitted)
+    _assert_same_predictions(entry, loaded, fitted)
     # Refitting replaces the attributes, never writes into the read-only maps.
-    X = _data(10, seed=2)
+    X = entry.make_data(10, 3, 2)
     X = pd.DataFrame(X, columns=["a", "b", "c"]) if how == "fit-dataframe" else X
     if hasattr(loaded, "partial_fit"):
         loaded.partial_fit(X)
@@ -108,8 +115,8 @@ def test_joblib_read_only_memmap(estimator, how, tmp_path):
 
 
 @parametrize_fitted
-def test_skops_round_trip_without_trusting_arbitrary_types(estimator, how, tmp_path):
-    fitted = _fitted(estimator, how)
+def test_skops_round_trip_without_trusting_arbitrary_types(entry, how, tmp_path):
+    fitted = _fitted(entry, how)
     path = tmp_path / "model.skops"
     sio.dump(fitted, path)
     untrusted = sio.get_untrusted_types(file=path)
@@ -124,14 +131,14 @@ def test_skops_round_trip_without_trusting_arbitrary_types(estimator, how, tmp_p
         loaded = sio.load(path, trusted=untrusted)
     assert type(loaded) is type(fitted)
     assert_same_state(vars(loaded), vars(fitted))
-    _assert_same_predictions(loaded, fitted)
+    _assert_same_predictions(entry, loaded, fitted)
 
 
 @parametrize_fitted
-def test_skops_refuses_trusted_true(estimator, how, tmp_path):
+def test_skops_refuses_trusted_true(entry, how, tmp_path):
     """Trusting everything is not offered (CVE-2024-37065): skops refuses it."""
     path = tmp_path / "model.skops"
-    sio.dump(_fitted(estimator, how), path)
+    sio.dump(_fitted(entry, how), path)
     with pytest.raises(TypeError):
         sio.load(path, trusted=True)
 
@@ -143,10 +150,10 @@ def _dump_as_version(obj, version, monkeypatch, dump):
         return dump(obj)
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
+@parametrize_entries
 @pytest.mark.parametrize("saved_by", ["0.0.1", "99.0", "0.1.0.dev0"])
-def test_other_version_warns_on_pickle_load(estimator, saved_by, monkeypatch):
-    fitted = _fitted(estimator, "fit")
+def test_other_version_warns_on_pickle_load(entry, saved_by, monkeypatch):
+    fitted = _fitted(entry, "fit")
     payload = _dump_as_version(fitted, saved_by, monkeypatch, pickle.dumps)
     with pytest.warns(InconsistentVersionWarning) as record:
         loaded = pickle.loads(payload)
@@ -160,9 +167,9 @@ def test_other_version_warns_on_pickle_load(estimator, saved_by, monkeypatch):
     assert_same_state(vars(loaded), vars(fitted))
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
-def test_other_version_warns_on_skops_load(estimator, monkeypatch, tmp_path):
-    fitted = _fitted(estimator, "fit")
+@parametrize_entries
+def test_other_version_warns_on_skops_load(entry, monkeypatch, tmp_path):
+    fitted = _fitted(entry, "fit")
     path = tmp_path / "model.skops"
     _dump_as_version(fitted, "0.0.1", monkeypatch, lambda obj: sio.dump(obj, path))
     trusted = sio.get_untrusted_types(file=path)
@@ -171,10 +178,10 @@ def test_other_version_warns_on_skops_load(estimator, monkeypatch, tmp_path):
     assert_same_state(vars(loaded), vars(fitted))
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
-def test_unstamped_state_warns(estimator):
+@parametrize_entries
+def test_unstamped_state_warns(entry):
     """A state with no version at all (not saved by skvi's __getstate__) warns."""
-    fitted = _fitted(estimator, "fit")
+    fitted = _fitted(entry, "fit")
     state = snapshot(fitted)
     loaded = type(fitted).__new__(type(fitted))
     with pytest.warns(InconsistentVersionWarning, match="version unknown"):
@@ -182,9 +189,9 @@ def test_unstamped_state_warns(estimator):
     assert_same_state(vars(loaded), vars(fitted))
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
-def test_same_version_does_not_warn(estimator):
-    fitted = _fitted(estimator, "fit")
+@parametrize_entries
+def test_same_version_does_not_warn(entry):
+    fitted = _fitted(entry, "fit")
     state = fitted.__getstate__()
     assert state["_skvi_version"] == skvi.__version__
     with warnings.catch_warnings():

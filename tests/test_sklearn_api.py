@@ -1,7 +1,10 @@
-"""VariationalNormalEstimator's scikit-learn surface: pipelines, search, persistence.
+"""The scikit-learn surface of every registered estimator: pipelines, search, params.
 
 Expected values come from scikit-learn itself (clone, Pipeline, a manual
 refit) or from a second, independent fit; none is a number the code printed.
+Names of priors and attributes come from each estimator's entry in
+``tests/_registry.py``; the checks that need the Normal model's meaning run on
+the entries that declare that reference.
 """
 
 import pickle
@@ -14,41 +17,48 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import config_context
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skvi import VariationalNormalEstimator
 from skvi.exceptions import ConvergenceWarning
-from tests._fitted import FITTED_ATTRIBUTES
+from tests._registry import ENTRIES, entries_with, entry_id, reference_entries
+from tests._state import assert_same_state, snapshot
 
-FITTED_ARRAYS = [
-    name
-    for name in FITTED_ATTRIBUTES
-    if name not in ("elbo_", "n_iter_", "converged_", "n_features_in_")
-]
-
-DEFAULTS = dict(
-    prior_mean=0.0,
-    prior_std=1.0,
-    prior_shape=1.0,
-    prior_rate=1.0,
-    max_iter=100,
-    tol=1e-8,
-    verbose=0,
+parametrize_entries = pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
+parametrize_references = pytest.mark.parametrize(
+    "entry", reference_entries(), ids=entry_id
 )
 
 
-def _assert_identical(a, b):
-    for name in FITTED_ATTRIBUTES:
+def _data(entry, n_samples=120, n_features=3, seed=0):
+    return entry.make_data(n_samples, n_features, seed)
+
+
+def _assert_identical(entry, a, b):
+    for name in entry.fitted_attributes + entry.exact_attributes:
         assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    return rng.normal([5.0, -1.0, 0.0], [2.0, 0.5, 1.0], size=(120, 3))
+def _array_attributes(entry, estimator):
+    return [
+        name
+        for name in entry.fitted_attributes
+        if isinstance(getattr(estimator, name), np.ndarray)
+    ]
+
+
+def _fitted_priors(entry, params, n_features=3):
+    """The fitted copy each prior in ``params`` must have: broadcast per feature."""
+    return {
+        prior.fitted: np.broadcast_to(
+            np.asarray(params[prior.name], dtype=float), (n_features,)
+        )
+        for prior in entry.priors
+        if prior.name in params and prior.per_feature
+    }
 
 
 # --------------------------------------------------------------------------
@@ -56,33 +66,50 @@ def data():
 # --------------------------------------------------------------------------
 
 
-def test_pipeline_fits_and_scores(data):
-    pipe = Pipeline([("scale", StandardScaler()), ("vi", VariationalNormalEstimator())])
+@parametrize_entries
+def test_pipeline_fits_and_scores(entry):
+    data = _data(entry)
+    pipe = Pipeline([("scale", StandardScaler()), ("vi", clone(entry.estimator))])
     pipe.fit(data)
     scaled = StandardScaler().fit_transform(data)
-    direct = VariationalNormalEstimator().fit(scaled)
-    _assert_identical(pipe.named_steps["vi"], direct)
+    direct = clone(entry.estimator).fit(scaled)
+    _assert_identical(entry, pipe.named_steps["vi"], direct)
     assert pipe.score(data) == direct.score(scaled)
     assert_array_equal(pipe.score_samples(data), direct.score_samples(scaled))
+
+
+@parametrize_references
+def test_pipeline_standardised_columns_have_mean_0_and_sd_1(entry):
+    data = _data(entry)
+    # The reference's unit priors: Normal(0, 1) on the mean, Gamma(1, 1).
+    unit = entry.reference.params(mean=0.0, std=1.0, shape=1.0, rate=1.0)
+    pipe = Pipeline([("scale", StandardScaler()), ("vi", entry.clone_params(**unit))])
+    fitted = pipe.fit(data).named_steps["vi"]
     # Standardised columns have mean 0 and sd 1: the posterior says so.
-    assert_allclose(pipe.named_steps["vi"].posterior_mean_, 0.0, atol=1e-12)
-    assert_allclose(pipe.named_steps["vi"].noise_std_, 1.0, atol=0.02)
+    assert_allclose(entry.reference.mean_of(fitted), 0.0, atol=1e-12)
+    assert_allclose(entry.reference.noise_std_of(fitted), 1.0, atol=0.02)
 
 
-def test_pipeline_passes_sample_weight(data):
+@parametrize_entries
+def test_pipeline_passes_sample_weight(entry):
+    data = _data(entry)
     w = np.random.default_rng(1).integers(0, 3, size=len(data)).astype(float)
-    pipe = Pipeline([("vi", VariationalNormalEstimator())])
+    pipe = Pipeline([("vi", clone(entry.estimator))])
     pipe.fit(data, vi__sample_weight=w)
     _assert_identical(
-        pipe.named_steps["vi"], VariationalNormalEstimator().fit(data, sample_weight=w)
+        entry,
+        pipe.named_steps["vi"],
+        clone(entry.estimator).fit(data, sample_weight=w),
     )
 
 
-def test_cross_val_score_without_scorer(data):
-    scores = cross_val_score(VariationalNormalEstimator(), data, cv=3)
+@parametrize_entries
+def test_cross_val_score_without_scorer(entry):
+    data = _data(entry)
+    scores = cross_val_score(clone(entry.estimator), data, cv=3)
     folds = KFold(3).split(data)
     expected = [
-        VariationalNormalEstimator().fit(data[train]).score(data[test])
+        clone(entry.estimator).fit(data[train]).score(data[test])
         for train, test in folds
     ]
     assert_array_equal(scores, expected)
@@ -93,15 +120,17 @@ def test_cross_val_score_without_scorer(data):
 # --------------------------------------------------------------------------
 
 
-def test_grid_search_refits_best_estimator(data):
-    grid = {"prior_std": [0.1, 1.0, 10.0], "prior_rate": [0.1, 1.0, 10.0]}
-    search = GridSearchCV(VariationalNormalEstimator(), grid, n_jobs=2, cv=3)
+@parametrize_entries
+def test_grid_search_refits_best_estimator(entry):
+    data = _data(entry)
+    grid = entry.search_grid
+    search = GridSearchCV(clone(entry.estimator), grid, n_jobs=2, cv=3)
     search.fit(data)
-    assert set(search.best_params_) == {"prior_std", "prior_rate"}
-    assert search.best_params_["prior_std"] in grid["prior_std"]
-    assert search.best_params_["prior_rate"] in grid["prior_rate"]
-    fresh = VariationalNormalEstimator(**search.best_params_).fit(data)
-    _assert_identical(search.best_estimator_, fresh)
+    assert set(search.best_params_) == set(grid)
+    for name, values in grid.items():
+        assert search.best_params_[name] in values
+    fresh = entry.clone_params(**search.best_params_).fit(data)
+    _assert_identical(entry, search.best_estimator_, fresh)
     assert search.best_estimator_.get_params() == fresh.get_params()
     # The winner is the best mean test score; the scores are our own score().
     means = search.cv_results_["mean_test_score"]
@@ -109,39 +138,42 @@ def test_grid_search_refits_best_estimator(data):
     folds = list(KFold(3).split(data))
     params = search.cv_results_["params"][int(np.argmax(means))]
     manual = np.mean(
-        [
-            VariationalNormalEstimator(**params).fit(data[tr]).score(data[te])
-            for tr, te in folds
-        ]
+        [entry.clone_params(**params).fit(data[tr]).score(data[te]) for tr, te in folds]
     )
     assert search.best_score_ == pytest.approx(manual, rel=1e-12)
 
 
-def test_grid_search_rejects_a_clearly_wrong_prior():
-    """A tiny prior_std around a wrong mean pins mu far from the data: never chosen."""
+@parametrize_references
+def test_grid_search_rejects_a_clearly_wrong_prior(entry):
+    """A tiny prior sd around a wrong mean pins mu far from the data: never chosen."""
+    reference = entry.reference
     rng = np.random.default_rng(2)
     X = rng.normal(5.0, 1.0, size=(200, 2))
-    grid = {"prior_std": [0.001, 10.0], "prior_rate": [1.0]}
-    search = GridSearchCV(VariationalNormalEstimator(prior_mean=-5.0), grid, cv=4)
+    grid = {reference.prior_std: [0.001, 10.0], reference.prior_rate: [1.0]}
+    estimator = entry.clone_params(**reference.params(mean=-5.0, shape=1.0))
+    search = GridSearchCV(estimator, grid, cv=4)
     search.fit(X)
-    assert search.best_params_["prior_std"] == 10.0
+    assert search.best_params_[reference.prior_std] == 10.0
     wrong, right = search.cv_results_["mean_test_score"]
     assert right > wrong + 1.0
-    assert_allclose(search.best_estimator_.posterior_mean_, X.mean(0), atol=0.01)
+    assert_allclose(reference.mean_of(search.best_estimator_), X.mean(0), atol=0.01)
 
 
-def test_grid_search_over_prior_rate_prefers_the_true_noise_level():
+@parametrize_references
+def test_grid_search_over_prior_rate_prefers_the_true_noise_level(entry):
     """With little data per feature the precision prior matters: pick the truth.
 
     The data have precision 100 (sd 0.1); Gamma(shape=10, rate) has mean
     10 / rate, so rate = 0.1 is the right prior and rate = 100 (precision 0.1,
     sd ~3) is wrong by a factor of 1000.
     """
+    reference = entry.reference
     rng = np.random.default_rng(3)
     X = rng.normal(0.0, 0.1, size=(12, 4))
-    grid = {"prior_rate": [0.1, 100.0], "prior_shape": [10.0]}
-    search = GridSearchCV(VariationalNormalEstimator(), grid, cv=3).fit(X)
-    assert search.best_params_["prior_rate"] == 0.1
+    grid = {reference.prior_rate: [0.1, 100.0], reference.prior_shape: [10.0]}
+    estimator = entry.clone_params(**reference.params(mean=0.0, std=1.0))
+    search = GridSearchCV(estimator, grid, cv=3).fit(X)
+    assert search.best_params_[reference.prior_rate] == 0.1
 
 
 # --------------------------------------------------------------------------
@@ -149,41 +181,55 @@ def test_grid_search_over_prior_rate_prefers_the_true_noise_level():
 # --------------------------------------------------------------------------
 
 
-def test_joblib_round_trip(data, tmp_path):
-    est = VariationalNormalEstimator(prior_std=[1.0, 2.0, 3.0]).fit(data)
+def _assert_same_posterior_methods(loaded, est):
+    # Each returns a tuple of arrays, of other shapes for some estimators.
+    calls = {
+        "credible_interval": lambda fitted: fitted.credible_interval(0.9),
+        "sample_posterior": lambda fitted: fitted.sample_posterior(5, random_state=0),
+    }
+    for name, call in calls.items():
+        if hasattr(est, name):
+            for left, right in zip(call(loaded), call(est), strict=True):
+                assert_array_equal(left, right, err_msg=name)
+
+
+@parametrize_entries
+def test_joblib_round_trip(entry, tmp_path):
+    data = _data(entry)
+    est = entry.clone_params(**entry.other_params).fit(data)
     path = tmp_path / "est.joblib"
     joblib.dump(est, path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no version warning on the same version
         loaded = joblib.load(path)
     assert loaded is not est
-    _assert_identical(loaded, est)
+    _assert_identical(entry, loaded, est)
     assert loaded.get_params() == est.get_params()
     assert loaded.score(data) == est.score(data)
     assert_array_equal(loaded.score_samples(data), est.score_samples(data))
-    assert_array_equal(loaded.credible_interval(0.9), est.credible_interval(0.9))
-    assert_array_equal(
-        loaded.sample_posterior(5, random_state=0),
-        est.sample_posterior(5, random_state=0),
-    )
+    _assert_same_posterior_methods(loaded, est)
 
 
-def test_pickle_round_trip_unfitted_and_fitted(data):
-    unfitted = VariationalNormalEstimator(prior_mean=3.0)
+@parametrize_entries
+def test_pickle_round_trip_unfitted_and_fitted(entry):
+    data = _data(entry)
+    unfitted = entry.clone_params(**entry.other_params)
     assert pickle.loads(pickle.dumps(unfitted)).get_params() == unfitted.get_params()
-    est = VariationalNormalEstimator().fit(data)
-    _assert_identical(pickle.loads(pickle.dumps(est)), est)
+    est = clone(entry.estimator).fit(data)
+    _assert_identical(entry, pickle.loads(pickle.dumps(est)), est)
 
 
-def test_skops_round_trip(data, tmp_path):
+@parametrize_entries
+def test_skops_round_trip(entry, tmp_path):
     sio = pytest.importorskip("skops.io")
-    est = VariationalNormalEstimator(prior_rate=2.0).fit(data)
+    data = _data(entry)
+    est = entry.clone_params(**entry.other_params).fit(data)
     path = tmp_path / "est.skops"
     sio.dump(est, path)
     untrusted = sio.get_untrusted_types(file=path)
     assert all(t.startswith(("skvi.", "numpy.")) for t in untrusted), untrusted
     loaded = sio.load(path, trusted=untrusted)
-    _assert_identical(loaded, est)
+    _assert_identical(entry, loaded, est)
     assert loaded.score(data) == est.score(data)
 
 
@@ -192,94 +238,87 @@ def test_skops_round_trip(data, tmp_path):
 # --------------------------------------------------------------------------
 
 
-def test_get_params_defaults():
-    assert VariationalNormalEstimator().get_params() == DEFAULTS
+@parametrize_entries
+def test_get_params_defaults(entry):
+    assert type(entry.estimator)().get_params() == entry.defaults
 
 
-def test_clone_is_unfitted_with_equal_params(data):
-    est = VariationalNormalEstimator(prior_mean=[1.0, 2.0, 3.0], tol=1e-6).fit(data)
+@parametrize_entries
+def test_clone_is_unfitted_with_equal_params(entry):
+    data = _data(entry)
+    est = entry.clone_params(**entry.other_params).fit(data)
     copy = clone(est)
     assert copy is not est
     assert copy.get_params().keys() == est.get_params().keys()
-    assert_array_equal(copy.prior_mean, est.prior_mean)
-    assert copy.tol == est.tol
-    assert not hasattr(copy, "posterior_mean_")
-    assert not hasattr(copy, "elbo_")
-    _assert_identical(copy.fit(data), est)
+    for name in entry.other_params:
+        assert_array_equal(getattr(copy, name), getattr(est, name), err_msg=name)
+    for name in entry.fitted_attributes + entry.exact_attributes:
+        assert not hasattr(copy, name), name
+    _assert_identical(entry, copy.fit(data), est)
 
 
-def test_set_params(data):
-    est = VariationalNormalEstimator()
-    assert est.set_params(prior_std=0.01, max_iter=7) is est
-    assert est.prior_std == 0.01 and est.max_iter == 7
+@parametrize_entries
+def test_set_params(entry):
+    data = _data(entry)
+    est = clone(entry.estimator)
+    assert est.set_params(**entry.other_params) is est
+    for name, value in entry.other_params.items():
+        assert getattr(est, name) is value
     fitted = est.fit(data)
-    assert_allclose(fitted.prior_std_, 0.01)
-    _assert_identical(
-        fitted, VariationalNormalEstimator(prior_std=0.01, max_iter=7).fit(data)
-    )
+    for name, value in _fitted_priors(entry, entry.other_params).items():
+        assert_allclose(getattr(fitted, name), value, err_msg=name)
+    _assert_identical(entry, fitted, entry.clone_params(**entry.other_params).fit(data))
     with pytest.raises(ValueError, match="Invalid parameter"):
-        est.set_params(prior_sd=1.0)
+        est.set_params(**{entry.prior_names[0] + "_typo": 1.0})
 
 
-def test_set_params_in_pipeline(data):
-    pipe = Pipeline([("vi", VariationalNormalEstimator())])
-    pipe.set_params(vi__prior_mean=4.0)
-    assert pipe.get_params()["vi__prior_mean"] == 4.0
-    assert_allclose(pipe.fit(data).named_steps["vi"].prior_mean_, 4.0)
+@parametrize_entries
+def test_set_params_in_pipeline(entry):
+    data = _data(entry)
+    pipe = Pipeline([("vi", clone(entry.estimator))])
+    pipe.set_params(
+        **{f"vi__{name}": value for name, value in entry.other_params.items()}
+    )
+    for name, value in entry.other_params.items():
+        assert pipe.get_params()[f"vi__{name}"] is value
+    fitted = pipe.fit(data).named_steps["vi"]
+    for name, value in _fitted_priors(entry, entry.other_params).items():
+        assert_allclose(getattr(fitted, name), value, err_msg=name)
+
+
+def _invalid_params(entry):
+    """Every invalid value the entry lists, one parameter at a time."""
+    invalid = {prior.name: prior.invalid for prior in entry.priors}
+    for name, values in {**invalid, **entry.invalid_params}.items():
+        for index, value in enumerate(values):
+            yield pytest.param(entry, {name: value}, id=f"{entry.id}-{name}-{index}")
 
 
 @pytest.mark.parametrize(
-    "params",
-    [
-        {"prior_std": 0.0},
-        {"prior_std": -1.0},
-        {"prior_shape": 0.0},
-        {"prior_rate": -2.0},
-        {"prior_mean": np.inf},
-        {"max_iter": 0},
-        {"max_iter": 1.5},
-        {"tol": -1e-3},
-        {"prior_std": "wide"},
-    ],
+    "entry, params", [case for entry in ENTRIES for case in _invalid_params(entry)]
 )
-def test_invalid_parameters_raise_at_fit_not_init(data, params):
-    est = VariationalNormalEstimator(**params)  # __init__ validates nothing
+def test_invalid_parameters_raise_at_fit_not_init(entry, params):
+    est = type(entry.estimator)(**params)  # __init__ validates nothing
     for key, value in params.items():
         assert getattr(est, key) is value
     with pytest.raises(InvalidParameterError, match=next(iter(params))):
-        est.fit(data)
+        est.fit(_data(entry))
 
 
-def test_scalar_parameter_errors_are_invalid_parameter_errors(data):
-    with pytest.raises(InvalidParameterError, match="prior_std"):
-        VariationalNormalEstimator(prior_std=0.0).fit(data)
-    with pytest.raises(InvalidParameterError, match="max_iter"):
-        VariationalNormalEstimator(max_iter=0).fit(data)
-
-
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"prior_std": [1.0, 0.0, 1.0]},
-        {"prior_rate": [1.0, 1.0, -1.0]},
-        {"prior_mean": [0.0, np.nan, 0.0]},
-        {"prior_mean": [0.0, 1.0]},  # wrong length
-        {"prior_shape": [[1.0, 1.0, 1.0]]},  # wrong shape
-    ],
-)
-def test_invalid_array_priors_raise(data, params):
-    (name,) = params
-    with pytest.raises(InvalidParameterError, match=name):
-        VariationalNormalEstimator(**params).fit(data)
-
-
-def test_failed_fit_keeps_previous_fit(data):
-    est = VariationalNormalEstimator().fit(data)
-    before = est.posterior_mean_.copy()
-    est.set_params(prior_std=[1.0, 2.0])
+@parametrize_entries
+def test_failed_fit_keeps_previous_fit(entry):
+    data = _data(entry)
+    est = clone(entry.estimator).fit(data)
+    before = snapshot(est)
+    per_feature = [prior.name for prior in entry.priors if prior.per_feature]
+    if per_feature:
+        params = {per_feature[0]: [1.0, 2.0]}  # two values for three features
+    else:
+        params = {entry.priors[0].name: entry.priors[0].invalid[0]}
+    est.set_params(**params)
     with pytest.raises(ValueError):
         est.fit(data)
-    assert_array_equal(est.posterior_mean_, before)
+    assert_same_state(vars(est), before, ignore=params)
 
 
 # --------------------------------------------------------------------------
@@ -287,63 +326,78 @@ def test_failed_fit_keeps_previous_fit(data):
 # --------------------------------------------------------------------------
 
 
-def test_dataframe_sets_feature_names(data):
+@parametrize_entries
+def test_dataframe_sets_feature_names(entry):
+    data = _data(entry)
     df = pd.DataFrame(data, columns=["age", "bmi", "bp"])
-    est = VariationalNormalEstimator().fit(df)
+    est = clone(entry.estimator).fit(df)
     assert_array_equal(est.feature_names_in_, ["age", "bmi", "bp"])
     assert est.n_features_in_ == 3
     # pandas hands over a column-major array, so sums may round differently.
-    from_array = VariationalNormalEstimator().fit(data)
-    for name in FITTED_ARRAYS:
-        assert_allclose(getattr(est, name), getattr(from_array, name), rtol=1e-13)
+    from_array = clone(entry.estimator).fit(data)
+    for name in _array_attributes(entry, est):
+        assert_allclose(
+            getattr(est, name), getattr(from_array, name), rtol=1e-13, err_msg=name
+        )
     assert est.score(df) == pytest.approx(from_array.score(data), rel=1e-13)
     with pytest.raises(ValueError, match="feature names"):
         est.score(df.rename(columns={"bp": "glucose"}))
 
 
-def test_array_fit_has_no_feature_names(data):
-    est = VariationalNormalEstimator().fit(data)
+@parametrize_entries
+def test_array_fit_has_no_feature_names(entry):
+    data = _data(entry)
+    est = clone(entry.estimator).fit(data)
     assert not hasattr(est, "feature_names_in_")
     with pytest.warns(UserWarning, match="feature names"):
         est.score(pd.DataFrame(data, columns=["a", "b", "c"]))
 
 
+@parametrize_entries
 @pytest.mark.parametrize("method", ["fit", "score_samples", "score"])
-def test_one_dimensional_input_is_rejected(data, method):
-    est = VariationalNormalEstimator().fit(data[:, :1])
+def test_one_dimensional_input_is_rejected(entry, method):
+    data = _data(entry)
+    est = clone(entry.estimator).fit(data[:, :1])
     with pytest.raises(ValueError, match="Reshape your data"):
         getattr(est, method)(data[:, 0])
 
 
-def test_wrong_number_of_features_is_rejected(data):
-    est = VariationalNormalEstimator().fit(data)
+@parametrize_entries
+def test_wrong_number_of_features_is_rejected(entry):
+    data = _data(entry)
+    est = clone(entry.estimator).fit(data)
     with pytest.raises(ValueError, match="features"):
         est.score_samples(data[:, :2])
 
 
-def test_unfitted_methods_raise_not_fitted():
-    from sklearn.exceptions import NotFittedError
+@parametrize_entries
+def test_unfitted_methods_raise_not_fitted(entry):
+    est = clone(entry.estimator)
+    calls = {
+        "score_samples": lambda: est.score_samples(np.zeros((2, 1))),
+        "sample_posterior": lambda: est.sample_posterior(2),
+        "credible_interval": lambda: est.credible_interval(),
+    }
+    for name, call in calls.items():
+        if hasattr(est, name):
+            with pytest.raises(NotFittedError):
+                call()
 
-    est = VariationalNormalEstimator()
-    for call in (
-        lambda: est.score_samples(np.zeros((2, 1))),
-        lambda: est.sample_posterior(2),
-        lambda: est.credible_interval(),
-    ):
-        with pytest.raises(NotFittedError):
-            call()
 
-
-def test_list_and_float32_input_match_float64(data):
-    est = VariationalNormalEstimator().fit(data)
-    from_list = VariationalNormalEstimator().fit(data.tolist())
-    _assert_identical(from_list, est)
+@parametrize_entries
+def test_list_and_float32_input_match_float64(entry):
+    data = _data(entry)
+    est = clone(entry.estimator).fit(data)
+    from_list = clone(entry.estimator).fit(data.tolist())
+    _assert_identical(entry, from_list, est)
     as32 = data.astype(np.float32)
-    from32 = VariationalNormalEstimator().fit(as32)
-    reference = VariationalNormalEstimator().fit(as32.astype(np.float64))
-    for name in FITTED_ARRAYS:
+    from32 = clone(entry.estimator).fit(as32)
+    reference = clone(entry.estimator).fit(as32.astype(np.float64))
+    for name in _array_attributes(entry, reference):
         assert getattr(from32, name).dtype == np.float64
-        assert_allclose(getattr(from32, name), getattr(reference, name), rtol=1e-10)
+        assert_allclose(
+            getattr(from32, name), getattr(reference, name), rtol=1e-10, err_msg=name
+        )
 
 
 def _fixed_sweeps(est, X, n=300):
@@ -353,76 +407,101 @@ def _fixed_sweeps(est, X, n=300):
         return est.fit(X)
 
 
-def test_array_priors_equal_per_column_fits(data):
-    priors = dict(
-        prior_mean=np.array([4.0, 0.0, -1.0]),
-        prior_std=np.array([3.0, 0.2, 1.0]),
-        prior_shape=np.array([2.0, 1.0, 5.0]),
-        prior_rate=np.array([1.0, 0.1, 4.0]),
-    )
+@pytest.mark.parametrize("entry", entries_with("independent_features"), ids=entry_id)
+def test_array_priors_equal_per_column_fits(entry):
+    data = _data(entry)
+    priors = entry.per_column_priors
     # The joint fit stops on the summed ELBO, and a change of the ELBO is
     # second order in the distance to the optimum; so every fit runs with
     # tol=0, until the ELBO stops changing in float64. That resolves the
     # parameters to about sqrt(machine epsilon), hence rtol=1e-8.
-    joint = _fixed_sweeps(VariationalNormalEstimator(**priors), data)
+    joint = _fixed_sweeps(entry.clone_params(**priors), data)
     for name, value in priors.items():
-        assert_array_equal(getattr(joint, name + "_"), value)
+        assert_array_equal(getattr(joint, entry.prior(name).fitted), value)
     elbo = 0.0
     for j in range(3):
         single = _fixed_sweeps(
-            VariationalNormalEstimator(**{k: float(v[j]) for k, v in priors.items()}),
+            entry.clone_params(**{k: float(v[j]) for k, v in priors.items()}),
             data[:, [j]],
         )
-        for name in FITTED_ARRAYS[:5]:
+        for name in entry.posterior:
             assert_allclose(
-                getattr(joint, name)[j], getattr(single, name)[0], rtol=1e-8
+                getattr(joint, name)[j],
+                getattr(single, name)[0],
+                rtol=1e-8,
+                err_msg=name,
             )
         elbo += single.elbo_
     assert joint.elbo_ == pytest.approx(elbo, rel=1e-12)
 
 
-def test_scalar_priors_broadcast(data):
-    est = VariationalNormalEstimator(prior_mean=2.0, prior_rate=3.0).fit(data)
-    assert_array_equal(est.prior_mean_, np.full(3, 2.0))
-    assert_array_equal(est.prior_rate_, np.full(3, 3.0))
-    same = VariationalNormalEstimator(
-        prior_mean=[2.0] * 3, prior_rate=np.full(3, 3.0)
-    ).fit(data)
-    _assert_identical(est, same)
+@parametrize_entries
+def test_scalar_priors_broadcast(entry):
+    data = _data(entry)
+    scalars = {
+        prior.name: entry.other_params[prior.name]
+        for prior in entry.priors
+        if prior.per_feature and np.ndim(entry.other_params.get(prior.name, [])) == 0
+    }
+    if not scalars:
+        pytest.skip("no per-feature prior given as a scalar in other_params")
+    est = entry.clone_params(**scalars).fit(data)
+    for name, value in _fitted_priors(entry, scalars).items():
+        assert_array_equal(getattr(est, name), value, err_msg=name)
+    # The same priors given per feature, as a list and as an array.
+    per_feature = {
+        name: ([value] * 3 if index % 2 == 0 else np.full(3, value))
+        for index, (name, value) in enumerate(scalars.items())
+    }
+    _assert_identical(entry, est, entry.clone_params(**per_feature).fit(data))
 
 
-def test_sparse_input_is_refused(data):
+@parametrize_entries
+def test_sparse_input_is_refused(entry):
     sparse = pytest.importorskip("scipy.sparse")
+    data = _data(entry)
     with pytest.raises(TypeError, match="dense data is required"):
-        VariationalNormalEstimator().fit(sparse.csr_matrix(data))
-    est = VariationalNormalEstimator().fit(data)
+        clone(entry.estimator).fit(sparse.csr_matrix(data))
+    est = clone(entry.estimator).fit(data)
     with pytest.raises(TypeError, match="dense data is required"):
         est.score_samples(sparse.csr_matrix(data))
 
 
-def test_fitted_priors_do_not_alias_the_users_array():
-    X = np.random.default_rng(0).normal(size=(30, 2))
-    prior_std = np.array([1.0, 2.0])
-    est = VariationalNormalEstimator(prior_std=prior_std).fit(X)
+@parametrize_entries
+def test_fitted_priors_do_not_alias_the_users_array(entry):
+    X = _data(entry, 30)
+    arrays = [
+        prior
+        for prior in entry.priors
+        if prior.per_feature and np.ndim(entry.other_params.get(prior.name, 0)) == 1
+    ]
+    if not arrays:
+        pytest.skip("no per-feature prior given as an array in other_params")
+    prior = arrays[0]
+    value = np.array(entry.other_params[prior.name], dtype=float)
+    expected = value.copy()
+    est = entry.clone_params(**{prior.name: value}).fit(X)
     before = est.score(X)
-    prior_std[:] = 50.0
-    assert_array_equal(est.prior_std_, [1.0, 2.0])
+    value[:] = 50.0
+    assert_array_equal(getattr(est, prior.fitted), expected)
     assert est.score(X) == before
 
 
-def test_nan_is_reported_as_nan_even_when_assume_finite():
-    X = np.random.default_rng(0).normal(size=(30, 2))
+@parametrize_entries
+def test_nan_is_reported_as_nan_even_when_assume_finite(entry):
+    X = _data(entry, 30, 2)
     X[3, 1] = np.nan
     with config_context(assume_finite=True):
         with pytest.raises(ValueError, match="Input X contains NaN"):
-            VariationalNormalEstimator().fit(X)
+            clone(entry.estimator).fit(X)
 
 
-def test_skip_parameter_validation_is_respected():
-    X = np.random.default_rng(0).normal(size=(30, 1))
+@parametrize_entries
+def test_skip_parameter_validation_is_respected(entry):
+    X = _data(entry, 30, 1)
     with pytest.raises(InvalidParameterError):
-        VariationalNormalEstimator(tol=-1.0).fit(X)
+        entry.clone_params(tol=-1.0).fit(X)
     with config_context(skip_parameter_validation=True):
         with pytest.warns(ConvergenceWarning):
-            est = VariationalNormalEstimator(tol=-1.0, max_iter=5).fit(X)
+            est = entry.clone_params(tol=-1.0, max_iter=5).fit(X)
     assert est.n_iter_ == 5

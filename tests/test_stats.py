@@ -46,6 +46,28 @@ def assert_moments_close(actual, expected, rtol=1e-12, mean_atol=0.0):
     np.testing.assert_allclose(sum_of_squares, expected[2], rtol=rtol)
 
 
+def default_block_rows(n_features):
+    """Rows per default block: _BLOCK_ELEMENTS values, in whole shift rows."""
+    rows = _stats._BLOCK_ELEMENTS // n_features
+    return rows - rows % max(1, _stats._SHIFT_ROW_WIDTH // n_features)
+
+
+def boundary_rows(block_rows):
+    """``n_samples`` and the rows on each side of a block's and a group's edge.
+
+    Two whole groups of blocks (one thread's unit of work each) and one row
+    more, so that the last block holds a single row.
+    """
+    group = block_rows * _stats._BLOCKS_PER_GROUP
+    n_samples = 2 * group + 1
+    rows = [0, block_rows - 1, block_rows, group - 1, group, n_samples - 1]
+    return n_samples, rows
+
+
+SMALL_BLOCK = 64
+SMALL_N_SAMPLES, SMALL_BOUNDARY_ROWS = boundary_rows(SMALL_BLOCK)
+
+
 @pytest.fixture
 def count_recentred(monkeypatch):
     """Count the blocks recomputed centred, by wrapping the function that does it."""
@@ -94,12 +116,11 @@ def test_badly_scaled_data_keep_the_variance(count_recentred):
     np.testing.assert_allclose(mean - 1e9, expected_mean, atol=1e-6)
     # Block means are merged as offsets from the first block's: no digit lost.
     np.testing.assert_allclose(sum_of_squares, expected_sum_of_squares, rtol=1e-12)
-    # Only the first block of each group (one thread's unit of work) is
-    # recomputed: later ones are summed around its mean.
-    block_rows = _stats._BLOCK_ELEMENTS // 2
-    n_groups = -(-(10**6) // (block_rows * _stats._BLOCKS_PER_GROUP))
-    assert n_groups >= 2
-    assert len(count_recentred) == n_groups
+    # Only the first block is recomputed: later ones, in every group (one
+    # thread's unit of work), are summed around its mean.
+    block_rows = default_block_rows(2)
+    assert 10**6 > block_rows * _stats._BLOCKS_PER_GROUP  # several groups
+    assert len(count_recentred) == 1
 
 
 def test_well_scaled_data_are_never_recomputed(count_recentred):
@@ -214,12 +235,14 @@ def test_overflowing_spread_gives_inf_not_nan():
 @pytest.mark.parametrize(
     "bad, message", [(np.nan, "Input X contains NaN"), (np.inf, "infinity")]
 )
-@pytest.mark.parametrize("where", [0, 777, 999])
+@pytest.mark.parametrize("where", SMALL_BOUNDARY_ROWS)
 def test_non_finite_values_raise_sklearn_message(dtype, bad, message, where):
-    X = np.random.default_rng(10).standard_normal((1000, 3)).astype(dtype)
+    X = np.random.default_rng(10).standard_normal((SMALL_N_SAMPLES, 3)).astype(dtype)
     X[where, 1] = bad
     with pytest.raises(ValueError, match=message):
-        weighted_moments(X, block_rows=64, estimator_name="VariationalNormalEstimator")
+        weighted_moments(
+            X, block_rows=SMALL_BLOCK, estimator_name="VariationalNormalEstimator"
+        )
     # scikit-learn names the estimator in its advice about NaN.
     match = "VariationalNormalEstimator" if np.isnan(bad) else message
     with pytest.raises(ValueError, match=match):
@@ -295,30 +318,11 @@ def test_merge_about_keeps_the_spread_far_from_zero():
 # Block boundaries, derived from the block-size constant
 
 
-def default_block_rows(n_features):
-    """Rows per default block: _BLOCK_ELEMENTS values, in whole shift rows."""
-    rows = _stats._BLOCK_ELEMENTS // n_features
-    return rows - rows % max(1, _stats._SHIFT_ROW_WIDTH // n_features)
-
-
-def boundary_rows(n_features):
-    """``n_samples`` and the rows on each side of a block's and a group's edge.
-
-    Two whole groups of blocks (one thread's unit of work each) and one row
-    more, so that the last block holds a single row.
-    """
-    block = default_block_rows(n_features)
-    group = block * _stats._BLOCKS_PER_GROUP
-    n_samples = 2 * group + 1
-    rows = [0, block - 1, block, group - 1, group, n_samples - 1]
-    return n_samples, rows
-
-
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_values_raise_at_every_block_boundary(weighted, bad):
     n_features = 4
-    n_samples, rows = boundary_rows(n_features)
+    n_samples, rows = boundary_rows(default_block_rows(n_features))
     X = np.random.default_rng(20).standard_normal((n_samples, n_features))
     sample_weight = np.ones(n_samples) if weighted else None
     for row in rows:
@@ -334,7 +338,7 @@ def test_non_finite_values_raise_at_every_block_boundary(weighted, bad):
 def test_statistics_across_block_and_group_boundaries():
     # A jump far from zero exactly at a group's edge, and a lone last row.
     n_features = 4
-    n_samples, rows = boundary_rows(n_features)
+    n_samples, rows = boundary_rows(default_block_rows(n_features))
     rng = np.random.default_rng(21)
     X = rng.standard_normal((n_samples, n_features))
     X[rows[4] :] += 1e6
@@ -708,3 +712,27 @@ def test_small_inputs_use_no_threads(executors, monkeypatch):
     assert executors == []
     weighted_moments_about(np.vstack([X, X[:1]]))
     assert executors == [2]
+
+
+def test_concurrent_calls_leave_blas_limits_as_they_were(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_stats, "_available_threads", lambda: 2)
+    X = np.random.default_rng(35).standard_normal((5000, 3))
+    expected = weighted_moments_about(X, block_rows=64)
+
+    def blas_limits():
+        return [
+            info["num_threads"]
+            for info in threadpoolctl.threadpool_info()
+            if info["user_api"] == "blas"
+        ]
+
+    before = blas_limits()
+    with _stats.ThreadPoolExecutor(max_workers=4) as callers:
+        results = list(
+            callers.map(lambda _: weighted_moments_about(X, block_rows=64), range(16))
+        )
+    assert blas_limits() == before
+    for result in results:
+        for actual, wanted in zip(result, expected, strict=True):
+            np.testing.assert_array_equal(actual, wanted)

@@ -39,21 +39,41 @@ def cases():
     yield "small", {}, rng.normal(0.3, 1.0, size=(5, 3)), None, 1
     yield "n2", {}, rng.normal(size=(2, 2)), None, 1
     yield "conflict", {"prior_mean": -3.0}, rng.normal(4.0, 2.0, (20, 2)), None, 1
-    yield "vague", {"prior_std": 100.0, "prior_rate": 0.1}, rng.normal(
-        50.0, 5.0, (400, 4)
-    ), None, 1
-    yield "weighted", {"prior_std": [1.0, 10.0, 0.1]}, rng.normal(
-        1.0, 3.0, (300, 3)
-    ), rng.integers(0, 5, 300).astype(float), 1
-    yield "far", {"prior_mean": 1e6, "prior_std": 1e3}, 1e6 + rng.normal(
-        size=(2000, 2)
-    ), None, 1
-    yield "streamed", {"prior_shape": 2.0, "prior_rate": 3.0}, rng.normal(
-        -2.0, 0.5, (1000, 3)
-    ), rng.uniform(0.0, 2.0, 1000), 7
-    yield "max_iter", {"max_iter": 2, "prior_mean": 10.0}, rng.normal(
-        size=(10, 1)
-    ), None, 1
+    yield (
+        "vague",
+        {"prior_std": 100.0, "prior_rate": 0.1},
+        rng.normal(50.0, 5.0, (400, 4)),
+        None,
+        1,
+    )
+    yield (
+        "weighted",
+        {"prior_std": [1.0, 10.0, 0.1]},
+        rng.normal(1.0, 3.0, (300, 3)),
+        rng.integers(0, 5, 300).astype(float),
+        1,
+    )
+    yield (
+        "far",
+        {"prior_mean": 1e6, "prior_std": 1e3},
+        1e6 + rng.normal(size=(2000, 2)),
+        None,
+        1,
+    )
+    yield (
+        "streamed",
+        {"prior_shape": 2.0, "prior_rate": 3.0},
+        rng.normal(-2.0, 0.5, (1000, 3)),
+        rng.uniform(0.0, 2.0, 1000),
+        7,
+    )
+    yield (
+        "max_iter",
+        {"max_iter": 2, "prior_mean": 10.0},
+        rng.normal(size=(10, 1)),
+        None,
+        1,
+    )
 
 
 def fit(name, params, X, sample_weight, n_chunks, fixed_point=False):
