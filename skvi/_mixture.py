@@ -29,7 +29,7 @@
 # the full update: W_k^-1 = diag(A_k) for diag, mean(diag A_k) I for
 # spherical, where A_k is the full update below; dof and the means do not
 # change. Each update maximises the ELBO over its factor, so the ELBO of
-# every covariance type never decreases.
+# every covariance type never decreases (with reg_covar = 0; see below).
 #
 # CAVI updates, from N_k = sum_i w_i r_ik, xbar_k = sum_i w_i r_ik x_i / N_k,
 # C_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T:
