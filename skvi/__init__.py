@@ -10,10 +10,13 @@ import importlib
 
 from ._version import __version__
 
-__all__ = ["VariationalNormalEstimator", "__version__"]
+__all__ = ["VariationalGaussianMixture", "VariationalNormalEstimator", "__version__"]
 
 # Public name -> the private module that defines it.
-_LAZY = {"VariationalNormalEstimator": "._normal"}
+_LAZY = {
+    "VariationalGaussianMixture": "._mixture",
+    "VariationalNormalEstimator": "._normal",
+}
 
 
 def __getattr__(name):

@@ -27,7 +27,7 @@ import numpy as np
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, clone
 
-from skvi import VariationalNormalEstimator
+from skvi import VariationalGaussianMixture, VariationalNormalEstimator
 from tests._reference import exact_posterior
 
 LOCATION = "location"
@@ -577,12 +577,30 @@ def _mixture_entry(id, estimator):
             "mean_precision_prior": [0.1, 1.0],
         },
         min_samples=2,
+        # Left out besides those above (skvi's mixture, for now): "affine" and
+        # "any_scale", since the k-means start on degenerate samples (two
+        # equal rows) need not be affine-equivariant; and "bound_climbs" at
+        # the default reg_covar=1e-6, which scikit-learn's M-step adds to the
+        # scatter, so that it is not exact CAVI and the ELBO can dip by ~1e-12
+        # relative at convergence (with reg_covar=0 it climbs:
+        # tests/test_mixture.py::test_elbo_never_decreases).
         properties=PROPERTIES
         - {
             "row_order",
             "zero_weight_rows",
             "frequency_weights",
             "independent_features",
+            "affine",
+            "any_scale",
+            "bound_climbs",
+        },
+        expected_failed_checks={
+            "check_sample_weight_equivalence_on_dense_data": (
+                "the check shuffles the weighted rows, and the k-means "
+                "initialisation depends on row order, so the components come "
+                "out permuted; tests/test_mixture.py checks the equivalence "
+                "with the same initial responsibilities"
+            ),
         },
     )
 
@@ -591,7 +609,13 @@ def _mixture_entry(id, estimator):
 # (tests/test_common.py::test_a_second_entry_runs_everywhere checks that no
 # suite needs another edit). ``_mixture_entry`` above is the one prepared for
 # the Bayesian Gaussian mixture.
-ENTRIES = [_normal_entry("VariationalNormalEstimator", VariationalNormalEstimator())]
+ENTRIES = [
+    _normal_entry("VariationalNormalEstimator", VariationalNormalEstimator()),
+    _mixture_entry(
+        "VariationalGaussianMixture",
+        VariationalGaussianMixture(n_components=2, max_iter=3000, random_state=0),
+    ),
+]
 
 ESTIMATORS = [entry.estimator for entry in ENTRIES]
 

@@ -21,7 +21,7 @@ __all__ = ["main"]
 # One module per subcommand, each with ``add_parser(commands)`` (which must not
 # import anything heavy) and a ``run(args)`` handler set as the default
 # ``handler``. A new subcommand is a new module and a new name here.
-SUBCOMMANDS = ("fit",)
+SUBCOMMANDS = ("fit", "segment")
 
 _DESCRIPTION = """\
 Fit skvi's variational estimators to the columns of a CSV file from the shell
@@ -32,6 +32,7 @@ _EPILOG = """\
 examples:
   skvi fit                  fit the built-in example data
   skvi fit data.csv --json  fit a CSV file, print JSON
+  skvi segment --components 4  segment the built-in example data
 
 Run 'skvi COMMAND --help' for a command's options.
 """

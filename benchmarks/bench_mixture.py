@@ -1,0 +1,214 @@
+"""Time per iteration and peak memory: VariationalGaussianMixture against scikit-learn.
+
+Run by hand, e.g.::
+
+    python benchmarks/bench_mixture.py                          # the README table
+    python benchmarks/bench_mixture.py --rows 1e4 1e5 --features 2 10   # quick
+
+Both estimators get the same data (a mixture of 8 Gaussians), the same
+initialisation (``init_params="random"`` with the same ``random_state``
+draws the same responsibilities in both; scikit-learn's 'tied' start from
+the one-hot 'random_from_data' or 'k-means++' responsibilities counts every
+row in its second moment, rows of zero responsibility included, so it would
+not start where skvi does) and the same number of
+iterations (``tol=0``). An iteration is what each fit loop repeats:
+scikit-learn's ``_e_step`` + ``_m_step`` + ``_compute_lower_bound``, skvi's
+``_sweep`` (M-step then E-step) + ``_elbo``; each is timed by wrapping those
+methods, and the table shows the fastest iteration (the least disturbed by
+other load on the machine; the
+initialisation and scikit-learn's final E-step are not counted).
+
+Both run on the threads they use by default (``--threads 1`` runs both under
+``threadpoolctl.threadpool_limits(1)``). Peak memory is :mod:`tracemalloc`'s
+peak during a separate, untimed one-iteration fit (numpy reports its
+allocations to it); X is allocated before tracing starts, so the figure is
+the memory beyond X.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import contextlib
+import os
+import platform
+import sys
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import BayesianGaussianMixture
+from threadpoolctl import threadpool_info, threadpool_limits
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from skvi import VariationalGaussianMixture  # noqa: E402
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+class _TimedSklearn(BayesianGaussianMixture):
+    """scikit-learn's estimator with its iteration's three steps timed."""
+
+    def _timed(self, name, method, *args, **kwargs):
+        start = time.perf_counter()
+        result = method(*args, **kwargs)
+        self._times.setdefault(name, []).append(time.perf_counter() - start)
+        return result
+
+    def _e_step(self, X, xp=None):
+        return self._timed("e", super()._e_step, X, xp=xp)
+
+    def _m_step(self, X, log_resp, xp=None):
+        return self._timed("m", super()._m_step, X, log_resp, xp=xp)
+
+    def _compute_lower_bound(self, log_resp, log_prob_norm):
+        return self._timed("b", super()._compute_lower_bound, log_resp, log_prob_norm)
+
+    def iteration_times(self):
+        n = len(self._times["m"])
+        # The (n+1)-th E-step is the final one after the loop.
+        return [
+            self._times["e"][i] + self._times["m"][i] + self._times["b"][i]
+            for i in range(n)
+        ]
+
+
+class _TimedSkvi(VariationalGaussianMixture):
+    """skvi's estimator with its iteration (sweep + ELBO) timed."""
+
+    def _sweep(self, data, state):
+        start = time.perf_counter()
+        state = super()._sweep(data, state)
+        self._times.setdefault("sweep", []).append(time.perf_counter() - start)
+        return state
+
+    def _elbo(self, data, state):
+        start = time.perf_counter()
+        elbo = super()._elbo(data, state)
+        self._times.setdefault("elbo", []).append(time.perf_counter() - start)
+        return elbo
+
+    def iteration_times(self):
+        # The base computes no ELBO before the first sweep when max_iter > 0.
+        return [
+            s + e
+            for s, e in zip(self._times["sweep"], self._times["elbo"], strict=True)
+        ]
+
+
+def _data(n_samples, n_features, n_components, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 4.0, size=(n_components, n_features))
+    labels = rng.integers(0, n_components, n_samples)
+    X = centres[labels]
+    X += rng.normal(size=(n_samples, n_features))
+    return X
+
+
+def _params(covariance_type, n_components, iterations):
+    return dict(
+        n_components=n_components,
+        covariance_type=covariance_type,
+        init_params="random",
+        random_state=0,
+        max_iter=iterations,
+        tol=0.0,
+    )
+
+
+def _per_iteration(cls, X, params):
+    estimator = cls(**params)
+    estimator._times = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X)
+    return min(estimator.iteration_times()), estimator
+
+
+def _peak_memory(cls, X, params):
+    estimator = cls(**dict(params, max_iter=1))
+    estimator._times = {}
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(X)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _mib(n_bytes):
+    return f"{n_bytes / 2**20:,.1f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=float, nargs="+", default=[1e4, 1e5, 1e6])
+    parser.add_argument("--features", type=int, nargs="+", default=[2, 10, 50])
+    parser.add_argument("--types", nargs="+", default=COVARIANCE_TYPES)
+    parser.add_argument("--components", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--threads", choices=["default", "1"], default="default")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args(argv)
+
+    blas = ", ".join(
+        f"{info['internal_api']} {info.get('version')} ({info['num_threads']} threads)"
+        for info in threadpool_info()
+        if info["user_api"] == "blas"
+    )
+    print(
+        f"# Python {platform.python_version()}, numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}; BLAS: {blas}; "
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} (1 min) "
+        f"at start; threads: {args.threads}"
+    )
+    print(
+        "| n | d | type | sklearn s/iter | skvi s/iter | speed-up "
+        "| sklearn peak MiB | skvi peak MiB |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    limits = threadpool_limits(1) if args.threads == "1" else contextlib.nullcontext()
+    with limits:
+        for n_samples in (int(n) for n in args.rows):
+            for n_features in args.features:
+                X = _data(n_samples, n_features, args.components)
+                for covariance_type in args.types:
+                    params = _params(covariance_type, args.components, args.iterations)
+                    reference, fitted_reference = _per_iteration(
+                        _TimedSklearn, X, params
+                    )
+                    ours, fitted = _per_iteration(_TimedSkvi, X, params)
+                    # Same start, same iterations: the same fit, to rounding.
+                    agreement = np.max(
+                        np.abs(fitted.means_ - fitted_reference.means_)
+                    ) / np.max(np.abs(fitted_reference.means_))
+                    memory = (
+                        ("-", "-")
+                        if args.no_memory
+                        else (
+                            _mib(_peak_memory(_TimedSklearn, X, params)),
+                            _mib(_peak_memory(_TimedSkvi, X, params)),
+                        )
+                    )
+                    print(
+                        f"| {n_samples:.0e} | {n_features} | {covariance_type} "
+                        f"| {reference:.4f} | {ours:.4f} | {reference / ours:.1f}x "
+                        f"| {memory[0]} | {memory[1]} |"
+                        + (
+                            ""
+                            if agreement < 1e-6
+                            else f" means differ: {agreement:.1e}"
+                        ),
+                        flush=True,
+                    )
+                del X
+    print(f"# load average {os.getloadavg()[0]:.2f} (1 min) at the end")
+
+
+if __name__ == "__main__":
+    main()

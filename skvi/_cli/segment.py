@@ -1,0 +1,386 @@
+"""``skvi segment``: segment a CSV file's rows with VariationalGaussianMixture."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+from .common import (
+    CREDIBLE_LEVEL,
+    DEFAULT_CHUNK_ROWS,
+    CommandLineError,
+    check_estimator_options,
+    column_list,
+    positive_int,
+    probability,
+)
+
+_DESCRIPTION = """\
+Fits a Bayesian Gaussian mixture (skvi.VariationalGaussianMixture, scikit-learn's
+BayesianGaussianMixture model, by coordinate-ascent variational inference) to
+the rows of a CSV file, with up to K segments: the Dirichlet-process prior
+switches off the segments the data do not support. The columns are
+standardised before the fit and reported in their own units. For each segment
+it prints its weight, its size (the rows assigned to it) and, per column, the
+posterior mean of the segment's mean with its credible interval (the Student-t
+marginal of q). Segments of weight below 1% are counted, not shown.
+
+FILE is read as by 'skvi fit' (a header row, one number per field, "-" for
+standard input, compressed files as they are), into memory: the fit visits
+every row at each iteration. Without FILE it segments scikit-learn's diabetes
+data (load_diabetes(scaled=False): 442 patients, 10 columns).
+"""
+
+_EPILOG = """\
+examples:
+  skvi segment --components 4                   segment the diabetes data
+  skvi segment customers.csv --components 8 --columns recency,frequency,value
+  skvi segment customers.csv --labels segments.csv --plot segments.png
+  skvi segment customers.csv --json > segments.json
+
+exit status: 0 done; 2 bad input, with one line on stderr; 130 interrupted;
+141 the reader of the output has gone.
+"""
+
+# Segments below this weight are switched off: counted, not reported.
+MIN_WEIGHT = 0.01
+# The estimator's defaults, written here so that --help imports nothing heavy.
+ESTIMATOR_DEFAULTS = {
+    "n_components": 8,
+    "covariance_type": "full",
+    "max_iter": 500,
+    "tol": 1e-6,
+    "n_init": 3,
+    "random_state": 0,
+}
+
+
+def add_parser(commands):
+    """Add the ``segment`` subcommand to ``commands`` and return its parser."""
+    segment = commands.add_parser(
+        "segment",
+        help="find segments of the rows of a CSV file (or the example data)",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    segment.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE.csv",
+        help="CSV file with a header row, or - for standard input; default: "
+        "scikit-learn's diabetes data",
+    )
+    segment.add_argument(
+        "--components",
+        dest="n_components",
+        type=positive_int,
+        default=ESTIMATOR_DEFAULTS["n_components"],
+        metavar="K",
+        help="the most segments to consider (default: %(default)s)",
+    )
+    segment.add_argument(
+        "--columns",
+        type=column_list,
+        metavar="A,B",
+        help="comma-separated names of the columns to use (default: all)",
+    )
+    segment.add_argument(
+        "--covariance-type",
+        choices=["full", "tied", "diag", "spherical"],
+        default=ESTIMATOR_DEFAULTS["covariance_type"],
+        help="shape of each segment's spread (default: %(default)s)",
+    )
+    for name, parse, meaning in [
+        ("max_iter", int, "maximum number of iterations per start"),
+        ("tol", float, "stop when the ELBO changes by at most TOL"),
+        ("n_init", int, "starts; the one with the highest ELBO is kept"),
+        ("random_state", int, "seed of the starts"),
+    ]:
+        segment.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=parse,
+            default=ESTIMATOR_DEFAULTS[name],
+            metavar=name.split("_")[-1].upper(),
+            help=f"{meaning} (default: %(default)s)",
+        )
+    segment.add_argument(
+        "--level",
+        type=probability,
+        default=CREDIBLE_LEVEL,
+        metavar="P",
+        help="probability of the credible intervals (default: %(default)s)",
+    )
+    segment.add_argument(
+        "--chunk-rows",
+        type=positive_int,
+        default=DEFAULT_CHUNK_ROWS,
+        metavar="N",
+        help="rows parsed at a time (default: %(default)s)",
+    )
+    segment.add_argument(
+        "--labels",
+        metavar="OUT.csv",
+        help="write each row's segment and its probability to OUT.csv",
+    )
+    segment.add_argument(
+        "--json", action="store_true", help="print the result as JSON, for programs"
+    )
+    segment.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="save a figure of the segments (first two columns) and the ELBO "
+        '(needs matplotlib: pip install "skvi[plot]")',
+    )
+    return segment
+
+
+def _read_all(source):
+    """Every chunk of ``source``, stacked."""
+    import numpy as np
+
+    chunks = list(source.chunks)
+    source.rows_read = sum(chunk.shape[0] for chunk in chunks)
+    if source.rows_read == 0:
+        where = source.path or "the data"
+        raise CommandLineError(f"{where} has a header row but no data rows")
+    return np.concatenate(chunks)
+
+
+def _mean_intervals(estimator, level, centre, scale):
+    """Credible intervals of each segment's mean, per column, in data units.
+
+    q(mu_k) = Student-t(m_k, W_k^-1 / (beta_k (nu_k - d + 1)), nu_k - d + 1)
+    (Bishop 2006, eq. 10.81 and B.68-B.72), marginal per column.
+    """
+    import numpy as np
+    from scipy import stats
+
+    K, d = estimator.means_.shape
+    dof = np.broadcast_to(estimator.degrees_of_freedom_, (K,))
+    covariances = {
+        "full": lambda c: np.diagonal(c, axis1=1, axis2=2),
+        "tied": lambda c: np.broadcast_to(np.diagonal(c), (K, d)),
+        "diag": lambda c: c,
+        "spherical": lambda c: np.repeat(c[:, None], d, axis=1),
+    }[estimator.covariance_type](estimator.covariances_)
+    t_dof = dof - d + 1.0
+    # W^-1 = covariances_ * nu (scikit-learn's normalisation of covariances_).
+    t_scale = np.sqrt(
+        covariances * dof[:, None] / (estimator.mean_precision_ * t_dof)[:, None]
+    )
+    lower, upper = stats.t.interval(
+        level, t_dof[:, None], loc=estimator.means_, scale=t_scale
+    )
+    return lower * scale + centre, upper * scale + centre
+
+
+def result(source, X, estimator, labels, probabilities, args, centre, scale):
+    """The segments as a dict (the JSON output)."""
+    import numpy as np
+
+    lower, upper = _mean_intervals(estimator, args.level, centre, scale)
+    means = estimator.means_ * scale + centre
+    sizes = np.bincount(labels, minlength=estimator.n_components)
+    order = np.argsort(-estimator.weights_)
+    active = [int(k) for k in order if estimator.weights_[k] >= MIN_WEIGHT]
+    return {
+        "data": source.description,
+        "rows_read": int(source.rows_read),
+        "columns": list(source.columns),
+        "components": estimator.n_components,
+        "covariance_type": estimator.covariance_type,
+        "credible_level": args.level,
+        "segments": [
+            {
+                "segment": number,
+                "weight": float(estimator.weights_[k]),
+                "size": int(sizes[k]),
+                "mean": dict(zip(source.columns, means[k].tolist(), strict=True)),
+                "credible_interval": {
+                    name: [float(lo), float(hi)]
+                    for name, lo, hi in zip(
+                        source.columns, lower[k], upper[k], strict=True
+                    )
+                },
+            }
+            for number, k in enumerate(active, start=1)
+        ],
+        "switched_off": estimator.n_components - len(active),
+        "elbo": float(estimator.elbo_),
+        "n_iter": int(estimator.n_iter_),
+        "converged": bool(estimator.converged_),
+        "labels": args.labels,
+        "plot": args.plot,
+        # Segment numbers for each component (0: switched off), for labels.
+        "_numbers": {k: number for number, k in enumerate(active, start=1)},
+    }
+
+
+def format_table(result):
+    """The segments as aligned text for people."""
+    from .report import format_number
+
+    level = f"{result['credible_level']:.1%}".replace(".0%", "%")
+    lines = [
+        f"Data: {result['data']}",
+        f"{len(result['segments'])} segments of at most {result['components']} "
+        f"({result['switched_off']} switched off, weight < {MIN_WEIGHT:.0%}); "
+        f"covariance {result['covariance_type']}",
+    ]
+    width = max(len(name) for name in result["columns"] + ["column"])
+    for segment in result["segments"]:
+        cells = []
+        for name in result["columns"]:
+            lo, hi = segment["credible_interval"][name]
+            # The digits that the width of the interval leaves meaningful.
+            places = max(0, min(6, 2 - _floor_log10(hi - lo)))
+            cells.append(
+                (
+                    name,
+                    format_number(segment["mean"][name], places),
+                    f"[{format_number(lo, places)}, {format_number(hi, places)}]",
+                )
+            )
+        mean_width = max(len(mean) for _, mean, _ in cells + [("", "mean", "")])
+        lines += [
+            "",
+            f"segment {segment['segment']}: weight {segment['weight']:.3f}, "
+            f"size {segment['size']:,}",
+            f"  {'column'.ljust(width)}  {'mean'.rjust(mean_width)}  "
+            f"{level} credible interval",
+        ]
+        lines += [
+            f"  {name.ljust(width)}  {mean.rjust(mean_width)}  {interval}"
+            for name, mean, interval in cells
+        ]
+    converged = "yes" if result["converged"] else "no: max_iter reached"
+    lines += [
+        "",
+        f"ELBO        {result['elbo']:.6f}",
+        f"iterations  {result['n_iter']}",
+        f"converged   {converged}",
+        f"rows read   {result['rows_read']:,}",
+    ]
+    if result["labels"]:
+        lines.append(f"labels      {result['labels']}")
+    if result["plot"]:
+        lines.append(f"plot        {result['plot']}")
+    return "\n".join(lines)
+
+
+def _floor_log10(value):
+    import math
+
+    return math.floor(math.log10(value)) if value > 0 else 0
+
+
+def _write_labels(path, segments, probabilities):
+    """One line per row: its number, segment (0: switched off) and probability."""
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("row,segment,probability\n")
+            for row, (number, p) in enumerate(
+                zip(segments, probabilities, strict=True)
+            ):
+                out.write(f"{row},{number},{p:.6g}\n")
+    except OSError as exc:
+        raise CommandLineError(f"cannot write the labels to {path}: {exc}") from None
+
+
+def _plot(X, segment, estimator, result, path):
+    """Rows on the first two columns coloured by segment; the ELBO trace."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax_rows, ax_elbo) = plt.subplots(1, 2, figsize=(11, 4.5))
+    columns = result["columns"]
+    y = 1 if X.shape[1] > 1 else 0
+    for number in sorted(set(segment)):
+        rows = segment == number
+        ax_rows.scatter(
+            X[rows, 0],
+            X[rows, y],
+            s=6,
+            alpha=0.5,
+            color="0.7" if number == 0 else plt.get_cmap("tab10")(number - 1),
+            label=f"segment {number}" if number else "switched off",
+        )
+    ax_rows.set(xlabel=columns[0], ylabel=columns[y], title="segments")
+    ax_rows.legend(fontsize="small", markerscale=2)
+    ax_elbo.plot(
+        np.arange(1, len(estimator.elbo_history_) + 1), estimator.elbo_history_
+    )
+    ax_elbo.ticklabel_format(useOffset=False, style="plain", axis="y")
+    ax_elbo.set(
+        xlabel="iteration", ylabel="ELBO (nats)", title="ELBO of the kept start"
+    )
+    ax_elbo.grid(alpha=0.3)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise CommandLineError(f"cannot save the plot to {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def run(args):
+    """The ``skvi segment`` command."""
+    import numpy as np
+
+    from .._mixture import VariationalGaussianMixture
+    from ..exceptions import ConvergenceWarning
+    from . import plot, read
+
+    options = {
+        name: getattr(args, name)
+        for name in ("n_components", "max_iter", "tol", "n_init")
+    }
+    check_estimator_options(VariationalGaussianMixture, options, "skvi segment")
+    if args.plot:
+        plot.check_target(args.plot)
+    if args.labels and not os.path.isdir(os.path.dirname(os.path.abspath(args.labels))):
+        raise CommandLineError(
+            f"cannot write the labels to {args.labels}: no such directory"
+        )
+    with read.Progress(sys.stderr) as progress:
+        source = read.open_source(args.file, args.columns, args.chunk_rows, progress)
+        X = _read_all(source)
+    centre = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    estimator = VariationalGaussianMixture(
+        covariance_type=args.covariance_type,
+        random_state=args.random_state,
+        **options,
+    )
+    with warnings.catch_warnings():
+        # The report says whether the fit converged.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            Z = (X - centre) / scale
+            estimator.fit(Z)
+        except ValueError as exc:
+            raise CommandLineError(str(exc)) from None
+    probabilities = estimator.predict_proba(Z)
+    labels = probabilities.argmax(axis=1)
+    outcome = result(source, X, estimator, labels, probabilities, args, centre, scale)
+    # Segment numbers by weight, 0 for the switched-off components.
+    numbering = np.zeros(estimator.n_components, dtype=int)
+    for k, number in outcome.pop("_numbers").items():
+        numbering[k] = number
+    segments = numbering[labels]
+    if args.labels:
+        _write_labels(args.labels, segments, probabilities.max(axis=1))
+    if args.plot:
+        _plot(X, segments, estimator, outcome, args.plot)
+    print(json.dumps(outcome, indent=2) if args.json else format_table(outcome))
+    return 0

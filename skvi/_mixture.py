@@ -1,0 +1,1676 @@
+"""Bayesian Gaussian mixture by CAVI: scikit-learn's model, weights, SVI, dask."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+# The model (Bishop, PRML §10.2; Blei & Jordan 2006 for the stick-breaking
+# prior), for K components in d dimensions, sample i with frequency weight w_i:
+#
+#   weights  pi ~ Dirichlet(alpha0, ..., alpha0)            ("dirichlet_distribution")
+#            or pi_k = v_k prod_{j<k} (1 - v_j),
+#               v_k ~ Beta(1, alpha0), k = 1..K             ("dirichlet_process")
+#   components (mu_k, Lambda_k) ~ Normal(m0, (beta0 Lambda_k)^-1) Wishart(nu0, W0)
+#   z_i | pi ~ Categorical(pi);  x_i | z_i = k ~ Normal(mu_k, Lambda_k^-1)
+#
+# The truncated stick-breaking prior leaves the mass prod_k (1 - v_k) to a
+# (K+1)-th component that no sample is assigned to (q(z_i = K+1) = 0), so the
+# model is proper and q(v_K) is a Beta like the others, as in scikit-learn.
+#
+# Mean-field family q(Z) q(pi or v) prod_k q(mu_k | Lambda_k) q(Lambda_k) with
+# q(mu_k | Lambda_k) = Normal(m_k, (beta_k Lambda_k)^-1) and q(Lambda_k) a
+# Wishart(nu_k, W_k) whose scale W_k is, by covariance_type:
+#   full       any positive-definite matrix
+#   tied       the same (nu, W) for every component (K independent Lambda_k
+#              with one common q: scikit-learn's "tied" updates are exactly
+#              CAVI in this family, and its bound counts the Wishart K times)
+#   diag       a diagonal matrix
+#   spherical  a multiple of the identity
+# and the prior scale W0 = covariance_prior^-1 (diag(covariance_prior)^-1,
+# covariance_prior^-1 I) likewise. The restricted scale is the projection of
+# the full update: W_k^-1 = diag(A_k) for diag, mean(diag A_k) I for
+# spherical, where A_k is the full update below; dof and the means do not
+# change. Each update maximises the ELBO over its factor, so the ELBO of
+# every covariance type never decreases (with reg_covar = 0; see below).
+#
+# CAVI updates, from N_k = sum_i w_i r_ik, xbar_k = sum_i w_i r_ik x_i / N_k,
+# C_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T:
+#   E-step (10.46-10.49, 10.64-10.66):
+#     log rho_ik = E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi
+#                  - d / (2 beta_k) - nu_k/2 (x_i - m_k)^T W_k (x_i - m_k)
+#     r_ik = rho_ik / sum_j rho_ij                       (log-sum-exp)
+#     E[log|Lambda_k|] = sum_{j=1..d} psi((nu_k + 1 - j)/2) + d log 2 + log|W_k|
+#     E[log pi_k] = psi(alpha_k) - psi(sum_j alpha_j)                (Dirichlet)
+#                 = E[log v_k] + sum_{j<k} E[log(1 - v_j)]       (stick-breaking)
+#   M-step (10.58, 10.60-10.63; Blei & Jordan 2006, eq. 18-19):
+#     alpha_k = alpha0 + N_k;   or  a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j
+#     beta_k = beta0 + N_k,  m_k = (beta0 m0 + N_k xbar_k) / beta_k
+#     nu_k = nu0 + N_k  (tied: nu0 + N/K)
+#     A_k = W0^-1 + C_k + N_k reg_covar I
+#           + beta0 N_k / beta_k (xbar_k - m0)(xbar_k - m0)^T,   W_k^-1 = A_k
+#     (tied: A = W0^-1 + 1/K sum_k (...)).  reg_covar is scikit-learn's
+#     regulariser (it adds reg_covar to each component's covariance); with
+#     reg_covar = 0 these are exact CAVI updates.
+#   scikit-learn's normalisation is kept: covariances_ = A_k / nu_k, so that
+#   precisions_ = nu_k W_k = E_q[Lambda_k] and precisions_cholesky_ factors it.
+#
+# The full ELBO, no constant dropped (10.70, with the q(Z) of the E-step
+# that follows the M-step, so that the data and assignment terms collapse):
+#   L = sum_i w_i log sum_k rho_ik - KL(q(pi) || p(pi))
+#       - sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))
+# Its first term is also each sample's share in score_samples.
+#
+# scikit-learn's lower bound (BayesianGaussianMixture._compute_lower_bound),
+# evaluated after the M-step on the q(Z) of the E-step before it, equals the
+# full ELBO of that same pair minus a constant when reg_covar = 0:
+#   c = K [d(d-1)/4 log pi + d/2 log beta0 + log B(W0, nu0)] - W d/2 log 2 pi
+#       + {lgamma(K alpha0) - K lgamma(alpha0)   (Dirichlet) | K log alpha0 (DP)}
+# with log B(W, nu) = -nu/2 log|W| - nu d/2 log 2 - log Gamma_d(nu/2) and W
+# the total sample weight: at the M-step's optimum the expected log-density
+# of each conjugate block cancels against its q, leaving log-normalisers.
+
+import numbers
+import warnings
+from functools import partial
+
+import numpy as np
+from scipy.special import betaln, gammaln
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import VariationalEstimator
+from ._expectations import (
+    LOG_2PI,
+    _wishart_log_normalizer,
+    dirichlet_expected_log,
+    stick_breaking_expected_log_weights,
+    wishart_expected_log_det,
+)
+from ._kl import _log_dirichlet_normalizer, kl_beta, kl_dirichlet, kl_normal_wishart
+from ._natural import (
+    beta_to_natural,
+    dirichlet_to_natural,
+    natural_step,
+    natural_to_beta,
+    natural_to_dirichlet,
+    natural_to_normal_wishart,
+    normal_wishart_to_natural,
+    svi_step_size,
+)
+from ._stats import SufficientStatistics, _map_groups, sufficient_statistics
+from ._validation import (
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    check_data,
+    is_dask_collection,
+    validate_data,
+)
+
+# ---------------------------------------------------------------------------
+# Per covariance type: the shape of the scatter the M-step needs, the
+# projection of the full Wishart update onto the family, the precision
+# Cholesky factors, and the Mahalanobis terms of the E-step.
+
+_SCATTER = {"full": "full", "tied": "full", "diag": "diag", "spherical": "diag"}
+
+# How the dof broadcast against covariances_ (scikit-learn's shapes).
+_DOF_SHAPE = {"full": (-1, 1, 1), "tied": (), "diag": (-1, 1), "spherical": (-1,)}
+
+
+def _as_matrix(covariance_prior, covariance_type, n_features):
+    """The prior's inverse scale W0^-1 as a (d, d) matrix."""
+    return {
+        "full": lambda c: c,
+        "tied": lambda c: c,
+        "diag": np.diag,
+        "spherical": lambda c: c * np.eye(n_features),
+    }[covariance_type](np.asarray(covariance_prior, dtype=np.float64))
+
+
+def _inverse_scale_full(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``A_k = W0^-1 + C_k + N_k reg I + cross_k`` (Bishop 10.62)."""
+    d = prior_inverse_scale.shape[0]
+    A = prior_inverse_scale + scatter + cross
+    A[:, np.arange(d), np.arange(d)] += (n_k * reg_covar)[:, None]
+    return A
+
+
+def _inverse_scale_tied(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``A = W0^-1 + (sum_k C_k + N reg I + sum_k cross_k) / K`` (tied family)."""
+    d = prior_inverse_scale.shape[0]
+    A = prior_inverse_scale + (scatter.sum(0) + cross.sum(0)) / K
+    A[np.arange(d), np.arange(d)] += n_k.sum() * reg_covar / K
+    return A
+
+
+def _inverse_scale_diag(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``diag(A_k)``: the diagonal-scale projection of the full update."""
+    return prior_inverse_scale + scatter + cross + (n_k * reg_covar)[:, None]
+
+
+def _inverse_scale_spherical(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+    """``mean(diag A_k)``: the isotropic-scale projection of the full update."""
+    return prior_inverse_scale + (scatter + cross).mean(1) + n_k * reg_covar
+
+
+_INVERSE_SCALE = {
+    "full": _inverse_scale_full,
+    "tied": _inverse_scale_tied,
+    "diag": _inverse_scale_diag,
+    "spherical": _inverse_scale_spherical,
+}
+
+_ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+
+def _precision_cholesky_full(covariances):
+    """Upper factors U_k with ``U_k U_k^T = covariances_k^-1``: ``U_k = L_k^-T``.
+
+    numpy's batched LAPACK calls: scipy's triangular solve, one matrix at a
+    time, stalls for milliseconds on a busy machine's threaded BLAS.
+    """
+    try:
+        lower = np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        raise ValueError(_ILL_DEFINED) from None
+    return np.triu(np.swapaxes(np.linalg.inv(lower), -1, -2))
+
+
+def _precision_cholesky_tied(covariance):
+    return _precision_cholesky_full(covariance[None])[0]
+
+
+def _precision_cholesky_diagonal(covariances):
+    if np.any(covariances <= 0.0):
+        raise ValueError(_ILL_DEFINED)
+    return 1.0 / np.sqrt(covariances)
+
+
+_PRECISION_CHOLESKY = {
+    "full": _precision_cholesky_full,
+    "tied": _precision_cholesky_tied,
+    "diag": _precision_cholesky_diagonal,
+    "spherical": _precision_cholesky_diagonal,
+}
+
+
+def _scale_full(precisions_cholesky, dof, K, d):
+    """``W_k = precisions_k / nu_k`` as (K, d, d) matrices."""
+    return (
+        np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky)
+        / dof[:, None, None]
+    )
+
+
+def _scale_tied(precisions_cholesky, dof, K, d):
+    precision = precisions_cholesky @ precisions_cholesky.T / dof
+    return np.broadcast_to(precision, (K, d, d))
+
+
+def _scale_diag(precisions_cholesky, dof, K, d):
+    scale = precisions_cholesky**2 / dof[:, None]
+    return scale[:, :, None] * np.eye(d)
+
+
+def _scale_spherical(precisions_cholesky, dof, K, d):
+    return (precisions_cholesky**2 / dof)[:, None, None] * np.eye(d)
+
+
+_SCALE = {
+    "full": _scale_full,
+    "tied": _scale_tied,
+    "diag": _scale_diag,
+    "spherical": _scale_spherical,
+}
+
+
+# The E-step works on (n_components, n_rows) arrays: reductions over the
+# components then run along rows of contiguous memory, some 50x faster than
+# over a short last axis of (n_rows, n_components).
+
+
+def _mahalanobis_full(X, means, precisions_cholesky, centre):
+    """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
+    K, d, _ = precisions_cholesky.shape
+    stacked = precisions_cholesky.transpose(0, 2, 1).reshape(K * d, d)
+    projected = stacked @ (X - centre).T
+    projected -= np.einsum("kd,kde->ke", means - centre, precisions_cholesky).reshape(
+        K * d
+    )[:, None]
+    np.multiply(projected, projected, out=projected)
+    return projected.reshape(K, d, X.shape[0]).sum(axis=1)
+
+
+def _mahalanobis_tied(X, means, precisions_cholesky, centre):
+    """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
+    projected = precisions_cholesky.T @ (X - centre).T
+    difference = projected[None] - ((means - centre) @ precisions_cholesky)[:, :, None]
+    np.multiply(difference, difference, out=difference)
+    return difference.sum(axis=1)
+
+
+def _mahalanobis_diag(X, means, precisions_cholesky, centre):
+    """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about ``centre``."""
+    precisions = precisions_cholesky**2
+    centred = X - centre
+    shifted_means = means - centre
+    result = precisions @ (centred * centred).T
+    result -= (2.0 * shifted_means * precisions) @ centred.T
+    result += (shifted_means**2 * precisions).sum(1)[:, None]
+    return result
+
+
+def _mahalanobis_spherical(X, means, precisions_cholesky, centre):
+    """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about ``centre``."""
+    precisions = precisions_cholesky**2
+    centred = X - centre
+    shifted_means = means - centre
+    result = (-2.0 * shifted_means) @ centred.T
+    result += np.einsum("ij,ij->i", centred, centred)
+    result += (shifted_means**2).sum(1)[:, None]
+    result *= precisions[:, None]
+    return result
+
+
+_MAHALANOBIS = {
+    "full": _mahalanobis_full,
+    "tied": _mahalanobis_tied,
+    "diag": _mahalanobis_diag,
+    "spherical": _mahalanobis_spherical,
+}
+
+
+# ---------------------------------------------------------------------------
+# Weight priors: the M-step, E[log pi_k], the KL, the point estimate.
+
+
+def _concentration_dirichlet_process(n_k, prior):
+    """``a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j`` (Blei & Jordan 2006)."""
+    return (1.0 + n_k, prior + np.concatenate([np.cumsum(n_k[::-1])[-2::-1], [0.0]]))
+
+
+def _concentration_dirichlet(n_k, prior):
+    """``alpha_k = alpha0 + N_k`` (Bishop 10.58)."""
+    return prior + n_k
+
+
+def _kl_weights_dirichlet_process(concentration, prior):
+    a, b = concentration
+    return float(np.sum(kl_beta(a, b, 1.0, prior)))
+
+
+def _kl_weights_dirichlet(concentration, prior):
+    return float(kl_dirichlet(concentration, np.full_like(concentration, prior)))
+
+
+def _point_weights_dirichlet_process(concentration):
+    """E[v_k] prod_{j<k} E[1 - v_j], renormalised (scikit-learn's weights_)."""
+    a, b = concentration
+    weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(b / (a + b))[:-1]])
+    return weights / weights.sum()
+
+
+def _point_weights_dirichlet(concentration):
+    return concentration / concentration.sum()
+
+
+def _sample_weights_dirichlet_process(concentration, n_samples, rng):
+    """Draw v ~ q(v) and return pi_k = v_k prod_{j<k} (1 - v_j), k <= K."""
+    a, b = concentration
+    v = rng.beta(a, b, size=(n_samples, a.shape[0]))
+    rest = np.cumprod(1.0 - v, axis=1)
+    return v * np.concatenate([np.ones((n_samples, 1)), rest[:, :-1]], axis=1)
+
+
+def _sample_weights_dirichlet(concentration, n_samples, rng):
+    return rng.dirichlet(concentration, size=n_samples)
+
+
+def _log_norm_weights_dirichlet_process(concentration):
+    return -np.sum(betaln(*concentration))
+
+
+def _log_norm_weights_dirichlet(concentration):
+    return _log_dirichlet_normalizer(concentration)
+
+
+_WEIGHT_PRIOR = {
+    "dirichlet_process": {
+        "update": _concentration_dirichlet_process,
+        "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
+        "kl": _kl_weights_dirichlet_process,
+        "point": _point_weights_dirichlet_process,
+        "sample": _sample_weights_dirichlet_process,
+        "log_norm": _log_norm_weights_dirichlet_process,
+        "constant": lambda K, prior: K * np.log(prior),
+    },
+    "dirichlet_distribution": {
+        "update": _concentration_dirichlet,
+        "expected_log": dirichlet_expected_log,
+        "kl": _kl_weights_dirichlet,
+        "point": _point_weights_dirichlet,
+        "sample": _sample_weights_dirichlet,
+        "log_norm": _log_norm_weights_dirichlet,
+        "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
+    },
+}
+
+
+# ---------------------------------------------------------------------------
+# Initial responsibilities, as scikit-learn's BaseMixture._initialize_parameters.
+
+
+def _init_kmeans(X, sample_weight, n_components, random_state):
+    with warnings.catch_warnings():
+        # Fewer distinct rows than components (duplicated points) is no
+        # problem for the mixture: the spare components start empty and the
+        # prior holds them.
+        warnings.filterwarnings(
+            "ignore", message="Number of distinct clusters", category=UserWarning
+        )
+        labels = (
+            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            .fit(X, sample_weight=sample_weight)
+            .labels_
+        )
+    resp = np.zeros((X.shape[0], n_components))
+    resp[np.arange(X.shape[0]), labels] = 1.0
+    return resp
+
+
+def _init_kmeans_plusplus(X, sample_weight, n_components, random_state):
+    _, indices = kmeans_plusplus(
+        X, n_components, random_state=random_state, sample_weight=sample_weight
+    )
+    resp = np.zeros((X.shape[0], n_components))
+    resp[indices, np.arange(n_components)] = 1.0
+    return resp
+
+
+def _init_random(X, sample_weight, n_components, random_state):
+    resp = random_state.uniform(size=(X.shape[0], n_components))
+    resp /= resp.sum(axis=1)[:, None]
+    return resp
+
+
+def _random_rows(n_samples, sample_weight, n_components, random_state):
+    """K distinct rows, uniformly (or in proportion to the weights)."""
+    p = None if sample_weight is None else sample_weight / sample_weight.sum()
+    if p is not None and np.count_nonzero(p) < n_components:
+        raise ValueError(
+            f"init_params='random_from_data' needs at least n_components="
+            f"{n_components} samples of positive weight; got "
+            f"{np.count_nonzero(p)}. Use init_params='kmeans' or fewer components."
+        )
+    return random_state.choice(n_samples, size=n_components, replace=False, p=p)
+
+
+def _init_random_from_data(X, sample_weight, n_components, random_state):
+    resp = np.zeros((X.shape[0], n_components))
+    rows = _random_rows(X.shape[0], sample_weight, n_components, random_state)
+    resp[rows, np.arange(n_components)] = 1.0
+    return resp
+
+
+_INIT = {
+    "kmeans": _init_kmeans,
+    "k-means++": _init_kmeans_plusplus,
+    "random": _init_random,
+    "random_from_data": _init_random_from_data,
+}
+
+
+# ---------------------------------------------------------------------------
+# The two steps, as pure functions of arrays.
+
+# Elements of the E-step's largest temporary per row block (2 MiB of float64).
+_BLOCK_ELEMENTS = 2**18
+# Row blocks per unit of work of one thread (as skvi._stats groups its blocks).
+_BLOCKS_PER_GROUP = 16
+
+
+def _row_blocks(n_samples, n_components, n_features):
+    """Row slices of about :data:`_BLOCK_ELEMENTS` E-step values each."""
+    step = int(max(64, _BLOCK_ELEMENTS // (n_components * n_features)))
+    return [slice(start, start + step) for start in range(0, n_samples, step)]
+
+
+def _log_rho(X, params, model):
+    """``log rho_ik`` of the E-step (Bishop 10.46), shape (K, n_rows)."""
+    mahalanobis = _MAHALANOBIS[model["covariance_type"]](
+        X, params["means"], params["precisions_cholesky"], model["centre"]
+    )
+    # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
+    mahalanobis -= params["log_rho_offset"][:, None]
+    mahalanobis *= -0.5
+    return mahalanobis
+
+
+def _log_normalise(log_rho):
+    """``log sum_k rho_ik`` per row; ``log_rho`` becomes ``log r_ik`` in place.
+
+    The log-sum-exp shifted by each row's largest term; returns also the
+    responsibilities ``r_ik = rho_ik / sum_j rho_ij`` (Bishop 10.49).
+    """
+    top = log_rho.max(axis=0)
+    log_rho -= top
+    resp = np.exp(log_rho)
+    total = resp.sum(axis=0)
+    resp /= total
+    log_total = np.log(total)
+    log_rho -= log_total
+    top += log_total
+    return top, resp
+
+
+def _local_step(X, sample_weight, params, model):
+    """E-step on rows of X, reduced to what the M-step and the ELBO need.
+
+    Returns
+    -------
+    statistics : SufficientStatistics
+        Responsibility-weighted statistics of these rows.
+    log_norm : float
+        ``sum_i w_i log sum_k rho_ik``.
+    neg_entropy : float
+        ``sum_i w_i sum_k r_ik log r_ik``.
+    """
+    log_resp = _log_rho(X, params, model)
+    log_norm, resp = _log_normalise(log_resp)
+    np.multiply(log_resp, resp, out=log_resp)
+    row_neg_entropy = log_resp.sum(axis=0)
+    if sample_weight is None:
+        total_log_norm, neg_entropy = log_norm.sum(), row_neg_entropy.sum()
+    else:
+        total_log_norm = sample_weight @ log_norm
+        neg_entropy = sample_weight @ row_neg_entropy
+    statistics = sufficient_statistics(
+        X,
+        sample_weight,
+        resp.T,
+        scatter=_SCATTER[model["covariance_type"]],
+        reference=model["centre"],
+    )
+    return statistics, float(total_log_norm), float(neg_entropy)
+
+
+def _merge_local(parts):
+    statistics = SufficientStatistics.merge_all([part[0] for part in parts])
+    return (
+        statistics,
+        float(np.sum([part[1] for part in parts])),
+        float(np.sum([part[2] for part in parts])),
+    )
+
+
+def _blockwise_local(X, sample_weight, params, model):
+    """:func:`_local_step` over row blocks of X, on all cores, merged in order.
+
+    As skvi._stats does: one BLAS thread per worker, and groups of blocks
+    that depend on X's shape only, so that results do not depend on the
+    thread count. Each group merges its blocks' statistics as it goes, so
+    that memory holds one O(K d^2) result per group, not per block. On a dask
+    array this runs on each chunk, on its worker.
+    """
+    blocks = _row_blocks(X.shape[0], model["n_components"], X.shape[1])
+    groups = [
+        blocks[start : start + _BLOCKS_PER_GROUP]
+        for start in range(0, len(blocks), _BLOCKS_PER_GROUP)
+    ]
+
+    def group_step(group):
+        merged = None
+        for rows in groups[group]:
+            weights = None if sample_weight is None else sample_weight[rows]
+            part = _local_step(X[rows], weights, params, model)
+            merged = part if merged is None else _merge_local([merged, part])
+        return merged
+
+    return _merge_local(_map_groups(group_step, len(groups)))
+
+
+def _chunk_moments(rows, weights, *, scatter):
+    """``(n_rows, statistics)`` of one dask chunk, for the data-dependent priors."""
+    return rows.shape[0], sufficient_statistics(rows, weights, scatter=scatter)
+
+
+def _chunk_nearest_statistics(rows, weights, *, centres, scatter, reference):
+    """Statistics of one chunk with each row given to its nearest centre."""
+    distances = (
+        (rows * rows).sum(1)[:, None] - 2.0 * rows @ centres.T + (centres**2).sum(1)
+    )
+    resp = np.zeros((rows.shape[0], centres.shape[0]))
+    resp[np.arange(rows.shape[0]), distances.argmin(axis=1)] = 1.0
+    return sufficient_statistics(
+        rows, weights, resp, scatter=scatter, reference=reference
+    )
+
+
+def _m_step(statistics, model):
+    """q(pi), q(mu_k | Lambda_k), q(Lambda_k) from statistics (Bishop 10.58-10.63).
+
+    Returns the parameters in scikit-learn's form plus the E-step's
+    per-component constant ``log_rho_offset``.
+    """
+    covariance_type = model["covariance_type"]
+    K = model["n_components"]
+    n_k = np.asarray(statistics.weight, dtype=np.float64)
+    data_mean = np.where(n_k[:, None] > 0, statistics.mean, model["mean_prior"])
+    concentration = _WEIGHT_PRIOR[model["weight_prior_type"]]["update"](
+        n_k, model["weight_concentration_prior"]
+    )
+    beta0 = model["mean_precision_prior"]
+    mean_precision = beta0 + n_k
+    means = (beta0 * model["mean_prior"] + n_k[:, None] * data_mean) / mean_precision[
+        :, None
+    ]
+    deviation = data_mean - model["mean_prior"]
+    shrink = beta0 * n_k / mean_precision
+    if _SCATTER[covariance_type] == "full":
+        cross = shrink[:, None, None] * np.einsum("ki,kj->kij", deviation, deviation)
+    else:
+        cross = shrink[:, None] * deviation**2
+    A = _INVERSE_SCALE[covariance_type](
+        model["prior_inverse_scale"],
+        statistics.scatter,
+        cross,
+        n_k,
+        model["reg_covar"],
+        K,
+    )
+    dof = model["degrees_of_freedom_prior"] + (
+        n_k.sum() / K if covariance_type == "tied" else n_k
+    )
+    covariances = A / np.reshape(dof, _DOF_SHAPE[covariance_type])
+    params = {
+        "weight_concentration": concentration,
+        "mean_precision": mean_precision,
+        "means": means,
+        "degrees_of_freedom": dof,
+        "covariances": covariances,
+        "precisions_cholesky": _PRECISION_CHOLESKY[covariance_type](covariances),
+    }
+    return _complete(params, model)
+
+
+def _complete(params, model):
+    """Add the Wishart scales and the E-step's per-component constant."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    scale = _SCALE[model["covariance_type"]](
+        params["precisions_cholesky"], params["degrees_of_freedom"], K, d
+    )
+    expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
+        params["weight_concentration"]
+    )
+    params["scale"] = scale
+    params["expected_log_det"] = wishart_expected_log_det(dof, scale)
+    # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
+    params["log_rho_offset"] = (
+        2.0 * expected_log_weights
+        + params["expected_log_det"]
+        - d * LOG_2PI
+        - d / params["mean_precision"]
+    )
+    return params
+
+
+def _natural_gradient_step(params, target, step_size, model):
+    """SVI step on q(pi) and each q(mu_k, Lambda_k) (Hoffman et al. 2013, eq. 25).
+
+    ``eta <- (1 - rho) eta + rho eta_hat`` on the natural parameters of each
+    conjugate factor; the stepped Wishart scale is then projected on the
+    covariance type's family as in the M-step (``A = W^-1``: its mean over
+    the components for tied, its diagonal for diag, the mean of that for
+    spherical).
+    """
+    covariance_type = model["covariance_type"]
+    K = model["n_components"]
+    to_natural, from_natural = _WEIGHT_NATURAL[model["weight_prior_type"]]
+    concentration = from_natural(
+        natural_step(
+            to_natural(params["weight_concentration"]),
+            to_natural(target["weight_concentration"]),
+            step_size,
+        )
+    )
+    natural = [
+        normal_wishart_to_natural(
+            p["means"],
+            p["mean_precision"],
+            np.broadcast_to(p["degrees_of_freedom"], (K,)),
+            p["scale"],
+        )
+        for p in (params, target)
+    ]
+    means, mean_precision, dof, scale = natural_to_normal_wishart(
+        natural_step(*natural, step_size)
+    )
+    inverse_scale = np.linalg.inv(scale)
+    A = {
+        "full": lambda a: a,
+        "tied": lambda a: a.mean(0),
+        "diag": lambda a: np.diagonal(a, axis1=1, axis2=2).copy(),
+        "spherical": lambda a: np.diagonal(a, axis1=1, axis2=2).mean(1),
+    }[covariance_type](inverse_scale)
+    if covariance_type == "tied":
+        dof = float(dof.mean())
+    covariances = A / np.reshape(dof, _DOF_SHAPE[covariance_type])
+    stepped = {
+        "weight_concentration": concentration,
+        "mean_precision": mean_precision,
+        "means": means,
+        "degrees_of_freedom": dof,
+        "covariances": covariances,
+        "precisions_cholesky": _PRECISION_CHOLESKY[covariance_type](covariances),
+    }
+    return _complete(stepped, model)
+
+
+def _beta_to_natural(concentration):
+    return beta_to_natural(*concentration)
+
+
+_WEIGHT_NATURAL = {
+    "dirichlet_process": (_beta_to_natural, natural_to_beta),
+    "dirichlet_distribution": (dirichlet_to_natural, natural_to_dirichlet),
+}
+
+
+def _kl_to_prior(params, model):
+    """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    kl_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
+        params["weight_concentration"], model["weight_concentration_prior"]
+    )
+    kl_components = kl_normal_wishart(
+        params["means"],
+        params["mean_precision"],
+        dof,
+        params["scale"],
+        model["mean_prior"],
+        model["mean_precision_prior"],
+        model["degrees_of_freedom_prior"],
+        model["prior_scale"],
+    )
+    return kl_weights + float(np.sum(kl_components))
+
+
+def _sklearn_lower_bound(neg_entropy, params, model):
+    """scikit-learn's ``_compute_lower_bound``: the ELBO less the constant c above."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    # log B(W_k, nu_k) + d(d-1)/4 log pi: scikit-learn's _log_wishart_norm
+    log_wishart = _wishart_log_normalizer(
+        dof, np.linalg.slogdet(params["scale"])[1], d
+    ) + d * (d - 1) / 4 * np.log(np.pi)
+    log_norm_weight = _WEIGHT_PRIOR[model["weight_prior_type"]]["log_norm"](
+        params["weight_concentration"]
+    )
+    return float(
+        -neg_entropy
+        - np.sum(log_wishart)
+        - log_norm_weight
+        - 0.5 * d * np.sum(np.log(params["mean_precision"]))
+    )
+
+
+def _lower_bound_constant(model, total_weight):
+    """The constant c with ``ELBO = lower bound + c`` at an M-step (reg_covar=0)."""
+    K = model["n_components"]
+    d = model["mean_prior"].shape[0]
+    nu0 = model["degrees_of_freedom_prior"]
+    log_b0 = _wishart_log_normalizer(nu0, np.linalg.slogdet(model["prior_scale"])[1], d)
+    weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["constant"](
+        K, model["weight_concentration_prior"]
+    )
+    return float(
+        K
+        * (
+            d * (d - 1) / 4 * np.log(np.pi)
+            + 0.5 * d * np.log(model["mean_precision_prior"])
+            + log_b0
+        )
+        - 0.5 * total_weight * d * LOG_2PI
+        + weights
+    )
+
+
+class VariationalGaussianMixture(VariationalEstimator, DensityMixin, BaseEstimator):
+    """Bayesian Gaussian mixture by CAVI: scikit-learn's model, with the full ELBO.
+
+    A drop-in for :class:`sklearn.mixture.BayesianGaussianMixture`: the same
+    model, parameters, defaults, updates and fitted attributes (given the same
+    initial responsibilities the fits agree to rounding), and in addition
+
+    - ``sample_weight`` (frequency weights) in :meth:`fit`;
+    - ``elbo_`` and ``elbo_history_``: the full evidence lower bound, with no
+      constant dropped, comparable across priors, models and data sets;
+    - :meth:`sample_posterior`: whole parameter sets drawn from q;
+    - :meth:`partial_fit`: stochastic variational inference on a stream;
+    - dask arrays: the E-step runs blockwise on the workers, and only the
+      O(K d^2) statistics come back per iteration.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of components K (an upper bound: the Dirichlet-process prior
+        switches surplus components off).
+
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Family of the Wishart scale of each q(Lambda_k): any matrix, one
+        shared by all components, diagonal, or a multiple of the identity.
+
+    tol : float, default=1e-3
+        Convergence threshold: iterations stop when the ELBO changes by at
+        most ``tol`` (an absolute change of the total, as scikit-learn's).
+
+    reg_covar : float, default=1e-6
+        Added to the diagonal of each component's empirical covariance, as in
+        scikit-learn. With 0 the updates are exact CAVI.
+
+    max_iter : int, default=100
+        Maximum number of iterations (E-step then M-step) per initialisation.
+
+    n_init : int, default=1
+        Number of initialisations; the one with the highest ELBO is kept.
+
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+            default='kmeans'
+        How the initial responsibilities are chosen, as scikit-learn does.
+
+    weight_concentration_prior_type : {'dirichlet_process', \
+            'dirichlet_distribution'}, default='dirichlet_process'
+        Truncated stick-breaking prior, or a symmetric Dirichlet.
+
+    weight_concentration_prior : float or None, default=None
+        alpha0; None means ``1 / n_components``.
+
+    mean_precision_prior : float or None, default=None
+        beta0; None means 1.
+
+    mean_prior : array-like of shape (n_features,) or None, default=None
+        m0; None means the (weighted) mean of X.
+
+    degrees_of_freedom_prior : float or None, default=None
+        nu0 > n_features - 1; None means n_features.
+
+    covariance_prior : float or array-like, default=None
+        W0^-1, of shape (n_features, n_features) for 'full' and 'tied',
+        (n_features,) for 'diag', a float for 'spherical'; None means the
+        (weighted, ddof=1) empirical covariance of X, its diagonal, or the
+        mean of its diagonal.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation (and :meth:`sample`, as scikit-learn's).
+
+    warm_start : bool, default=False
+        Continue from the fitted state on the next :meth:`fit`.
+
+    verbose : int, default=0
+        Print progress.
+
+    verbose_interval : int, default=10
+        Iterations between two progress lines.
+
+    learning_decay : float, default=0.7
+        kappa in (0.5, 1] of the step size ``(learning_offset + t)^-kappa`` of
+        :meth:`partial_fit` (named as in LatentDirichletAllocation).
+
+    learning_offset : float, default=10.0
+        tau0 >= 0 of that step size; it down-weights the early chunks.
+
+    total_samples : float, default=1e6
+        Size of the whole data set that :meth:`partial_fit` streams through
+        (the chunk statistics are scaled up to it).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Point estimate of the weights (scikit-learn's).
+    means_ : ndarray of shape (n_components, n_features)
+        m_k, the means of q(mu_k).
+    covariances_ : ndarray
+        ``W_k^-1 / nu_k`` (scikit-learn's normalisation): the inverse of
+        ``E_q[Lambda_k]``; shape (K, d, d), (d, d), (K, d) or (K,) by type.
+    precisions_ : ndarray
+        ``E_q[Lambda_k] = nu_k W_k``, same shapes.
+    precisions_cholesky_ : ndarray
+        Upper Cholesky factor U_k of ``precisions_`` (``U_k U_k^T``).
+    weight_concentration_ : ndarray or tuple of two ndarrays
+        alpha_k of q(pi), or (a_k, b_k) of the q(v_k).
+    mean_precision_ : ndarray of shape (n_components,)
+        beta_k.
+    degrees_of_freedom_ : ndarray of shape (n_components,) or float
+        nu_k.
+    weight_concentration_prior_, mean_precision_prior_, mean_prior_, \
+degrees_of_freedom_prior_, covariance_prior_
+        The priors used.
+    elbo_ : float
+        The full ELBO of the fit: ``score(X_train) * W == elbo_`` with W the
+        total training weight.
+    elbo_history_ : ndarray of shape (n_iter_,)
+        The ELBO after each iteration of the kept initialisation;
+        non-decreasing.
+    lower_bound_ : float
+        scikit-learn's bound (constants dropped) at the last iteration.
+    lower_bounds_ : list of float
+        scikit-learn's bound at each iteration.
+    n_iter_ : int
+    converged_ : bool
+    n_samples_seen_ : float
+        Total sample weight W that q's KL is shared among in score_samples:
+        the training weight for fit, ``total_samples`` after partial_fit.
+    n_batch_iter_ : int
+        Number of partial_fit steps taken (t of the step size).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    sklearn.mixture.BayesianGaussianMixture : The same model, without sample
+        weights, streaming, dask or the full ELBO.
+
+    Notes
+    -----
+    **The ELBO and scikit-learn's bound.** One iteration is an E-step then an
+    M-step.
+    scikit-learn's ``lower_bound_`` is its bound of the last M-step's
+    q(theta) with the q(Z) of the E-step before it; with ``reg_covar=0`` that
+    bound is the full ELBO of that pair minus the constant::
+
+        c = K [d(d-1)/4 log pi + d/2 log beta0 + log B(W0, nu0)]
+            - W d/2 log(2 pi) + {lgamma(K alpha0) - K lgamma(alpha0) | K log alpha0}
+
+        log B(W0, nu0) = -nu0/2 log|W0| - nu0 d/2 log 2 - log Gamma_d(nu0/2)
+
+    (Dirichlet | Dirichlet process). ``elbo_`` is the ELBO of the final q(theta)
+    with the q(Z) of the final E-step that scikit-learn also runs (so that
+    ``fit_predict`` agrees with ``predict``): being one more coordinate-ascent
+    step, ``elbo_ >= lower_bound_ + c``, with equality at convergence. In
+    short ``elbo_ - lower_bound_ -> c`` as ``tol -> 0``.
+
+    **score_samples** is each sample's share of the ELBO with its optimal
+    q(z_i): ``log sum_k exp(E[log pi_k] + E[log N(x | mu_k, Lambda_k^-1)])
+    - KL(q(theta) || p(theta)) / W``. It differs from scikit-learn's
+    score_samples by the constant KL / W.
+
+    References
+    ----------
+    .. [1] C. M. Bishop, "Pattern Recognition and Machine Learning", 2006,
+       §10.2.
+    .. [2] D. M. Blei and M. I. Jordan, "Variational inference for Dirichlet
+       process mixtures", Bayesian Analysis 1(1), 2006.
+    .. [3] M. D. Hoffman, D. M. Blei, C. Wang and J. Paisley, "Stochastic
+       variational inference", JMLR 14, 2013.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi import VariationalGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 1, (200, 2)), rng.normal(3, 1, (200, 2))])
+    >>> vgm = VariationalGaussianMixture(n_components=5, random_state=0).fit(X)
+    >>> int((vgm.weights_ > 0.05).sum())
+    2
+    >>> bool(np.isclose(vgm.score(X) * len(X), vgm.elbo_))
+    True
+    """
+
+    _parameter_constraints = {
+        "n_components": [POSITIVE_INT],
+        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "tol": [NON_NEGATIVE_REAL],
+        "reg_covar": [NON_NEGATIVE_REAL],
+        "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_init": [POSITIVE_INT],
+        "init_params": [
+            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
+        ],
+        "weight_concentration_prior_type": [
+            StrOptions({"dirichlet_process", "dirichlet_distribution"})
+        ],
+        "weight_concentration_prior": [
+            None,
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "mean_precision_prior": [
+            None,
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "mean_prior": [None, "array-like"],
+        "degrees_of_freedom_prior": [
+            None,
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "covariance_prior": [
+            None,
+            "array-like",
+            Interval(numbers.Real, 0.0, None, closed="neither"),
+        ],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [POSITIVE_INT],
+        "learning_decay": [Interval(numbers.Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [NON_NEGATIVE_REAL],
+        "total_samples": [Interval(numbers.Real, 0.0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_components=1,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weight_concentration_prior_type="dirichlet_process",
+        weight_concentration_prior=None,
+        mean_precision_prior=None,
+        mean_prior=None,
+        degrees_of_freedom_prior=None,
+        covariance_prior=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        learning_decay=0.7,
+        learning_offset=10.0,
+        total_samples=1e6,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weight_concentration_prior_type = weight_concentration_prior_type
+        self.weight_concentration_prior = weight_concentration_prior
+        self.mean_precision_prior = mean_precision_prior
+        self.mean_prior = mean_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.total_samples = total_samples
+
+    # -- reading the data and the priors -----------------------------------
+
+    def _fit_data(self, X, sample_weight, *, reset):
+        """Validate X, read it once for the data-dependent priors; the model dict."""
+        # The finiteness check sums X: inf + -inf there is the error it
+        # raises, not a numpy warning.
+        with np.errstate(invalid="ignore", over="ignore"):
+            X, sample_weight = check_data(
+                self, X, sample_weight, reset=reset, ensure_min_samples=2
+            )
+        scatter = _SCATTER[self.covariance_type]
+        if is_dask_collection(X):
+            from ._dask import dask_reduce
+
+            parts = dask_reduce(
+                X,
+                sample_weight,
+                partial(_chunk_moments, scatter=scatter),
+                ensure_min_samples=2,
+                estimator_name=type(self).__name__,
+            )
+            n_samples = sum(n for n, _ in parts)
+            moments = SufficientStatistics.merge_all([part for _, part in parts])
+            data = {"X": None, "dask": X, "sample_weight": sample_weight}
+        else:
+            n_samples = X.shape[0]
+            moments = sufficient_statistics(
+                X, sample_weight, scatter=scatter, estimator_name=type(self).__name__
+            )
+            data = {"X": X, "sample_weight": sample_weight}
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {n_samples}"
+            )
+        return dict(data, n_samples=n_samples, model=self._model(moments))
+
+    def _model(self, moments):
+        """The resolved priors and settings, as the pure functions take them."""
+        weight = float(moments.weight[0])
+        data_mean = moments.mean[0]
+        d = data_mean.shape[0]
+        covariance_type = self.covariance_type
+        mean_prior = (
+            data_mean
+            if self.mean_prior is None
+            else self._check_vector(self.mean_prior, "mean_prior", d)
+        )
+        dof_prior = self._check_dof_prior(d)
+        if self.covariance_prior is None:
+            covariance_prior = self._empirical_covariance_prior(moments, weight)
+        else:
+            covariance_prior = self._check_covariance_prior(d)
+        prior_inverse_scale_matrix = _as_matrix(covariance_prior, covariance_type, d)
+        return {
+            "covariance_type": covariance_type,
+            "weight_prior_type": self.weight_concentration_prior_type,
+            "n_components": self.n_components,
+            "weight_concentration_prior": float(
+                1.0 / self.n_components
+                if self.weight_concentration_prior is None
+                else self.weight_concentration_prior
+            ),
+            "mean_precision_prior": float(
+                1.0 if self.mean_precision_prior is None else self.mean_precision_prior
+            ),
+            "mean_prior": mean_prior,
+            "degrees_of_freedom_prior": dof_prior,
+            "covariance_prior": covariance_prior,
+            "prior_inverse_scale": covariance_prior,
+            "prior_scale": np.linalg.inv(prior_inverse_scale_matrix),
+            "reg_covar": float(self.reg_covar),
+            # The E-step's statistics and expansions are taken about this point.
+            "centre": data_mean,
+            "total_weight": weight,
+        }
+
+    def _empirical_covariance_prior(self, moments, weight):
+        """Weighted empirical covariance (ddof=1), its diagonal, or the mean of it."""
+        if weight <= 1.0:
+            raise ValueError(
+                f"The total sample weight is {weight:g} <= 1, too little for the "
+                "default covariance_prior (the empirical covariance, ddof=1). "
+                "sample_weight are frequency weights (counts), not probabilities: "
+                "scale them to the number of observations, or set covariance_prior."
+            )
+        scatter = moments.scatter[0] / (weight - 1.0)
+        covariance = {
+            "full": lambda: scatter,
+            "tied": lambda: scatter,
+            "diag": lambda: scatter,
+            "spherical": lambda: float(scatter.mean()),
+        }[self.covariance_type]()
+        # A singular empirical covariance (fewer samples than features, a
+        # constant or collinear feature) would make the prior improper:
+        # regularise it as the components are.
+        matrix = _as_matrix(covariance, self.covariance_type, scatter.shape[-1])
+        if np.linalg.eigvalsh(matrix)[0] <= 1e-12 * max(np.abs(matrix).max(), 1e-300):
+            if self.reg_covar == 0:
+                raise ValueError(
+                    "The empirical covariance of X is singular (fewer samples "
+                    "than features, or a constant or collinear feature), so it "
+                    "cannot be the default covariance_prior with reg_covar=0. "
+                    "Set reg_covar > 0 or pass covariance_prior."
+                )
+            d = matrix.shape[0]
+            covariance = {
+                "full": lambda c: c + self.reg_covar * np.eye(d),
+                "tied": lambda c: c + self.reg_covar * np.eye(d),
+                "diag": lambda c: c + self.reg_covar,
+                "spherical": lambda c: c + self.reg_covar,
+            }[self.covariance_type](covariance)
+        return covariance
+
+    def _check_priors(self, d):
+        """Check the given priors against d features (InvalidParameterError)."""
+        if self.mean_prior is not None:
+            self._check_vector(self.mean_prior, "mean_prior", d)
+        self._check_dof_prior(d)
+        if self.covariance_prior is not None:
+            self._check_covariance_prior(d)
+
+    def _check_dof_prior(self, d):
+        if self.degrees_of_freedom_prior is None:
+            return float(d)
+        if self.degrees_of_freedom_prior > d - 1.0:
+            return float(self.degrees_of_freedom_prior)
+        raise InvalidParameterError(
+            "The parameter 'degrees_of_freedom_prior' should be greater than "
+            f"{d - 1}, but got {self.degrees_of_freedom_prior:.3f}."
+        )
+
+    @staticmethod
+    def _check_vector(value, name, d):
+        try:
+            array = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.full(1, np.nan)
+        if array.shape != (d,) or not np.all(np.isfinite(array)):
+            raise InvalidParameterError(
+                f"The parameter '{name}' should have the shape ({d},) = "
+                f"(n_features,) and finite values, but got {value!r}."
+            )
+        return array
+
+    def _check_covariance_prior(self, d):
+        value = self.covariance_prior
+        covariance_type = self.covariance_type
+        expected = {"full": (d, d), "tied": (d, d), "diag": (d,), "spherical": ()}[
+            covariance_type
+        ]
+        try:
+            array = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.full(1, np.nan)
+        if array.shape != expected or not np.all(np.isfinite(array)):
+            raise InvalidParameterError(
+                f"The parameter '{covariance_type} covariance_prior' should have "
+                f"the shape {expected}, but got {array.shape}."
+            )
+        matrix = _as_matrix(array, covariance_type, d)
+        if not (np.allclose(matrix, matrix.T) and np.linalg.eigvalsh(matrix)[0] > 0.0):
+            raise InvalidParameterError(
+                f"'{covariance_type} covariance_prior' should be symmetric, "
+                "positive-definite."
+            )
+        return float(array) if covariance_type == "spherical" else array
+
+    # -- the hooks of the CAVI loop -----------------------------------------
+
+    def _expectation(self, data, params):
+        """The E-step over all of X, reduced to statistics, log-norm, entropy.
+
+        On a dask collection each chunk is reduced on its worker and only
+        the statistics (O(K d^2) numbers) come back to the client.
+        """
+        if data.get("dask") is not None:
+            from ._dask import dask_reduce
+
+            return _merge_local(
+                dask_reduce(
+                    data["dask"],
+                    data["sample_weight"],
+                    partial(_blockwise_local, params=params, model=data["model"]),
+                    estimator_name=type(self).__name__,
+                )
+            )
+        return _blockwise_local(data["X"], data["sample_weight"], params, data["model"])
+
+    def _initial_responsibilities(self, data, random_state):
+        return _INIT[self.init_params](
+            data["X"], data["sample_weight"], self.n_components, random_state
+        )
+
+    def _initial_state(self, data, random_state):
+        statistics = (
+            self._dask_initial_statistics(data, random_state)
+            if data.get("dask") is not None
+            else self._initial_statistics(
+                data, self._initial_responsibilities(data, random_state)
+            )
+        )
+        params = _m_step(statistics, data["model"])
+        return {
+            "params": params,
+            "local": self._expectation(data, params),
+            "lower_bounds": [],
+        }
+
+    def _initial_statistics(self, data, resp):
+        return sufficient_statistics(
+            data["X"],
+            data["sample_weight"],
+            resp,
+            scatter=_SCATTER[self.covariance_type],
+            reference=data["model"]["centre"],
+        )
+
+    def _dask_initial_statistics(self, data, random_state):
+        """The initial statistics of a dask fit, with O(K d^2) back from workers.
+
+        'random_from_data' gathers its K rows only, and starts exactly as on
+        numpy data. 'kmeans' and 'k-means++' choose their centres on a
+        uniform sample of at most 10 000 rows gathered to the client, then
+        give each row to its nearest centre on the workers.
+        """
+        from ._dask import dask_reduce
+
+        X, sample_weight, model = data["dask"], data["sample_weight"], data["model"]
+        weights = None if sample_weight is None else _as_numpy(sample_weight)
+        K = self.n_components
+        if self.init_params == "random":
+            raise ValueError(
+                "init_params='random' draws responsibilities for every row, "
+                "which a dask fit does not gather; use 'random_from_data', "
+                "'kmeans' or 'k-means++'."
+            )
+        if self.init_params == "random_from_data":
+            rows = _random_rows(data["n_samples"], weights, K, random_state)
+            points = _gather_rows(X, rows)
+            chosen = np.ones(K) if weights is None else weights[rows]
+            d = points.shape[1]
+            scatter = np.zeros(
+                (K, d, d) if _SCATTER[self.covariance_type] == "full" else (K, d)
+            )
+            return SufficientStatistics(
+                chosen, model["centre"], points - model["centre"], scatter
+            )
+        size = min(data["n_samples"], 10_000)
+        rows = _random_rows(data["n_samples"], weights, size, random_state)
+        sample = _gather_rows(X, rows)
+        centres = (
+            KMeans(n_clusters=K, n_init=1, random_state=random_state)
+            .fit(sample)
+            .cluster_centers_
+            if self.init_params == "kmeans"
+            else kmeans_plusplus(sample, K, random_state=random_state)[0]
+        )
+        return SufficientStatistics.merge_all(
+            dask_reduce(
+                X,
+                sample_weight,
+                partial(
+                    _chunk_nearest_statistics,
+                    centres=centres,
+                    scatter=_SCATTER[self.covariance_type],
+                    reference=model["centre"],
+                ),
+                estimator_name=type(self).__name__,
+            )
+        )
+
+    def _sweep(self, data, state):
+        """M-step on the last E-step's statistics, then the E-step."""
+        statistics, _, neg_entropy = state["local"]
+        params = _m_step(statistics, data["model"])
+        lower_bound = _sklearn_lower_bound(neg_entropy, params, data["model"])
+        return {
+            "params": params,
+            "local": self._expectation(data, params),
+            "lower_bounds": state["lower_bounds"] + [lower_bound],
+        }
+
+    def _elbo(self, data, state):
+        """``sum_i w_i log sum_k rho_ik - KL(q(theta) || p(theta))`` (Bishop 10.70)."""
+        return state["local"][1] - _kl_to_prior(state["params"], data["model"])
+
+    def _convergence_threshold(self, data):
+        """``tol``, on the total ELBO, as scikit-learn's on its bound."""
+        return self.tol
+
+    def _total_weight(self, data):
+        return data["model"]["total_weight"]
+
+    def _fitted_state(self, data):
+        params = _complete(
+            {
+                "weight_concentration": self.weight_concentration_,
+                "mean_precision": self.mean_precision_,
+                "means": self.means_,
+                "degrees_of_freedom": self.degrees_of_freedom_,
+                "covariances": self.covariances_,
+                "precisions_cholesky": self.precisions_cholesky_,
+            },
+            data["model"],
+        )
+        return {
+            "params": params,
+            "local": self._expectation(data, params),
+            "lower_bounds": [],
+        }
+
+    def _set_fitted(self, data, state):
+        # fit starts afresh: a later partial_fit starts its step sizes anew.
+        self.__dict__.pop("n_batch_iter_", None)
+        self._store(data["model"], state["params"])
+        self.lower_bounds_ = list(state["lower_bounds"])
+        self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
+        self.n_samples_seen_ = data["model"]["total_weight"]
+
+    def _store(self, model, params):
+        """Set the priors' and q's attributes (scikit-learn's names)."""
+        self._fitted_model = {
+            key: value
+            for key, value in model.items()
+            if key not in ("covariance_type", "weight_prior_type", "n_components")
+        }
+        self.weight_concentration_prior_ = model["weight_concentration_prior"]
+        self.mean_precision_prior_ = model["mean_precision_prior"]
+        self.mean_prior_ = model["mean_prior"]
+        self.degrees_of_freedom_prior_ = model["degrees_of_freedom_prior"]
+        self.covariance_prior_ = model["covariance_prior"]
+        self.weight_concentration_ = params["weight_concentration"]
+        self.mean_precision_ = params["mean_precision"]
+        self.means_ = params["means"]
+        self.degrees_of_freedom_ = params["degrees_of_freedom"]
+        self.covariances_ = params["covariances"]
+        self.precisions_cholesky_ = params["precisions_cholesky"]
+        self.weights_ = _WEIGHT_PRIOR[self.weight_concentration_prior_type]["point"](
+            params["weight_concentration"]
+        )
+        self.precisions_ = {
+            "full": lambda u: np.einsum("kij,klj->kil", u, u),
+            "tied": lambda u: u @ u.T,
+            "diag": np.square,
+            "spherical": np.square,
+        }[self.covariance_type](params["precisions_cholesky"])
+
+    # -- streaming: stochastic variational inference -----------------------
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of stochastic variational inference on a chunk of data.
+
+        Hoffman, Blei, Wang and Paisley (2013), Algorithm 1: a local step
+        (the E-step on the chunk), then a natural-gradient step on the global
+        factors. The chunk's statistics, scaled up to ``total_samples``, give
+        the CAVI update ``eta_hat`` that the whole data set would give if it
+        were the chunk replicated (their eq. 24); the natural parameters
+        move by ``eta <- (1 - rho_t) eta + rho_t eta_hat`` with
+        ``rho_t = (learning_offset + t)^-learning_decay``, t = 1, 2, ...
+        (eqs. 25-26). In the restricted scale families (tied, diag,
+        spherical) the stepped scale is projected back onto the family as
+        the M-step does.
+
+        The first call (on an unfitted estimator) resolves the priors from
+        its chunk and initialises q as ``fit`` does, from the chunk's
+        statistics scaled to ``total_samples``; a fitted estimator continues
+        from its q and priors.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of data.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of the chunk.
+
+        Returns
+        -------
+        self : VariationalGaussianMixture
+            ``elbo_`` then holds the chunk's unbiased estimate of the ELBO of
+            the whole stream, ``total_samples / W_chunk * sum_i w_i log sum_k
+            rho_ik - KL``, and ``n_samples_seen_`` is ``total_samples``, the
+            weight that q's KL is shared among in ``score_samples``.
+        """
+        with self._exclusive():
+            first = not hasattr(self, "means_")
+            if first:
+                data = self._fit_data(X, sample_weight, reset=True)
+                model = data["model"]
+                random_state = check_random_state(self.random_state)
+                statistics = (
+                    self._dask_initial_statistics(data, random_state)
+                    if data.get("dask") is not None
+                    else self._initial_statistics(
+                        data, self._initial_responsibilities(data, random_state)
+                    )
+                )
+                scale = self.total_samples / float(statistics.weight.sum())
+                params = _m_step(statistics.scaled(scale), model)
+            else:
+                with np.errstate(invalid="ignore", over="ignore"):
+                    X, sample_weight = check_data(
+                        self, X, sample_weight, reset=False, allow_all_zero=True
+                    )
+                # The priors are those of the first chunk; a bad one set
+                # since is refused all the same.
+                self._check_priors(self.n_features_in_)
+                params, model = self._current()
+                data = {
+                    "X": None if is_dask_collection(X) else X,
+                    "dask": X if is_dask_collection(X) else None,
+                    "sample_weight": sample_weight,
+                }
+            statistics, log_norm, _ = self._expectation(dict(data, model=model), params)
+            if not statistics.weight.sum() > 0:
+                return self  # a chunk of zero weight has nothing to teach
+            scale = self.total_samples / float(statistics.weight.sum())
+            target = _m_step(statistics.scaled(scale), model)
+            iteration = getattr(self, "n_batch_iter_", 0) + 1
+            rho = float(
+                svi_step_size(
+                    iteration,
+                    delay=self.learning_offset,
+                    forgetting_rate=self.learning_decay,
+                )
+            )
+            params = _natural_gradient_step(params, target, min(rho, 1.0), model)
+            self._store(model, params)
+            self.n_batch_iter_ = iteration
+            self.n_samples_seen_ = float(self.total_samples)
+            self.elbo_ = scale * log_norm - _kl_to_prior(params, model)
+        return self
+
+    # -- prediction ---------------------------------------------------------
+
+    def _current(self):
+        """The fitted parameters and model, as the pure functions take them."""
+        check_is_fitted(self)
+        model = dict(
+            self._fitted_model,
+            covariance_type=self.covariance_type,
+            weight_prior_type=self.weight_concentration_prior_type,
+            n_components=self.means_.shape[0],
+        )
+        params = _complete(
+            {
+                "weight_concentration": self.weight_concentration_,
+                "mean_precision": self.mean_precision_,
+                "means": self.means_,
+                "degrees_of_freedom": self.degrees_of_freedom_,
+                "covariances": self.covariances_,
+                "precisions_cholesky": self.precisions_cholesky_,
+            },
+            model,
+        )
+        return params, model
+
+    def _blockwise(self, X, function):
+        """``function(log_rho_block)`` over row blocks of X, concatenated."""
+        params, model = self._current()
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        blocks = _row_blocks(X.shape[0], *params["means"].shape)
+        parts = _map_groups(
+            lambda block: function(_log_rho(X[blocks[block]], params, model)),
+            len(blocks),
+        )
+        return np.concatenate(parts), params, model
+
+    def predict(self, X):
+        """The most probable component of each sample (argmax of q(z_i)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._blockwise(X, lambda log_rho: log_rho.argmax(axis=0))[0]
+
+    def predict_proba(self, X):
+        """q(z_i = k) of each sample, the responsibilities (Bishop 10.49).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+
+        return self._blockwise(X, lambda log_rho: _log_normalise(log_rho)[1].T)[0]
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then label X with a final E-step (as scikit-learn's).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    def score_samples(self, X):
+        """Each sample's share of the ELBO, with its optimal q(z_i).
+
+        ``log sum_k rho_ik - KL(q(theta) || p(theta)) / W``, where W is the
+        total training weight: the weighted scores of the training samples
+        sum to ``elbo_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        log_norm, params, model = self._blockwise(
+            X, lambda log_rho: _log_normalise(log_rho)[0]
+        )
+        return log_norm - _kl_to_prior(params, model) / self.n_samples_seen_
+
+    def sample(self, n_samples=1):
+        """Draw samples from the point-estimate mixture, as scikit-learn's.
+
+        The generator is seeded from ``random_state`` on every call.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        check_is_fitted(self)
+        _check_n_samples(n_samples)
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        d = self.means_.shape[1]
+        covariances = {
+            "full": lambda c: c,
+            "tied": lambda c: np.broadcast_to(c, (len(counts), d, d)),
+            "diag": lambda c: c[:, :, None] * np.eye(d),
+            "spherical": lambda c: c[:, None, None] * np.eye(d),
+        }[self.covariance_type](self.covariances_)
+        X = np.vstack(
+            [
+                rng.multivariate_normal(mean, covariance, int(count))
+                for mean, covariance, count in zip(
+                    self.means_, covariances, counts, strict=True
+                )
+            ]
+        )
+        y = np.repeat(np.arange(len(counts)), counts)
+        return X, y
+
+    def sample_posterior(self, n_samples=1, random_state=None):
+        """Draw whole parameter sets (weights, means, precisions) from q.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of draws.
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_components)
+            pi. Under the Dirichlet-process prior they sum to less than 1: the
+            rest belongs to the components beyond the truncation.
+        means : ndarray of shape (n_samples, n_components, n_features)
+            mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1).
+        precisions : ndarray of shape (n_samples, n_components, n_features, \
+n_features)
+            Lambda_k ~ Wishart(nu_k, W_k), full matrices whatever the
+            covariance_type (a Wishart with a diagonal scale has full draws;
+            'tied' draws each component's from the common q, independently).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvi import VariationalGaussianMixture
+        >>> X = np.random.default_rng(0).normal(size=(100, 2))
+        >>> vgm = VariationalGaussianMixture(n_components=2, random_state=0).fit(X)
+        >>> weights, means, precisions = vgm.sample_posterior(10, random_state=0)
+        >>> weights.shape, means.shape, precisions.shape
+        ((10, 2), (10, 2, 2), (10, 2, 2, 2))
+        """
+        params, model = self._current()
+        _check_n_samples(n_samples)
+        rng = check_random_state(random_state)
+        K, d = params["means"].shape
+        weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["sample"](
+            params["weight_concentration"], n_samples, rng
+        )
+        dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+        precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
+        # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
+        lower = np.linalg.cholesky(precisions)
+        noise = rng.standard_normal((n_samples, K, d, 1))
+        shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
+        means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
+        return weights, means, precisions
+
+
+def _as_numpy(sample_weight):
+    """Frequency weights on the client (computed if a dask collection)."""
+    if is_dask_collection(sample_weight):
+        sample_weight = sample_weight.compute()
+    return np.asarray(sample_weight, dtype=np.float64)
+
+
+def _gather_rows(X, rows):
+    """Rows ``rows`` of a dask array or DataFrame, in that order, as float64."""
+    order = np.argsort(rows)
+    if hasattr(X, "to_dask_array"):
+        X = X.to_dask_array(lengths=True)
+    import dask
+
+    gathered = np.asarray(dask.compute(X[rows[order]])[0], dtype=np.float64)
+    result = np.empty_like(gathered)
+    result[order] = gathered
+    return result
+
+
+def _check_n_samples(n_samples):
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+        raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
+    if n_samples < 1:
+        raise ValueError(
+            f"Invalid value for 'n_samples': {n_samples}. The sampling requires "
+            "at least one sample."
+        )
+
+
+def _sample_wishart(dof, scale, n_samples, rng):
+    """Lambda_k ~ Wishart(nu_k, W_k) by the Bartlett decomposition.
+
+    Lambda = L A A^T L^T with W = L L^T, A lower-triangular, A_ii^2 ~
+    chi2(nu - i + 1) (i = 1..d), A_ij ~ Normal(0, 1) below the diagonal.
+    """
+    K, d, _ = scale.shape
+    chol = np.linalg.cholesky(scale)
+    A = np.zeros((n_samples, K, d, d))
+    rows, cols = np.tril_indices(d, -1)
+    A[:, :, rows, cols] = rng.standard_normal((n_samples, K, rows.size))
+    i = np.arange(d)
+    A[:, :, i, i] = np.sqrt(rng.chisquare(dof[:, None] - i, size=(n_samples, K, d)))
+    LA = chol @ A
+    return LA @ np.swapaxes(LA, -1, -2)

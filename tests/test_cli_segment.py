@@ -1,0 +1,109 @@
+"""``skvi segment``: the command line's mixture, against the estimator itself."""
+
+import json
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy import stats
+
+from skvi import VariationalGaussianMixture
+from skvi._cli import main
+
+
+def _customers(path, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[10.0, 40.0, 120.0], [30.0, 12.0, 45.0], [200.0, 2.0, 60.0]])
+    labels = rng.choice(3, size=600, p=[0.2, 0.5, 0.3])
+    X = centres[labels] + rng.normal(size=(600, 3)) * np.array([3.0, 2.0, 10.0])
+    np.savetxt(path, X, delimiter=",", header="recency,frequency,value", comments="")
+    return X, labels
+
+
+def _run(capsys, *args):
+    status = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_segments_a_file_like_the_estimator(tmp_path, capsys):
+    X, truth = _customers(tmp_path / "customers.csv")
+    labels_path = tmp_path / "labels.csv"
+    status, out, err = _run(
+        capsys,
+        "segment",
+        tmp_path / "customers.csv",
+        "--components",
+        6,
+        "--json",
+        "--labels",
+        labels_path,
+    )
+    assert status == 0, err
+    result = json.loads(out)
+    # The same fit, by hand: standardised columns, the command's defaults.
+    centre, scale = X.mean(0), X.std(0)
+    est = VariationalGaussianMixture(
+        n_components=6, max_iter=500, tol=1e-6, n_init=3, random_state=0
+    ).fit((X - centre) / scale)
+    kept = np.sort(est.weights_[est.weights_ >= 0.01])[::-1]
+    assert_allclose([s["weight"] for s in result["segments"]], kept)
+    assert len(result["segments"]) == 3
+    assert result["switched_off"] == 3
+    assert_allclose(result["elbo"], est.elbo_)
+    # Credible intervals: the Student-t marginal of q(mu_k), in data units,
+    # checked against draws from q (sample_posterior).
+    k = int(np.argmax(est.weights_))
+    _, means, _ = est.sample_posterior(20000, random_state=0)
+    draws = means[:, k] * scale + centre
+    biggest = result["segments"][0]
+    for j, name in enumerate(["recency", "frequency", "value"]):
+        lo, hi = biggest["credible_interval"][name]
+        inside = np.mean((draws[:, j] > lo) & (draws[:, j] < hi))
+        assert inside == pytest.approx(0.95, abs=0.01)
+        assert lo < biggest["mean"][name] < hi
+    # Labels: one line per row, segments numbered by weight, probabilities.
+    lines = labels_path.read_text().splitlines()
+    assert lines[0] == "row,segment,probability"
+    rows = np.array([line.split(",") for line in lines[1:]], dtype=float)
+    assert rows.shape == (600, 3)
+    assert set(rows[:, 1].astype(int)) == {1, 2, 3}
+    assert np.all((rows[:, 2] > 0) & (rows[:, 2] <= 1))
+    agreement = stats.contingency.crosstab(truth, rows[:, 1].astype(int)).count
+    assert np.all(agreement.max(axis=1) >= 0.95 * agreement.sum(axis=1))
+
+
+def test_default_data_table_and_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "segments.png"
+    status, out, err = _run(
+        capsys,
+        "segment",
+        "--components",
+        3,
+        "--columns",
+        "age,bmi",
+        "--plot",
+        figure,
+    )
+    assert status == 0, err
+    assert out.startswith("Data: scikit-learn's diabetes data")
+    assert "segment 1: weight" in out
+    assert "95% credible interval" in out
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--components", "0"], "--components"),
+        (["--columns", "nope"], "unknown column 'nope'"),
+        (["--labels", "/no/such/dir/labels.csv"], "cannot write the labels"),
+    ],
+)
+def test_bad_options_give_one_line(capsys, args, message):
+    status, out, err = _run(capsys, "segment", *args)
+    assert status == 2
+    assert out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
