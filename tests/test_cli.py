@@ -705,3 +705,29 @@ def test_readme_example_is_the_programs_output(capsys):
     status, out, _ = run(capsys, "fit", "--columns", "age,bmi,bp,s1")
     assert status == 0
     assert out == expected
+
+
+def test_diagnose_adds_the_exact_sd_ratio_and_kl(capsys, tmp_path):
+    """--diagnose: each column's exact sd of mu (against the independent
+    quadrature of tests/_reference.py), q's sd ratio and KL(q || exact)."""
+    from tests._reference import exact_posterior as reference
+
+    X = np.random.default_rng(5).normal([3.0, -1.0], [1.0, 0.5], size=(8, 2))
+    path = write_csv(tmp_path / "small.csv", X, ["a", "b"])
+    options = ["--prior-mean", "0", "--prior-std", "0.5"]
+    result = run_json(capsys, "fit", path, *options, "--diagnose")
+    for j, column in enumerate(result["columns"]):
+        exact = reference(X[:, j], **column["prior"])
+        assert column["exact_std"] == pytest.approx(exact.std, rel=1e-6)
+        assert column["std_ratio"] == pytest.approx(
+            column["posterior_std"] / exact.std, rel=1e-6
+        )
+        # Small data in conflict with the prior: q is too narrow.
+        assert column["std_ratio"] < 0.97
+        assert column["kl"] > 0
+    _, out, _ = run(capsys, "fit", path, *options, "--diagnose")
+    header = next(line for line in out.splitlines() if line.startswith("column"))
+    assert "sd / exact sd" in header and "KL(q||exact)" in header
+    # Without the option, neither the columns nor the keys.
+    plain = run_json(capsys, "fit", path, *options)
+    assert "std_ratio" not in plain["columns"][0]

@@ -152,6 +152,14 @@ def add_parser(commands):
         "--json", action="store_true", help="print the result as JSON, for programs"
     )
     fit.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also compare each column's q(mu) with the exact posterior "
+        "(skvi.diagnostics.exact_posterior, no second pass over the file): "
+        "the exact sd of mu, the sd ratio (q over exact, below 1 when q is too "
+        "narrow) and KL(q || exact) in nats",
+    )
+    fit.add_argument(
         "--plot",
         metavar="OUT.png",
         help="save a figure of the ELBO trace and q(mu) per column "

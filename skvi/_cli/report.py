@@ -99,8 +99,21 @@ def result(source, estimator, used, chosen, args):
         "rows_read": source.rows_read,
         "plot": args.plot,
     }
+    if getattr(args, "diagnose", False):
+        _add_diagnosis(estimator, out)
     out["notes"] = notes(out)
     return out
+
+
+def _add_diagnosis(estimator, result):
+    """The exact posterior's sd of mu, q's sd ratio and KL(q || exact), per column."""
+    from ..diagnostics import exact_posterior
+
+    exact = exact_posterior(estimator)
+    for j, column in enumerate(result["columns"]):
+        column["exact_std"] = float(exact.std[j])
+        column["std_ratio"] = float(exact.std_ratio[j])
+        column["kl"] = float(exact.kl[j])
 
 
 def notes(result):
@@ -163,6 +176,11 @@ def format_table(result):
                 _significant(column["posterior_std"], 2),
                 _significant(column["noise_std"], 4),
             ]
+            + (
+                [f"{column['std_ratio']:.3f}", f"{column['kl']:.2g}"]
+                if "std_ratio" in column
+                else []
+            )
         )
     lower_width = max(len(row[3]) for row in rows)
     upper_width = max(len(row[4]) for row in rows)
@@ -176,10 +194,15 @@ def format_table(result):
             "sd of mu",
             "noise sd",
         ]
+        + (
+            ["sd / exact sd", "KL(q||exact)"]
+            if "std_ratio" in result["columns"][0]
+            else []
+        )
     ]
-    for name, data_mean, mean, lower, upper, std, noise in rows:
+    for name, data_mean, mean, lower, upper, std, noise, *diagnosis in rows:
         interval = f"[{lower.rjust(lower_width)}, {upper.rjust(upper_width)}]"
-        table.append([name, data_mean, mean, interval, std, noise])
+        table.append([name, data_mean, mean, interval, std, noise, *diagnosis])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [f"Data: {result['data']}", *result["prior_description"], ""]
     for row in table:
