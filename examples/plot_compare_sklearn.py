@@ -104,8 +104,10 @@ ax_data.set(
 )
 ax_data.legend(fontsize="small")
 
+# scikit-learn keeps the trace of its bound from version 1.7 on; before, only
+# the final value.
 ax_bound.plot(
-    np.ravel(reference.lower_bounds_),
+    np.ravel(getattr(reference, "lower_bounds_", [reference.lower_bound_])),
     color="C3",
     lw=3,
     alpha=0.5,

@@ -82,9 +82,10 @@ def test_agrees_with_scikit_learn_from_the_same_responsibilities(
         assert_allclose(getattr(ours, name), getattr(reference, name), rtol=1e-6)
     for name in ["mean_precision_", "degrees_of_freedom_"]:
         assert_allclose(getattr(ours, name), getattr(reference, name), rtol=1e-6)
-    assert_allclose(
-        np.ravel(ours.lower_bounds_), np.ravel(reference.lower_bounds_), rtol=1e-9
-    )
+    if hasattr(reference, "lower_bounds_"):  # scikit-learn >= 1.7 keeps the trace
+        assert_allclose(
+            np.ravel(ours.lower_bounds_), np.ravel(reference.lower_bounds_), rtol=1e-9
+        )
     assert_allclose(ours.lower_bound_, reference.lower_bound_, rtol=1e-9)
     assert_allclose(ours.predict_proba(X), reference.predict_proba(X), atol=1e-8)
 
