@@ -107,3 +107,16 @@ def test_bad_options_give_one_line(capsys, args, message):
     assert out == ""
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_default_run_prints_no_warning(capsys):
+    """`skvi segment` as a new user first runs it: 8 components on all ten
+    diabetes columns, full covariances, reg_covar=1e-6, and nothing on stderr
+    (it printed ELBODecreaseWarnings: reg_covar's M-step is not exact CAVI)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, out, err = _run(capsys, "segment", "--json")
+    assert status == 0 and err == ""
+    assert len(json.loads(out)["segments"]) >= 2
