@@ -587,7 +587,17 @@ def _m_step(statistics, model):
     dof = model["degrees_of_freedom_prior"] + (
         n_k.sum() / K if covariance_type == "tied" else n_k
     )
-    covariances = A / np.reshape(dof, _DOF_SHAPE[covariance_type])
+    return _parameters(concentration, mean_precision, means, dof, A, model)
+
+
+def _parameters(concentration, mean_precision, means, dof, inverse_scale, model):
+    """q(theta)'s parameters from the M-step's or SVI step's new values.
+
+    ``covariances = A / nu`` (A the inverse Wishart scale of the covariance
+    type), their precision Cholesky factors, then :func:`_complete`.
+    """
+    covariance_type = model["covariance_type"]
+    covariances = inverse_scale / np.reshape(dof, _DOF_SHAPE[covariance_type])
     params = {
         "weight_concentration": concentration,
         "mean_precision": mean_precision,
@@ -661,16 +671,7 @@ def _natural_gradient_step(params, target, step_size, model):
     }[covariance_type](inverse_scale)
     if covariance_type == "tied":
         dof = float(dof.mean())
-    covariances = A / np.reshape(dof, _DOF_SHAPE[covariance_type])
-    stepped = {
-        "weight_concentration": concentration,
-        "mean_precision": mean_precision,
-        "means": means,
-        "degrees_of_freedom": dof,
-        "covariances": covariances,
-        "precisions_cholesky": _PRECISION_CHOLESKY[covariance_type](covariances),
-    }
-    return _complete(stepped, model)
+    return _parameters(concentration, mean_precision, means, dof, A, model)
 
 
 def _beta_to_natural(concentration):

@@ -36,8 +36,8 @@ from scipy.special import gammaln, logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._expectations import LOG_2PI, expected_log_normal, gamma_expectations
-from ._normal import _PRIOR_NAMES, _kl_to_prior
+from ._expectations import LOG_2PI, gamma_expectations
+from ._normal import _PRIOR_NAMES, _feature_elbo
 from ._stats import weighted_moments_about
 from ._validation import check_sample_weight, validate_data
 
@@ -174,10 +174,16 @@ def feature_elbo(estimator):
     mean, std = estimator.posterior_mean_, estimator.posterior_std_
     shape, rate = estimator.posterior_shape_, estimator.posterior_rate_
     precision_mean, log_precision_mean = gamma_expectations(shape, rate)
-    squared_deviation = sum_of_squares + weight * (data_mean - mean) ** 2
-    return expected_log_normal(
-        squared_deviation, weight, std**2, precision_mean, log_precision_mean
-    ) - _kl_to_prior(mean, std, shape, rate, prior)
+    state = {
+        "mean": mean,
+        "std": std,
+        "shape": shape,
+        "rate": rate,
+        "squared_deviation": sum_of_squares + weight * (data_mean - mean) ** 2,
+        "precision_mean": precision_mean,
+        "log_precision_mean": log_precision_mean,
+    }
+    return _feature_elbo(weight, state, prior)
 
 
 def _log_integrand(mu, data_mean, scale, prior_mean, prior_std, shape):
