@@ -1,8 +1,16 @@
-"""Test-suite configuration: hypothesis profiles."""
+"""Test-suite configuration: both cores by default, the dask cluster, hypothesis."""
 
+import logging
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+import skvi
+
+# Figures are drawn off-screen, here and in the subprocesses of the tests.
+os.environ["MPLBACKEND"] = "Agg"
 
 settings.register_profile(
     "default",
@@ -16,3 +24,90 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+# Where skvi and this test package are imported from: the worktree in
+# development, site-packages (skvi) and the checkout (tests) in CI.
+IMPORT_ROOTS = [
+    str(Path(skvi.__file__).resolve().parent.parent),
+    str(Path(__file__).resolve().parent.parent),
+]
+
+
+# The modules that use the `client` fixture below: pytest-xdist runs them on
+# one worker, so that one dask cluster serves them all.
+DASK_MODULES = ("tests/test_dask.py", "tests/test_mixture_dask.py")
+_DEFAULT_DISTRIBUTION = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """Run on every core (pytest-xdist's ``-n auto``) unless told otherwise.
+
+    A hook rather than ``addopts = "-n auto"``, so that ``-p no:xdist`` still
+    works; ``-n 0`` runs in one process, ``--pdb`` too, and an explicit
+    ``--dist`` is obeyed. Runs before pytest-xdist's own hook, which resolves
+    "auto".
+    """
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.numprocesses is None:
+        config.option.numprocesses = "auto"
+    config.stash[_DEFAULT_DISTRIBUTION] = config.option.dist == "no"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Test by test to whichever worker is free, the dask modules as one unit.
+
+    pytest-xdist's ``--dist loadgroup`` would do it with ``xdist_group``
+    marks, but it cannot rename the tests under pytest 9.2 (pytest-xdist
+    issue 1386) and then silently spreads a group. Whole units go out
+    largest first, so the dask modules start at once.
+    """
+    if not config.stash.get(_DEFAULT_DISTRIBUTION, False):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DaskModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            return "dask" if module in DASK_MODULES else nodeid
+
+    return DaskModulesTogether(config, log)
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A 2-worker LocalCluster in separate processes, and a Client to it.
+
+    One per test process, for the whole session; under pytest-xdist all the
+    tests that use it run on one worker (`DASK_MODULES`).
+    """
+    distributed = pytest.importorskip("distributed")
+    # Worker processes are new interpreters: they must import skvi (whose
+    # functions run on them) and the test modules (the block generators).
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        IMPORT_ROOTS + ([previous] if previous else [])
+    )
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            # ":0", a free port: None still binds the HTTP server to 8787,
+            # which another test process's cluster may hold (a warning).
+            dashboard_address=":0",
+            worker_dashboard_address=":0",
+            # Tests that expect errors would otherwise see them logged.
+            silence_logs=logging.CRITICAL,
+        )
+    finally:
+        # The workers have started: later subprocesses of this test process
+        # get the environment they would have had.
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+    with cluster, distributed.Client(cluster) as client:
+        yield client

@@ -1,6 +1,5 @@
 """Fitting dask arrays and DataFrames, on a real dask.distributed cluster."""
 
-import logging
 import os
 import re
 import subprocess
@@ -19,47 +18,17 @@ import joblib  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
-import skvi  # noqa: E402
 from skvi import VariationalNormalEstimator  # noqa: E402
 from tests._fitted import assert_same_fit  # noqa: E402
+from tests.conftest import IMPORT_ROOTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where skvi and this test package are imported from: the worktree in
-# development, site-packages (skvi) and the checkout (tests) in CI.
-IMPORT_ROOTS = [str(Path(skvi.__file__).resolve().parent.parent), str(ROOT)]
 
 # The largest relative difference from numpy seen by the tests, for the record.
 MEASURED = []
 
-
-@pytest.fixture(scope="module")
-def client():
-    """A 2-worker LocalCluster in separate processes, and a Client to it."""
-    # Worker processes are new interpreters: they must import skvi (whose
-    # functions run on them) and this module (the block generator below).
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        IMPORT_ROOTS + ([previous] if previous else [])
-    )
-    try:
-        with (
-            distributed.LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                worker_dashboard_address=None,
-                # Tests that expect errors would otherwise see them logged.
-                silence_logs=logging.CRITICAL,
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            yield client
-    finally:
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
+# The tests use conftest.py's `client` fixture, one cluster per test process;
+# pytest-xdist runs them on one worker (conftest.py's DASK_MODULES).
 
 
 def _assert_matches(actual, expected):
