@@ -51,13 +51,13 @@ columns = ["recency (days)", "log purchases a year", "log basket (EUR)"]
 # The fit
 # -------
 # Standardise the columns (the priors default to the data's scale anyway),
-# allow ten components and let the prior prune them. Five initialisations:
+# allow ten components and let the prior prune them. Three initialisations:
 # the one with the highest ELBO is kept (a single start can leave a segment
 # split in two, a local optimum with a visibly lower ELBO).
 mean, scale = X.mean(0), X.std(0)
 Z = (X - mean) / scale
 vgm = VariationalGaussianMixture(
-    n_components=10, n_init=5, random_state=0, max_iter=1000, tol=1e-6
+    n_components=10, n_init=3, random_state=0, max_iter=1000, tol=1e-6
 ).fit(Z)
 labels = vgm.predict(Z)
 active = np.flatnonzero(vgm.weights_ > 0.01)

@@ -11,6 +11,12 @@ import skvi
 
 # Figures are drawn off-screen, here and in the subprocesses of the tests.
 os.environ["MPLBACKEND"] = "Agg"
+# Idle OpenMP threads (scikit-learn's k-means) sleep rather than spin: with a
+# test process per core, a spinning thread takes the core another one needs
+# (k-means on 8 rows: 15 ms a call instead of 2). The thread counts, and so
+# the results, are unchanged. libgomp reads it when it loads: this reaches
+# the pytest-xdist workers, started after this, not this process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 settings.register_profile(
     "default",
