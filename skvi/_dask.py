@@ -94,9 +94,11 @@ def dask_reduce(
 
     n_rows = sum(n for n, _, _ in results)
     if n_rows < ensure_min_samples:
-        # An empty array costs nothing and check_chunk words the error.
+        # A stand-in of that shape costs nothing and check_chunk words the error;
+        # zeros, since np.empty's leftover memory may hold an inf or a NaN,
+        # which would be reported instead.
         check_chunk(
-            np.empty((n_rows, n_features)),
+            np.zeros((n_rows, n_features)),
             estimator_name=estimator_name,
             ensure_min_samples=ensure_min_samples,
         )

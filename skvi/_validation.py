@@ -379,10 +379,12 @@ def _check_dask_layout(estimator, X, *, reset, ensure_min_samples=1):
     # known before reading: dask_reduce then checks the number of rows.
     known_samples = isinstance(n_samples, Integral)
     if n_features == 0 or (known_samples and n_samples < ensure_min_samples):
-        # An empty array costs nothing and check_array words the error.
+        # A stand-in of that shape costs nothing and check_array words the error;
+        # zeros, since np.empty's leftover memory may hold an inf or a NaN,
+        # which would be reported instead.
         rows = n_samples if known_samples else ensure_min_samples
         check_chunk(
-            np.empty((rows, n_features)),
+            np.zeros((rows, n_features)),
             estimator_name=name,
             ensure_min_samples=ensure_min_samples,
         )
