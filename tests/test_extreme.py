@@ -321,7 +321,11 @@ def test_extreme_magnitudes(entry, scale):
 def test_float32_input(entry):
     """Accumulation in float64; every fitted array is float64 (documented)."""
     rng = np.random.default_rng(5)
-    X32 = rng.normal(100.0, 0.5, size=(5000, 3)).astype(np.float32)
+    X = rng.normal(100.0, 0.5, size=(5000, 3))
+    # Two groups of rows, so that each of a 2-component mixture's components
+    # has data (on one group, CAVI takes 1479 iterations to empty one).
+    X[::2] += 3.0
+    X32 = X.astype(np.float32)
     X64 = X32.astype(np.float64)  # the same numbers
     params = entry.move(entry.expand(entry.weak_priors, 3), shift=100.0)
     from32 = entry.clone_params(**params).fit(X32)
