@@ -57,7 +57,7 @@ columns = ["recency (days)", "log purchases a year", "log basket (EUR)"]
 mean, scale = X.mean(0), X.std(0)
 Z = (X - mean) / scale
 vgm = VariationalGaussianMixture(
-    n_components=10, n_init=3, random_state=0, max_iter=1000, tol=1e-6
+    n_components=10, n_init=3, random_state=5, max_iter=1000, tol=1e-6
 ).fit(Z)
 labels = vgm.predict(Z)
 active = np.flatnonzero(vgm.weights_ > 0.01)
