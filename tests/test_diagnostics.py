@@ -1,8 +1,9 @@
 """skvi.diagnostics against references that do not use it.
 
-- exact_posterior: a direct 2-D quadrature over (mu, log tau), the 1-D
-  quadrature of ``tests/_reference.py``, and
-  closed forms in the limits of a flat and of a point-mass prior on mu.
+- exact_posterior: the direct 2-D quadrature over (mu, log tau) of
+  ``tests/_reference.py`` (the one independent reference of the exact
+  posterior; the other suites take it from skvi.diagnostics), and closed
+  forms in the limits of a flat and of a point-mass prior on mu.
 - linear_response_std: the derivative of q's mean under a perturbation of the
   log joint, by refitting (the definition of linear response), and the exact
   posterior.
@@ -29,7 +30,7 @@ from skvi.diagnostics import (
     linear_response_std,
     psis_diagnostic,
 )
-from tests._reference import exact_posterior as reference_posterior
+from tests._reference import exact_posterior as grid_posterior
 
 PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 
@@ -43,58 +44,6 @@ def _statistics(x, w):
     W = w.sum()
     xbar = np.dot(w, x) / W
     return W, xbar, np.dot(w, (x - xbar) ** 2)
-
-
-def _grid_posterior(x, w, m0, s0, a0, b0, n_mu=4001, n_v=3001):
-    """Evidence and moments of p(mu, tau | x) by 2-D quadrature over (mu, log tau).
-
-    Independent of skvi and of the 1-D reduction: the joint density
-    Normal(mu | m0, s0**2) Gamma(tau | a0, b0) prod_i Normal(x_i | mu, 1/tau)**w_i
-    is integrated as it stands, with tau = exp(v) (Jacobian exp(v)), by the
-    trapezoid rule on a fine tensor grid. For a smooth integrand that is
-    negligible at the edges of the box the rule converges geometrically
-    (Trefethen and Weideman, SIAM Review 56(3), 2014): to rounding here, at a
-    fraction of the cost of scipy.integrate.dblquad.
-    """
-    W, xbar, S = _statistics(x, w)
-    # A box holding the mass: mu between the prior and the data, widened by
-    # both scales; log tau around the data's and the prior's precision.
-    spread = max(s0, math.sqrt((b0 + S / 2) / (a0 + W / 2)))
-    mu = np.linspace(min(m0, xbar) - 12 * spread, max(m0, xbar) + 12 * spread, n_mu)
-    v = np.linspace(-16.0, 10.0, n_v)
-    tau = np.exp(v)
-    log_prior_tau = stats.gamma.logpdf(tau, a0, scale=1.0 / b0) + v
-    sums = np.zeros(5)
-    peak = None
-    for block in np.array_split(mu, 40):
-        log_joint = (
-            stats.norm.logpdf(block, m0, s0)[:, np.newaxis]
-            + log_prior_tau
-            + 0.5 * W * (v - math.log(2 * math.pi))
-            - 0.5 * tau * (S + W * (xbar - block[:, np.newaxis]) ** 2)
-        )
-        if peak is None:
-            peak = log_joint.max() + 50.0  # any fixed shift near the top
-        density = np.exp(log_joint - peak)
-        m = block[:, np.newaxis]
-        sums += [
-            density.sum(),
-            (density * m).sum(),
-            (density * m * m).sum(),
-            (density * tau).sum(),
-            (density * tau * tau).sum(),
-        ]
-    z, first, second, tau_first, tau_second = sums
-    cell = (mu[1] - mu[0]) * (v[1] - v[0])
-    mean = first / z
-    tau_mean = tau_first / z
-    return {
-        "log_evidence": peak + math.log(z * cell),
-        "mean": mean,
-        "std": math.sqrt(second / z - mean**2),
-        "tau_mean": tau_mean,
-        "tau_std": math.sqrt(tau_second / z - tau_mean**2),
-    }
 
 
 # --------------------------------------------------------------------------
@@ -124,7 +73,7 @@ def test_exact_posterior_matches_2d_quadrature(problem):
     est = _tight(**dict(zip(PRIOR_NAMES, prior, strict=True)))
     est.fit(x[:, np.newaxis], sample_weight=w)
     exact = exact_posterior(est)
-    reference = _grid_posterior(x, w, *prior)
+    reference = vars(grid_posterior(x, w, *prior))
     assert isinstance(exact, ExactPosterior)
     assert abs(exact.mean[0] - reference.pop("mean")) <= 1e-9 * reference["std"]
     for name, value in reference.items():
@@ -141,25 +90,22 @@ def test_exact_posterior_matches_2d_quadrature(problem):
     prior_shape=st.floats(-0.5, 1).map(lambda e: 10.0**e),
     prior_rate=st.floats(-1, 1).map(lambda e: 10.0**e),
 )
-def test_exact_posterior_matches_1d_reference(
+def test_exact_posterior_matches_2d_quadrature_generated(
     x, prior_mean, prior_std, prior_shape, prior_rate
 ):
-    """Against tests/_reference.py, over many more cases than the 2-D grid.
-
-    That reference is less accurate than what it checks: its quad call is not
-    told where a second mode lies and can miss part of it (3e-7 of the mass
-    for nine 7s under Normal(0, 1)), and it cuts heavy tails at 60 local sds
-    (2e-4 of the sd for two equal samples under Normal(0, 10**2)); the 2-D
-    grid above agrees with exact_posterior to 1e-9 in both cases. Hence
-    tolerances of 1e-6 and 1e-3, not rounding.
-    """
+    """Against the 2-D grid of tests/_reference.py, over many more cases."""
     prior = (prior_mean, prior_std, prior_shape, prior_rate)
     est = VariationalNormalEstimator(*prior).fit(x[:, np.newaxis])
     exact = exact_posterior(est)
-    reference = reference_posterior(x, None, *prior)
-    np.testing.assert_allclose(exact.log_evidence[0], reference.log_evidence, rtol=1e-6)
-    assert abs(exact.mean[0] - reference.mean) <= 1e-3 * reference.std
-    np.testing.assert_allclose(exact.std[0], reference.std, rtol=1e-3)
+    reference = grid_posterior(x, None, *prior)
+    np.testing.assert_allclose(
+        exact.log_evidence[0], reference.log_evidence, rtol=1e-9, atol=1e-9
+    )
+    assert abs(exact.mean[0] - reference.mean) <= 1e-9 * reference.std
+    for name in ("std", "tau_mean", "tau_std"):
+        np.testing.assert_allclose(
+            getattr(exact, name)[0], getattr(reference, name), rtol=1e-8, err_msg=name
+        )
 
 
 def test_exact_posterior_bookkeeping():
@@ -237,8 +183,8 @@ def test_exact_posterior_narrow_and_far_from_the_prior():
     """A weight of 10**6 at 1e6, prior Normal(0, 1e7**2): a posterior 1e-9 wide.
 
     Across that width the prior's log density changes by about 1e-23, so the
-    posterior is the flat-prior Student-t. (The 1-D
-    reference of tests/_reference.py overflows here.)
+    posterior is the flat-prior Student-t, in closed form. (The grid of
+    tests/_reference.py would need 1e16 points to span prior and data here.)
     """
     x = np.array([1e6 - 1e-6, 1e6, 1e6 + 1e-6])
     w = np.full(3, 1e6 / 3)
