@@ -2,11 +2,11 @@
 
 The references are the exact posterior by quadrature
 (:func:`skvi.diagnostics.exact_posterior`, itself checked against a direct 2-D
-quadrature in ``tests/test_diagnostics.py``), and the CAVI fixed point solved here from the model equations with statistics
-accumulated in extended precision (``math.fsum`` and ``np.longdouble``), for
-the registered estimators that declare that reference; and, for every
-registered estimator, the same fit in other units (priors moved by their units,
-``tests/_registry.py``).
+quadrature in ``tests/test_diagnostics.py``), and the CAVI fixed point solved
+here from the model equations with statistics accumulated in extended
+precision (``math.fsum`` and ``np.longdouble``), for the registered estimators
+that declare that reference; and, for every registered estimator, the same fit
+in other units (priors moved by their units, ``tests/_registry.py``).
 """
 
 import math
