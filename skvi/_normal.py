@@ -2,6 +2,8 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, DensityMixin
@@ -275,6 +277,71 @@ def _precision_fixed_point(weight, data_mean, sum_of_squares, prior, precision_m
         if np.all(done | ~usable):
             break
     return np.where(usable, np.exp(x), np.nan)
+
+
+class LinearResponseStd(NamedTuple):
+    """Linear-response corrected posterior standard deviations, per feature.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+        Corrected sd of each feature's mean ``mu`` (compare with
+        ``posterior_std_``).
+    precision : ndarray of shape (n_features,)
+        Corrected sd of each feature's precision ``tau`` (compare with
+        q(tau)'s ``sqrt(posterior_shape_) / posterior_rate_``).
+    """
+
+    mean: np.ndarray
+    precision: np.ndarray
+
+
+# Linear response (Giordano, Broderick and Jordan, 2015, eq. 11) at the CAVI
+# fixed point. With m_mu = (E[mu - m], E[(mu - m)**2]) (centred at q's mean m,
+# which leaves linear response unchanged and keeps the numbers small) and
+# m_tau = (E[tau], E[log tau]), V the block-diagonal covariance of these
+# statistics under q and H the Hessian of the expected log joint in them,
+#
+#     Sigma_LR = (I - V H)^-1 V.
+#
+# The expected log joint is linear in each factor's mean parameters; only the
+# data term -E[tau]/2 W E[(xbar - mu)**2] couples them, with cross derivatives
+# h1 = W (xbar - m) (E[mu - m] with E[tau]) and -W/2 (E[(mu - m)**2] with
+# E[tau]): H = [[0, Hc], [Hc^T, 0]], Hc = [[h1, 0], [-W/2, 0]]. Under q,
+# V_mu = diag(s**2, 2 s**4) and V_tau = [[a/b**2, 1/b], [1/b, psi'(a)]].
+# V_mu Hc V_tau Hc^T has rank one, and the block inverses reduce to
+#
+#     g = s**2 h1**2 + s**4 W**2 / 2,      D = 1 - a g / b**2,
+#     Var_LR(mu)  = s**2 + (a / b**2) s**4 h1**2 / D,
+#     Var_LR(tau) = (a / b**2) / D,
+#
+# computed from the ratios c1 = s W (xbar - m) / b and c2 = s**2 W / b, so
+# that a g / b**2 = a c1**2 + a c2**2 / 2. D <= 0 (the fixed point is not a
+# strict maximum in the directions probed) gives NaN.
+#
+# Where xbar = m (data that agree with the prior mean), h1 = 0 and
+# Var_LR(mu) = s**2 exactly: a tilt t mu of the log joint moves E_q[mu] but,
+# to first order, not E_q[(x - mu)**2] = S + W (xbar - m)**2 + W s**2, so
+# E_q[tau] does not respond and neither does q(mu)'s width. The exact sd of mu
+# exceeds s there by the Student-t widening of its marginal (about
+# 1/(2 a_n) of the sd, a_n = a0 + W/2), which no linear response of this
+# family sees.
+
+
+def _linear_response_std(weight, data_mean, mean, std, shape, rate):
+    """Linear-response sds of ``mu`` and ``tau`` (the comment above), per feature."""
+    c1 = std * weight * (data_mean - mean) / rate
+    c2 = std * std * weight / rate
+    response = shape * c1 * c1
+    denominator = 1.0 - response - 0.5 * shape * c2 * c2
+    valid = denominator > 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_std = std * np.sqrt(1.0 + response / denominator)
+        precision_std = np.sqrt(shape / denominator) / rate
+    return LinearResponseStd(
+        mean=np.where(valid, mean_std, np.nan),
+        precision=np.where(valid, precision_std, np.nan),
+    )
 
 
 def _unit_information_priors(weight, data_mean, sum_of_squares):
@@ -1122,8 +1189,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         ``posterior_std_`` is mean-field's sd, too small where the data
         conflict with the prior; this is the correction of Giordano, Broderick
         and Jordan (2015), in closed form at the CAVI fixed point. See
-        :func:`skvi.diagnostics.linear_response_std` for the equations and
-        :func:`skvi.diagnostics.exact_posterior` for the exact answer.
+        :func:`skvi.diagnostics.linear_response_std` for the equations, its
+        accuracy and its limit (no correction where the data mean equals
+        q's mean), and :func:`skvi.diagnostics.exact_posterior` for the exact
+        answer. ``covariance_type="diag"`` only.
 
         Returns
         -------
@@ -1131,6 +1200,22 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             Corrected sds of each feature's mean and precision (a named
             tuple, ``LinearResponseStd``).
         """
-        from .diagnostics import linear_response_std
+        self._check_diag("linear_response_std")
+        return _linear_response_std(
+            self.n_samples_seen_,
+            self.sample_mean_,
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+        )
 
-        return linear_response_std(self)
+    def _check_diag(self, function_name):
+        """Refuse a ``covariance_type="full"`` fit, for the diagonal model's tools."""
+        check_is_fitted(self)
+        if hasattr(self, "posterior_covariance_"):
+            raise ValueError(
+                f"{function_name} supports covariance_type='diag' fits only (it "
+                "works on each feature's q(mu) q(tau)); this estimator was fitted "
+                "with covariance_type='full'. Refit with covariance_type='diag'."
+            )

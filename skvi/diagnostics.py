@@ -28,7 +28,6 @@
 
 from dataclasses import dataclass
 from math import exp, log1p
-from typing import NamedTuple
 
 import numpy as np
 from scipy import integrate
@@ -37,7 +36,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._expectations import LOG_2PI, gamma_expectations
-from ._normal import _PRIOR_NAMES, _feature_elbo
+from ._normal import (
+    _PRIOR_NAMES,
+    LinearResponseStd,
+    VariationalNormalEstimator,
+    _feature_elbo,
+    _linear_response_std,
+)
 from ._stats import weighted_moments_about
 from ._validation import check_sample_weight, validate_data
 
@@ -139,15 +144,13 @@ class ExactPosterior:
 
 
 def _check_normal(estimator, function_name):
-    """Refuse, with a clear message, anything but a fitted Normal estimator."""
-    from ._normal import VariationalNormalEstimator
-
+    """Refuse, with a clear message, anything but a fitted diagonal Normal fit."""
     if not isinstance(estimator, VariationalNormalEstimator):
         raise TypeError(
             f"{function_name} needs a fitted VariationalNormalEstimator; got "
             f"{type(estimator).__name__}."
         )
-    check_is_fitted(estimator)
+    estimator._check_diag(function_name)
 
 
 def _fitted_statistics(estimator):
@@ -611,6 +614,7 @@ def _log_gamma_pdf(x, shape, rate):
 
 def _normal_log_ratios(estimator, X, sample_weight, n_draws, random_state):
     """Draws of ``(mu, tau)`` from q and ``log p(mu, tau, X) - log q(mu, tau)``."""
+    estimator._check_diag("psis_diagnostic")
     X = validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
     sample_weight = check_sample_weight(sample_weight, X)
     weight, reference, offset, sum_of_squares = weighted_moments_about(
@@ -776,23 +780,6 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
 # --------------------------------------------------------------------------
 
 
-class LinearResponseStd(NamedTuple):
-    """Linear-response corrected posterior standard deviations, per feature.
-
-    Attributes
-    ----------
-    mean : ndarray of shape (n_features,)
-        Corrected sd of each feature's mean ``mu`` (compare with
-        ``posterior_std_``).
-    precision : ndarray of shape (n_features,)
-        Corrected sd of each feature's precision ``tau`` (compare with
-        q(tau)'s ``sqrt(posterior_shape_) / posterior_rate_``).
-    """
-
-    mean: np.ndarray
-    precision: np.ndarray
-
-
 def linear_response_std(estimator):
     r"""Linear-response corrected sds of ``mu`` and ``tau`` at the CAVI fixed point.
 
@@ -872,18 +859,11 @@ def linear_response_std(estimator):
     True
     """
     _check_normal(estimator, "linear_response_std")
-    weight, data_mean, _, _ = _fitted_statistics(estimator)
-    mean, std = estimator.posterior_mean_, estimator.posterior_std_
-    shape, rate = estimator.posterior_shape_, estimator.posterior_rate_
-    c1 = std * weight * (data_mean - mean) / rate
-    c2 = std * std * weight / rate
-    response = shape * c1 * c1
-    denominator = 1.0 - response - 0.5 * shape * c2 * c2
-    valid = denominator > 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_std = std * np.sqrt(1.0 + response / denominator)
-        precision_std = np.sqrt(shape / denominator) / rate
-    return LinearResponseStd(
-        mean=np.where(valid, mean_std, np.nan),
-        precision=np.where(valid, precision_std, np.nan),
+    return _linear_response_std(
+        estimator.n_samples_seen_,
+        estimator.sample_mean_,
+        estimator.posterior_mean_,
+        estimator.posterior_std_,
+        estimator.posterior_shape_,
+        estimator.posterior_rate_,
     )

@@ -11,6 +11,7 @@
   exact posterior.
 """
 
+import importlib.util
 import math
 import warnings
 
@@ -417,3 +418,20 @@ def test_psis_diagnostic_input_checks():
         warnings.simplefilter("error")
         same = [psis_diagnostic(est, X, random_state=3).khat for _ in range(2)]
     np.testing.assert_array_equal(*same)
+
+
+def test_diagonal_tools_refuse_a_full_fit():
+    """A covariance_type="full" fit has no q(tau): a clear error, not AttributeError."""
+    X = _conflicting_data(20, 1, 1.0, n_features=2)
+    est = VariationalNormalEstimator(covariance_type="full").fit(X)
+    calls = [
+        lambda: exact_posterior(est),
+        lambda: linear_response_std(est),
+        est.linear_response_std,
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="covariance_type='diag' fits only"):
+            call()
+    if importlib.util.find_spec("arviz_stats") is not None:
+        with pytest.raises(ValueError, match="covariance_type='diag' fits only"):
+            psis_diagnostic(est, X)
