@@ -249,35 +249,59 @@ def _conflicting_data(n, conflict, prior_std, n_features=4, seed=0):
     return conflict * prior_std + rng.standard_normal((n, n_features))
 
 
-@pytest.mark.parametrize("n, conflict, prior_std", [(5, 3, 1.0), (20, 4, 0.5)])
+def _agreeing_fit(n, n_features=8, seed=0, **prior):
+    """A fit whose prior mean is exactly the data's mean (xbar == m0)."""
+    X = np.random.default_rng(seed).standard_normal((n, n_features))
+    first = VariationalNormalEstimator().fit(X)
+    est = _tight(prior_mean=first.sample_mean_, **prior).fit(X)
+    np.testing.assert_array_equal(est.sample_mean_, est.prior_mean_)
+    return X, est
+
+
+@pytest.mark.parametrize(
+    "n, conflict, prior_std",
+    [(5, 3, 1.0), (20, 4, 0.5), (20, 8, 0.5), (20, 0, 0.5), (20, None, 0.5)],
+    ids=["n5-conflict3", "n20-conflict4", "n20-conflict8", "n20-near", "n20-equal"],
+)
 def test_linear_response_is_the_response_of_q(n, conflict, prior_std):
     """Var_LR(mu) = d E_q[mu] / dt when t mu is added to the log joint.
 
     Adding ``t mu`` moves the prior mean to ``m0 + t s0**2``; adding ``t tau``
-    moves the prior rate to ``b0 - t``. Refitting at +-h gives the response by
-    central differences: the definition of linear response, free of the
-    closed form's algebra.
+    moves the prior rate to ``b0 - t``. Refitting to CAVI's fixed point at
+    +-h gives the response by central differences: the definition of linear
+    response, free of the closed form's algebra. ``conflict=None``: the
+    prior mean is exactly the data's mean, where the closed form leaves the
+    sd of mu uncorrected; the response of q says the same.
     """
-    X = _conflicting_data(n, conflict, prior_std)
-    prior = dict(prior_mean=0.0, prior_std=prior_std, prior_shape=2.0, prior_rate=2.0)
-    corrected = linear_response_std(_tight(**prior).fit(X))
-    # CAVI stops with parameters accurate to about sqrt(eps) (tol=0 stops on
-    # an unchanged ELBO), so h is large enough for those errors to vanish in
-    # the difference quotient and small enough for its own O(h**2) error.
-    h = 3e-3
+    prior = dict(prior_std=prior_std, prior_shape=2.0, prior_rate=2.0)
+    if conflict is None:
+        X, est = _agreeing_fit(n, **prior)
+        prior_mean = est.prior_mean_
+    else:
+        X = _conflicting_data(n, conflict, prior_std, n_features=8)
+        prior_mean = np.zeros(X.shape[1])
+        est = _tight(prior_mean=prior_mean, **prior).fit(X)
+    corrected = linear_response_std(est)
+    # The fixed point is solved to rounding (skvi._normal), so the step can be
+    # small: the O(h**2) error is about 1e-10 of the variance at h = 1e-4,
+    # the rounding error about 1e-16 |m| / h.
+    h = 1e-4
     shifted = [
-        _tight(**{**prior, "prior_mean": t * prior_std**2}).fit(X).posterior_mean_
+        _tight(**{**prior, "prior_mean": prior_mean + t * prior_std**2})
+        .fit(X)
+        .posterior_mean_
         for t in (-h, h)
     ]
     np.testing.assert_allclose(
-        np.sqrt((shifted[1] - shifted[0]) / (2 * h)), corrected.mean, rtol=1e-5
+        (shifted[1] - shifted[0]) / (2 * h), corrected.mean**2, rtol=1e-7
     )
-    rates = [_tight(**{**prior, "prior_rate": 2.0 - t}).fit(X) for t in (-h, h)]
+    rates = [
+        _tight(**{**prior, "prior_mean": prior_mean, "prior_rate": 2.0 - t}).fit(X)
+        for t in (-h, h)
+    ]
     precision = [fit.posterior_shape_ / fit.posterior_rate_ for fit in rates]
     np.testing.assert_allclose(
-        np.sqrt((precision[1] - precision[0]) / (2 * h)),
-        corrected.precision,
-        rtol=1e-5,
+        (precision[1] - precision[0]) / (2 * h), corrected.precision**2, rtol=1e-7
     )
 
 
@@ -327,6 +351,53 @@ def test_linear_response_leaves_agreeing_data_alone():
         corrected.precision[0]
         > math.sqrt(est.posterior_shape_[0]) / (est.posterior_rate_[0])
     )
+
+
+def test_no_linear_response_meets_the_target_where_data_agree_with_the_prior():
+    """The counterexample to "LR within 2% of exact wherever mean-field is 5% off".
+
+    With the prior mean exactly the data's mean, a tilt ``t mu`` of the log
+    joint moves E_q[mu] but not, to first order, E_q[(x - mu)**2], so E_q[tau]
+    does not respond: the linear-response sd of mu is mean-field's, to
+    rounding (and test_linear_response_is_the_response_of_q checks, by
+    refitting, that this is q's true response). The exact sd exceeds it by the
+    Student-t widening of mu's marginal: about 1/(2 a_n) (a_n = a0 + n/2 = 12
+    at n = 20) times the data's share of q(mu)'s precision, ``1 - s**2/s0**2``
+    (0.84 here), so 3.1% on average and above 2.4% in every feature: more than
+    the 2% that the issue asks of the correction. (Mean-field is 3% off here;
+    the vague-prior case below is 5% off.)
+    """
+    X, est = _agreeing_fit(
+        20, n_features=32, prior_std=0.5, prior_shape=2.0, prior_rate=2.0
+    )
+    corrected = linear_response_std(est)
+    np.testing.assert_allclose(corrected.mean, est.posterior_std_, rtol=1e-14)
+    exact = exact_posterior(est)
+    # Exact sd more than 2% above mean-field's (and so linear response's),
+    # feature by feature, by about share / (2 a_n) on average.
+    assert np.all(exact.std > 1.02 * corrected.mean)
+    widening = np.mean(exact.std / est.posterior_std_ - 1)
+    share = 1 - (est.posterior_std_ / 0.5) ** 2
+    assert 0.8 < widening / np.mean(share / (2 * 12)) < 1.05
+
+
+def test_no_linear_response_meets_the_target_under_a_vague_prior():
+    """Mean-field 5.1% too small at n = 20, and linear response no better.
+
+    Under a vague prior on mu (sd 1e300) q's mean is the data's mean, so
+    h1 = 0 and the linear-response sd is mean-field's. In closed form (flat
+    prior): mean-field's variance is 2 B / (W (2 a_n - 1)) at the fixed point,
+    the exact one (a Student-t) 2 B / (W (2 a_n - 3)); with a0 = 1/2 and
+    n = 20, a_n = 10.5 and the ratio of sds is sqrt(18/20) = 0.9487.
+    """
+    X = np.random.default_rng(3).normal(5.0, 2.0, size=(20, 4))
+    est = _tight(prior_std=1e300, prior_shape=0.5, prior_rate=1.0).fit(X)
+    corrected = linear_response_std(est)
+    np.testing.assert_array_equal(est.posterior_mean_, est.sample_mean_)
+    np.testing.assert_allclose(corrected.mean, est.posterior_std_, rtol=1e-14)
+    exact = exact_posterior(est)
+    np.testing.assert_allclose(exact.std_ratio, math.sqrt(18 / 20), rtol=1e-8)
+    assert np.all(corrected.mean / exact.std < 0.95)
 
 
 def test_linear_response_std_method():
