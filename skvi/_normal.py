@@ -420,8 +420,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
     prior_std : float, array-like of shape (n_features,) or None, default=1.0
         Standard deviation of the Normal prior on ``mu``; > 0. Any positive
-        float64 works, from a very tight 1e-300 to a very vague 1e300. None
-        takes it from the data (see Notes).
+        float64 works, from a very tight 1e-300 to a very vague 1e300 (with
+        ``covariance_type="full"``, from 1.5e-154, the square root of
+        float64's smallest normal number, to 1e300). None takes it from the
+        data (see Notes).
 
     prior_shape : float, array-like of shape (n_features,) or None, default=1.0
         Shape of the Gamma prior on each feature's precision ``tau``; > 0.
@@ -816,6 +818,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
                 name: from_data[name] if value is None else value
                 for name, value in priors.items()
             }
+        _normal_full.check_prior_std(priors["prior_std"])
         prior_dof, prior_scale = _normal_full.wishart_prior(
             priors["prior_shape"], priors["prior_rate"]
         )
