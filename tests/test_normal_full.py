@@ -413,7 +413,9 @@ def test_vague_and_tight_priors_one_feature_equal_diag(prior_std):
         np.testing.assert_allclose(
             getattr(whole, name), getattr(diag, name), rtol=1e-12, err_msg=name
         )
-    np.testing.assert_allclose(whole.score_samples(X), diag.score_samples(X), rtol=1e-12)
+    np.testing.assert_allclose(
+        whole.score_samples(X), diag.score_samples(X), rtol=1e-12
+    )
 
 
 def test_vague_prior_the_kl_grows_by_log_prior_std():
