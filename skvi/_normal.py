@@ -2,6 +2,7 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +17,7 @@ from ._base import VariationalEstimator
 from ._expectations import expected_log_normal, gamma_expectations
 from ._kl import kl_gamma, kl_normal
 from ._stats import (
+    SufficientStatistics,
     merge_moments_about,
     sufficient_statistics,
     weighted_moments_about,
@@ -566,8 +568,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     with ``S`` the weighted scatter matrix; the ELBO keeps every constant.
     After one plain sweep, each sweep iterates these updates until
     ``E[Lambda]`` stops changing (at most 1000 times), so the parameters are
-    CAVI's fixed point to rounding whatever ``tol``. dask input is not
-    supported for ``"full"``.
+    CAVI's fixed point to rounding whatever ``tol``. dask input is read as
+    for ``"diag"``: each row chunk reduced to its statistics on its worker,
+    merged exactly on the client.
 
     All fitted arrays are float64, whatever the dtype of X; statistics are
     accumulated in float64 with a numerically stable, blockwise pass.
@@ -788,20 +791,36 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             allow_all_zero=merging,
             ensure_all_finite=False,
         )
-        if is_dask_collection(X):
-            raise ValueError(
-                f"{name} with covariance_type='full' does not read dask input; "
-                "pass a numpy array (X.compute()), or use covariance_type='diag'."
-            )
         priors = self._given_priors()
+        reference = self._statistics.reference if merging else None
         with np.errstate(over="ignore", invalid="ignore"):
-            statistics = sufficient_statistics(
-                X,
-                sample_weight,
-                scatter="full",
-                reference=self._statistics.reference if merging else None,
-                estimator_name=name,
-            )
+            if is_dask_collection(X):
+                from ._dask import dask_reduce
+
+                # Each row chunk reduced on its worker to (W, xbar, S), merged
+                # here exactly (Chan); NaN and inf are read off the sums.
+                statistics = SufficientStatistics.merge_all(
+                    dask_reduce(
+                        X,
+                        sample_weight,
+                        partial(
+                            _normal_full.chunk_statistics,
+                            reference=reference,
+                            estimator_name=name,
+                        ),
+                        allow_all_zero=merging,
+                        ensure_all_finite=False,
+                        estimator_name=name,
+                    )
+                )
+            else:
+                statistics = sufficient_statistics(
+                    X,
+                    sample_weight,
+                    scatter="full",
+                    reference=reference,
+                    estimator_name=name,
+                )
             if merging:
                 check_weight_sum(self.n_samples_seen_ + statistics.weight[0])
                 statistics = self._statistics.merge(statistics)

@@ -11,6 +11,7 @@ from ._expectations import (
     wishart_expected_precision,
 )
 from ._kl import kl_multivariate_normal, kl_wishart
+from ._stats import sufficient_statistics
 
 # The model of VariationalNormalEstimator(covariance_type="full"), for rows
 # x_i in R^d with weights w_i (Bishop, PRML §10.2.1 and §2.3.6, with a prior
@@ -108,6 +109,18 @@ def check_prior_std(prior_std):
 
 def _symmetric(matrix):
     return 0.5 * (matrix + matrix.T)
+
+
+def chunk_statistics(rows, weights, *, reference, estimator_name):
+    """The full-scatter ``sufficient_statistics`` of one dask chunk, on its worker."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return sufficient_statistics(
+            rows,
+            weights,
+            scatter="full",
+            reference=reference,
+            estimator_name=estimator_name,
+        )
 
 
 def update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):

@@ -468,3 +468,135 @@ def test_prior_std_below_the_limit_is_a_clear_error_and_loses_nothing(prior_std)
     with pytest.raises(ValueError, match=r"prior_std >= 1.49e-154 \(got 1e-[23]00\)"):
         est.set_params(prior_std=prior_std).fit(X)
     assert est.posterior_mean_ is before
+
+
+# dask input, on a real dask.distributed cluster (the fixture of tests/test_dask.py).
+
+FULL_ATTRIBUTES = (
+    "posterior_mean_",
+    "posterior_std_",
+    "posterior_covariance_",
+    "posterior_dof_",
+    "posterior_scale_",
+    "noise_covariance_",
+    "noise_std_",
+    "sample_mean_",
+    "n_samples_seen_",
+    "prior_mean_",
+    "prior_std_",
+    "prior_rate_",
+    "elbo_",
+    "elbo_history_",
+)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A 2-worker LocalCluster in separate processes, and a Client to it."""
+    pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    import logging
+    import os
+    from pathlib import Path
+
+    import skvi
+
+    # Worker processes are new interpreters: they must import skvi.
+    roots = [
+        str(Path(skvi.__file__).resolve().parent.parent),
+        str(Path(__file__).resolve().parent.parent),
+    ]
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(roots + ([previous] if previous else []))
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                # ":0": any free port (None still takes the default 8787).
+                dashboard_address=":0",
+                worker_dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+
+
+def _assert_same_full_fit(actual, expected, rtol=1e-10):
+    assert actual.n_iter_ == expected.n_iter_
+    for name in FULL_ATTRIBUTES:
+        value, reference = getattr(actual, name), getattr(expected, name)
+        scale = np.max(np.abs(reference))
+        if name in ("elbo_", "elbo_history_"):
+            scale = max(scale, expected.n_samples_seen_)
+        np.testing.assert_allclose(
+            value, reference, rtol=0, atol=rtol * scale, err_msg=name
+        )
+
+
+def _dask_data(n_samples=1_000, seed=40):
+    """Correlated rows far from zero, on different scales; weights with zeros."""
+    rng = np.random.default_rng(seed)
+    X = correlated(n_samples, seed) * [1.0, 10.0, 1e-3] + [1e3, -2.0, 0.5]
+    weights = rng.uniform(0.0, 3.0, size=n_samples)
+    weights[::7] = 0.0
+    return X, weights
+
+
+@pytest.mark.parametrize("chunks", [(1_000, 3), (37, 3), (333, 2)])
+@pytest.mark.parametrize("weights", [None, "numpy", "dask"])
+def test_dask_array_equals_numpy_fit(dask_client, chunks, weights):
+    da = pytest.importorskip("dask.array")
+    X, sample_weight = _dask_data()
+    sample_weight = None if weights is None else sample_weight
+    # Priors from the data (None): on the data's scale, feature by feature.
+    params = dict(prior_mean=None, prior_std=None, prior_rate=None)
+    expected = full(**params).fit(X, sample_weight=sample_weight)
+    if weights == "dask":
+        sample_weight = da.from_array(sample_weight, chunks=250)
+    actual = full(**params).fit(
+        da.from_array(X, chunks=chunks), sample_weight=sample_weight
+    )
+    _assert_same_full_fit(actual, expected)
+
+
+def test_dask_partial_fit_and_dataframe_equal_numpy(dask_client):
+    da = pytest.importorskip("dask.array")
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    X, sample_weight = _dask_data(600, seed=41)
+    params = dict(prior_mean=[1e3, -2.0, 0.5], prior_std=[1.0, 10.0, 1e-3])
+    expected = full(**params).fit(X, sample_weight=sample_weight)
+    streamed = full(**params)
+    for rows in np.array_split(np.arange(600), 3):
+        streamed.partial_fit(
+            da.from_array(X[rows], chunks=70),
+            sample_weight=da.from_array(sample_weight[rows], chunks=70),
+        )
+    _assert_same_full_fit(streamed, expected)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    actual = full(**params).fit(dd.from_pandas(frame, npartitions=4))
+    _assert_same_full_fit(actual, full(**params).fit(frame))
+
+
+def test_dask_bad_input_is_the_numpy_error_and_loses_nothing(dask_client):
+    da = pytest.importorskip("dask.array")
+    X, _ = _dask_data(200, seed=42)
+    est = full(prior_mean=None, prior_std=None).fit(X)
+    before = est.posterior_mean_
+    bad = X.copy()
+    bad[150, 1] = np.nan
+    with pytest.raises(ValueError) as numpy_error:
+        full().fit(bad)
+    with pytest.raises(ValueError) as dask_error:
+        est.fit(da.from_array(bad, chunks=50))
+    assert str(dask_error.value) == str(numpy_error.value)
+    assert est.posterior_mean_ is before
