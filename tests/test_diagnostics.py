@@ -283,8 +283,9 @@ def test_linear_response_is_the_response_of_q(n, conflict, prior_std):
         est = _tight(prior_mean=prior_mean, **prior).fit(X)
     corrected = linear_response_std(est)
     # The fixed point is solved to rounding (skvi._normal), so the step can be
-    # small: the O(h**2) error is about 1e-10 of the variance at h = 1e-4,
-    # the rounding error about 1e-16 |m| / h.
+    # small: at h = 1e-4 the O(h**2) error is 1e-10 to 5e-9 of the variance
+    # (the latter for two-mode data, n20-conflict8), the rounding error about
+    # 1e-16 |m| / h.
     h = 1e-4
     shifted = [
         _tight(**{**prior, "prior_mean": prior_mean + t * prior_std**2})
