@@ -1547,8 +1547,8 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            A dask array or DataFrame is fitted, then labelled, on the
-            workers (it is never gathered).
+            A dask array or DataFrame is fitted as by :meth:`fit`, then
+            labelled lazily on the workers, as by :meth:`predict`.
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
