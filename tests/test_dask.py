@@ -6,6 +6,7 @@ import pickle
 import re
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,13 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 import joblib  # noqa: E402
 import pandas as pd  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 import skvi  # noqa: E402
 from skvi import VariationalNormalEstimator  # noqa: E402
+from skvi._base import _weighted_mean, _weighted_sums  # noqa: E402
 from tests._fitted import assert_same_fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -405,10 +409,11 @@ def _refuse_to_compute_on_the_client(monkeypatch):
         monkeypatch.setattr(dd.DataFrame, method, _refuse_to_materialise)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("chunks", [(1_000, 3), (37, 3), (333, 2), (1, 3)])
 @pytest.mark.parametrize("weights", [None, "numpy", "dask"])
-def test_dask_scores_equal_numpy_scores(client, chunks, weights):
-    X, sample_weight = _data()
+def test_dask_scores_equal_numpy_scores(client, dtype, chunks, weights):
+    X, sample_weight = _data(dtype=dtype)
     if chunks == (1, 3):
         X, sample_weight = X[:60], sample_weight[:60]
     if weights is None:
@@ -464,6 +469,50 @@ def test_full_covariance_scores_dask_input_on_the_workers(client):
         rtol=1e-12,
     )
     assert estimator.score(dask_X) == pytest.approx(estimator.score(X), rel=1e-12)
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-1e3, 1e3),
+            st.one_of(
+                st.just(0.0),
+                st.floats(0.0, 1e300, allow_subnormal=True),
+                st.floats(0.5, 2.0),
+            ),
+        ),
+        min_size=1,
+        max_size=40,
+    ).filter(lambda pairs: any(weight > 0 for _, weight in pairs)),
+    st.lists(st.integers(0, 40), max_size=5),
+)
+def test_score_merged_from_any_chunks_is_the_weighted_mean(pairs, cuts):
+    """The chunks' weighted sums merge to sum w s / sum w, however X is split.
+
+    The reference is exact rational arithmetic; the bound is relative to
+    ``sum w |s| / sum w``, the scale of the terms that may cancel.
+    """
+    scores = np.array([score for score, _ in pairs])
+    weights = np.array([weight for _, weight in pairs])
+    edges = sorted({0, len(pairs), *(min(cut, len(pairs)) for cut in cuts)})
+    parts = [
+        _weighted_sums(scores[start:stop], weights[start:stop])
+        for start, stop in zip(edges[:-1], edges[1:], strict=True)
+        if stop > start
+    ]
+    exact_weight = sum(Fraction(weight) for weight in weights)
+    exact = (
+        sum(Fraction(weight) * Fraction(score) for score, weight in pairs)
+        / exact_weight
+    )
+    scale = sum(Fraction(weight) * abs(Fraction(score)) for score, weight in pairs)
+    merged = _weighted_mean(parts)
+    assert abs(Fraction(merged) - exact) <= Fraction(1e-12) * scale / exact_weight
+    # One part is numpy's own weighted mean, unchanged.
+    single = _weighted_mean([_weighted_sums(scores, weights)])
+    scaled = np.ldexp(weights, -np.frexp(weights.max())[1])
+    assert single == np.dot(scaled, scores) / scaled.sum()
 
 
 def test_scores_of_data_made_on_workers_are_never_gathered(
