@@ -52,7 +52,9 @@ def client():
                 n_workers=2,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # Any free port: with None the scheduler's HTTP server still
+                # takes 8787, and warns when another cluster holds it.
+                dashboard_address=":0",
                 worker_dashboard_address=None,
                 # Tests that expect errors would otherwise see them logged.
                 silence_logs=logging.CRITICAL,
