@@ -109,7 +109,6 @@ from ._validation import (
     POSITIVE_INT,
     check_data,
     is_dask_collection,
-    validate_data,
 )
 
 # ---------------------------------------------------------------------------
@@ -1531,16 +1530,29 @@ degrees_of_freedom_prior_, covariance_prior_
         )
         return params, model
 
-    def _blockwise(self, X, function):
-        """``function(log_rho_block)`` over row blocks of X, concatenated."""
+    def _blockwise(self, X, function, *, dtype=np.float64, n_columns=None):
+        """``function(log_rho_block)`` over row blocks of X, concatenated.
+
+        On a dask collection, lazily on each row chunk, on its worker
+        (:meth:`_map_rows`), by the same :func:`_map_log_rho`.
+        """
         params, model = self._current()
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        blocks = _row_blocks(X.shape[0], *params["means"].shape)
-        parts = _map_groups(
-            lambda block: function(_log_rho(X[blocks[block]], params, model)),
-            len(blocks),
+        return self._map_rows(
+            X,
+            partial(_map_log_rho, params=params, model=model, function=function),
+            dtype=dtype,
+            n_columns=n_columns,
         )
-        return np.concatenate(parts), params, model
+
+    def _sample_scorer(self):
+        """``rows -> score_samples(rows)``, the fitted q(theta) bound."""
+        params, model = self._current()
+        return partial(
+            _sample_scores,
+            params=params,
+            model=model,
+            kl_per_sample=_kl_to_prior(params, model) / self.n_samples_seen_,
+        )
 
     def predict(self, X):
         """The most probable component of each sample (argmax of q(z_i)).
@@ -1548,12 +1560,15 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is labelled chunk by chunk on the
+            workers (it is never gathered).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            For dask X, a lazy dask array with X's row chunks.
         """
-        return self._blockwise(X, lambda log_rho: log_rho.argmax(axis=0))[0]
+        return self._blockwise(X, _labels, dtype=np.intp)
 
     def predict_proba(self, X):
         """q(z_i = k) of each sample, the responsibilities (Bishop 10.49).
@@ -1561,13 +1576,16 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is read chunk by chunk on the workers
+            (it is never gathered).
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
+            For dask X, a lazy dask array with X's row chunks.
         """
-
-        return self._blockwise(X, lambda log_rho: _log_normalise(log_rho)[1].T)[0]
+        check_is_fitted(self)
+        return self._blockwise(X, _responsibilities, n_columns=self.means_.shape[0])
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then label X with a final E-step (as scikit-learn's).
@@ -1575,6 +1593,8 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is fitted as by :meth:`fit`, then
+            labelled lazily on the workers, as by :meth:`predict`.
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -1582,6 +1602,7 @@ degrees_of_freedom_prior_, covariance_prior_
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            For dask X, a lazy dask array with X's row chunks.
         """
         return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
@@ -1595,15 +1616,15 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is scored chunk by chunk on the
+            workers (it is never gathered).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
+            For dask X, a lazy dask array with X's row chunks.
         """
-        log_norm, params, model = self._blockwise(
-            X, lambda log_rho: _log_normalise(log_rho)[0]
-        )
-        return log_norm - _kl_to_prior(params, model) / self.n_samples_seen_
+        return self._map_rows(X, self._sample_scorer())
 
     def sample(self, n_samples=1):
         """Draw samples from the point-estimate mixture, as scikit-learn's.
@@ -1689,6 +1710,42 @@ n_features)
         shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
         means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
         return weights, means, precisions
+
+
+# Per-row values of the fitted model, as pure functions of rows of X: the
+# same on numpy input and on each dask chunk (VariationalEstimator._map_rows).
+
+
+def _map_log_rho(X, *, params, model, function):
+    """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
+    blocks = _row_blocks(X.shape[0], *params["means"].shape)
+    parts = _map_groups(
+        lambda block: function(_log_rho(X[blocks[block]], params, model)),
+        len(blocks),
+    )
+    return np.concatenate(parts)
+
+
+def _labels(log_rho):
+    """``argmax_k rho_ik`` of each row."""
+    return log_rho.argmax(axis=0)
+
+
+def _responsibilities(log_rho):
+    """``r_ik`` (Bishop 10.49), rows by components."""
+    return _log_normalise(log_rho)[1].T
+
+
+def _log_norm(log_rho):
+    """``log sum_k rho_ik`` of each row."""
+    return _log_normalise(log_rho)[0]
+
+
+def _sample_scores(X, *, params, model, kl_per_sample):
+    """Each row's ``log sum_k rho_ik - KL(q(theta) || p(theta)) / W``."""
+    return _map_log_rho(X, params=params, model=model, function=_log_norm) - (
+        kl_per_sample
+    )
 
 
 def _as_numpy(sample_weight):
