@@ -1718,7 +1718,7 @@ n_features)
 
 def _map_log_rho(X, *, params, model, function):
     """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
-    blocks = _row_blocks(X.shape[0], *params["means"].shape)
+    blocks = _row_blocks(X.shape[0], *params["means"].shape, model["covariance_type"])
     parts = _map_groups(
         lambda block: function(_log_rho(X[blocks[block]], params, model)),
         len(blocks),
