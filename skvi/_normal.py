@@ -32,7 +32,6 @@ from ._validation import (
     check_probability,
     check_weight_sum,
     is_dask_collection,
-    validate_data,
 )
 
 # Elements per row block of score_samples' temporaries (1 MiB of float64).
@@ -344,6 +343,20 @@ def _linear_response_std(weight, data_mean, mean, std, shape, rate):
         mean=np.where(valid, mean_std, np.nan),
         precision=np.where(valid, precision_std, np.nan),
     )
+
+
+def _sample_scores(
+    X, *, mean, variance, precision_mean, log_precision_mean, kl_per_sample, block_rows
+):
+    """Each row's ``sum_j E_q[log Normal(x_ij | mu_j, 1/tau_j)] - KL / W``."""
+    scores = np.empty(X.shape[0])
+    # Row blocks bound the temporaries to one block, not a copy of X.
+    for start in range(0, X.shape[0], block_rows):
+        rows = slice(start, start + block_rows)
+        scores[rows] = expected_log_normal(
+            (X[rows] - mean) ** 2, 1.0, variance, precision_mean, log_precision_mean
+        ).sum(axis=1)
+    return scores - kl_per_sample
 
 
 def _unit_information_priors(weight, data_mean, sum_of_squares):
@@ -1060,37 +1073,43 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data with the features seen in fit.
+            Data with the features seen in fit. A dask array or DataFrame is
+            scored chunk by chunk on the workers (it is never gathered).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Higher is better.
+            Higher is better. For dask X, a lazy dask array with X's row
+            chunks.
         """
+        return self._map_rows(X, self._sample_scorer())
+
+    def _sample_scorer(self):
+        """``rows -> score_samples(rows)``, the fitted posterior bound."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        block_rows = max(1, _SCORE_BLOCK_ELEMENTS // self.n_features_in_)
         if hasattr(self, "posterior_covariance_"):
-            return _normal_full.sample_scores(
-                X,
+            kl = _normal_full.kl_to_prior(
                 self.posterior_mean_,
                 self.posterior_covariance_,
                 self.posterior_dof_,
                 self.posterior_scale_,
-                _normal_full.kl_to_prior(
-                    self.posterior_mean_,
-                    self.posterior_covariance_,
-                    self.posterior_dof_,
-                    self.posterior_scale_,
-                    (self.prior_mean_, self.prior_std_, None, None)
-                    + (self.prior_dof_, self.prior_scale_),
-                ),
-                self.n_samples_seen_,
-                max(1, _SCORE_BLOCK_ELEMENTS // X.shape[1]),
+                (self.prior_mean_, self.prior_std_, None, None)
+                + (self.prior_dof_, self.prior_scale_),
+            )
+            return partial(
+                _normal_full.sample_scores,
+                mean=self.posterior_mean_,
+                covariance=self.posterior_covariance_,
+                dof=self.posterior_dof_,
+                scale=self.posterior_scale_,
+                kl=kl,
+                weight=self.n_samples_seen_,
+                block_rows=block_rows,
             )
         precision_mean, log_precision_mean = gamma_expectations(
             self.posterior_shape_, self.posterior_rate_
         )
-        variance = self.posterior_std_**2
         kl = _kl_to_prior(
             self.posterior_mean_,
             self.posterior_std_,
@@ -1098,19 +1117,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             self.posterior_rate_,
             tuple(getattr(self, f"{name}_") for name in _PRIOR_NAMES),
         ).sum()
-        scores = np.empty(X.shape[0])
-        # Row blocks bound the temporaries to one block, not a copy of X.
-        block_rows = max(1, _SCORE_BLOCK_ELEMENTS // X.shape[1])
-        for start in range(0, X.shape[0], block_rows):
-            rows = slice(start, start + block_rows)
-            scores[rows] = expected_log_normal(
-                (X[rows] - self.posterior_mean_) ** 2,
-                1.0,
-                variance,
-                precision_mean,
-                log_precision_mean,
-            ).sum(axis=1)
-        return scores - kl / self.n_samples_seen_
+        return partial(
+            _sample_scores,
+            mean=self.posterior_mean_,
+            variance=self.posterior_std_**2,
+            precision_mean=precision_mean,
+            log_precision_mean=log_precision_mean,
+            kl_per_sample=kl / self.n_samples_seen_,
+            block_rows=block_rows,
+        )
 
     def sample_posterior(self, n_samples=1, random_state=None):
         """Draw the parameters ``mu`` and ``tau`` from the variational posterior.
