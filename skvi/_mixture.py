@@ -323,12 +323,16 @@ def _point_weights_dirichlet(concentration):
     return concentration / concentration.sum()
 
 
-def _sample_weights_dirichlet_process(concentration, n_samples, rng):
-    """Draw v ~ q(v) and return pi_k = v_k prod_{j<k} (1 - v_j), k <= K."""
+def _sample_sticks(concentration, n_samples, rng):
+    """Draw the sticks v_k ~ q(v_k) = Beta(a_k, b_k), shape (n_samples, K)."""
     a, b = concentration
-    v = rng.beta(a, b, size=(n_samples, a.shape[0]))
+    return rng.beta(a, b, size=(n_samples, a.shape[0]))
+
+
+def _stick_breaking_weights(v):
+    """``pi_k = v_k prod_{j<k} (1 - v_j)``, k <= K, from sticks (n_samples, K)."""
     rest = np.cumprod(1.0 - v, axis=1)
-    return v * np.concatenate([np.ones((n_samples, 1)), rest[:, :-1]], axis=1)
+    return v * np.concatenate([np.ones((v.shape[0], 1)), rest[:, :-1]], axis=1)
 
 
 def _sample_weights_dirichlet(concentration, n_samples, rng):
@@ -349,7 +353,9 @@ _WEIGHT_PRIOR = {
         "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
         "kl": _kl_weights_dirichlet_process,
         "point": _point_weights_dirichlet_process,
-        "sample": _sample_weights_dirichlet_process,
+        # The weights' variables drawn from q (the sticks v), then pi of them.
+        "sample": _sample_sticks,
+        "weights": _stick_breaking_weights,
         "log_norm": _log_norm_weights_dirichlet_process,
         "constant": lambda K, prior: K * np.log(prior),
     },
@@ -359,6 +365,7 @@ _WEIGHT_PRIOR = {
         "kl": _kl_weights_dirichlet,
         "point": _point_weights_dirichlet,
         "sample": _sample_weights_dirichlet,
+        "weights": lambda pi: pi,
         "log_norm": _log_norm_weights_dirichlet,
         "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
     },
@@ -1697,19 +1704,10 @@ n_features)
         """
         params, model = self._current()
         _check_n_samples(n_samples)
-        rng = check_random_state(random_state)
-        K, d = params["means"].shape
-        weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["sample"](
-            params["weight_concentration"], n_samples, rng
+        draws = _sample_posterior(
+            params, model, n_samples, check_random_state(random_state)
         )
-        dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-        precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
-        # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
-        lower = np.linalg.cholesky(precisions)
-        noise = rng.standard_normal((n_samples, K, d, 1))
-        shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
-        means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
-        return weights, means, precisions
+        return draws["weights"], draws["means"], draws["precisions"]
 
 
 # Per-row values of the fitted model, as pure functions of rows of X: the
@@ -1776,6 +1774,34 @@ def _check_n_samples(n_samples):
             f"Invalid value for 'n_samples': {n_samples}. The sampling requires "
             "at least one sample."
         )
+
+
+def _sample_posterior(params, model, n_samples, rng):
+    """Draws of theta from q: a dict of arrays with the draws on the first axis.
+
+    ``"weight_variables"``: the sticks v (Dirichlet process) or pi itself
+    (Dirichlet), (n_samples, K); ``"weights"``: pi, (n_samples, K);
+    ``"precisions"``: Lambda_k ~ Wishart(nu_k, W_k), (n_samples, K, d, d);
+    ``"precisions_cholesky"``: their lower factors L (Lambda = L L^T);
+    ``"means"``: mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1), (n_samples, K, d).
+    """
+    K, d = params["means"].shape
+    weight_prior = _WEIGHT_PRIOR[model["weight_prior_type"]]
+    variables = weight_prior["sample"](params["weight_concentration"], n_samples, rng)
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
+    # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
+    lower = np.linalg.cholesky(precisions)
+    noise = rng.standard_normal((n_samples, K, d, 1))
+    shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
+    means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
+    return {
+        "weight_variables": variables,
+        "weights": weight_prior["weights"](variables),
+        "means": means,
+        "precisions": precisions,
+        "precisions_cholesky": lower,
+    }
 
 
 def _sample_wishart(dof, scale, n_samples, rng):

@@ -27,15 +27,23 @@
 # squares about xbar.
 
 from dataclasses import dataclass
+from functools import partial
 from math import exp, log1p
 
 import numpy as np
 from scipy import integrate
-from scipy.special import gammaln, logsumexp
+from scipy.special import betaln, gammaln, logsumexp, xlog1py, xlogy
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._expectations import LOG_2PI, gamma_expectations
+from ._expectations import (
+    LOG_2PI,
+    _log_det_from_cholesky,
+    _wishart_log_normalizer,
+    gamma_expectations,
+)
+from ._kl import _log_dirichlet_normalizer
+from ._mixture import _mahalanobis_full, _sample_posterior
 from ._normal import (
     _PRIOR_NAMES,
     LinearResponseStd,
@@ -43,8 +51,8 @@ from ._normal import (
     _feature_elbo,
     _linear_response_std,
 )
-from ._stats import weighted_moments_about
-from ._validation import check_sample_weight, validate_data
+from ._stats import _map_groups, weighted_moments_about
+from ._validation import check_data, is_dask_collection
 
 __all__ = [
     "ExactPosterior",
@@ -613,13 +621,23 @@ def _log_gamma_pdf(x, shape, rate):
 
 
 def _normal_log_ratios(estimator, X, sample_weight, n_draws, random_state):
-    """Draws of ``(mu, tau)`` from q and ``log p(mu, tau, X) - log q(mu, tau)``."""
+    """Draws of ``(mu, tau)`` from q and ``log p(mu, tau, X) - log q(mu, tau)``.
+
+    The log joint needs X only through ``(W, xbar, S)``: one pass over X, on
+    the workers for a dask collection (each chunk reduced there, the
+    statistics merged here, as the estimator's fit does), which is never
+    gathered.
+    """
     estimator._check_diag("psis_diagnostic")
-    X = validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
-    sample_weight = check_sample_weight(sample_weight, X)
-    weight, reference, offset, sum_of_squares = weighted_moments_about(
-        X, sample_weight, estimator_name=type(estimator).__name__
-    )
+    name = type(estimator).__name__
+    X, sample_weight = check_data(estimator, X, sample_weight, reset=False)
+    if is_dask_collection(X):
+        from ._dask import dask_moments_about
+
+        moments = dask_moments_about(X, sample_weight, estimator_name=name)
+    else:
+        moments = weighted_moments_about(X, sample_weight, estimator_name=name)
+    weight, reference, offset, sum_of_squares = moments
     _, _, _, prior = _fitted_statistics(estimator)
     mu, tau = estimator.sample_posterior(n_draws, random_state=random_state)
     log_q = _log_normal_pdf(
@@ -631,9 +649,224 @@ def _normal_log_ratios(estimator, X, sample_weight, n_draws, random_state):
     return log_joint - log_q, {"mu": mu, "tau": tau}
 
 
-# The log-ratio function of each estimator, by class name (see above). The
-# mixture joins with its own entry.
-_LOG_RATIOS = {"VariationalNormalEstimator": _normal_log_ratios}
+# The Gaussian mixture (skvi._mixture's module comment; Bishop, PRML §10.2),
+# theta = (pi, or the sticks v; mu_k; Lambda_k), with the assignments z
+# summed out of the joint, a log-sum-exp over the K components:
+#
+#   log p(theta, X) = sum_i w_i log sum_{k<=K} pi_k Normal(x_i | mu_k, Lambda_k^-1)
+#                     + log p(pi or v)
+#                     + sum_k [log Normal(mu_k | m0, (beta0 Lambda_k)^-1)
+#                              + log Wishart(Lambda_k | W0, nu0)]
+#   log q(theta)    = log q(pi or v)
+#                     + sum_k [log Normal(mu_k | m_k, (beta_k Lambda_k)^-1)
+#                              + log Wishart(Lambda_k | W_k, nu_k)]
+#
+# For every covariance_type q(Lambda_k) is a Wishart whose scale W_k is
+# restricted (diagonal, a multiple of I; 'tied': one common q for K
+# independent Lambda_k), and the prior is a Wishart too (W0 diagonal or
+# isotropic likewise): both are full Wishart densities of the full draws.
+# The weights: under the Dirichlet prior the Dirichlet densities of pi on the
+# simplex; under the stick-breaking prior the ratio is taken in v-space,
+# prod_k Beta(v_k | 1, alpha0) / Beta(v_k | a_k, b_k), and the leftover mass
+# prod_k (1 - v_k) belongs to no observed sample (the sum over k <= K, as in
+# the ELBO). The priors are the fitted ones (the estimator's _fitted_model).
+#
+# Since log sum_k pi_k N_k >= sum_k r_ik log(pi_k N_k / r_ik) for any r_i,
+# E_q[log p(theta, X) - log q(theta)] >= elbo_: summing z out exactly can only
+# tighten the bound, by sum_i w_i E_q[KL(r_i || p(z_i | x_i, theta))], which
+# vanishes where the responsibilities are 0 or 1.
+#
+# Cost: the data term is one pass over X per draw. For a block of draws and
+# a block of rows, the Mahalanobis terms of all the draws' components come
+# from one stacked product (skvi._mixture._mahalanobis_full, with the draws'
+# Cholesky factors in place of q's), then a log-sum-exp over components:
+# O(n_draws n K d^2) flops and O(n_draws n K) exponentials, in blocks of
+# about _PSIS_BLOCK_ELEMENTS values (8 MiB) per thread. On a dask collection
+# each chunk's per-draw sums are reduced on its worker (X is never gathered);
+# the draws (O(n_draws K d^2) numbers) travel to each chunk's task.
+#
+# Label switching: the posterior has K! modes that differ by a permutation
+# of the components (exactly symmetric under the Dirichlet prior; under the
+# stick-breaking prior, which is not exchangeable, with unequal masses). q
+# sits on one. k-hat and the corrected moments speak for that mode, which is
+# what the fit is read as; log_evidence, an estimate of log p(X), misses the
+# other modes' mass: for well-separated, all-occupied components it is low by
+# log K! under the Dirichlet prior (by between 0 and log K! under the
+# stick-breaking prior).
+
+# Float64 values one block of the data term holds: K d projections and K log
+# densities per draw and row.
+_PSIS_BLOCK_ELEMENTS = 2**20
+
+
+# The weights' ratios are written with the differences of the exponents, so
+# that a draw rounded onto the boundary (v = 1.0, pi_k = 0.0, as q(v_K) =
+# Beta(1 + N_K, alpha0) gives) contributes nothing where prior and q share an
+# exponent (xlogy(0, 0) = 0), rather than inf - inf.
+
+
+def _log_ratio_sticks(v, concentration, prior):
+    """``sum_k log Beta(v_k | 1, alpha0) - log Beta(v_k | a_k, b_k)``, per draw.
+
+    ``(1 - a_k) log v_k + (alpha0 - b_k) log(1 - v_k) - log B(1, alpha0)
+    + log B(a_k, b_k)``, the Beta density's (B.6) ratio.
+    """
+    a, b = concentration
+    return np.sum(
+        xlogy(1.0 - a, v) + xlog1py(prior - b, -v) - betaln(1.0, prior) + betaln(a, b),
+        axis=1,
+    )
+
+
+def _log_ratio_dirichlet(pi, concentration, prior):
+    """``log Dirichlet(pi | alpha0) - log Dirichlet(pi | alpha)``, per draw (B.16).
+
+    ``log C(alpha0) - log C(alpha) + sum_k (alpha0 - alpha_k) log pi_k``.
+    """
+    return (
+        _log_dirichlet_normalizer(np.full_like(concentration, prior))
+        - _log_dirichlet_normalizer(concentration)
+        + np.sum(xlogy(prior - concentration, pi), axis=1)
+    )
+
+
+# log p(w) - log q(w) of the weights' variables w drawn from q, by prior type.
+_LOG_RATIO_WEIGHTS = {
+    "dirichlet_process": _log_ratio_sticks,
+    "dirichlet_distribution": _log_ratio_dirichlet,
+}
+
+
+def _log_normal_wishart_pdf(draws, log_det, mean, mean_precision, dof, scale):
+    """``log Normal(mu_k | m, (beta Lambda_k)^-1) + log Wishart(Lambda_k | W, nu)``.
+
+    Bishop (2006), B.37 and B.78: with ``Lambda = L L^T``,
+    ``d/2 log(beta / 2 pi) + 1/2 log|Lambda| - beta/2 ||L^T (mu - m)||^2
+    + (nu - d - 1)/2 log|Lambda| - tr(W^-1 Lambda)/2 + log B(W, nu)``, per
+    draw and component. ``mean`` (K or 1, d), ``mean_precision`` and ``dof``
+    (K,) or scalars, ``scale`` (K or 1, d, d).
+    """
+    d = mean.shape[-1]
+    projected = np.einsum(
+        "skij,ski->skj", draws["precisions_cholesky"], draws["means"] - mean
+    )
+    inverse_scale = np.linalg.inv(scale)
+    trace = np.einsum("kij,skij->sk", inverse_scale, draws["precisions"])
+    log_det_scale = _log_det_from_cholesky(np.linalg.cholesky(scale))
+    return (
+        0.5 * d * (np.log(mean_precision) - LOG_2PI)
+        + 0.5 * log_det
+        - 0.5 * mean_precision * np.sum(projected**2, axis=-1)
+        + 0.5 * (dof - d - 1.0) * log_det
+        - 0.5 * trace
+        + _wishart_log_normalizer(dof, log_det_scale, d)
+    )
+
+
+def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, centre):
+    """``sum_i w_i log sum_k pi_k Normal(x_i | mu_k, Lambda_k^-1)`` per draw, (S,).
+
+    Rows are taken about ``centre`` (the training data's mean), as the E-step
+    does. Each unit of work is a block of draws over all row blocks, so that
+    the sum over rows runs in one order whatever the thread count.
+    """
+    S, K, d = means.shape
+    n = X.shape[0]
+    per_row = K * (d + 1)
+    rows = int(min(n, max(64, _PSIS_BLOCK_ELEMENTS // per_row)))
+    step = int(max(1, _PSIS_BLOCK_ELEMENTS // (per_row * rows)))
+    # -2 (log pi_k + 1/2 log|Lambda_k| - d/2 log 2 pi), as the E-step's offset.
+    offset = 2.0 * log_weights + log_det - d * LOG_2PI
+    shifted_means = means - centre
+
+    def draw_block(block):
+        draws = slice(block * step, min((block + 1) * step, S))
+        m = draws.stop - draws.start
+        block_means = shifted_means[draws].reshape(m * K, d)
+        block_factors = lower[draws].reshape(m * K, d, d)
+        block_offset = offset[draws].reshape(m * K, 1)
+        total = np.zeros(m)
+        for start in range(0, n, rows):
+            deviation = np.subtract(X[start : start + rows], centre, dtype=np.float64)
+            log_density = _mahalanobis_full(deviation, None, block_means, block_factors)
+            log_density -= block_offset
+            log_density *= -0.5
+            log_density = log_density.reshape(m, K, -1)
+            top = log_density.max(axis=1)
+            np.exp(log_density - top[:, None], out=log_density)
+            log_norm = top + np.log(log_density.sum(axis=1))
+            total += (
+                log_norm.sum(axis=1)
+                if sample_weight is None
+                else log_norm @ sample_weight[start : start + rows]
+            )
+        return total
+
+    return np.concatenate(_map_groups(draw_block, -(-S // step)))
+
+
+def _mixture_log_ratios(estimator, X, sample_weight, n_draws, random_state):
+    """Draws of ``(pi, mu, Lambda)`` from q and ``log p(theta, X) - log q(theta)``.
+
+    z summed out (see above); one group, the whole model.
+    """
+    params, model = estimator._current()
+    name = type(estimator).__name__
+    X, sample_weight = check_data(estimator, X, sample_weight, reset=False)
+    draws = _sample_posterior(params, model, n_draws, random_state)
+    log_det = _log_det_from_cholesky(draws["precisions_cholesky"])
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(draws["weights"])
+    data_term = partial(
+        _mixture_data_term,
+        log_weights=log_weights,
+        means=draws["means"],
+        lower=draws["precisions_cholesky"],
+        log_det=log_det,
+        centre=model["centre"],
+    )
+    if is_dask_collection(X):
+        from ._dask import dask_reduce
+
+        log_likelihood = np.sum(
+            dask_reduce(X, sample_weight, data_term, estimator_name=name), axis=0
+        )
+    else:
+        log_likelihood = data_term(X, sample_weight)
+    K = params["means"].shape[0]
+    log_prior = _log_normal_wishart_pdf(
+        draws,
+        log_det,
+        model["mean_prior"][None],
+        model["mean_precision_prior"],
+        model["degrees_of_freedom_prior"],
+        model["prior_scale"][None],
+    )
+    log_q = _log_normal_wishart_pdf(
+        draws,
+        log_det,
+        params["means"],
+        params["mean_precision"],
+        np.broadcast_to(params["degrees_of_freedom"], (K,)),
+        params["scale"],
+    )
+    log_ratios = (
+        log_likelihood
+        + _LOG_RATIO_WEIGHTS[model["weight_prior_type"]](
+            draws["weight_variables"],
+            params["weight_concentration"],
+            model["weight_concentration_prior"],
+        )
+        + np.sum(log_prior - log_q, axis=1)
+    )
+    return log_ratios, {key: draws[key] for key in ("weights", "means", "precisions")}
+
+
+# The log-ratio function of each estimator, by class name (see above).
+_LOG_RATIOS = {
+    "VariationalNormalEstimator": _normal_log_ratios,
+    "VariationalGaussianMixture": _mixture_log_ratios,
+}
 
 
 def _log_ratio_function(estimator):
