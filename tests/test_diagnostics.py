@@ -8,12 +8,16 @@
   log joint, by refitting (the definition of linear response), and the exact
   posterior.
 - psis_diagnostic: the Pareto shape of a known importance ratio, and the
-  exact posterior.
+  exact posterior; for the mixture, its log ratios against a direct
+  computation with scipy.stats, and their mean against the ELBO.
 """
 
 import importlib.util
+import logging
 import math
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +28,7 @@ from scipy import stats
 from scipy.special import betaln, gammaln, logsumexp
 from sklearn.exceptions import NotFittedError
 
-from skvi import VariationalNormalEstimator
+from skvi import VariationalGaussianMixture, VariationalNormalEstimator
 from skvi.diagnostics import (
     ExactPosterior,
     exact_posterior,
@@ -545,3 +549,297 @@ def test_diagonal_tools_refuse_a_full_fit():
     if importlib.util.find_spec("arviz_stats") is not None:
         with pytest.raises(ValueError, match="covariance_type='diag' fits only"):
             psis_diagnostic(est, X)
+
+
+# --------------------------------------------------------------------------
+# psis_diagnostic on the Gaussian mixture
+# --------------------------------------------------------------------------
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+WEIGHT_PRIORS = ["dirichlet_process", "dirichlet_distribution"]
+
+
+def _clusters(n, gap, seed, n_components=3):
+    """Unit-variance 2-D clusters ``gap`` apart, equally likely."""
+    rng = np.random.default_rng(seed)
+    centres = gap * np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])[:n_components]
+    return centres[rng.integers(0, n_components, n)] + rng.normal(size=(n, 2))
+
+
+def _mixture(X, sample_weight=None, **params):
+    params = {"random_state": 0, "tol": 1e-6, "max_iter": 2000, **params}
+    return VariationalGaussianMixture(**params).fit(X, sample_weight=sample_weight)
+
+
+def _as_matrices(values, covariance_type, K, d):
+    """The (K, d, d) matrices a covariance_type's array stands for."""
+    return {
+        "full": lambda a: a,
+        "tied": lambda a: np.broadcast_to(a, (K, d, d)),
+        "diag": lambda a: a[:, :, None] * np.eye(d),
+        "spherical": lambda a: a[:, None, None] * np.eye(d),
+    }[covariance_type](np.asarray(values, dtype=np.float64))
+
+
+def _reference_log_ratio(est, X, w, sticks, weights, means, precisions):
+    """``log p(theta, X) - log q(theta)`` of one draw, by scipy.stats.
+
+    Written from the model (Bishop §10.2) and the public fitted attributes
+    only: q(Lambda_k) = Wishart(nu_k, precisions_k / nu_k), the prior
+    Wishart(nu0, covariance_prior^-1), mu_k | Lambda_k Normal with precision
+    beta Lambda_k; z summed out by logsumexp.
+    """
+    K, d = est.means_.shape
+    ct = est.covariance_type
+    dof = np.broadcast_to(est.degrees_of_freedom_, (K,))
+    q_scale = _as_matrices(est.precisions_, ct, K, d) / dof[:, None, None]
+    if ct == "tied":
+        prior_covariance = np.asarray(est.covariance_prior_)
+    else:
+        prior_covariance = _as_matrices(
+            np.asarray(est.covariance_prior_)[None], ct, 1, d
+        )[0]
+    prior_scale = np.linalg.inv(prior_covariance)
+    log_components = np.array(
+        [
+            np.log(weights[k])
+            + stats.multivariate_normal.logpdf(
+                X, means[k], np.linalg.inv(precisions[k])
+            )
+            for k in range(K)
+        ]
+    )
+    ratio = w @ logsumexp(log_components, axis=0)
+    for k in range(K):
+        for mean, beta, nu, scale, sign in [
+            (
+                est.mean_prior_,
+                est.mean_precision_prior_,
+                est.degrees_of_freedom_prior_,
+                prior_scale,
+                1.0,
+            ),
+            (est.means_[k], est.mean_precision_[k], dof[k], q_scale[k], -1.0),
+        ]:
+            ratio += sign * (
+                stats.multivariate_normal.logpdf(
+                    means[k], mean, np.linalg.inv(beta * precisions[k])
+                )
+                + stats.wishart.logpdf(precisions[k], df=nu, scale=scale)
+            )
+    alpha0 = est.weight_concentration_prior_
+    if est.weight_concentration_prior_type == "dirichlet_process":
+        a, b = est.weight_concentration_
+        ratio += np.sum(
+            stats.beta.logpdf(sticks, 1.0, alpha0) - stats.beta.logpdf(sticks, a, b)
+        )
+    else:
+        ratio += stats.dirichlet.logpdf(
+            weights, np.full(K, alpha0)
+        ) - stats.dirichlet.logpdf(weights, est.weight_concentration_)
+    return ratio
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mixture_log_ratios_equal_a_direct_computation(
+    covariance_type, weight_prior, weighted
+):
+    """Each draw's log ratio, z summed out, as scipy.stats computes it."""
+    from skvi.diagnostics import _mixture_log_ratios
+
+    X = _clusters(60, 4.0, seed=1, n_components=2)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(X)) if weighted else None
+    est = _mixture(
+        X,
+        w,
+        n_components=2,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=weight_prior,
+    )
+    n_draws, seed = 4, 7
+    log_ratios, draws = _mixture_log_ratios(
+        est, X, w, n_draws, np.random.RandomState(seed)
+    )
+    # The draws are sample_posterior's (one implementation of sampling).
+    for name, value in zip(
+        ["weights", "means", "precisions"],
+        est.sample_posterior(n_draws, random_state=seed),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(draws[name], value)
+    sticks = [None] * n_draws
+    if weight_prior == "dirichlet_process":
+        # The sticks are q's first draws; their stick-breaking is the weights.
+        a, b = est.weight_concentration_
+        sticks = np.random.RandomState(seed).beta(a, b, size=(n_draws, 2))
+        pi = sticks * np.hstack([np.ones((n_draws, 1)), 1.0 - sticks[:, :1]])
+        np.testing.assert_allclose(draws["weights"], pi, rtol=1e-15)
+    expected = [
+        _reference_log_ratio(
+            est,
+            X,
+            np.ones(len(X)) if w is None else w,
+            sticks[s],
+            draws["weights"][s],
+            draws["means"][s],
+            draws["precisions"][s],
+        )
+        for s in range(n_draws)
+    ]
+    np.testing.assert_allclose(log_ratios, expected, rtol=1e-10)
+
+
+def _elbo_gap(est, X, n_draws, seed):
+    """``mean_s r_s - elbo_`` and the Monte Carlo standard error of the mean."""
+    from skvi.diagnostics import _mixture_log_ratios
+
+    log_ratios, _ = _mixture_log_ratios(
+        est, X, None, n_draws, np.random.RandomState(seed)
+    )
+    return log_ratios.mean() - est.elbo_, log_ratios.std() / np.sqrt(n_draws)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+def test_mixture_log_ratios_average_to_the_elbo_for_separated_clusters(
+    covariance_type, weight_prior
+):
+    """E_q[log p(theta, X) - log q(theta)] >= elbo_, equal where r is 0 or 1.
+
+    Summing z out tightens the bound by sum_i E_q[KL(r_i || p(z_i | x_i,
+    theta))]: with clusters 30 sds apart, every responsibility is 0 or 1 to
+    rounding and the two agree within Monte Carlo error; with clusters 2 sds
+    apart the gain is many standard errors.
+    """
+    params = dict(
+        n_components=3,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=weight_prior,
+    )
+    X = _clusters(1500, 30.0, seed=0)
+    est = _mixture(X, **params)
+    assert np.all((est.predict_proba(X) < 1e-12) | (est.predict_proba(X) > 1 - 1e-12))
+    gap, error = _elbo_gap(est, X, 4000, seed=0)
+    assert error > 0
+    assert abs(gap) < 4 * error, (gap, error)
+    X = _clusters(1500, 2.0, seed=0)
+    est = _mixture(X, tol=1e-4, **params)  # any q: the bound holds for each
+    gap, error = _elbo_gap(est, X, 4000, seed=0)
+    assert gap > 4 * error, (gap, error)
+
+
+def test_psis_diagnostic_takes_either_model():
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    X = _clusters(3000, 10.0, seed=0)
+    est = _mixture(X, n_components=3)
+    check = psis_diagnostic(est, X, random_state=0)
+    # One k-hat for the whole model; the corrected moments have the draws' shapes.
+    assert check.khat.shape == ()
+    assert check.mean["weights"].shape == (3,)
+    assert check.std["means"].shape == (3, 2)
+    assert check.mean["precisions"].shape == (3, 2, 2)
+    assert check.khat < 0.7 and check.reading == "good"
+    np.testing.assert_allclose(
+        np.sort(check.mean["means"], axis=0), np.sort(est.means_, axis=0), atol=0.05
+    )
+
+
+def test_psis_diagnostic_refuses_bad_mixture_input():
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    X = _clusters(100, 5.0, seed=0)
+    with pytest.raises(NotFittedError):
+        psis_diagnostic(VariationalGaussianMixture(n_components=2), X)
+    est = _mixture(X, n_components=2)
+    with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 2"):
+        psis_diagnostic(est, np.hstack([X, X[:, :1]]))
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        psis_diagnostic(est, bad)
+    with pytest.raises(ValueError, match="sample_weight"):
+        psis_diagnostic(est, X, sample_weight=np.ones(5))
+
+
+# dask: X made on the workers, never gathered; the same answer as numpy.
+DASK_BLOCKS, DASK_BLOCK_ROWS = 4, 500
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dask_block(block_id=None, on_worker=False):
+    if on_worker:
+        import distributed
+
+        distributed.get_worker()  # raises anywhere but in a dask worker
+    return _clusters(DASK_BLOCK_ROWS, 6.0, seed=[11, block_id[0]])
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A 2-worker LocalCluster in separate processes, and a Client to it."""
+    distributed = pytest.importorskip("distributed")
+    import skvi
+
+    # Worker processes are new interpreters: they import skvi and this module.
+    previous = os.environ.get("PYTHONPATH")
+    roots = [str(Path(skvi.__file__).resolve().parent.parent), str(ROOT)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(roots + ([previous] if previous else []))
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                worker_dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+
+
+def _refuse_to_materialise(*args, **kwargs):
+    raise AssertionError("X was materialised on the client")
+
+
+@pytest.mark.parametrize("model", ["mixture", "normal"])
+def test_psis_on_dask_data_made_on_workers_is_never_gathered(
+    dask_client, monkeypatch, model
+):
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    da = pytest.importorskip("dask.array")
+    import distributed
+
+    X = np.concatenate([_dask_block((k, 0)) for k in range(DASK_BLOCKS)])
+    weights = np.random.default_rng(5).uniform(0.0, 2.0, len(X))
+    est = (
+        _mixture(X, weights, n_components=3)
+        if model == "mixture"
+        else VariationalNormalEstimator().fit(X, sample_weight=weights)
+    )
+    expected = psis_diagnostic(est, X, random_state=0, sample_weight=weights)
+    dask_X = da.map_blocks(
+        _dask_block,
+        on_worker=True,
+        chunks=((DASK_BLOCK_ROWS,) * DASK_BLOCKS, (2,)),
+        dtype=np.float64,
+    )
+    for method in ("__array__", "compute", "persist"):
+        monkeypatch.setattr(da.Array, method, _refuse_to_materialise)
+    with distributed.get_task_stream(dask_client) as tasks:
+        actual = psis_diagnostic(est, dask_X, random_state=0, sample_weight=weights)
+    assert len(tasks.data) >= DASK_BLOCKS
+    workers = set(dask_client.scheduler_info()["workers"])
+    assert {t["worker"] for t in tasks.data} <= workers
+    np.testing.assert_allclose(actual.khat, expected.khat, rtol=1e-8)
+    np.testing.assert_allclose(actual.log_evidence, expected.log_evidence, rtol=1e-10)
+    for name in expected.mean:
+        np.testing.assert_allclose(actual.mean[name], expected.mean[name], rtol=1e-9)
+        np.testing.assert_allclose(actual.std[name], expected.std[name], rtol=1e-8)
