@@ -558,15 +558,20 @@ class PSISDiagnostic:
     Attributes
     ----------
     khat : ndarray
-        The Pareto shape of the importance ratios' tail, one per group (per
-        feature for :class:`~skvi.VariationalNormalEstimator`). The reading
+        The Pareto shape of the importance ratios' tail, one per group: per
+        feature for :class:`~skvi.VariationalNormalEstimator`, shape
+        (n_features,); one for the whole model for
+        :class:`~skvi.VariationalGaussianMixture`, shape (). The reading
         (Yao et al., 2018): k < 0.5, q is close to the posterior and the
         corrected moments are reliable; 0.5 <= k < 0.7, usable, the corrected
         moments converge slowly; k >= 0.7, do not trust q nor the correction.
     mean, std : dict of str to ndarray
         Importance-corrected posterior means and standard deviations of each
-        parameter, keyed by the names of ``sample_posterior``'s outputs
-        (``"mu"`` and ``"tau"`` for the Normal estimator).
+        parameter, keyed by the names of ``sample_posterior``'s outputs:
+        ``"mu"`` and ``"tau"`` (n_features,) for the Normal estimator;
+        ``"weights"`` (n_components,), ``"means"`` (n_components, n_features)
+        and ``"precisions"`` (n_components, n_features, n_features) for the
+        mixture.
     q_mean, q_std : dict of str to ndarray
         The same moments of the unweighted draws from q, for comparison.
     effective_sample_size : ndarray
@@ -574,7 +579,11 @@ class PSISDiagnostic:
     log_evidence : ndarray
         The importance-sampling estimate of ``log p(X)`` per group,
         ``log mean_s exp(r_s)`` of the raw log ratios; biased low, and
-        reliable only where k-hat is small.
+        reliable only where k-hat is small. For the mixture it is the
+        evidence of the one of the K! label-permuted modes that q sits on:
+        with well-separated, all-occupied components, ``log p(X)`` is
+        ``log K!`` higher under the Dirichlet prior (between 0 and
+        ``log K!`` higher under the stick-breaking prior).
     """
 
     khat: np.ndarray
@@ -928,16 +937,31 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
     Unlike :func:`exact_posterior` it needs only the model's log joint, so it
     applies where no exact answer exists.
 
+    The groups that one k-hat speaks for: each feature of a
+    :class:`~skvi.VariationalNormalEstimator` (independent a posteriori), and
+    the whole model of a :class:`~skvi.VariationalGaussianMixture`, whose
+    log joint sums the assignments z out, ``sum_i w_i log sum_k pi_k
+    Normal(x_i | mu_k, Lambda_k^-1)`` plus the log priors of the weights
+    (the sticks v under the stick-breaking prior) and of each
+    ``(mu_k, Lambda_k)``.
+
     Requires the optional dependency arviz-stats
     (``pip install 'skvi[diagnostics]'``).
 
     Parameters
     ----------
     estimator : fitted skvi estimator
-        A fitted :class:`~skvi.VariationalNormalEstimator`.
-    X : array-like of shape (n_samples, n_features)
+        A fitted :class:`~skvi.VariationalNormalEstimator`
+        (``covariance_type='diag'``) or
+        :class:`~skvi.VariationalGaussianMixture` (any covariance_type and
+        weight prior, with the priors it was fitted with).
+    X : array-like, pandas DataFrame, dask array or dask DataFrame of shape \
+(n_samples, n_features)
         The data the estimator was fitted on (the posterior is checked
-        against these data).
+        against these data). A dask collection is read chunk by chunk on
+        the workers and never gathered: the Normal needs only its weighted
+        mean and sum of squares, the mixture each chunk's per-draw sum of
+        log-likelihoods.
     n_draws : int, default=1000
         Number of draws from q; >= 100. The k-hat estimate's own noise falls
         as n_draws grows (about 0.05 at 1000 draws for k near 0.5).
@@ -949,12 +973,33 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
     Returns
     -------
     result : PSISDiagnostic
-        ``khat`` per feature, the corrected ``mean`` and ``std`` of each
-        parameter (``result.mean["mu"]``, ``result.std["tau"]``), the same of
+        ``khat`` per feature (one, of shape (), for the mixture), the
+        corrected ``mean`` and ``std`` of each parameter
+        (``result.mean["mu"]``, ``result.std["tau"]``;
+        ``result.mean["means"]`` for the mixture), the same of
         the unweighted draws (``q_mean``, ``q_std``), the effective sample
         size, an importance-sampling estimate of ``log p(X)``, and
         ``reading``: ``"good"`` (k < 0.5), ``"usable"`` (0.5 <= k < 0.7) or
         ``"do not trust"`` (k >= 0.7).
+
+    Notes
+    -----
+    Cost: the Normal's log joint needs one pass over X for its statistics,
+    then O(n_draws n_features). The mixture's needs one pass over X per
+    draw, vectorised over draws and components in blocks of about 8 MiB:
+    O(n_draws n K d^2) flops and O(n_draws n K) exponentials, 0.1 to 0.25 s
+    for the default 1000 draws on 10 000 x 2 samples with K = 3.
+
+    Label switching: the mixture's posterior has K! modes that differ by a
+    permutation of the components, and q sits on one. k-hat and the corrected
+    moments speak for that mode (the one the fit is read as);
+    ``log_evidence`` misses the others (see :class:`PSISDiagnostic`).
+
+    q's family matters: with ``covariance_type`` 'diag', 'spherical' or
+    'tied', q(Lambda_k) cannot represent the posterior's (a Wishart with the
+    full scale, each component its own), so k-hat can exceed 0.7 on large,
+    well-separated data where 'full' gives k-hat near 0: q, not the
+    data, is then what is poor.
 
     References
     ----------
@@ -973,6 +1018,16 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
     >>> check = psis_diagnostic(est, X, random_state=0)  # doctest: +SKIP
     >>> check.reading  # doctest: +SKIP
     array(['good', 'good'], dtype='<U12')
+
+    The mixture gets one k-hat:
+
+    >>> from skvi import VariationalGaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-5, 1, (300, 2)), rng.normal(5, 1, (300, 2))])
+    >>> vgm = VariationalGaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> check = psis_diagnostic(vgm, X, random_state=0)  # doctest: +SKIP
+    >>> check.khat.shape, check.mean["means"].shape  # doctest: +SKIP
+    ((), (2, 2))
     """
     log_ratio_function = _log_ratio_function(estimator)
     check_is_fitted(estimator)
