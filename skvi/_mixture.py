@@ -72,7 +72,7 @@ import warnings
 from functools import partial
 
 import numpy as np
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
@@ -323,20 +323,51 @@ def _point_weights_dirichlet(concentration):
     return concentration / concentration.sum()
 
 
-def _sample_sticks(concentration, n_samples, rng):
-    """Draw the sticks v_k ~ q(v_k) = Beta(a_k, b_k), shape (n_samples, K)."""
+# The weights are drawn in log space: rng.beta and rng.dirichlet round a
+# stick near 1 to 1.0 and underflow a small weight to 0.0 (as q(v_K) =
+# Beta(1 + N_K, alpha0) and a small alpha0 give), where log v, log(1 - v)
+# and log pi_k, which the importance ratios of skvi.diagnostics need, are
+# lost. From log-Gamma variates they stay finite.
+
+
+def _log_gamma_variates(shape, size, rng):
+    """``log G``, G ~ Gamma(shape, 1), finite however small the shape.
+
+    ``G(a) = G(a + 1) U**(1/a)`` with U ~ Uniform(0, 1] (Marsaglia and
+    Tsang, 2000, §6): ``log G = log G(a + 1) + log(U) / a``.
+    """
+    return (
+        np.log(rng.standard_gamma(shape + 1.0, size=size))
+        + np.log1p(-rng.uniform(size=size)) / shape
+    )
+
+
+def _sample_log_sticks(concentration, n_samples, rng):
+    """``(log v, log(1 - v))`` of the sticks v_k ~ q(v_k) = Beta(a_k, b_k).
+
+    ``v = G_a / (G_a + G_b)`` with independent Gamma variates, in log space;
+    each of shape (n_samples, K).
+    """
     a, b = concentration
-    return rng.beta(a, b, size=(n_samples, a.shape[0]))
+    size = (n_samples, a.shape[0])
+    log_a = _log_gamma_variates(a, size, rng)
+    log_b = _log_gamma_variates(b, size, rng)
+    log_total = np.logaddexp(log_a, log_b)
+    return log_a - log_total, log_b - log_total
 
 
-def _stick_breaking_weights(v):
-    """``pi_k = v_k prod_{j<k} (1 - v_j)``, k <= K, from sticks (n_samples, K)."""
-    rest = np.cumprod(1.0 - v, axis=1)
-    return v * np.concatenate([np.ones((v.shape[0], 1)), rest[:, :-1]], axis=1)
+def _log_stick_breaking_weights(log_sticks):
+    """``log pi_k = log v_k + sum_{j<k} log(1 - v_j)``, k <= K."""
+    log_v, log_rest = log_sticks
+    return log_v + np.cumsum(log_rest, axis=1) - log_rest
 
 
-def _sample_weights_dirichlet(concentration, n_samples, rng):
-    return rng.dirichlet(concentration, size=n_samples)
+def _sample_log_dirichlet(concentration, n_samples, rng):
+    """``log pi``, pi ~ Dirichlet(alpha): normalised Gamma variates, in log space."""
+    log_gamma = _log_gamma_variates(
+        concentration, (n_samples, concentration.shape[0]), rng
+    )
+    return log_gamma - logsumexp(log_gamma, axis=1, keepdims=True)
 
 
 def _log_norm_weights_dirichlet_process(concentration):
@@ -353,9 +384,10 @@ _WEIGHT_PRIOR = {
         "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
         "kl": _kl_weights_dirichlet_process,
         "point": _point_weights_dirichlet_process,
-        # The weights' variables drawn from q (the sticks v), then pi of them.
-        "sample": _sample_sticks,
-        "weights": _stick_breaking_weights,
+        # The weights' variables drawn from q (the sticks' log v and
+        # log(1 - v)), then log pi of them.
+        "sample": _sample_log_sticks,
+        "log_weights": _log_stick_breaking_weights,
         "log_norm": _log_norm_weights_dirichlet_process,
         "constant": lambda K, prior: K * np.log(prior),
     },
@@ -364,8 +396,8 @@ _WEIGHT_PRIOR = {
         "expected_log": dirichlet_expected_log,
         "kl": _kl_weights_dirichlet,
         "point": _point_weights_dirichlet,
-        "sample": _sample_weights_dirichlet,
-        "weights": lambda pi: pi,
+        "sample": _sample_log_dirichlet,
+        "log_weights": lambda log_pi: log_pi,
         "log_norm": _log_norm_weights_dirichlet,
         "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
     },
@@ -1779,15 +1811,19 @@ def _check_n_samples(n_samples):
 def _sample_posterior(params, model, n_samples, rng):
     """Draws of theta from q: a dict of arrays with the draws on the first axis.
 
-    ``"weight_variables"``: the sticks v (Dirichlet process) or pi itself
-    (Dirichlet), (n_samples, K); ``"weights"``: pi, (n_samples, K);
+    ``"log_weight_variables"``: the sticks' ``(log v, log(1 - v))``
+    (Dirichlet process) or ``log pi`` (Dirichlet), each (n_samples, K);
+    ``"log_weights"`` and ``"weights"``: log pi and pi, (n_samples, K);
     ``"precisions"``: Lambda_k ~ Wishart(nu_k, W_k), (n_samples, K, d, d);
     ``"precisions_cholesky"``: their lower factors L (Lambda = L L^T);
     ``"means"``: mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1), (n_samples, K, d).
     """
     K, d = params["means"].shape
     weight_prior = _WEIGHT_PRIOR[model["weight_prior_type"]]
-    variables = weight_prior["sample"](params["weight_concentration"], n_samples, rng)
+    log_variables = weight_prior["sample"](
+        params["weight_concentration"], n_samples, rng
+    )
+    log_weights = weight_prior["log_weights"](log_variables)
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
     precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
     # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
@@ -1796,8 +1832,9 @@ def _sample_posterior(params, model, n_samples, rng):
     shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
     means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
     return {
-        "weight_variables": variables,
-        "weights": weight_prior["weights"](variables),
+        "log_weight_variables": log_variables,
+        "log_weights": log_weights,
+        "weights": np.exp(log_weights),
         "means": means,
         "precisions": precisions,
         "precisions_cholesky": lower,

@@ -32,7 +32,7 @@ from math import exp, log1p
 
 import numpy as np
 from scipy import integrate
-from scipy.special import betaln, gammaln, logsumexp, xlog1py, xlogy
+from scipy.special import betaln, gammaln, logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -708,26 +708,25 @@ def _normal_log_ratios(estimator, X, sample_weight, n_draws, random_state):
 _PSIS_BLOCK_ELEMENTS = 2**20
 
 
-# The weights' ratios are written with the differences of the exponents, so
-# that a draw rounded onto the boundary (v = 1.0, pi_k = 0.0, as q(v_K) =
-# Beta(1 + N_K, alpha0) gives) contributes nothing where prior and q share an
-# exponent (xlogy(0, 0) = 0), rather than inf - inf.
+# The weights' variables come in log space (skvi._mixture._sample_posterior),
+# so that a stick near 1 or a weight below float64's range keeps its ratio.
 
 
-def _log_ratio_sticks(v, concentration, prior):
+def _log_ratio_sticks(log_sticks, concentration, prior):
     """``sum_k log Beta(v_k | 1, alpha0) - log Beta(v_k | a_k, b_k)``, per draw.
 
     ``(1 - a_k) log v_k + (alpha0 - b_k) log(1 - v_k) - log B(1, alpha0)
     + log B(a_k, b_k)``, the Beta density's (B.6) ratio.
     """
+    log_v, log_rest = log_sticks
     a, b = concentration
     return np.sum(
-        xlogy(1.0 - a, v) + xlog1py(prior - b, -v) - betaln(1.0, prior) + betaln(a, b),
+        (1.0 - a) * log_v + (prior - b) * log_rest - betaln(1.0, prior) + betaln(a, b),
         axis=1,
     )
 
 
-def _log_ratio_dirichlet(pi, concentration, prior):
+def _log_ratio_dirichlet(log_pi, concentration, prior):
     """``log Dirichlet(pi | alpha0) - log Dirichlet(pi | alpha)``, per draw (B.16).
 
     ``log C(alpha0) - log C(alpha) + sum_k (alpha0 - alpha_k) log pi_k``.
@@ -735,7 +734,7 @@ def _log_ratio_dirichlet(pi, concentration, prior):
     return (
         _log_dirichlet_normalizer(np.full_like(concentration, prior))
         - _log_dirichlet_normalizer(concentration)
-        + np.sum(xlogy(prior - concentration, pi), axis=1)
+        + np.sum((prior - concentration) * log_pi, axis=1)
     )
 
 
@@ -824,11 +823,9 @@ def _mixture_log_ratios(estimator, X, sample_weight, n_draws, random_state):
     X, sample_weight = check_data(estimator, X, sample_weight, reset=False)
     draws = _sample_posterior(params, model, n_draws, random_state)
     log_det = _log_det_from_cholesky(draws["precisions_cholesky"])
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(draws["weights"])
     data_term = partial(
         _mixture_data_term,
-        log_weights=log_weights,
+        log_weights=draws["log_weights"],
         means=draws["means"],
         lower=draws["precisions_cholesky"],
         log_det=log_det,
@@ -862,7 +859,7 @@ def _mixture_log_ratios(estimator, X, sample_weight, n_draws, random_state):
     log_ratios = (
         log_likelihood
         + _LOG_RATIO_WEIGHTS[model["weight_prior_type"]](
-            draws["weight_variables"],
+            draws["log_weight_variables"],
             params["weight_concentration"],
             model["weight_concentration_prior"],
         )

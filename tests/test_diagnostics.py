@@ -671,11 +671,15 @@ def test_mixture_log_ratios_equal_a_direct_computation(
         np.testing.assert_array_equal(draws[name], value)
     sticks = [None] * n_draws
     if weight_prior == "dirichlet_process":
-        # The sticks are q's first draws; their stick-breaking is the weights.
-        a, b = est.weight_concentration_
-        sticks = np.random.RandomState(seed).beta(a, b, size=(n_draws, 2))
+        # The sticks drawn with the weights; their stick-breaking is the weights.
+        from skvi._mixture import _sample_posterior
+
+        log_sticks, _ = _sample_posterior(
+            *est._current(), n_draws, np.random.RandomState(seed)
+        )["log_weight_variables"]
+        sticks = np.exp(log_sticks)
         pi = sticks * np.hstack([np.ones((n_draws, 1)), 1.0 - sticks[:, :1]])
-        np.testing.assert_allclose(draws["weights"], pi, rtol=1e-15)
+        np.testing.assert_allclose(draws["weights"], pi, rtol=1e-13)
     expected = [
         _reference_log_ratio(
             est,
