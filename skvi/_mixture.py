@@ -333,8 +333,9 @@ def _point_weights_dirichlet(concentration):
 def _log_gamma_variates(shape, size, rng):
     """``log G``, G ~ Gamma(shape, 1), finite however small the shape.
 
-    ``G(a) = G(a + 1) U**(1/a)`` with U ~ Uniform(0, 1] (Marsaglia and
-    Tsang, 2000, §6): ``log G = log G(a + 1) + log(U) / a``.
+    ``G(a) = G(a + 1) U**(1/a)`` with U ~ Uniform(0, 1] (the boost of
+    Marsaglia and Tsang, 2000, for shapes below 1, used for all):
+    ``log G = log G(a + 1) + log(U) / a``.
     """
     return (
         np.log(rng.standard_gamma(shape + 1.0, size=size))

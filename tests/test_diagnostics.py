@@ -879,3 +879,41 @@ def test_mixture_khat_small_for_separated_clusters_and_large_where_q_is_poor(
         _mixture(X, n_components=2, **params), X, n_draws=4000, random_state=0
     )
     assert overlapping.khat > 0.5
+
+
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+def test_mixture_weights_beyond_float64_keep_finite_log_ratios(weight_prior):
+    """Empty components under a tiny alpha0: weights below 1e-308, logs finite.
+
+    q's weights are drawn in log space; their mean log is E_q[log pi_k]
+    (Bishop B.21: psi(alpha_k) - psi(sum_j alpha_j); for the sticks
+    psi(a_k) - psi(a_k + b_k) + sum_{j<k} psi(b_j) - psi(a_j + b_j)), within
+    five Monte Carlo standard errors.
+    """
+    from scipy.special import digamma
+
+    from skvi._mixture import _sample_posterior
+    from skvi.diagnostics import _mixture_log_ratios
+
+    X = _clusters(3000, 10.0, seed=0)
+    est = _mixture(
+        X,
+        n_components=5,
+        weight_concentration_prior_type=weight_prior,
+        weight_concentration_prior=1e-3,
+    )
+    n_draws = 20_000
+    draws = _sample_posterior(*est._current(), n_draws, np.random.RandomState(0))
+    assert np.any(draws["weights"] == 0.0)
+    assert np.all(np.isfinite(draws["log_weights"]))
+    if weight_prior == "dirichlet_process":
+        a, b = est.weight_concentration_
+        log_rest = digamma(b) - digamma(a + b)
+        expected = digamma(a) - digamma(a + b) + np.cumsum(log_rest) - log_rest
+    else:
+        alpha = est.weight_concentration_
+        expected = digamma(alpha) - digamma(alpha.sum())
+    error = draws["log_weights"].std(axis=0) / np.sqrt(n_draws)
+    assert np.all(np.abs(draws["log_weights"].mean(axis=0) - expected) < 5 * error)
+    log_ratios, _ = _mixture_log_ratios(est, X, None, 1000, np.random.RandomState(0))
+    assert np.all(np.isfinite(log_ratios))
