@@ -984,7 +984,7 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
     Cost: the Normal's log joint needs one pass over X for its statistics,
     then O(n_draws n_features). The mixture's needs one pass over X per
     draw, vectorised over draws and components in blocks of about 8 MiB:
-    O(n_draws n K d^2) flops and O(n_draws n K) exponentials, 0.1 to 0.25 s
+    O(n_draws n K d^2) flops and O(n_draws n K) exponentials, 0.1 to 0.3 s
     for the default 1000 draws on 10 000 x 2 samples with K = 3.
 
     Label switching: the mixture's posterior has K! modes that differ by a
