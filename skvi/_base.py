@@ -3,15 +3,24 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import math
 import threading
 import time
 import warnings
 import weakref
+from functools import partial
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_sample_weight, validate_params
+from ._validation import (
+    check_data,
+    check_sample_weight,
+    is_dask_collection,
+    validate_data,
+    validate_params,
+)
 from ._version import __version__
 from .exceptions import (
     ConvergenceWarning,
@@ -87,6 +96,48 @@ def _best_exponent(weights):
     """The power of two that brings the largest weight near 1, exactly."""
     largest = float(np.max(weights))
     return -np.frexp(largest)[1] if largest > 0 else 0
+
+
+def _weighted_sums(scores, weights):
+    """``(e, sum_i 2^e w_i s_i, sum_i 2^e w_i)`` of one part of the scores.
+
+    The power of two ``2^e`` (exact) brings the part's largest weight near 1,
+    so that sums of weights near float64's limits neither overflow nor lose
+    the digits of subnormal weights; no weights count as ``w_i = 1, e = 0``.
+    """
+    if weights is None:
+        return 0, float(np.sum(scores)), float(scores.shape[0])
+    exponent = int(_best_exponent(weights))
+    weights = np.ldexp(weights, exponent)
+    return exponent, float(np.dot(weights, scores)), float(weights.sum())
+
+
+def _chunk_weighted_sums(rows, weights, *, score_rows):
+    """:func:`_weighted_sums` of ``score_rows(rows)``: one dask chunk's part."""
+    return _weighted_sums(score_rows(rows), weights)
+
+
+def _weighted_mean(parts):
+    """``sum_i w_i s_i / sum_i w_i`` from the :func:`_weighted_sums` of the parts.
+
+    Each part is brought to the scale of the largest weight, ``2^e`` with
+    the smallest ``e`` (exact, but for contributions below float64's range),
+    and the parts are added exactly rounded (``math.fsum``); one part gives
+    its own quotient unchanged.
+    """
+    common = min(exponent for exponent, _, total in parts if total > 0)
+    weighted = _sum([math.ldexp(value, common - e) for e, value, _ in parts])
+    total = _sum([math.ldexp(total, common - e) for e, _, total in parts])
+    return weighted / total
+
+
+def _sum(values):
+    """The exactly rounded sum of a few floats; numpy's if one is not finite."""
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.sum(values))
 
 
 class VariationalEstimator(VersionedStateMixin):
@@ -277,14 +328,17 @@ class VariationalEstimator(VersionedStateMixin):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data with the features seen in fit.
+            Data with the features seen in fit. On a dask array or DataFrame
+            each row chunk is scored and summed on its worker, and only
+            three numbers per chunk come back: X is never gathered.
 
         y : None
             Ignored; present for API consistency.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the average; any non-negative finite values, however
-            large or small.
+            large or small. With dask X, a dask array or Series too, as in
+            ``fit``.
 
         Returns
         -------
@@ -292,12 +346,66 @@ class VariationalEstimator(VersionedStateMixin):
             The weighted mean of ``score_samples(X)``. On the training data
             with its weights, ``score * W_train == elbo_``. Higher is better.
         """
-        scores = self.score_samples(X)
-        sample_weight = check_sample_weight(sample_weight, scores[:, np.newaxis])
-        if sample_weight is None:
-            return float(np.mean(scores))
-        # Scaled exactly by a power of two so that the largest weight is near
-        # 1: sums of weights near float64's limits neither overflow nor lose
-        # the digits of subnormal weights.
-        sample_weight = np.ldexp(sample_weight, _best_exponent(sample_weight))
-        return float(np.dot(sample_weight, scores) / sample_weight.sum())
+        if is_dask_collection(X):
+            from ._dask import dask_reduce
+
+            check_is_fitted(self)
+            X, sample_weight = check_data(self, X, sample_weight, reset=False)
+            parts = dask_reduce(
+                X,
+                sample_weight,
+                partial(_chunk_weighted_sums, score_rows=self._sample_scorer()),
+                check_total_weight=False,
+                estimator_name=type(self).__name__,
+            )
+        else:
+            scores = self.score_samples(X)
+            sample_weight = check_sample_weight(sample_weight, scores[:, np.newaxis])
+            parts = [_weighted_sums(scores, sample_weight)]
+        return float(_weighted_mean(parts))
+
+    def _map_rows(self, X, row_function, *, dtype=np.float64, n_columns=None):
+        """``row_function`` of the checked rows of X, the fitted model's per-row values.
+
+        numpy and pandas X are checked whole and mapped at once. A dask
+        array or DataFrame is checked on the client for what its metadata
+        tell (dimensions, dtypes, the number and names of the features seen
+        in fit), and mapped chunk by chunk on the workers by
+        :func:`skvi._dask.dask_map_rows`: the result is a lazy dask array
+        with X's row chunks, and X is never gathered.
+
+        Parameters
+        ----------
+        X : array-like, pandas DataFrame, dask array or dask DataFrame \
+                of shape (n_samples, n_features)
+        row_function : callable
+            ``row_function(rows) -> values``, a picklable pure function of a
+            float ndarray of rows.
+        dtype : dtype, default=np.float64
+            The dtype of ``values``.
+        n_columns : int, default=None
+            The number of columns of ``values``; None for one value per row.
+
+        Returns
+        -------
+        values : ndarray or dask.array.Array of shape (n_samples,) or \
+                (n_samples, n_columns)
+        """
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            from ._dask import dask_map_rows
+
+            X, _ = check_data(self, X, reset=False)
+            return dask_map_rows(
+                X,
+                row_function,
+                dtype=dtype,
+                n_columns=n_columns,
+                estimator_name=type(self).__name__,
+            )
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return row_function(X)
+
+    def _sample_scorer(self):
+        """``rows -> score_samples(rows)``, picklable, for :meth:`_map_rows`."""
+        raise NotImplementedError

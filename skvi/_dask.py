@@ -13,7 +13,12 @@ import numpy as np
 from ._stats import merge_moments_about, weighted_moments_about
 from ._validation import check_chunk, check_sample_weight, check_weight_sum
 
-__all__ = ["dask_moments_about", "dask_reduce", "dask_weighted_moments"]
+__all__ = [
+    "dask_map_rows",
+    "dask_moments_about",
+    "dask_reduce",
+    "dask_weighted_moments",
+]
 
 
 def dask_reduce(
@@ -22,6 +27,7 @@ def dask_reduce(
     block_function,
     *,
     allow_all_zero=False,
+    check_total_weight=True,
     ensure_all_finite=True,
     ensure_min_samples=1,
     estimator_name=None,
@@ -55,6 +61,10 @@ def dask_reduce(
         ``functools.partial`` of one) for a distributed scheduler.
     allow_all_zero : bool, default=False
         Accept weights that are zero everywhere (a later ``partial_fit`` chunk).
+    check_total_weight : bool, default=True
+        Refuse weights whose sum overflows float64
+        (:func:`skvi._validation.check_weight_sum`): a fit needs the total;
+        ``score`` averages over such weights safely and passes False.
     ensure_all_finite : bool, default=True
         Check each chunk for NaN and infinity before ``block_function``; False
         when ``block_function`` does it.
@@ -105,7 +115,8 @@ def dask_reduce(
     if sample_weight is not None:
         with np.errstate(over="ignore"):
             total = np.sum([weight for _, weight, _ in results])
-        check_weight_sum(total)
+        if check_total_weight:
+            check_weight_sum(total)
         if not allow_all_zero and total == 0:
             # check_sample_weight words the error for the whole.
             check_sample_weight(np.zeros(1), np.zeros((1, n_features)))
@@ -184,6 +195,94 @@ def _weight_chunks(sample_weight, lengths, n_features):
 def _shape_only(n_samples, n_features):
     """A zero-memory array of the shape of X, for shape checks."""
     return np.broadcast_to(np.float64(0.0), (int(n_samples), n_features))
+
+
+def dask_map_rows(X, row_function, *, dtype, n_columns=None, estimator_name=None):
+    """``row_function`` of each row chunk of X, on the workers: a lazy dask array.
+
+    The per-row counterpart of :func:`dask_reduce`, as dask-ml's
+    ``ParallelPostFit`` does it: each chunk of whole rows (a block of a dask
+    array, or a partition of a dask DataFrame) is checked on its worker by
+    :func:`skvi._validation.check_chunk`, the function that checks numpy
+    and pandas input, and mapped there by ``row_function``, the very function
+    the numpy path applies to the whole of X. Nothing is computed here, and
+    X is never gathered: the result keeps X's row chunks (of unknown length
+    for a DataFrame, whose partitions are not counted), and its values, and
+    the errors of bad chunks, come when it is computed.
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
+        The data, already checked by :func:`skvi._validation.check_data` for
+        what can be known without reading it (its dimensions, dtypes and
+        columns, against the fitted estimator's).
+    row_function : callable
+        ``row_function(rows) -> values``, with ``rows`` an ndarray (n_rows,
+        n_features) of float64 or float32 and ``values`` an ndarray of shape
+        (n_rows,) or (n_rows, n_columns); picklable (a module-level function
+        or a ``functools.partial`` of one) for a distributed scheduler.
+    dtype : dtype
+        The dtype of ``values`` (the result's, declared without computing).
+    n_columns : int, default=None
+        The number of columns of ``values``; None for one value per row.
+    estimator_name : str, default=None
+        Named in the error messages.
+
+    Returns
+    -------
+    values : dask.array.Array of shape (n_samples,) or (n_samples, n_columns)
+        With the row chunks of X.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from skvi._dask import dask_map_rows
+    >>> X = da.from_array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]], chunks=(2, 2))
+    >>> totals = dask_map_rows(X, lambda rows: rows.sum(axis=1), dtype=float)
+    >>> totals.chunks, totals.compute().tolist()
+    (((2, 1),), [3.0, 9.0, 15.0])
+    """
+    tail = () if n_columns is None else (n_columns,)
+    map_chunk = partial(
+        _map_chunk,
+        row_function=row_function,
+        dtype=np.dtype(dtype),
+        tail=tail,
+        estimator_name=estimator_name,
+    )
+    meta = np.empty((0,) + tail, dtype=dtype)
+    if isinstance(X, da.Array):
+        # One chunk across the columns, so that each block holds whole rows.
+        X = X.rechunk({1: -1})
+        return X.map_blocks(
+            map_chunk,
+            dtype=dtype,
+            chunks=(X.chunks[0],) + tuple((size,) for size in tail),
+            drop_axis=[] if tail else [1],
+            meta=meta,
+        )
+    # A dask DataFrame: each partition, a pandas DataFrame, is checked as
+    # pandas input is; its number of rows is known once it is read.
+    return da.concatenate(
+        [
+            da.from_delayed(
+                dask.delayed(map_chunk, pure=True)(part),
+                shape=(np.nan,) + tail,
+                dtype=dtype,
+                meta=meta,
+            )
+            for part in X.to_delayed()
+        ]
+    )
+
+
+def _map_chunk(rows, *, row_function, dtype, tail, estimator_name):
+    """``row_function`` of one checked row chunk, as ``dtype``."""
+    # Chunks may be empty (a filtered partition).
+    rows = check_chunk(rows, estimator_name=estimator_name, ensure_min_samples=0)
+    if rows.shape[0] == 0:
+        return np.empty((0,) + tail, dtype=dtype)
+    return np.asarray(row_function(rows), dtype=dtype)
 
 
 def dask_moments_about(

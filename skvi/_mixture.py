@@ -72,7 +72,7 @@ import warnings
 from functools import partial
 
 import numpy as np
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
@@ -98,13 +98,17 @@ from ._natural import (
     normal_wishart_to_natural,
     svi_step_size,
 )
-from ._stats import SufficientStatistics, _map_groups, sufficient_statistics
+from ._stats import (
+    SufficientStatistics,
+    _map_groups,
+    diagonal_statistics_about,
+    sufficient_statistics,
+)
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     check_data,
     is_dask_collection,
-    validate_data,
 )
 
 # ---------------------------------------------------------------------------
@@ -232,47 +236,46 @@ _SCALE = {
 
 # The E-step works on (n_components, n_rows) arrays: reductions over the
 # components then run along rows of contiguous memory, some 50x faster than
-# over a short last axis of (n_rows, n_components).
+# over a short last axis of (n_rows, n_components). Every Mahalanobis term
+# takes the block's deviations d = x - centre (the data's mean, so that the
+# expansions below lose few digits) and, for the diagonal families, d * d,
+# which the E-step computes once and the statistics then reuse.
 
 
-def _mahalanobis_full(X, means, precisions_cholesky, centre):
+def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
     """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
     K, d, _ = precisions_cholesky.shape
     stacked = precisions_cholesky.transpose(0, 2, 1).reshape(K * d, d)
-    projected = stacked @ (X - centre).T
-    projected -= np.einsum("kd,kde->ke", means - centre, precisions_cholesky).reshape(
+    projected = stacked @ deviation.T
+    projected -= np.einsum("kd,kde->ke", shifted_means, precisions_cholesky).reshape(
         K * d
     )[:, None]
     np.multiply(projected, projected, out=projected)
-    return projected.reshape(K, d, X.shape[0]).sum(axis=1)
+    return projected.reshape(K, d, deviation.shape[0]).sum(axis=1)
 
 
-def _mahalanobis_tied(X, means, precisions_cholesky, centre):
+def _mahalanobis_tied(deviation, squares, shifted_means, precisions_cholesky):
     """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
-    projected = precisions_cholesky.T @ (X - centre).T
-    difference = projected[None] - ((means - centre) @ precisions_cholesky)[:, :, None]
+    projected = precisions_cholesky.T @ deviation.T
+    difference = projected[None] - (shifted_means @ precisions_cholesky)[:, :, None]
     np.multiply(difference, difference, out=difference)
     return difference.sum(axis=1)
 
 
-def _mahalanobis_diag(X, means, precisions_cholesky, centre):
-    """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about ``centre``."""
+def _mahalanobis_diag(deviation, squares, shifted_means, precisions_cholesky):
+    """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about the centre."""
     precisions = precisions_cholesky**2
-    centred = X - centre
-    shifted_means = means - centre
-    result = precisions @ (centred * centred).T
-    result -= (2.0 * shifted_means * precisions) @ centred.T
+    result = precisions @ squares.T
+    result -= (2.0 * shifted_means * precisions) @ deviation.T
     result += (shifted_means**2 * precisions).sum(1)[:, None]
     return result
 
 
-def _mahalanobis_spherical(X, means, precisions_cholesky, centre):
-    """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about ``centre``."""
+def _mahalanobis_spherical(deviation, squares, shifted_means, precisions_cholesky):
+    """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about the centre."""
     precisions = precisions_cholesky**2
-    centred = X - centre
-    shifted_means = means - centre
-    result = (-2.0 * shifted_means) @ centred.T
-    result += np.einsum("ij,ij->i", centred, centred)
+    result = (-2.0 * shifted_means) @ deviation.T
+    result += squares.sum(axis=1)
     result += (shifted_means**2).sum(1)[:, None]
     result *= precisions[:, None]
     return result
@@ -320,16 +323,52 @@ def _point_weights_dirichlet(concentration):
     return concentration / concentration.sum()
 
 
-def _sample_weights_dirichlet_process(concentration, n_samples, rng):
-    """Draw v ~ q(v) and return pi_k = v_k prod_{j<k} (1 - v_j), k <= K."""
+# The weights are drawn in log space: rng.beta and rng.dirichlet round a
+# stick near 1 to 1.0 and underflow a small weight to 0.0 (as q(v_K) =
+# Beta(1 + N_K, alpha0) and a small alpha0 give), where log v, log(1 - v)
+# and log pi_k, which the importance ratios of skvi.diagnostics need, are
+# lost. From log-Gamma variates they stay finite.
+
+
+def _log_gamma_variates(shape, size, rng):
+    """``log G``, G ~ Gamma(shape, 1), finite however small the shape.
+
+    ``G(a) = G(a + 1) U**(1/a)`` with U ~ Uniform(0, 1] (the boost of
+    Marsaglia and Tsang, 2000, for shapes below 1, used for all):
+    ``log G = log G(a + 1) + log(U) / a``.
+    """
+    return (
+        np.log(rng.standard_gamma(shape + 1.0, size=size))
+        + np.log1p(-rng.uniform(size=size)) / shape
+    )
+
+
+def _sample_log_sticks(concentration, n_samples, rng):
+    """``(log v, log(1 - v))`` of the sticks v_k ~ q(v_k) = Beta(a_k, b_k).
+
+    ``v = G_a / (G_a + G_b)`` with independent Gamma variates, in log space;
+    each of shape (n_samples, K).
+    """
     a, b = concentration
-    v = rng.beta(a, b, size=(n_samples, a.shape[0]))
-    rest = np.cumprod(1.0 - v, axis=1)
-    return v * np.concatenate([np.ones((n_samples, 1)), rest[:, :-1]], axis=1)
+    size = (n_samples, a.shape[0])
+    log_a = _log_gamma_variates(a, size, rng)
+    log_b = _log_gamma_variates(b, size, rng)
+    log_total = np.logaddexp(log_a, log_b)
+    return log_a - log_total, log_b - log_total
 
 
-def _sample_weights_dirichlet(concentration, n_samples, rng):
-    return rng.dirichlet(concentration, size=n_samples)
+def _log_stick_breaking_weights(log_sticks):
+    """``log pi_k = log v_k + sum_{j<k} log(1 - v_j)``, k <= K."""
+    log_v, log_rest = log_sticks
+    return log_v + np.cumsum(log_rest, axis=1) - log_rest
+
+
+def _sample_log_dirichlet(concentration, n_samples, rng):
+    """``log pi``, pi ~ Dirichlet(alpha): normalised Gamma variates, in log space."""
+    log_gamma = _log_gamma_variates(
+        concentration, (n_samples, concentration.shape[0]), rng
+    )
+    return log_gamma - logsumexp(log_gamma, axis=1, keepdims=True)
 
 
 def _log_norm_weights_dirichlet_process(concentration):
@@ -346,7 +385,10 @@ _WEIGHT_PRIOR = {
         "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
         "kl": _kl_weights_dirichlet_process,
         "point": _point_weights_dirichlet_process,
-        "sample": _sample_weights_dirichlet_process,
+        # The weights' variables drawn from q (the sticks' log v and
+        # log(1 - v)), then log pi of them.
+        "sample": _sample_log_sticks,
+        "log_weights": _log_stick_breaking_weights,
         "log_norm": _log_norm_weights_dirichlet_process,
         "constant": lambda K, prior: K * np.log(prior),
     },
@@ -355,7 +397,8 @@ _WEIGHT_PRIOR = {
         "expected_log": dirichlet_expected_log,
         "kl": _kl_weights_dirichlet,
         "point": _point_weights_dirichlet,
-        "sample": _sample_weights_dirichlet,
+        "sample": _sample_log_dirichlet,
+        "log_weights": lambda log_pi: log_pi,
         "log_norm": _log_norm_weights_dirichlet,
         "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
     },
@@ -429,27 +472,57 @@ _INIT = {
 # ---------------------------------------------------------------------------
 # The two steps, as pure functions of arrays.
 
-# Elements of the E-step's largest temporary per row block (2 MiB of float64).
-_BLOCK_ELEMENTS = 2**18
+# Float64 values an E-step block holds per row: K of log rho and of the
+# responsibilities, d of deviations and (diag, spherical) d of their squares,
+# and K d of the projections of full and tied. Blocks of about
+# _BLOCK_ELEMENTS such values (4 MiB) stay in the shared cache, and are large enough
+# that the Python between numpy calls costs little.
+_BLOCK_ELEMENTS = 2**19
+_ROW_ELEMENTS = {
+    "full": lambda K, d: K * d + K + d,
+    "tied": lambda K, d: K * d + K + d,
+    "diag": lambda K, d: 2 * K + 2 * d,
+    "spherical": lambda K, d: 2 * K + 2 * d,
+}
 # Row blocks per unit of work of one thread (as skvi._stats groups its blocks).
-_BLOCKS_PER_GROUP = 16
+_BLOCKS_PER_GROUP = 4
 
 
-def _row_blocks(n_samples, n_components, n_features):
+def _row_blocks(n_samples, n_components, n_features, covariance_type="full"):
     """Row slices of about :data:`_BLOCK_ELEMENTS` E-step values each."""
-    step = int(max(64, _BLOCK_ELEMENTS // (n_components * n_features)))
+    per_row = _ROW_ELEMENTS[covariance_type](n_components, n_features)
+    step = int(max(64, _BLOCK_ELEMENTS // per_row))
     return [slice(start, start + step) for start in range(0, n_samples, step)]
 
 
-def _log_rho(X, params, model):
+def _deviations(X, model):
+    """``d = x - centre`` (float64) and, for diag and spherical, ``d * d``."""
+    deviation = np.subtract(X, model["centre"], dtype=np.float64)
+    squares = (
+        np.multiply(deviation, deviation)
+        if _SCATTER[model["covariance_type"]] == "diag"
+        else None
+    )
+    return deviation, squares
+
+
+def _log_rho_from(deviation, squares, params, model):
     """``log rho_ik`` of the E-step (Bishop 10.46), shape (K, n_rows)."""
     mahalanobis = _MAHALANOBIS[model["covariance_type"]](
-        X, params["means"], params["precisions_cholesky"], model["centre"]
+        deviation,
+        squares,
+        params["means"] - model["centre"],
+        params["precisions_cholesky"],
     )
     # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
     mahalanobis -= params["log_rho_offset"][:, None]
     mahalanobis *= -0.5
     return mahalanobis
+
+
+def _log_rho(X, params, model):
+    """``log rho_ik`` of the E-step (Bishop 10.46) on rows of X, shape (K, n_rows)."""
+    return _log_rho_from(*_deviations(X, model), params, model)
 
 
 def _log_normalise(log_rho):
@@ -481,7 +554,8 @@ def _local_step(X, sample_weight, params, model):
     neg_entropy : float
         ``sum_i w_i sum_k r_ik log r_ik``.
     """
-    log_resp = _log_rho(X, params, model)
+    deviation, squares = _deviations(X, model)
+    log_resp = _log_rho_from(deviation, squares, params, model)
     log_norm, resp = _log_normalise(log_resp)
     np.multiply(log_resp, resp, out=log_resp)
     row_neg_entropy = log_resp.sum(axis=0)
@@ -490,14 +564,23 @@ def _local_step(X, sample_weight, params, model):
     else:
         total_log_norm = sample_weight @ log_norm
         neg_entropy = sample_weight @ row_neg_entropy
-    statistics = sufficient_statistics(
-        X,
-        sample_weight,
-        resp.T,
-        scatter=_SCATTER[model["covariance_type"]],
-        reference=model["centre"],
+        resp *= sample_weight
+    statistics = _STATISTICS[_SCATTER[model["covariance_type"]]](
+        X, deviation, squares, resp.T, model["centre"]
     )
     return statistics, float(total_log_norm), float(neg_entropy)
+
+
+def _full_statistics(X, deviation, squares, responsibilities, reference):
+    """Full scatters: each component centred on its own mean (skvi._stats)."""
+    return sufficient_statistics(
+        X, None, responsibilities, scatter="full", reference=reference
+    )
+
+
+# The statistics of the M-step from the E-step's block: the diagonal
+# families reuse its d and d * d, saving two of four passes over the block.
+_STATISTICS = {"diag": diagonal_statistics_about, "full": _full_statistics}
 
 
 def _merge_local(parts):
@@ -518,7 +601,9 @@ def _blockwise_local(X, sample_weight, params, model):
     that memory holds one O(K d^2) result per group, not per block. On a dask
     array this runs on each chunk, on its worker.
     """
-    blocks = _row_blocks(X.shape[0], model["n_components"], X.shape[1])
+    blocks = _row_blocks(
+        X.shape[0], model["n_components"], X.shape[1], model["covariance_type"]
+    )
     groups = [
         blocks[start : start + _BLOCKS_PER_GROUP]
         for start in range(0, len(blocks), _BLOCKS_PER_GROUP)
@@ -1485,16 +1570,29 @@ degrees_of_freedom_prior_, covariance_prior_
         )
         return params, model
 
-    def _blockwise(self, X, function):
-        """``function(log_rho_block)`` over row blocks of X, concatenated."""
+    def _blockwise(self, X, function, *, dtype=np.float64, n_columns=None):
+        """``function(log_rho_block)`` over row blocks of X, concatenated.
+
+        On a dask collection, lazily on each row chunk, on its worker
+        (:meth:`_map_rows`), by the same :func:`_map_log_rho`.
+        """
         params, model = self._current()
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        blocks = _row_blocks(X.shape[0], *params["means"].shape)
-        parts = _map_groups(
-            lambda block: function(_log_rho(X[blocks[block]], params, model)),
-            len(blocks),
+        return self._map_rows(
+            X,
+            partial(_map_log_rho, params=params, model=model, function=function),
+            dtype=dtype,
+            n_columns=n_columns,
         )
-        return np.concatenate(parts), params, model
+
+    def _sample_scorer(self):
+        """``rows -> score_samples(rows)``, the fitted q(theta) bound."""
+        params, model = self._current()
+        return partial(
+            _sample_scores,
+            params=params,
+            model=model,
+            kl_per_sample=_kl_to_prior(params, model) / self.n_samples_seen_,
+        )
 
     def predict(self, X):
         """The most probable component of each sample (argmax of q(z_i)).
@@ -1502,12 +1600,15 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is labelled chunk by chunk on the
+            workers (it is never gathered).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            For dask X, a lazy dask array with X's row chunks.
         """
-        return self._blockwise(X, lambda log_rho: log_rho.argmax(axis=0))[0]
+        return self._blockwise(X, _labels, dtype=np.intp)
 
     def predict_proba(self, X):
         """q(z_i = k) of each sample, the responsibilities (Bishop 10.49).
@@ -1515,13 +1616,16 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is read chunk by chunk on the workers
+            (it is never gathered).
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
+            For dask X, a lazy dask array with X's row chunks.
         """
-
-        return self._blockwise(X, lambda log_rho: _log_normalise(log_rho)[1].T)[0]
+        check_is_fitted(self)
+        return self._blockwise(X, _responsibilities, n_columns=self.means_.shape[0])
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then label X with a final E-step (as scikit-learn's).
@@ -1529,6 +1633,8 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is fitted as by :meth:`fit`, then
+            labelled lazily on the workers, as by :meth:`predict`.
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -1536,6 +1642,7 @@ degrees_of_freedom_prior_, covariance_prior_
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            For dask X, a lazy dask array with X's row chunks.
         """
         return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
@@ -1549,15 +1656,15 @@ degrees_of_freedom_prior_, covariance_prior_
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A dask array or DataFrame is scored chunk by chunk on the
+            workers (it is never gathered).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
+            For dask X, a lazy dask array with X's row chunks.
         """
-        log_norm, params, model = self._blockwise(
-            X, lambda log_rho: _log_normalise(log_rho)[0]
-        )
-        return log_norm - _kl_to_prior(params, model) / self.n_samples_seen_
+        return self._map_rows(X, self._sample_scorer())
 
     def sample(self, n_samples=1):
         """Draw samples from the point-estimate mixture, as scikit-learn's.
@@ -1630,19 +1737,46 @@ n_features)
         """
         params, model = self._current()
         _check_n_samples(n_samples)
-        rng = check_random_state(random_state)
-        K, d = params["means"].shape
-        weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["sample"](
-            params["weight_concentration"], n_samples, rng
+        draws = _sample_posterior(
+            params, model, n_samples, check_random_state(random_state)
         )
-        dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-        precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
-        # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
-        lower = np.linalg.cholesky(precisions)
-        noise = rng.standard_normal((n_samples, K, d, 1))
-        shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
-        means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
-        return weights, means, precisions
+        return draws["weights"], draws["means"], draws["precisions"]
+
+
+# Per-row values of the fitted model, as pure functions of rows of X: the
+# same on numpy input and on each dask chunk (VariationalEstimator._map_rows).
+
+
+def _map_log_rho(X, *, params, model, function):
+    """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
+    blocks = _row_blocks(X.shape[0], *params["means"].shape, model["covariance_type"])
+    parts = _map_groups(
+        lambda block: function(_log_rho(X[blocks[block]], params, model)),
+        len(blocks),
+    )
+    return np.concatenate(parts)
+
+
+def _labels(log_rho):
+    """``argmax_k rho_ik`` of each row."""
+    return log_rho.argmax(axis=0)
+
+
+def _responsibilities(log_rho):
+    """``r_ik`` (Bishop 10.49), rows by components."""
+    return _log_normalise(log_rho)[1].T
+
+
+def _log_norm(log_rho):
+    """``log sum_k rho_ik`` of each row."""
+    return _log_normalise(log_rho)[0]
+
+
+def _sample_scores(X, *, params, model, kl_per_sample):
+    """Each row's ``log sum_k rho_ik - KL(q(theta) || p(theta)) / W``."""
+    return _map_log_rho(X, params=params, model=model, function=_log_norm) - (
+        kl_per_sample
+    )
 
 
 def _as_numpy(sample_weight):
@@ -1673,6 +1807,39 @@ def _check_n_samples(n_samples):
             f"Invalid value for 'n_samples': {n_samples}. The sampling requires "
             "at least one sample."
         )
+
+
+def _sample_posterior(params, model, n_samples, rng):
+    """Draws of theta from q: a dict of arrays with the draws on the first axis.
+
+    ``"log_weight_variables"``: the sticks' ``(log v, log(1 - v))``
+    (Dirichlet process) or ``log pi`` (Dirichlet), each (n_samples, K);
+    ``"log_weights"`` and ``"weights"``: log pi and pi, (n_samples, K);
+    ``"precisions"``: Lambda_k ~ Wishart(nu_k, W_k), (n_samples, K, d, d);
+    ``"precisions_cholesky"``: their lower factors L (Lambda = L L^T);
+    ``"means"``: mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1), (n_samples, K, d).
+    """
+    K, d = params["means"].shape
+    weight_prior = _WEIGHT_PRIOR[model["weight_prior_type"]]
+    log_variables = weight_prior["sample"](
+        params["weight_concentration"], n_samples, rng
+    )
+    log_weights = weight_prior["log_weights"](log_variables)
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
+    # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
+    lower = np.linalg.cholesky(precisions)
+    noise = rng.standard_normal((n_samples, K, d, 1))
+    shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
+    means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
+    return {
+        "log_weight_variables": log_variables,
+        "log_weights": log_weights,
+        "weights": np.exp(log_weights),
+        "means": means,
+        "precisions": precisions,
+        "precisions_cholesky": lower,
+    }
 
 
 def _sample_wishart(dof, scale, n_samples, rng):

@@ -2,6 +2,9 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
+from typing import NamedTuple
+
 import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, DensityMixin
@@ -14,6 +17,7 @@ from ._base import VariationalEstimator
 from ._expectations import expected_log_normal, gamma_expectations
 from ._kl import kl_gamma, kl_normal
 from ._stats import (
+    SufficientStatistics,
     merge_moments_about,
     sufficient_statistics,
     weighted_moments_about,
@@ -28,7 +32,6 @@ from ._validation import (
     check_probability,
     check_weight_sum,
     is_dask_collection,
-    validate_data,
 )
 
 # Elements per row block of score_samples' temporaries (1 MiB of float64).
@@ -277,6 +280,85 @@ def _precision_fixed_point(weight, data_mean, sum_of_squares, prior, precision_m
     return np.where(usable, np.exp(x), np.nan)
 
 
+class LinearResponseStd(NamedTuple):
+    """Linear-response corrected posterior standard deviations, per feature.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+        Corrected sd of each feature's mean ``mu`` (compare with
+        ``posterior_std_``).
+    precision : ndarray of shape (n_features,)
+        Corrected sd of each feature's precision ``tau`` (compare with
+        q(tau)'s ``sqrt(posterior_shape_) / posterior_rate_``).
+    """
+
+    mean: np.ndarray
+    precision: np.ndarray
+
+
+# Linear response (Giordano, Broderick and Jordan, 2015, eq. 11) at the CAVI
+# fixed point. With m_mu = (E[mu - m], E[(mu - m)**2]) (centred at q's mean m,
+# which leaves linear response unchanged and keeps the numbers small) and
+# m_tau = (E[tau], E[log tau]), V the block-diagonal covariance of these
+# statistics under q and H the Hessian of the expected log joint in them,
+#
+#     Sigma_LR = (I - V H)^-1 V.
+#
+# The expected log joint is linear in each factor's mean parameters; only the
+# data term -E[tau]/2 W E[(xbar - mu)**2] couples them, with cross derivatives
+# h1 = W (xbar - m) (E[mu - m] with E[tau]) and -W/2 (E[(mu - m)**2] with
+# E[tau]): H = [[0, Hc], [Hc^T, 0]], Hc = [[h1, 0], [-W/2, 0]]. Under q,
+# V_mu = diag(s**2, 2 s**4) and V_tau = [[a/b**2, 1/b], [1/b, psi'(a)]].
+# V_mu Hc V_tau Hc^T has rank one, and the block inverses reduce to
+#
+#     g = s**2 h1**2 + s**4 W**2 / 2,      D = 1 - a g / b**2,
+#     Var_LR(mu)  = s**2 + (a / b**2) s**4 h1**2 / D,
+#     Var_LR(tau) = (a / b**2) / D,
+#
+# computed from the ratios c1 = s W (xbar - m) / b and c2 = s**2 W / b, so
+# that a g / b**2 = a c1**2 + a c2**2 / 2. D <= 0 (the fixed point is not a
+# strict maximum in the directions probed) gives NaN.
+#
+# Where xbar = m (data that agree with the prior mean), h1 = 0 and
+# Var_LR(mu) = s**2 exactly: a tilt t mu of the log joint moves E_q[mu] but,
+# to first order, not E_q[(x - mu)**2] = S + W (xbar - m)**2 + W s**2, so
+# E_q[tau] does not respond and neither does q(mu)'s width. The exact sd of mu
+# exceeds s there by the Student-t widening of its marginal (about
+# 1/(2 a_n) of the sd, a_n = a0 + W/2), which no linear response of this
+# family sees.
+
+
+def _linear_response_std(weight, data_mean, mean, std, shape, rate):
+    """Linear-response sds of ``mu`` and ``tau`` (the comment above), per feature."""
+    c1 = std * weight * (data_mean - mean) / rate
+    c2 = std * std * weight / rate
+    response = shape * c1 * c1
+    denominator = 1.0 - response - 0.5 * shape * c2 * c2
+    valid = denominator > 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_std = std * np.sqrt(1.0 + response / denominator)
+        precision_std = np.sqrt(shape / denominator) / rate
+    return LinearResponseStd(
+        mean=np.where(valid, mean_std, np.nan),
+        precision=np.where(valid, precision_std, np.nan),
+    )
+
+
+def _sample_scores(
+    X, *, mean, variance, precision_mean, log_precision_mean, kl_per_sample, block_rows
+):
+    """Each row's ``sum_j E_q[log Normal(x_ij | mu_j, 1/tau_j)] - KL / W``."""
+    scores = np.empty(X.shape[0])
+    # Row blocks bound the temporaries to one block, not a copy of X.
+    for start in range(0, X.shape[0], block_rows):
+        rows = slice(start, start + block_rows)
+        scores[rows] = expected_log_normal(
+            (X[rows] - mean) ** 2, 1.0, variance, precision_mean, log_precision_mean
+        ).sum(axis=1)
+    return scores - kl_per_sample
+
+
 def _unit_information_priors(weight, data_mean, sum_of_squares):
     """The priors worth one observation (Kass and Wasserman, 1995), per feature.
 
@@ -353,8 +435,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
     prior_std : float, array-like of shape (n_features,) or None, default=1.0
         Standard deviation of the Normal prior on ``mu``; > 0. Any positive
-        float64 works, from a very tight 1e-300 to a very vague 1e300. None
-        takes it from the data (see Notes).
+        float64 works, from a very tight 1e-300 to a very vague 1e300 (with
+        ``covariance_type="full"``, from 1.5e-154, the square root of
+        float64's smallest normal number, to 1e300). None takes it from the
+        data (see Notes).
 
     prior_shape : float, array-like of shape (n_features,) or None, default=1.0
         Shape of the Gamma prior on each feature's precision ``tau``; > 0.
@@ -497,8 +581,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     with ``S`` the weighted scatter matrix; the ELBO keeps every constant.
     After one plain sweep, each sweep iterates these updates until
     ``E[Lambda]`` stops changing (at most 1000 times), so the parameters are
-    CAVI's fixed point to rounding whatever ``tol``. dask input is not
-    supported for ``"full"``.
+    CAVI's fixed point to rounding whatever ``tol``. dask input is read as
+    for ``"diag"``: each row chunk reduced to its statistics on its worker,
+    merged exactly on the client.
 
     All fitted arrays are float64, whatever the dtype of X; statistics are
     accumulated in float64 with a numerically stable, blockwise pass.
@@ -719,20 +804,36 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             allow_all_zero=merging,
             ensure_all_finite=False,
         )
-        if is_dask_collection(X):
-            raise ValueError(
-                f"{name} with covariance_type='full' does not read dask input; "
-                "pass a numpy array (X.compute()), or use covariance_type='diag'."
-            )
         priors = self._given_priors()
+        reference = self._statistics.reference if merging else None
         with np.errstate(over="ignore", invalid="ignore"):
-            statistics = sufficient_statistics(
-                X,
-                sample_weight,
-                scatter="full",
-                reference=self._statistics.reference if merging else None,
-                estimator_name=name,
-            )
+            if is_dask_collection(X):
+                from ._dask import dask_reduce
+
+                # Each row chunk reduced on its worker to (W, xbar, S), merged
+                # here exactly (Chan); NaN and inf are read off the sums.
+                statistics = SufficientStatistics.merge_all(
+                    dask_reduce(
+                        X,
+                        sample_weight,
+                        partial(
+                            _normal_full.chunk_statistics,
+                            reference=reference,
+                            estimator_name=name,
+                        ),
+                        allow_all_zero=merging,
+                        ensure_all_finite=False,
+                        estimator_name=name,
+                    )
+                )
+            else:
+                statistics = sufficient_statistics(
+                    X,
+                    sample_weight,
+                    scatter="full",
+                    reference=reference,
+                    estimator_name=name,
+                )
             if merging:
                 check_weight_sum(self.n_samples_seen_ + statistics.weight[0])
                 statistics = self._statistics.merge(statistics)
@@ -749,6 +850,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
                 name: from_data[name] if value is None else value
                 for name, value in priors.items()
             }
+        _normal_full.check_prior_std(priors["prior_std"])
         prior_dof, prior_scale = _normal_full.wishart_prior(
             priors["prior_shape"], priors["prior_rate"]
         )
@@ -971,37 +1073,43 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data with the features seen in fit.
+            Data with the features seen in fit. A dask array or DataFrame is
+            scored chunk by chunk on the workers (it is never gathered).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Higher is better.
+            Higher is better. For dask X, a lazy dask array with X's row
+            chunks.
         """
+        return self._map_rows(X, self._sample_scorer())
+
+    def _sample_scorer(self):
+        """``rows -> score_samples(rows)``, the fitted posterior bound."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        block_rows = max(1, _SCORE_BLOCK_ELEMENTS // self.n_features_in_)
         if hasattr(self, "posterior_covariance_"):
-            return _normal_full.sample_scores(
-                X,
+            kl = _normal_full.kl_to_prior(
                 self.posterior_mean_,
                 self.posterior_covariance_,
                 self.posterior_dof_,
                 self.posterior_scale_,
-                _normal_full.kl_to_prior(
-                    self.posterior_mean_,
-                    self.posterior_covariance_,
-                    self.posterior_dof_,
-                    self.posterior_scale_,
-                    (self.prior_mean_, self.prior_std_, None, None)
-                    + (self.prior_dof_, self.prior_scale_),
-                ),
-                self.n_samples_seen_,
-                max(1, _SCORE_BLOCK_ELEMENTS // X.shape[1]),
+                (self.prior_mean_, self.prior_std_, None, None)
+                + (self.prior_dof_, self.prior_scale_),
+            )
+            return partial(
+                _normal_full.sample_scores,
+                mean=self.posterior_mean_,
+                covariance=self.posterior_covariance_,
+                dof=self.posterior_dof_,
+                scale=self.posterior_scale_,
+                kl=kl,
+                weight=self.n_samples_seen_,
+                block_rows=block_rows,
             )
         precision_mean, log_precision_mean = gamma_expectations(
             self.posterior_shape_, self.posterior_rate_
         )
-        variance = self.posterior_std_**2
         kl = _kl_to_prior(
             self.posterior_mean_,
             self.posterior_std_,
@@ -1009,19 +1117,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             self.posterior_rate_,
             tuple(getattr(self, f"{name}_") for name in _PRIOR_NAMES),
         ).sum()
-        scores = np.empty(X.shape[0])
-        # Row blocks bound the temporaries to one block, not a copy of X.
-        block_rows = max(1, _SCORE_BLOCK_ELEMENTS // X.shape[1])
-        for start in range(0, X.shape[0], block_rows):
-            rows = slice(start, start + block_rows)
-            scores[rows] = expected_log_normal(
-                (X[rows] - self.posterior_mean_) ** 2,
-                1.0,
-                variance,
-                precision_mean,
-                log_precision_mean,
-            ).sum(axis=1)
-        return scores - kl / self.n_samples_seen_
+        return partial(
+            _sample_scores,
+            mean=self.posterior_mean_,
+            variance=self.posterior_std_**2,
+            precision_mean=precision_mean,
+            log_precision_mean=log_precision_mean,
+            kl_per_sample=kl / self.n_samples_seen_,
+            block_rows=block_rows,
+        )
 
     def sample_posterior(self, n_samples=1, random_state=None):
         """Draw the parameters ``mu`` and ``tau`` from the variational posterior.
@@ -1122,8 +1226,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         ``posterior_std_`` is mean-field's sd, too small where the data
         conflict with the prior; this is the correction of Giordano, Broderick
         and Jordan (2015), in closed form at the CAVI fixed point. See
-        :func:`skvi.diagnostics.linear_response_std` for the equations and
-        :func:`skvi.diagnostics.exact_posterior` for the exact answer.
+        :func:`skvi.diagnostics.linear_response_std` for the equations, its
+        accuracy and its limit (no correction where the data mean equals
+        q's mean), and :func:`skvi.diagnostics.exact_posterior` for the exact
+        answer. ``covariance_type="diag"`` only.
 
         Returns
         -------
@@ -1131,6 +1237,22 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             Corrected sds of each feature's mean and precision (a named
             tuple, ``LinearResponseStd``).
         """
-        from .diagnostics import linear_response_std
+        self._check_diag("linear_response_std")
+        return _linear_response_std(
+            self.n_samples_seen_,
+            self.sample_mean_,
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+        )
 
-        return linear_response_std(self)
+    def _check_diag(self, function_name):
+        """Refuse a ``covariance_type="full"`` fit, for the diagonal model's tools."""
+        check_is_fitted(self)
+        if hasattr(self, "posterior_covariance_"):
+            raise ValueError(
+                f"{function_name} supports covariance_type='diag' fits only (it "
+                "works on each feature's q(mu) q(tau)); this estimator was fitted "
+                "with covariance_type='full'. Refit with covariance_type='diag'."
+            )

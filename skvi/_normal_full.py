@@ -11,6 +11,7 @@ from ._expectations import (
     wishart_expected_precision,
 )
 from ._kl import kl_multivariate_normal, kl_wishart
+from ._stats import sufficient_statistics
 
 # The model of VariationalNormalEstimator(covariance_type="full"), for rows
 # x_i in R^d with weights w_i (Bishop, PRML §10.2.1 and §2.3.6, with a prior
@@ -46,13 +47,22 @@ from ._kl import kl_multivariate_normal, kl_wishart
 #              W^-1    = W0^-1 + E_mu[sum_i w_i (x_i - mu)(x_i - mu)^T]
 #                      = W0^-1 + S + W_tot (xbar - m)(xbar - m)^T + W_tot S_mu
 #
-# with E[Lambda] = nu W (B.80). q(mu) is computed in the prior's units,
-# D = diag(s0): with A = I + D (W_tot E[Lambda]) D,
-#     S_mu = D A^-1 D
-#     m    = xbar + D A^-1 D^-1 (m0 - xbar)              (data dominate)
-#          = m0 + D A^-1 (A - I) D^-1 (xbar - m0)        (prior dominates)
-# each form moving away from the side that dominates by a small share (as in
-# the diagonal model's _update_mean).
+# with E[Lambda] = nu W (B.80). q(mu) is computed in the units C = diag(c),
+# c_j = min(s0_j, l_j), l_j = (W_tot E[Lambda])_jj**-1/2 (the narrower of the
+# prior and the data's sd of the mean, feature by feature): with
+# M = C S0^-1 C + C (W_tot E[Lambda]) C, whose diagonal lies in [1, 2] however
+# vague (1e300) or tight the prior,
+#     S_mu = C M^-1 C
+#     m    = xbar - C M^-1 (C S0^-1 (xbar - m0))               (data dominate)
+#          = m0 + C M^-1 (C W_tot E[Lambda] (xbar - m0))       (prior dominates)
+# each feature's mean from the side that dominates it, moving away from it
+# by a small share (as in the diagonal model's _update_mean). The prior
+# covariance S0 = diag(s0**2) is never formed: its square overflows beyond
+# s0 = 1e154. The KL of q(mu) from the prior is taken in the units
+# g_j = sqrt(s0_j sd_j) (the geometric mean of the prior's and q's sds), where
+# both covariances and their ratio are within float64's range (KL is
+# invariant under such a change of units). A prior_std below 1.5e-154 is
+# refused: q(mu)'s covariance, about s0**2, would underflow.
 #
 # ELBO (Bishop eq. 10.3; every constant kept):
 #
@@ -79,31 +89,67 @@ def wishart_prior(prior_shape, prior_rate):
     return 2.0 * shapes[0] + dimension - 1.0, np.diag(0.5 / prior_rate)
 
 
+# q(mu)'s covariance is about s0**2 where the prior dominates: below this
+# prior_std it would leave float64's normal range.
+SMALLEST_PRIOR_STD = float(np.sqrt(np.finfo(np.float64).tiny))
+
+
+def check_prior_std(prior_std):
+    """Refuse a prior_std whose square underflows (module comment), clearly."""
+    if np.any(prior_std < SMALLEST_PRIOR_STD):
+        raise ValueError(
+            f"covariance_type='full' takes prior_std >= {SMALLEST_PRIOR_STD:.3g} "
+            f"(got {np.min(prior_std):.3g}): q(mu)'s covariance, about "
+            "prior_std**2 where the prior dominates, must be representable in "
+            "float64. Use covariance_type='diag', which takes any positive "
+            "prior_std, or rescale X by c and the priors with it (prior_mean "
+            "and prior_std by c, prior_rate by c**2)."
+        )
+
+
 def _symmetric(matrix):
     return 0.5 * (matrix + matrix.T)
+
+
+def chunk_statistics(rows, weights, *, reference, estimator_name):
+    """The full-scatter ``sufficient_statistics`` of one dask chunk, on its worker."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return sufficient_statistics(
+            rows,
+            weights,
+            scatter="full",
+            reference=reference,
+            estimator_name=estimator_name,
+        )
 
 
 def update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
     """q(mu): ``S_mu^-1 = S0^-1 + W E[L]``, ``m = S_mu (S0^-1 m0 + W E[L] xbar)``.
 
-    Computed through ``A = I + D (W E[Lambda]) D``, ``D = diag(s0)`` (module
-    comment). Returns ``m`` and ``S_mu``.
+    Computed in the units ``C = diag(c)``, ``c = min(s0, l)`` with
+    ``l = diag(W E[Lambda])**-1/2`` (module comment), so that neither a vague
+    nor a tight prior overflows. Returns ``m`` and ``S_mu``.
     """
     dimension = data_mean.shape[0]
-    relative = weight * precision_mean * np.outer(prior_std, prior_std)
-    system = np.eye(dimension) + relative
+    data_precision = weight * precision_mean
+    unit = np.minimum(prior_std, 1.0 / np.sqrt(np.diag(data_precision)))
+    # M = (c/s0)**2 + C (W E[Lambda]) C: its diagonal lies in [1, 2].
+    system = np.diag((unit / prior_std) ** 2) + unit[:, None] * data_precision * unit
     factor = linalg.cho_factor(system, lower=True)
     covariance = _symmetric(
-        np.outer(prior_std, prior_std) * linalg.cho_solve(factor, np.eye(dimension))
+        np.outer(unit, unit) * linalg.cho_solve(factor, np.eye(dimension))
     )
-    if np.trace(relative) >= dimension:
-        mean = data_mean + prior_std * linalg.cho_solve(
-            factor, (prior_mean - data_mean) / prior_std
+    shift = data_mean - prior_mean
+    # Each feature's mean from the side that dominates it; the other side's
+    # form may overflow, harmlessly.
+    with np.errstate(over="ignore", invalid="ignore"):
+        from_data = data_mean - unit * linalg.cho_solve(
+            factor, (unit / prior_std) * (shift / prior_std)
         )
-    else:
-        mean = prior_mean + prior_std * linalg.cho_solve(
-            factor, relative @ ((data_mean - prior_mean) / prior_std)
+        from_prior = prior_mean + unit * linalg.cho_solve(
+            factor, unit * (data_precision @ shift)
         )
+    mean = np.where(unit < prior_std, from_data, from_prior)
     return mean, covariance
 
 
@@ -144,8 +190,16 @@ def expected_log_likelihood(
 def kl_to_prior(mean, covariance, dof, scale, prior):
     """``KL(q(mu) || p(mu)) + KL(q(Lambda) || p(Lambda))``."""
     prior_mean, prior_std, _, _, prior_dof, prior_scale = prior
+    # In the units g = sqrt(s0 sd) (module comment): S_mu / (g g^T) against
+    # diag(s0 / sd), both within float64's range for any s0 in range.
+    unit = np.sqrt(prior_std) * np.sqrt(np.sqrt(np.diag(covariance)))
     return float(
-        kl_multivariate_normal(mean, covariance, prior_mean, np.diag(prior_std**2))
+        kl_multivariate_normal(
+            (mean - prior_mean) / unit,
+            covariance / np.outer(unit, unit),
+            np.zeros_like(mean),
+            np.diag((prior_std / unit) ** 2),
+        )
         + kl_wishart(dof, scale, prior_dof, prior_scale)
     )
 

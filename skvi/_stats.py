@@ -802,8 +802,22 @@ def _diagonal_scatter(block, responsibilities, weight, centre, buffers):
     """
     n_rows = block.shape[0]
     deviation = np.subtract(block, centre, out=buffers[0][:n_rows], dtype=np.float64)
-    first = responsibilities.T @ deviation
     squares = np.multiply(deviation, deviation, out=buffers[1][:n_rows])
+    return _diagonal_scatter_about(
+        block, responsibilities, weight, centre, deviation, squares, buffers[1]
+    )
+
+
+def _diagonal_scatter_about(
+    block, responsibilities, weight, centre, deviation, squares, buffer
+):
+    """:func:`_diagonal_scatter` from ``d = x - centre`` and ``d * d`` given.
+
+    ``buffer`` (at least the block's rows) is overwritten where a component
+    is recomputed, so it may be ``squares`` itself.
+    """
+    n_rows = block.shape[0]
+    first = responsibilities.T @ deviation
     second = responsibilities.T @ squares
     positive = (weight > 0)[:, None]
     offset = np.divide(first, weight[:, None], out=np.zeros_like(first), where=positive)
@@ -814,7 +828,7 @@ def _diagonal_scatter(block, responsibilities, weight, centre, buffers):
         column = responsibilities[:, k]
         centres[k] = centre + offset[k]
         correction, centred = _centred_component(
-            block, column, weight[k], centres[k], buffers[1][:n_rows]
+            block, column, weight[k], centres[k], buffer[:n_rows]
         )
         offset[k] = correction / weight[k]
         np.multiply(centred, centred, out=centred)
@@ -1092,4 +1106,59 @@ def sufficient_statistics(
         reference,
         block_rows,
         estimator_name,
+    )
+
+
+def diagonal_statistics_about(
+    block, deviation, squares, responsibilities, reference, *, estimator_name=None
+):
+    """Diagonal statistics of one row block, from its deviations about ``reference``.
+
+    The same result as ``sufficient_statistics(block, None, responsibilities,
+    scatter="diag", reference=reference)``, for a caller that already holds
+    ``d = block - reference`` and ``d * d``: the E-step of a diagonal or
+    spherical mixture needs both for its Mahalanobis terms, and reusing them
+    saves two of the four passes over the block. The raw sums
+    ``r^T d`` and ``r^T (d * d)`` are about ``reference`` rather than the
+    block's own mean; a component that would lose more than
+    :data:`_MAX_CANCELLATION` digits to cancellation is recomputed centred
+    on its own mean, as on the general path.
+
+    Parameters
+    ----------
+    block : ndarray of shape (n_rows, n_features)
+        The rows, finite.
+    deviation, squares : ndarray of shape (n_rows, n_features), float64
+        ``block - reference`` and its square. ``squares`` is overwritten
+        where a component is recomputed.
+    responsibilities : ndarray of shape (n_rows, n_components)
+        Each row's weight in each component (frequency weights included);
+        a transposed (component-major) view is fine.
+    reference : ndarray of shape (n_features,)
+        The point the means are given against.
+    estimator_name : str, default=None
+        Named in the error raised if the data are not finite.
+
+    Returns
+    -------
+    statistics : SufficientStatistics
+    """
+    weight = responsibilities.sum(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        centres, offset, scatter = _diagonal_scatter_about(
+            block, responsibilities, weight, reference, deviation, squares, squares
+        )
+        # A recomputed component's mean is centre + offset: rebase it on the
+        # common reference (exact for the others, whose centre is it).
+        offset = (centres - reference) + offset
+    if np.isfinite(offset).all() and np.isfinite(scatter).all():
+        return SufficientStatistics(weight, reference, offset, scatter)
+    # Squares that overflow: the general path scales the block exactly.
+    return sufficient_statistics(
+        block,
+        None,
+        responsibilities,
+        scatter="diag",
+        reference=reference,
+        estimator_name=estimator_name,
     )

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, clone
 
 from skvi import VariationalGaussianMixture, VariationalNormalEstimator
-from tests._reference import exact_posterior
+from skvi.diagnostics import exact_posterior
 
 LOCATION = "location"
 
@@ -100,10 +100,12 @@ class Prior:
 
 @dataclass(frozen=True)
 class NormalReference:
-    """The Normal model of ``tests/_reference.py``, in an estimator's own names.
+    """The semi-conjugate Normal model, in an estimator's own names.
 
-    The reference (exact posterior by quadrature, and the CAVI fixed point of
-    ``tests/test_extreme.py``) speaks of the prior ``Normal(mu | m0, s0**2)
+    The references (the exact posterior of :func:`skvi.diagnostics.exact_posterior`,
+    itself checked against the direct 2-D quadrature of ``tests/_reference.py``
+    in ``tests/test_diagnostics.py``, and the CAVI fixed point of
+    ``tests/test_extreme.py``) speak of the prior ``Normal(mu | m0, s0**2)
     Gamma(tau | a0, b0)``, of the posterior mean and sd of ``mu`` and of the
     noise sd ``1 / sqrt(E[tau])``; these fields name the estimator's
     parameters and attributes for each.
@@ -127,19 +129,14 @@ class NormalReference:
         }
         return {name: value for name, value in given.items() if value is not None}
 
-    def canonical(self, params):
-        """The canonical priors (keyword arguments of the references) in ``params``."""
-        names = {
-            "prior_mean": self.prior_mean,
-            "prior_std": self.prior_std,
-            "prior_shape": self.prior_shape,
-            "prior_rate": self.prior_rate,
-        }
-        return {key: params[name] for key, name in names.items() if name in params}
+    def exact(self, fitted):
+        """The exact posterior of a fitted estimator, per feature.
 
-    def exact(self, x, sample_weight=None, params=None):
-        """Exact posterior of one feature (``tests/_reference.exact_posterior``)."""
-        return exact_posterior(x, sample_weight, **self.canonical(params or {}))
+        :func:`skvi.diagnostics.exact_posterior`, from the statistics and
+        priors that ``fitted`` holds: arrays ``mean``, ``std`` and
+        ``log_evidence`` (among others) of shape (n_features,).
+        """
+        return exact_posterior(fitted)
 
     def mean_of(self, fitted):
         return getattr(fitted, self.posterior_mean)

@@ -39,9 +39,15 @@ IMPORT_ROOTS = [
 ]
 
 
-# The modules that use the `client` fixture below: pytest-xdist runs them on
-# one worker, so that one dask cluster serves them all.
-DASK_MODULES = ("tests/test_dask.py", "tests/test_mixture_dask.py")
+# The tests that use the `client` fixture below, and the PSIS tests with a
+# dask cluster of their own: pytest-xdist runs them on one worker, so that
+# each cluster starts once.
+DASK_TESTS = (
+    "tests/test_dask.py::",
+    "tests/test_mixture_dask.py::",
+    "tests/test_normal_full.py::test_dask_",
+    "tests/test_diagnostics.py::test_psis_on_dask_data",
+)
 _DEFAULT_DISTRIBUTION = pytest.StashKey[bool]()
 
 
@@ -66,23 +72,22 @@ def pytest_cmdline_main(config):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """Test by test to whichever worker is free, the dask modules as one unit.
+    """Test by test to whichever worker is free, the dask tests as one unit.
 
     pytest-xdist's ``--dist loadgroup`` would do it with ``xdist_group``
     marks, but it cannot rename the tests under pytest 9.2 (pytest-xdist
     issue 1386) and then silently spreads a group. Whole units go out
-    largest first, so the dask modules start at once.
+    largest first, so the dask tests start at once.
     """
     if not config.stash.get(_DEFAULT_DISTRIBUTION, False):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class DaskModulesTogether(LoadScopeScheduling):
+    class DaskTestsTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            module = nodeid.split("::", 1)[0]
-            return "dask" if module in DASK_MODULES else nodeid
+            return "dask" if nodeid.startswith(DASK_TESTS) else nodeid
 
-    return DaskModulesTogether(config, log)
+    return DaskTestsTogether(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +95,7 @@ def client():
     """A 2-worker LocalCluster in separate processes, and a Client to it.
 
     One per test process, for the whole session; under pytest-xdist all the
-    tests that use it run on one worker (`DASK_MODULES`).
+    tests that use it run on one worker (`DASK_TESTS`).
     """
     distributed = pytest.importorskip("distributed")
     # Worker processes are new interpreters: they must import skvi (whose

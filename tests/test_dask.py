@@ -1,10 +1,12 @@
 """Fitting dask arrays and DataFrames, on a real dask.distributed cluster."""
 
 import os
+import pickle
 import re
 import runpy
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +19,12 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 import joblib  # noqa: E402
 import pandas as pd  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from skvi import VariationalNormalEstimator  # noqa: E402
+from skvi._base import _weighted_mean, _weighted_sums  # noqa: E402
 from tests._fitted import assert_same_fit  # noqa: E402
 from tests.conftest import IMPORT_ROOTS  # noqa: E402
 
@@ -29,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MEASURED = []
 
 # The tests use conftest.py's `client` fixture, one cluster per test process;
-# pytest-xdist runs them on one worker (conftest.py's DASK_MODULES).
+# pytest-xdist runs them on one worker (conftest.py's DASK_TESTS).
 
 
 def _assert_matches(actual, expected):
@@ -337,6 +342,211 @@ def test_cluster_example_runs(client, capsys):
     # 2e5 rows pin each mean to a few standard errors (sd / sqrt(2e5)).
     np.testing.assert_allclose(posterior_mean, [5.0, -1.0, 2e4, 0.0], atol=0.03)
     assert "prior_std" in lines["best priors"]
+
+
+# score and score_samples of dask input: lazy arrays and reductions, on the
+# workers, by the numpy path's own row function.
+
+
+@pytest.fixture
+def gathered(monkeypatch):
+    """The pickled size of each result the client gathers from the cluster."""
+    sizes = []
+    gather = distributed.Client.gather
+
+    def measured_gather(self, *args, **kwargs):
+        result = gather(self, *args, **kwargs)
+        sizes.append(len(pickle.dumps(result)))
+        return result
+
+    monkeypatch.setattr(distributed.Client, "gather", measured_gather)
+    return sizes
+
+
+def _refuse_to_compute_on_the_client(monkeypatch):
+    """Every way a dask collection becomes a numpy array or pandas frame here."""
+    for method in ("__array__", "compute", "persist"):
+        monkeypatch.setattr(da.Array, method, _refuse_to_materialise)
+    for method in ("compute", "persist"):
+        monkeypatch.setattr(dd.DataFrame, method, _refuse_to_materialise)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunks", [(1_000, 3), (37, 3), (333, 2), (1, 3)])
+@pytest.mark.parametrize("weights", [None, "numpy", "dask"])
+def test_dask_scores_equal_numpy_scores(client, dtype, chunks, weights):
+    X, sample_weight = _data(dtype=dtype)
+    if chunks == (1, 3):
+        X, sample_weight = X[:60], sample_weight[:60]
+    if weights is None:
+        sample_weight = None
+    estimator = VariationalNormalEstimator().fit(X[::2])
+    expected_scores = estimator.score_samples(X)
+    expected = estimator.score(X, sample_weight=sample_weight)
+    if weights == "dask":
+        sample_weight = da.from_array(sample_weight, chunks=250)
+    dask_X = da.from_array(X, chunks=chunks)
+    scores = estimator.score_samples(dask_X)
+    assert isinstance(scores, da.Array)
+    assert scores.chunks == (dask_X.chunks[0],)
+    assert scores.dtype == expected_scores.dtype
+    np.testing.assert_allclose(scores.compute(), expected_scores, rtol=1e-12)
+    actual = estimator.score(dask_X, sample_weight=sample_weight)
+    assert isinstance(actual, float)
+    assert actual == pytest.approx(expected, rel=1e-12, abs=0)
+    MEASURED.append(abs(actual - expected) / abs(expected))
+
+
+@pytest.mark.parametrize("weights", [None, "dask"])
+def test_dask_dataframe_scores_equal_pandas_scores(client, weights):
+    X, sample_weight = _data(n_samples=500)
+    frame = pd.DataFrame(X, columns=["price", "volume", "spread"])
+    frame["count"] = np.arange(500) % 11
+    estimator = VariationalNormalEstimator().fit(frame)
+    if weights is None:
+        sample_weight = None
+    expected = estimator.score(frame, sample_weight=sample_weight)
+    dask_frame = dd.from_pandas(frame, npartitions=4)
+    if weights == "dask":
+        sample_weight = dd.from_pandas(pd.Series(sample_weight), npartitions=3)
+    scores = estimator.score_samples(dask_frame)
+    # A DataFrame's partitions are not counted: their lengths are unknown.
+    assert len(scores.chunks[0]) == 4 and np.isnan(scores.chunks[0]).all()
+    np.testing.assert_allclose(
+        scores.compute(), estimator.score_samples(frame), rtol=1e-12
+    )
+    actual = estimator.score(dask_frame, sample_weight=sample_weight)
+    assert actual == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+def test_full_covariance_scores_dask_input_on_the_workers(client):
+    X = np.random.default_rng(1).multivariate_normal(
+        [1e3, -2.0], [[1.0, 0.8], [0.8, 1.0]], size=600
+    )
+    estimator = VariationalNormalEstimator(covariance_type="full").fit(X)
+    dask_X = da.from_array(X, chunks=(128, 2))
+    np.testing.assert_allclose(
+        estimator.score_samples(dask_X).compute(),
+        estimator.score_samples(X),
+        rtol=1e-12,
+    )
+    assert estimator.score(dask_X) == pytest.approx(estimator.score(X), rel=1e-12)
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-1e3, 1e3),
+            st.one_of(
+                st.just(0.0),
+                st.floats(0.0, 1e300, allow_subnormal=True),
+                st.floats(0.5, 2.0),
+            ),
+        ),
+        min_size=1,
+        max_size=40,
+    ).filter(lambda pairs: any(weight > 0 for _, weight in pairs)),
+    st.lists(st.integers(0, 40), max_size=5),
+)
+@example(pairs=[(5e-324, 1.0)], cuts=[])
+def test_score_merged_from_any_chunks_is_the_weighted_mean(pairs, cuts):
+    """The chunks' weighted sums merge to sum w s / sum w, however X is split.
+
+    The reference is exact rational arithmetic; the bound is relative to
+    ``sum w |s| / sum w``, the scale of the terms that may cancel, plus two
+    units of float64's last place at zero (2**-1074 each): a subnormal score
+    loses its last bit to the exact power-of-two scaling of the weights.
+    """
+    scores = np.array([score for score, _ in pairs])
+    weights = np.array([weight for _, weight in pairs])
+    edges = sorted({0, len(pairs), *(min(cut, len(pairs)) for cut in cuts)})
+    parts = [
+        _weighted_sums(scores[start:stop], weights[start:stop])
+        for start, stop in zip(edges[:-1], edges[1:], strict=True)
+        if stop > start
+    ]
+    exact_weight = sum(Fraction(weight) for weight in weights)
+    exact = (
+        sum(Fraction(weight) * Fraction(score) for score, weight in pairs)
+        / exact_weight
+    )
+    scale = sum(Fraction(weight) * abs(Fraction(score)) for score, weight in pairs)
+    merged = _weighted_mean(parts)
+    bound = Fraction(1e-12) * scale / exact_weight + Fraction(2) ** -1073
+    assert abs(Fraction(merged) - exact) <= bound
+    # One part is numpy's own weighted mean, unchanged.
+    single = _weighted_mean([_weighted_sums(scores, weights)])
+    scaled = np.ldexp(weights, -np.frexp(weights.max())[1])
+    assert single == np.dot(scaled, scores) / scaled.sum()
+
+
+def test_scores_of_data_made_on_workers_are_never_gathered(
+    client, monkeypatch, gathered
+):
+    numpy_X = np.concatenate([_normal_block((k, 0)) for k in range(N_BLOCKS)])
+    weights = np.random.default_rng(3).uniform(0.0, 2.0, len(numpy_X))
+    estimator = VariationalNormalEstimator().fit(numpy_X[::3])
+    expected_scores = estimator.score_samples(numpy_X)
+    expected = estimator.score(numpy_X)
+    expected_weighted = estimator.score(numpy_X, sample_weight=weights)
+    X = _worker_data()
+    dask_weights = da.from_array(weights, chunks=BLOCK_ROWS)
+    _refuse_to_compute_on_the_client(monkeypatch)
+    with distributed.get_task_stream(client) as tasks:
+        scores = estimator.score_samples(X)
+        assert isinstance(scores, da.Array)
+        assert scores.chunks == ((BLOCK_ROWS,) * N_BLOCKS,)
+        actual = estimator.score(X)
+        weighted = estimator.score(X, sample_weight=dask_weights)
+        # The scores are compared on the workers, too: one number comes back.
+        (largest,) = dask.compute(
+            abs(scores - da.from_array(expected_scores, chunks=BLOCK_ROWS)).max()
+        )
+    assert actual == pytest.approx(expected, rel=1e-12, abs=0)
+    assert weighted == pytest.approx(expected_weighted, rel=1e-12, abs=0)
+    assert largest <= 1e-12 * np.abs(expected_scores).max()
+    # The blocks were made (_normal_block checks it) and scored by the workers;
+    # what came back is a few numbers per chunk, not X (4.8 MB) nor its scores.
+    assert {t["worker"] for t in tasks.data} <= set(client.scheduler_info()["workers"])
+    assert len(tasks.data) >= 3 * N_BLOCKS
+    assert gathered and max(gathered) < 2_000, gathered
+    MEASURED.extend(
+        [abs(actual - expected) / abs(expected), largest / np.abs(expected).max()]
+    )
+
+
+def test_dask_scores_check_features_at_the_call(client, monkeypatch):
+    frame = pd.DataFrame(X_BAD, columns=["a", "b"])
+    estimator = VariationalNormalEstimator().fit(frame)
+    _refuse_to_compute_on_the_client(monkeypatch)
+    for method in ("score_samples", "score"):
+        score = getattr(estimator, method)
+        with pytest.raises(ValueError, match="expecting 2 features"):
+            with pytest.warns(UserWarning, match="does not have valid feature names"):
+                score(da.ones((4, 3), chunks=2))
+        with pytest.raises(ValueError, match="feature names should match"):
+            score(dd.from_pandas(frame[["b", "a"]], npartitions=2))
+
+
+def test_dask_scores_check_each_chunk(client):
+    estimator = VariationalNormalEstimator().fit(X_BAD)
+    X = np.where(X_BAD == 7, np.nan, X_BAD)
+    with pytest.raises(ValueError) as numpy_error:
+        estimator.score_samples(X)
+    # Lazy: the chunk with the NaN raises when the scores are computed.
+    scores = estimator.score_samples(da.from_array(X, chunks=2))
+    with pytest.raises(ValueError) as dask_error:
+        scores.compute()
+    assert str(dask_error.value) == str(numpy_error.value)
+    assert "Input X contains NaN" in str(dask_error.value)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        estimator.score(da.from_array(X, chunks=2))
+    with pytest.raises(ValueError, match="sample_weight must be >= 0"):
+        estimator.score(
+            da.from_array(X_BAD, chunks=2),
+            sample_weight=da.from_array(np.r_[np.ones(5), -1.0], chunks=2),
+        )
 
 
 def test_report_agreement(client):

@@ -1,17 +1,23 @@
 """skvi.diagnostics against references that do not use it.
 
-- exact_posterior: a direct 2-D quadrature over (mu, log tau), the 1-D
-  quadrature of ``tests/_reference.py``, and
-  closed forms in the limits of a flat and of a point-mass prior on mu.
+- exact_posterior: the direct 2-D quadrature over (mu, log tau) of
+  ``tests/_reference.py`` (the one independent reference of the exact
+  posterior; the other suites take it from skvi.diagnostics), and closed
+  forms in the limits of a flat and of a point-mass prior on mu.
 - linear_response_std: the derivative of q's mean under a perturbation of the
   log joint, by refitting (the definition of linear response), and the exact
   posterior.
 - psis_diagnostic: the Pareto shape of a known importance ratio, and the
-  exact posterior.
+  exact posterior; for the mixture, its log ratios against a direct
+  computation with scipy.stats, and their mean against the ELBO.
 """
 
+import importlib.util
+import logging
 import math
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,14 +28,14 @@ from scipy import stats
 from scipy.special import betaln, gammaln, logsumexp
 from sklearn.exceptions import NotFittedError
 
-from skvi import VariationalNormalEstimator
+from skvi import VariationalGaussianMixture, VariationalNormalEstimator
 from skvi.diagnostics import (
     ExactPosterior,
     exact_posterior,
     linear_response_std,
     psis_diagnostic,
 )
-from tests._reference import exact_posterior as reference_posterior
+from tests._reference import exact_posterior as grid_posterior
 
 PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 
@@ -43,58 +49,6 @@ def _statistics(x, w):
     W = w.sum()
     xbar = np.dot(w, x) / W
     return W, xbar, np.dot(w, (x - xbar) ** 2)
-
-
-def _grid_posterior(x, w, m0, s0, a0, b0, n_mu=4001, n_v=3001):
-    """Evidence and moments of p(mu, tau | x) by 2-D quadrature over (mu, log tau).
-
-    Independent of skvi and of the 1-D reduction: the joint density
-    Normal(mu | m0, s0**2) Gamma(tau | a0, b0) prod_i Normal(x_i | mu, 1/tau)**w_i
-    is integrated as it stands, with tau = exp(v) (Jacobian exp(v)), by the
-    trapezoid rule on a fine tensor grid. For a smooth integrand that is
-    negligible at the edges of the box the rule converges geometrically
-    (Trefethen and Weideman, SIAM Review 56(3), 2014): to rounding here, at a
-    fraction of the cost of scipy.integrate.dblquad.
-    """
-    W, xbar, S = _statistics(x, w)
-    # A box holding the mass: mu between the prior and the data, widened by
-    # both scales; log tau around the data's and the prior's precision.
-    spread = max(s0, math.sqrt((b0 + S / 2) / (a0 + W / 2)))
-    mu = np.linspace(min(m0, xbar) - 12 * spread, max(m0, xbar) + 12 * spread, n_mu)
-    v = np.linspace(-16.0, 10.0, n_v)
-    tau = np.exp(v)
-    log_prior_tau = stats.gamma.logpdf(tau, a0, scale=1.0 / b0) + v
-    sums = np.zeros(5)
-    peak = None
-    for block in np.array_split(mu, 40):
-        log_joint = (
-            stats.norm.logpdf(block, m0, s0)[:, np.newaxis]
-            + log_prior_tau
-            + 0.5 * W * (v - math.log(2 * math.pi))
-            - 0.5 * tau * (S + W * (xbar - block[:, np.newaxis]) ** 2)
-        )
-        if peak is None:
-            peak = log_joint.max() + 50.0  # any fixed shift near the top
-        density = np.exp(log_joint - peak)
-        m = block[:, np.newaxis]
-        sums += [
-            density.sum(),
-            (density * m).sum(),
-            (density * m * m).sum(),
-            (density * tau).sum(),
-            (density * tau * tau).sum(),
-        ]
-    z, first, second, tau_first, tau_second = sums
-    cell = (mu[1] - mu[0]) * (v[1] - v[0])
-    mean = first / z
-    tau_mean = tau_first / z
-    return {
-        "log_evidence": peak + math.log(z * cell),
-        "mean": mean,
-        "std": math.sqrt(second / z - mean**2),
-        "tau_mean": tau_mean,
-        "tau_std": math.sqrt(tau_second / z - tau_mean**2),
-    }
 
 
 # --------------------------------------------------------------------------
@@ -124,7 +78,7 @@ def test_exact_posterior_matches_2d_quadrature(problem):
     est = _tight(**dict(zip(PRIOR_NAMES, prior, strict=True)))
     est.fit(x[:, np.newaxis], sample_weight=w)
     exact = exact_posterior(est)
-    reference = _grid_posterior(x, w, *prior)
+    reference = vars(grid_posterior(x, w, *prior))
     assert isinstance(exact, ExactPosterior)
     assert abs(exact.mean[0] - reference.pop("mean")) <= 1e-9 * reference["std"]
     for name, value in reference.items():
@@ -141,25 +95,22 @@ def test_exact_posterior_matches_2d_quadrature(problem):
     prior_shape=st.floats(-0.5, 1).map(lambda e: 10.0**e),
     prior_rate=st.floats(-1, 1).map(lambda e: 10.0**e),
 )
-def test_exact_posterior_matches_1d_reference(
+def test_exact_posterior_matches_2d_quadrature_generated(
     x, prior_mean, prior_std, prior_shape, prior_rate
 ):
-    """Against tests/_reference.py, over many more cases than the 2-D grid.
-
-    That reference is less accurate than what it checks: its quad call is not
-    told where a second mode lies and can miss part of it (3e-7 of the mass
-    for nine 7s under Normal(0, 1)), and it cuts heavy tails at 60 local sds
-    (2e-4 of the sd for two equal samples under Normal(0, 10**2)); the 2-D
-    grid above agrees with exact_posterior to 1e-9 in both cases. Hence
-    tolerances of 1e-6 and 1e-3, not rounding.
-    """
+    """Against the 2-D grid of tests/_reference.py, over many more cases."""
     prior = (prior_mean, prior_std, prior_shape, prior_rate)
     est = VariationalNormalEstimator(*prior).fit(x[:, np.newaxis])
     exact = exact_posterior(est)
-    reference = reference_posterior(x, None, *prior)
-    np.testing.assert_allclose(exact.log_evidence[0], reference.log_evidence, rtol=1e-6)
-    assert abs(exact.mean[0] - reference.mean) <= 1e-3 * reference.std
-    np.testing.assert_allclose(exact.std[0], reference.std, rtol=1e-3)
+    reference = grid_posterior(x, None, *prior)
+    np.testing.assert_allclose(
+        exact.log_evidence[0], reference.log_evidence, rtol=1e-9, atol=1e-9
+    )
+    assert abs(exact.mean[0] - reference.mean) <= 1e-9 * reference.std
+    for name in ("std", "tau_mean", "tau_std"):
+        np.testing.assert_allclose(
+            getattr(exact, name)[0], getattr(reference, name), rtol=1e-8, err_msg=name
+        )
 
 
 def test_exact_posterior_bookkeeping():
@@ -237,8 +188,8 @@ def test_exact_posterior_narrow_and_far_from_the_prior():
     """A weight of 10**6 at 1e6, prior Normal(0, 1e7**2): a posterior 1e-9 wide.
 
     Across that width the prior's log density changes by about 1e-23, so the
-    posterior is the flat-prior Student-t. (The 1-D
-    reference of tests/_reference.py overflows here.)
+    posterior is the flat-prior Student-t, in closed form. (The grid of
+    tests/_reference.py would need 1e16 points to span prior and data here.)
     """
     x = np.array([1e6 - 1e-6, 1e6, 1e6 + 1e-6])
     w = np.full(3, 1e6 / 3)
@@ -302,35 +253,60 @@ def _conflicting_data(n, conflict, prior_std, n_features=4, seed=0):
     return conflict * prior_std + rng.standard_normal((n, n_features))
 
 
-@pytest.mark.parametrize("n, conflict, prior_std", [(5, 3, 1.0), (20, 4, 0.5)])
+def _agreeing_fit(n, n_features=8, seed=0, **prior):
+    """A fit whose prior mean is exactly the data's mean (xbar == m0)."""
+    X = np.random.default_rng(seed).standard_normal((n, n_features))
+    first = VariationalNormalEstimator().fit(X)
+    est = _tight(prior_mean=first.sample_mean_, **prior).fit(X)
+    np.testing.assert_array_equal(est.sample_mean_, est.prior_mean_)
+    return X, est
+
+
+@pytest.mark.parametrize(
+    "n, conflict, prior_std",
+    [(5, 3, 1.0), (20, 4, 0.5), (20, 8, 0.5), (20, 0, 0.5), (20, None, 0.5)],
+    ids=["n5-conflict3", "n20-conflict4", "n20-conflict8", "n20-near", "n20-equal"],
+)
 def test_linear_response_is_the_response_of_q(n, conflict, prior_std):
     """Var_LR(mu) = d E_q[mu] / dt when t mu is added to the log joint.
 
     Adding ``t mu`` moves the prior mean to ``m0 + t s0**2``; adding ``t tau``
-    moves the prior rate to ``b0 - t``. Refitting at +-h gives the response by
-    central differences: the definition of linear response, free of the
-    closed form's algebra.
+    moves the prior rate to ``b0 - t``. Refitting to CAVI's fixed point at
+    +-h gives the response by central differences: the definition of linear
+    response, free of the closed form's algebra. ``conflict=None``: the
+    prior mean is exactly the data's mean, where the closed form leaves the
+    sd of mu uncorrected; the response of q says the same.
     """
-    X = _conflicting_data(n, conflict, prior_std)
-    prior = dict(prior_mean=0.0, prior_std=prior_std, prior_shape=2.0, prior_rate=2.0)
-    corrected = linear_response_std(_tight(**prior).fit(X))
-    # CAVI stops with parameters accurate to about sqrt(eps) (tol=0 stops on
-    # an unchanged ELBO), so h is large enough for those errors to vanish in
-    # the difference quotient and small enough for its own O(h**2) error.
-    h = 3e-3
+    prior = dict(prior_std=prior_std, prior_shape=2.0, prior_rate=2.0)
+    if conflict is None:
+        X, est = _agreeing_fit(n, **prior)
+        prior_mean = est.prior_mean_
+    else:
+        X = _conflicting_data(n, conflict, prior_std, n_features=8)
+        prior_mean = np.zeros(X.shape[1])
+        est = _tight(prior_mean=prior_mean, **prior).fit(X)
+    corrected = linear_response_std(est)
+    # The fixed point is solved to rounding (skvi._normal), so the step can be
+    # small: at h = 1e-4 the O(h**2) error is 1e-10 to 5e-9 of the variance
+    # (the latter for two-mode data, n20-conflict8), the rounding error about
+    # 1e-16 |m| / h.
+    h = 1e-4
     shifted = [
-        _tight(**{**prior, "prior_mean": t * prior_std**2}).fit(X).posterior_mean_
+        _tight(**{**prior, "prior_mean": prior_mean + t * prior_std**2})
+        .fit(X)
+        .posterior_mean_
         for t in (-h, h)
     ]
     np.testing.assert_allclose(
-        np.sqrt((shifted[1] - shifted[0]) / (2 * h)), corrected.mean, rtol=1e-5
+        (shifted[1] - shifted[0]) / (2 * h), corrected.mean**2, rtol=1e-7
     )
-    rates = [_tight(**{**prior, "prior_rate": 2.0 - t}).fit(X) for t in (-h, h)]
+    rates = [
+        _tight(**{**prior, "prior_mean": prior_mean, "prior_rate": 2.0 - t}).fit(X)
+        for t in (-h, h)
+    ]
     precision = [fit.posterior_shape_ / fit.posterior_rate_ for fit in rates]
     np.testing.assert_allclose(
-        np.sqrt((precision[1] - precision[0]) / (2 * h)),
-        corrected.precision,
-        rtol=1e-5,
+        (precision[1] - precision[0]) / (2 * h), corrected.precision**2, rtol=1e-7
     )
 
 
@@ -380,6 +356,53 @@ def test_linear_response_leaves_agreeing_data_alone():
         corrected.precision[0]
         > math.sqrt(est.posterior_shape_[0]) / (est.posterior_rate_[0])
     )
+
+
+def test_no_linear_response_meets_the_target_where_data_agree_with_the_prior():
+    """The counterexample to "LR within 2% of exact wherever mean-field is 5% off".
+
+    With the prior mean exactly the data's mean, a tilt ``t mu`` of the log
+    joint moves E_q[mu] but not, to first order, E_q[(x - mu)**2], so E_q[tau]
+    does not respond: the linear-response sd of mu is mean-field's, to
+    rounding (and test_linear_response_is_the_response_of_q checks, by
+    refitting, that this is q's true response). The exact sd exceeds it by the
+    Student-t widening of mu's marginal: about 1/(2 a_n) (a_n = a0 + n/2 = 12
+    at n = 20) times the data's share of q(mu)'s precision, ``1 - s**2/s0**2``
+    (0.84 here), so 3.1% on average and above 2.4% in every feature: more than
+    the 2% that the issue asks of the correction. (Mean-field is 3% off here;
+    the vague-prior case below is 5% off.)
+    """
+    X, est = _agreeing_fit(
+        20, n_features=32, prior_std=0.5, prior_shape=2.0, prior_rate=2.0
+    )
+    corrected = linear_response_std(est)
+    np.testing.assert_allclose(corrected.mean, est.posterior_std_, rtol=1e-14)
+    exact = exact_posterior(est)
+    # Exact sd more than 2% above mean-field's (and so linear response's),
+    # feature by feature, by about share / (2 a_n) on average.
+    assert np.all(exact.std > 1.02 * corrected.mean)
+    widening = np.mean(exact.std / est.posterior_std_ - 1)
+    share = 1 - (est.posterior_std_ / 0.5) ** 2
+    assert 0.8 < widening / np.mean(share / (2 * 12)) < 1.05
+
+
+def test_no_linear_response_meets_the_target_under_a_vague_prior():
+    """Mean-field 5.1% too small at n = 20, and linear response no better.
+
+    Under a vague prior on mu (sd 1e300) q's mean is the data's mean, so
+    h1 = 0 and the linear-response sd is mean-field's. In closed form (flat
+    prior): mean-field's variance is 2 B / (W (2 a_n - 1)) at the fixed point,
+    the exact one (a Student-t) 2 B / (W (2 a_n - 3)); with a0 = 1/2 and
+    n = 20, a_n = 10.5 and the ratio of sds is sqrt(18/20) = 0.9487.
+    """
+    X = np.random.default_rng(3).normal(5.0, 2.0, size=(20, 4))
+    est = _tight(prior_std=1e300, prior_shape=0.5, prior_rate=1.0).fit(X)
+    corrected = linear_response_std(est)
+    np.testing.assert_array_equal(est.posterior_mean_, est.sample_mean_)
+    np.testing.assert_allclose(corrected.mean, est.posterior_std_, rtol=1e-14)
+    exact = exact_posterior(est)
+    np.testing.assert_allclose(exact.std_ratio, math.sqrt(18 / 20), rtol=1e-8)
+    assert np.all(corrected.mean / exact.std < 0.95)
 
 
 def test_linear_response_std_method():
@@ -440,6 +463,25 @@ def test_khat_small_for_large_n_and_large_for_a_poor_fit():
     assert np.mean(poor.reading != "good") > np.mean(good.reading != "good")
 
 
+def test_khat_above_the_do_not_trust_line_where_q_is_worst():
+    """k-hat > 0.7 where mean-field's sd is about half the exact one.
+
+    That is not at the tiniest n: with 2 or 3 samples 3 to 8 prior sds away
+    the posterior stays close to the prior and q's sd is 0.68-0.93 of exact,
+    and k-hat averages 0.46-0.67 (never above 0.7 in 20 seeds). q is worst
+    (sd ratio 0.44-0.50) at n = 6 to 8 with the data 5 to 6 prior sds away,
+    near where the exact posterior splits into two modes; there the mean
+    k-hat over 32 features exceeded 0.7 in 60 of 60 seeds (data and draws,
+    4000 draws; lowest 0.705, mean 0.74). docs/diagnostics.md has the table.
+    """
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    X, est = _psis_case(8, 6, 1.0, n_features=64)
+    assert np.mean(exact_posterior(est).std_ratio) < 0.5
+    check = psis_diagnostic(est, X, n_draws=4000, random_state=0)
+    assert np.mean(check.khat) > 0.7
+    assert np.mean(check.reading == "do not trust") > 0.5
+
+
 def test_psis_corrects_q_toward_the_exact_posterior():
     pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
     X, est = _psis_case(20, 4, 0.5)
@@ -452,10 +494,29 @@ def test_psis_corrects_q_toward_the_exact_posterior():
     assert np.mean(corrected_error) < 0.5 * np.mean(q_error)
     q_mean_error = np.abs(est.posterior_mean_ - exact.mean) / exact.std
     corrected_mean_error = np.abs(check.mean["mu"] - exact.mean) / exact.std
-    assert np.mean(corrected_mean_error) < np.mean(q_mean_error)
+    assert np.mean(corrected_mean_error) < 0.5 * np.mean(q_mean_error)
     # The evidence estimate lies between the ELBO and a little above log p(X).
     assert np.all(check.log_evidence > exact.elbo)
     np.testing.assert_allclose(check.log_evidence, exact.log_evidence, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "n, conflict, prior_std, factor",
+    # The error left, as a share of q's: measured 0.2-0.35 (sd) and 0.3-0.4
+    # (mean) for the first two, 0.55-0.6 and 0.45-0.5 at n = 5 (k-hat 0.64-0.68).
+    [(100, 8, 0.25, 0.5), (10, 4, 0.5, 0.5), (5, 3, 1.0, 0.7)],
+)
+def test_psis_moves_moments_toward_the_exact_ones(n, conflict, prior_std, factor):
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    X, est = _psis_case(n, conflict, prior_std)
+    exact = exact_posterior(est)
+    check = psis_diagnostic(est, X, n_draws=4000, random_state=0)
+    q_error = np.abs(est.posterior_std_ / exact.std - 1)
+    corrected_error = np.abs(check.std["mu"] / exact.std - 1)
+    assert np.mean(corrected_error) < factor * np.mean(q_error)
+    q_mean_error = np.abs(est.posterior_mean_ - exact.mean) / exact.std
+    corrected_mean_error = np.abs(check.mean["mu"] - exact.mean) / exact.std
+    assert np.mean(corrected_mean_error) < factor * np.mean(q_mean_error)
 
 
 def test_psis_diagnostic_input_checks():
@@ -471,3 +532,389 @@ def test_psis_diagnostic_input_checks():
         warnings.simplefilter("error")
         same = [psis_diagnostic(est, X, random_state=3).khat for _ in range(2)]
     np.testing.assert_array_equal(*same)
+
+
+def test_diagonal_tools_refuse_a_full_fit():
+    """A covariance_type="full" fit has no q(tau): a clear error, not AttributeError."""
+    X = _conflicting_data(20, 1, 1.0, n_features=2)
+    est = VariationalNormalEstimator(covariance_type="full").fit(X)
+    calls = [
+        lambda: exact_posterior(est),
+        lambda: linear_response_std(est),
+        est.linear_response_std,
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="covariance_type='diag' fits only"):
+            call()
+    if importlib.util.find_spec("arviz_stats") is not None:
+        with pytest.raises(ValueError, match="covariance_type='diag' fits only"):
+            psis_diagnostic(est, X)
+
+
+# --------------------------------------------------------------------------
+# psis_diagnostic on the Gaussian mixture
+# --------------------------------------------------------------------------
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+WEIGHT_PRIORS = ["dirichlet_process", "dirichlet_distribution"]
+
+
+def _clusters(n, gap, seed, n_components=3):
+    """Unit-variance 2-D clusters ``gap`` apart, equally likely."""
+    rng = np.random.default_rng(seed)
+    centres = gap * np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])[:n_components]
+    return centres[rng.integers(0, n_components, n)] + rng.normal(size=(n, 2))
+
+
+def _mixture(X, sample_weight=None, **params):
+    params = {"random_state": 0, "tol": 1e-6, "max_iter": 2000, **params}
+    return VariationalGaussianMixture(**params).fit(X, sample_weight=sample_weight)
+
+
+def _as_matrices(values, covariance_type, K, d):
+    """The (K, d, d) matrices a covariance_type's array stands for."""
+    return {
+        "full": lambda a: a,
+        "tied": lambda a: np.broadcast_to(a, (K, d, d)),
+        "diag": lambda a: a[:, :, None] * np.eye(d),
+        "spherical": lambda a: a[:, None, None] * np.eye(d),
+    }[covariance_type](np.asarray(values, dtype=np.float64))
+
+
+def _reference_log_ratio(est, X, w, sticks, weights, means, precisions):
+    """``log p(theta, X) - log q(theta)`` of one draw, by scipy.stats.
+
+    Written from the model (Bishop §10.2) and the public fitted attributes
+    only: q(Lambda_k) = Wishart(nu_k, precisions_k / nu_k), the prior
+    Wishart(nu0, covariance_prior^-1), mu_k | Lambda_k Normal with precision
+    beta Lambda_k; z summed out by logsumexp.
+    """
+    K, d = est.means_.shape
+    ct = est.covariance_type
+    dof = np.broadcast_to(est.degrees_of_freedom_, (K,))
+    q_scale = _as_matrices(est.precisions_, ct, K, d) / dof[:, None, None]
+    if ct == "tied":
+        prior_covariance = np.asarray(est.covariance_prior_)
+    else:
+        prior_covariance = _as_matrices(
+            np.asarray(est.covariance_prior_)[None], ct, 1, d
+        )[0]
+    prior_scale = np.linalg.inv(prior_covariance)
+    log_components = np.array(
+        [
+            np.log(weights[k])
+            + stats.multivariate_normal.logpdf(
+                X, means[k], np.linalg.inv(precisions[k])
+            )
+            for k in range(K)
+        ]
+    )
+    ratio = w @ logsumexp(log_components, axis=0)
+    for k in range(K):
+        for mean, beta, nu, scale, sign in [
+            (
+                est.mean_prior_,
+                est.mean_precision_prior_,
+                est.degrees_of_freedom_prior_,
+                prior_scale,
+                1.0,
+            ),
+            (est.means_[k], est.mean_precision_[k], dof[k], q_scale[k], -1.0),
+        ]:
+            ratio += sign * (
+                stats.multivariate_normal.logpdf(
+                    means[k], mean, np.linalg.inv(beta * precisions[k])
+                )
+                + stats.wishart.logpdf(precisions[k], df=nu, scale=scale)
+            )
+    alpha0 = est.weight_concentration_prior_
+    if est.weight_concentration_prior_type == "dirichlet_process":
+        a, b = est.weight_concentration_
+        ratio += np.sum(
+            stats.beta.logpdf(sticks, 1.0, alpha0) - stats.beta.logpdf(sticks, a, b)
+        )
+    else:
+        ratio += stats.dirichlet.logpdf(
+            weights, np.full(K, alpha0)
+        ) - stats.dirichlet.logpdf(weights, est.weight_concentration_)
+    return ratio
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mixture_log_ratios_equal_a_direct_computation(
+    covariance_type, weight_prior, weighted
+):
+    """Each draw's log ratio, z summed out, as scipy.stats computes it."""
+    from skvi.diagnostics import _mixture_log_ratios
+
+    X = _clusters(60, 4.0, seed=1, n_components=2)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(X)) if weighted else None
+    est = _mixture(
+        X,
+        w,
+        n_components=2,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=weight_prior,
+    )
+    n_draws, seed = 4, 7
+    log_ratios, draws = _mixture_log_ratios(
+        est, X, w, n_draws, np.random.RandomState(seed)
+    )
+    # The draws are sample_posterior's (one implementation of sampling).
+    for name, value in zip(
+        ["weights", "means", "precisions"],
+        est.sample_posterior(n_draws, random_state=seed),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(draws[name], value)
+    sticks = [None] * n_draws
+    if weight_prior == "dirichlet_process":
+        # The sticks drawn with the weights; their stick-breaking is the weights.
+        from skvi._mixture import _sample_posterior
+
+        log_sticks, _ = _sample_posterior(
+            *est._current(), n_draws, np.random.RandomState(seed)
+        )["log_weight_variables"]
+        sticks = np.exp(log_sticks)
+        pi = sticks * np.hstack([np.ones((n_draws, 1)), 1.0 - sticks[:, :1]])
+        np.testing.assert_allclose(draws["weights"], pi, rtol=1e-13)
+    expected = [
+        _reference_log_ratio(
+            est,
+            X,
+            np.ones(len(X)) if w is None else w,
+            sticks[s],
+            draws["weights"][s],
+            draws["means"][s],
+            draws["precisions"][s],
+        )
+        for s in range(n_draws)
+    ]
+    np.testing.assert_allclose(log_ratios, expected, rtol=1e-10)
+
+
+def _elbo_gap(est, X, n_draws, seed):
+    """``mean_s r_s - elbo_`` and the Monte Carlo standard error of the mean."""
+    from skvi.diagnostics import _mixture_log_ratios
+
+    log_ratios, _ = _mixture_log_ratios(
+        est, X, None, n_draws, np.random.RandomState(seed)
+    )
+    return log_ratios.mean() - est.elbo_, log_ratios.std() / np.sqrt(n_draws)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+def test_mixture_log_ratios_average_to_the_elbo_for_separated_clusters(
+    covariance_type, weight_prior
+):
+    """E_q[log p(theta, X) - log q(theta)] >= elbo_, equal where r is 0 or 1.
+
+    Summing z out tightens the bound by sum_i E_q[KL(r_i || p(z_i | x_i,
+    theta))]: with clusters 30 sds apart, every responsibility is 0 or 1 to
+    rounding and the two agree within Monte Carlo error; with clusters 2 sds
+    apart the gain is many standard errors.
+    """
+    params = dict(
+        n_components=3,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=weight_prior,
+    )
+    X = _clusters(1500, 30.0, seed=0)
+    est = _mixture(X, **params)
+    assert np.all((est.predict_proba(X) < 1e-12) | (est.predict_proba(X) > 1 - 1e-12))
+    gap, error = _elbo_gap(est, X, 4000, seed=0)
+    assert error > 0
+    assert abs(gap) < 4 * error, (gap, error)
+    X = _clusters(1500, 2.0, seed=0)
+    est = _mixture(X, tol=1e-4, **params)  # any q: the bound holds for each
+    gap, error = _elbo_gap(est, X, 4000, seed=0)
+    assert gap > 4 * error, (gap, error)
+
+
+def test_psis_diagnostic_takes_either_model():
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    X = _clusters(3000, 10.0, seed=0)
+    est = _mixture(X, n_components=3)
+    check = psis_diagnostic(est, X, random_state=0)
+    # One k-hat for the whole model; the corrected moments have the draws' shapes.
+    assert check.khat.shape == ()
+    assert check.mean["weights"].shape == (3,)
+    assert check.std["means"].shape == (3, 2)
+    assert check.mean["precisions"].shape == (3, 2, 2)
+    assert check.khat < 0.7 and check.reading == "good"
+    np.testing.assert_allclose(
+        np.sort(check.mean["means"], axis=0), np.sort(est.means_, axis=0), atol=0.05
+    )
+
+
+def test_psis_diagnostic_refuses_bad_mixture_input():
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    X = _clusters(100, 5.0, seed=0)
+    with pytest.raises(NotFittedError):
+        psis_diagnostic(VariationalGaussianMixture(n_components=2), X)
+    est = _mixture(X, n_components=2)
+    with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 2"):
+        psis_diagnostic(est, np.hstack([X, X[:, :1]]))
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        psis_diagnostic(est, bad)
+    with pytest.raises(ValueError, match="sample_weight"):
+        psis_diagnostic(est, X, sample_weight=np.ones(5))
+
+
+# dask: X made on the workers, never gathered; the same answer as numpy.
+DASK_BLOCKS, DASK_BLOCK_ROWS = 4, 500
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dask_block(block_id=None, on_worker=False):
+    if on_worker:
+        import distributed
+
+        distributed.get_worker()  # raises anywhere but in a dask worker
+    return _clusters(DASK_BLOCK_ROWS, 6.0, seed=[11, block_id[0]])
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A 2-worker LocalCluster in separate processes, and a Client to it."""
+    distributed = pytest.importorskip("distributed")
+    import skvi
+
+    # Worker processes are new interpreters: they import skvi and this module.
+    previous = os.environ.get("PYTHONPATH")
+    roots = [str(Path(skvi.__file__).resolve().parent.parent), str(ROOT)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(roots + ([previous] if previous else []))
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                worker_dashboard_address=None,
+                silence_logs=logging.CRITICAL,
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+
+
+def _refuse_to_materialise(*args, **kwargs):
+    raise AssertionError("X was materialised on the client")
+
+
+@pytest.mark.parametrize("model", ["mixture", "normal"])
+def test_psis_on_dask_data_made_on_workers_is_never_gathered(
+    dask_client, monkeypatch, model
+):
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    da = pytest.importorskip("dask.array")
+    import distributed
+
+    X = np.concatenate([_dask_block((k, 0)) for k in range(DASK_BLOCKS)])
+    weights = np.random.default_rng(5).uniform(0.0, 2.0, len(X))
+    est = (
+        _mixture(X, weights, n_components=3)
+        if model == "mixture"
+        else VariationalNormalEstimator().fit(X, sample_weight=weights)
+    )
+    expected = psis_diagnostic(est, X, random_state=0, sample_weight=weights)
+    dask_X = da.map_blocks(
+        _dask_block,
+        on_worker=True,
+        chunks=((DASK_BLOCK_ROWS,) * DASK_BLOCKS, (2,)),
+        dtype=np.float64,
+    )
+    for method in ("__array__", "compute", "persist"):
+        monkeypatch.setattr(da.Array, method, _refuse_to_materialise)
+    with distributed.get_task_stream(dask_client) as tasks:
+        actual = psis_diagnostic(est, dask_X, random_state=0, sample_weight=weights)
+    assert len(tasks.data) >= DASK_BLOCKS
+    workers = set(dask_client.scheduler_info()["workers"])
+    assert {t["worker"] for t in tasks.data} <= workers
+    np.testing.assert_allclose(actual.khat, expected.khat, rtol=1e-8)
+    np.testing.assert_allclose(actual.log_evidence, expected.log_evidence, rtol=1e-10)
+    for name in expected.mean:
+        np.testing.assert_allclose(actual.mean[name], expected.mean[name], rtol=1e-9)
+        np.testing.assert_allclose(actual.std[name], expected.std[name], rtol=1e-8)
+
+
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+def test_mixture_khat_small_for_separated_clusters_and_large_where_q_is_poor(
+    weight_prior,
+):
+    """k-hat follows how far q is from the posterior (4000 draws, seeds fixed).
+
+    Measured over 20 data and draw seeds (K = 3 or 2, 'full'; Dirichlet,
+    stick-breaking): clusters 10 sds apart, n = 3000, k-hat -0.21 to 0.29
+    and -0.23 to 0.21; 12 samples in 3 clusters, 0.65 to 1.38 (19 of 20
+    above 0.7) and 0.78 to 1.37 (20 of 20); two clusters 2 sds apart,
+    n = 1000 (the assignments uncertain, and q(theta) blind to how they
+    couple the components), 0.73 to 1.29 and 0.66 to 1.34 (17 of 20 above
+    0.7, all above 0.5). docs/diagnostics.md has the table.
+    """
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    params = dict(weight_concentration_prior_type=weight_prior)
+    X = _clusters(3000, 10.0, seed=0)
+    good = psis_diagnostic(
+        _mixture(X, n_components=3, **params), X, n_draws=4000, random_state=0
+    )
+    assert good.khat < 0.5 and good.reading == "good"
+    X = _clusters(12, 10.0, seed=0)
+    tiny = psis_diagnostic(
+        _mixture(X, n_components=3, **params), X, n_draws=4000, random_state=0
+    )
+    assert tiny.khat > 0.7 and tiny.reading == "do not trust"
+    X = _clusters(1000, 2.0, seed=0, n_components=2)
+    overlapping = psis_diagnostic(
+        _mixture(X, n_components=2, **params), X, n_draws=4000, random_state=0
+    )
+    assert overlapping.khat > 0.5
+
+
+@pytest.mark.parametrize("weight_prior", WEIGHT_PRIORS)
+def test_mixture_weights_beyond_float64_keep_finite_log_ratios(weight_prior):
+    """Empty components under a tiny alpha0: weights below 1e-308, logs finite.
+
+    q's weights are drawn in log space; their mean log is E_q[log pi_k]
+    (Bishop B.21: psi(alpha_k) - psi(sum_j alpha_j); for the sticks
+    psi(a_k) - psi(a_k + b_k) + sum_{j<k} psi(b_j) - psi(a_j + b_j)), within
+    five Monte Carlo standard errors.
+    """
+    from scipy.special import digamma
+
+    from skvi._mixture import _sample_posterior
+    from skvi.diagnostics import _mixture_log_ratios
+
+    X = _clusters(3000, 10.0, seed=0)
+    est = _mixture(
+        X,
+        n_components=5,
+        weight_concentration_prior_type=weight_prior,
+        weight_concentration_prior=1e-3,
+    )
+    n_draws = 20_000
+    draws = _sample_posterior(*est._current(), n_draws, np.random.RandomState(0))
+    assert np.any(draws["weights"] == 0.0)
+    assert np.all(np.isfinite(draws["log_weights"]))
+    if weight_prior == "dirichlet_process":
+        a, b = est.weight_concentration_
+        log_rest = digamma(b) - digamma(a + b)
+        expected = digamma(a) - digamma(a + b) + np.cumsum(log_rest) - log_rest
+    else:
+        alpha = est.weight_concentration_
+        expected = digamma(alpha) - digamma(alpha.sum())
+    error = draws["log_weights"].std(axis=0) / np.sqrt(n_draws)
+    assert np.all(np.abs(draws["log_weights"].mean(axis=0) - expected) < 5 * error)
+    log_ratios, _ = _mixture_log_ratios(est, X, None, 1000, np.random.RandomState(0))
+    assert np.all(np.isfinite(log_ratios))

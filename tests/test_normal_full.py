@@ -401,3 +401,168 @@ def test_numerical_breakdown_is_a_clear_error_and_loses_nothing():
     with pytest.raises(ValueError, match="not representable in float64"):
         est.set_params(prior_mean=0.0, prior_std=1e4).fit(X)
     assert est.posterior_mean_ is before
+
+
+@pytest.mark.parametrize("prior_std", [1e-150, 1e-3, 1e150, 1e300])
+def test_vague_and_tight_priors_one_feature_equal_diag(prior_std):
+    """prior_std over float64's range (its square never formed): d = 1 is diag."""
+    X = np.random.default_rng(30).normal(1.0, 2.0, size=(25, 1))
+    priors = dict(prior_mean=0.5, prior_std=prior_std)
+    diag = VariationalNormalEstimator(**priors).fit(X)
+    whole = VariationalNormalEstimator(covariance_type="full", **priors).fit(X)
+    for name in ("posterior_mean_", "posterior_std_", "noise_std_", "elbo_"):
+        np.testing.assert_allclose(
+            getattr(whole, name), getattr(diag, name), rtol=1e-12, err_msg=name
+        )
+    np.testing.assert_allclose(
+        whole.score_samples(X), diag.score_samples(X), rtol=1e-12
+    )
+
+
+def test_vague_prior_the_kl_grows_by_log_prior_std():
+    """prior_std 1e150 -> 1e300: q is the same, the ELBO falls by d log(1e150).
+
+    With the prior flat on q's scale, q(mu) and q(Lambda) no longer depend on
+    it, and KL(q(mu) || p(mu)) = 1/2 (tr(S0^-1 S) + |m - m0|**2_{S0^-1} - d
+    - log|S0^-1 S|) changes only through log|S0| = 2 d log(s0) (the other
+    terms are below 1e-290).
+    """
+    X = correlated(40, seed=31)
+    vague = full(prior_std=1e150).fit(X)
+    vaguer = full(prior_std=1e300).fit(X)
+    for name in ("posterior_mean_", "posterior_covariance_", "posterior_scale_"):
+        np.testing.assert_allclose(
+            getattr(vaguer, name), getattr(vague, name), rtol=1e-12, err_msg=name
+        )
+    np.testing.assert_allclose(
+        vague.elbo_ - vaguer.elbo_, 3 * np.log(1e150), rtol=1e-12
+    )
+    np.testing.assert_allclose(vaguer.score(X) * 40, vaguer.elbo_, rtol=1e-12)
+    assert np.all(np.isfinite(vaguer.score_samples(X)))
+
+
+def test_tight_prior_pins_mu():
+    """prior_std 1e-150: mu at the prior mean, q(Lambda) on the scatter about it.
+
+    ``W^-1 = W0^-1 + S + W (xbar - m0)(xbar - m0)^T`` (plus W S_mu, 1e-300).
+    """
+    X = correlated(30, seed=32)
+    prior_mean = np.array([0.5, -1.0, 2.0])
+    est = full(prior_mean=prior_mean, prior_std=1e-150).fit(X)
+    np.testing.assert_allclose(est.posterior_mean_, prior_mean, rtol=1e-12)
+    np.testing.assert_allclose(est.posterior_std_, 1e-150, rtol=1e-10)
+    deviation = X - prior_mean
+    inverse_scale = np.diag(2.0 * np.full(3, PRIORS["prior_rate"])) + (
+        deviation.T @ deviation
+    )
+    np.testing.assert_allclose(
+        est.posterior_scale_, np.linalg.inv(inverse_scale), rtol=1e-10
+    )
+    assert np.isfinite(est.elbo_)
+
+
+@pytest.mark.parametrize("prior_std", [1e-200, [1.0, 1e-300, 1.0]])
+def test_prior_std_below_the_limit_is_a_clear_error_and_loses_nothing(prior_std):
+    X = correlated(20, seed=33)
+    est = full().fit(X)
+    before = est.posterior_mean_
+    with pytest.raises(ValueError, match=r"prior_std >= 1.49e-154 \(got 1e-[23]00\)"):
+        est.set_params(prior_std=prior_std).fit(X)
+    assert est.posterior_mean_ is before
+
+
+# dask input, on a real dask.distributed cluster (the fixture of tests/test_dask.py).
+
+FULL_ATTRIBUTES = (
+    "posterior_mean_",
+    "posterior_std_",
+    "posterior_covariance_",
+    "posterior_dof_",
+    "posterior_scale_",
+    "noise_covariance_",
+    "noise_std_",
+    "sample_mean_",
+    "n_samples_seen_",
+    "prior_mean_",
+    "prior_std_",
+    "prior_rate_",
+    "elbo_",
+    "elbo_history_",
+)
+
+
+# The dask tests below use conftest.py's `client` fixture, one 2-worker cluster
+# per test process (conftest.py's DASK_TESTS).
+
+
+def _assert_same_full_fit(actual, expected, rtol=1e-10):
+    assert actual.n_iter_ == expected.n_iter_
+    for name in FULL_ATTRIBUTES:
+        value, reference = getattr(actual, name), getattr(expected, name)
+        scale = np.max(np.abs(reference))
+        if name in ("elbo_", "elbo_history_"):
+            scale = max(scale, expected.n_samples_seen_)
+        np.testing.assert_allclose(
+            value, reference, rtol=0, atol=rtol * scale, err_msg=name
+        )
+
+
+def _dask_data(n_samples=1_000, seed=40):
+    """Correlated rows far from zero, on different scales; weights with zeros."""
+    rng = np.random.default_rng(seed)
+    X = correlated(n_samples, seed) * [1.0, 10.0, 1e-3] + [1e3, -2.0, 0.5]
+    weights = rng.uniform(0.0, 3.0, size=n_samples)
+    weights[::7] = 0.0
+    return X, weights
+
+
+@pytest.mark.parametrize("chunks", [(1_000, 3), (37, 3), (333, 2)])
+@pytest.mark.parametrize("weights", [None, "numpy", "dask"])
+def test_dask_array_equals_numpy_fit(client, chunks, weights):
+    da = pytest.importorskip("dask.array")
+    X, sample_weight = _dask_data()
+    sample_weight = None if weights is None else sample_weight
+    # Priors from the data (None): on the data's scale, feature by feature.
+    params = dict(prior_mean=None, prior_std=None, prior_rate=None)
+    expected = full(**params).fit(X, sample_weight=sample_weight)
+    if weights == "dask":
+        sample_weight = da.from_array(sample_weight, chunks=250)
+    actual = full(**params).fit(
+        da.from_array(X, chunks=chunks), sample_weight=sample_weight
+    )
+    _assert_same_full_fit(actual, expected)
+
+
+def test_dask_partial_fit_and_dataframe_equal_numpy(client):
+    da = pytest.importorskip("dask.array")
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    X, sample_weight = _dask_data(600, seed=41)
+    params = dict(prior_mean=[1e3, -2.0, 0.5], prior_std=[1.0, 10.0, 1e-3])
+    expected = full(**params).fit(X, sample_weight=sample_weight)
+    streamed = full(**params)
+    for rows in np.array_split(np.arange(600), 3):
+        streamed.partial_fit(
+            da.from_array(X[rows], chunks=70),
+            sample_weight=da.from_array(sample_weight[rows], chunks=70),
+        )
+    _assert_same_full_fit(streamed, expected)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    actual = full(**params).fit(dd.from_pandas(frame, npartitions=4))
+    _assert_same_full_fit(actual, full(**params).fit(frame))
+
+
+def test_dask_bad_input_is_the_numpy_error_and_loses_nothing(client):
+    da = pytest.importorskip("dask.array")
+    X, _ = _dask_data(200, seed=42)
+    est = full(prior_mean=None, prior_std=None).fit(X)
+    before = est.posterior_mean_
+    bad = X.copy()
+    bad[150, 1] = np.nan
+    with pytest.raises(ValueError) as numpy_error:
+        full().fit(bad)
+    with pytest.raises(ValueError) as dask_error:
+        est.fit(da.from_array(bad, chunks=50))
+    assert str(dask_error.value) == str(numpy_error.value)
+    assert est.posterior_mean_ is before

@@ -736,3 +736,82 @@ def test_concurrent_calls_leave_blas_limits_as_they_were(monkeypatch):
     for result in results:
         for actual, wanted in zip(result, expected, strict=True):
             np.testing.assert_array_equal(actual, wanted)
+
+
+def _about(X, resp, reference):
+    """:func:`diagonal_statistics_about` as the mixture's E-step calls it."""
+    deviation = X - reference
+    squares = deviation * deviation
+    # The E-step's responsibilities are component-major (K, n): pass a view.
+    return _stats.diagonal_statistics_about(
+        X, deviation, squares, np.ascontiguousarray(resp.T).T, reference
+    )
+
+
+@pytest.mark.parametrize("reference", [0.0, 3.0, -1e3])
+def test_statistics_from_deviations_match_fsum_references(reference):
+    # The fused path of the diagonal mixtures: the same statistics as the
+    # general one, from deviations about a reference given by the caller.
+    rng = np.random.default_rng(31)
+    X = rng.normal([1.0, -2.0, 5.0], [1.0, 3.0, 0.5], size=(700, 3))
+    resp = random_responsibilities(rng, 700, 4) * rng.uniform(0, 2, size=(700, 1))
+    stats = _about(X, resp, np.full(3, reference))
+    weight, mean, full = component_references(X, None, resp)
+    np.testing.assert_array_equal(stats.reference, np.full(3, reference))
+    np.testing.assert_allclose(stats.weight, weight, rtol=1e-13)
+    np.testing.assert_allclose(stats.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(
+        stats.scatter, np.diagonal(full, axis1=1, axis2=2), rtol=1e-11
+    )
+
+
+def test_statistics_from_deviations_recompute_tight_far_components(monkeypatch):
+    # A component of spread 1e-4 at 1e3 from the reference: raw sums about
+    # the reference would cancel ~14 digits; it is recomputed centred, the
+    # well-placed component is not.
+    rng = np.random.default_rng(32)
+    labels = rng.integers(0, 2, size=3000)
+    X = np.where(
+        labels[:, None] == 1,
+        1e3 + 1e-4 * rng.standard_normal((3000, 2)),
+        rng.standard_normal((3000, 2)),
+    )
+    resp = np.stack([labels == 0, labels == 1], axis=1).astype(float)
+    recentred = []
+    centred = _stats._centred_component
+
+    def spy(block, column, *args):
+        recentred.append(np.array(column))
+        return centred(block, column, *args)
+
+    monkeypatch.setattr(_stats, "_centred_component", spy)
+    stats = _about(X, resp, np.zeros(2))
+    assert len(recentred) == 1
+    np.testing.assert_array_equal(recentred[0], resp[:, 1])
+    for k in range(2):
+        expected = reference_moments(X[labels == k])
+        spread = np.sqrt(expected[2] / expected[0])
+        np.testing.assert_allclose(
+            stats.mean[k], expected[1], rtol=0, atol=1e-8 * spread.min()
+        )
+        np.testing.assert_allclose(stats.scatter[k], expected[2], rtol=1e-12)
+
+
+def test_statistics_from_overflowing_deviations_fall_back_scaled():
+    # Deviations whose squares pass float64's range, about a spread that
+    # does not: the general path's exact scaling.
+    rng = np.random.default_rng(33)
+    X = 1e155 + 1e151 * rng.standard_normal((200, 2))
+    resp = random_responsibilities(rng, 200, 2)
+    with np.errstate(over="ignore"):
+        stats = _about(X, resp, np.zeros(2))
+    general = _stats.sufficient_statistics(
+        X, responsibilities=resp, scatter="diag", reference=np.zeros(2)
+    )
+    assert np.isfinite(stats.scatter).all()
+    np.testing.assert_allclose(stats.mean, general.mean, rtol=1e-13)
+    np.testing.assert_allclose(stats.scatter, general.scatter, rtol=1e-12)
+    weight, mean, full = component_references(X / 1e151, None, resp)
+    np.testing.assert_allclose(
+        stats.scatter / 1e302, np.diagonal(full, axis1=1, axis2=2), rtol=1e-9
+    )
