@@ -39,9 +39,8 @@ IMPORT_ROOTS = [
 ]
 
 
-# The tests that use the `client` fixture below, and the PSIS tests with a
-# dask cluster of their own: pytest-xdist runs them on one worker, so that
-# each cluster starts once.
+# The tests that use the `client` fixture below: pytest-xdist runs them on
+# one worker, so that one dask cluster serves them all.
 DASK_TESTS = (
     "tests/test_dask.py::",
     "tests/test_mixture_dask.py::",

@@ -13,11 +13,8 @@
 """
 
 import importlib.util
-import logging
 import math
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -768,7 +765,6 @@ def test_psis_diagnostic_refuses_bad_mixture_input():
 
 # dask: X made on the workers, never gathered; the same answer as numpy.
 DASK_BLOCKS, DASK_BLOCK_ROWS = 4, 500
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _dask_block(block_id=None, on_worker=False):
@@ -779,34 +775,8 @@ def _dask_block(block_id=None, on_worker=False):
     return _clusters(DASK_BLOCK_ROWS, 6.0, seed=[11, block_id[0]])
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    """A 2-worker LocalCluster in separate processes, and a Client to it."""
-    distributed = pytest.importorskip("distributed")
-    import skvi
-
-    # Worker processes are new interpreters: they import skvi and this module.
-    previous = os.environ.get("PYTHONPATH")
-    roots = [str(Path(skvi.__file__).resolve().parent.parent), str(ROOT)]
-    os.environ["PYTHONPATH"] = os.pathsep.join(roots + ([previous] if previous else []))
-    try:
-        with (
-            distributed.LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",
-                worker_dashboard_address=None,
-                silence_logs=logging.CRITICAL,
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            yield client
-    finally:
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
+# The test below uses conftest.py's `client` fixture: one 2-worker cluster per
+# test process, shared with the other dask tests (conftest.py's DASK_TESTS).
 
 
 def _refuse_to_materialise(*args, **kwargs):
@@ -815,7 +785,7 @@ def _refuse_to_materialise(*args, **kwargs):
 
 @pytest.mark.parametrize("model", ["mixture", "normal"])
 def test_psis_on_dask_data_made_on_workers_is_never_gathered(
-    dask_client, monkeypatch, model
+    client, monkeypatch, model
 ):
     pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
     da = pytest.importorskip("dask.array")
@@ -837,10 +807,10 @@ def test_psis_on_dask_data_made_on_workers_is_never_gathered(
     )
     for method in ("__array__", "compute", "persist"):
         monkeypatch.setattr(da.Array, method, _refuse_to_materialise)
-    with distributed.get_task_stream(dask_client) as tasks:
+    with distributed.get_task_stream(client) as tasks:
         actual = psis_diagnostic(est, dask_X, random_state=0, sample_weight=weights)
     assert len(tasks.data) >= DASK_BLOCKS
-    workers = set(dask_client.scheduler_info()["workers"])
+    workers = set(client.scheduler_info()["workers"])
     assert {t["worker"] for t in tasks.data} <= workers
     np.testing.assert_allclose(actual.khat, expected.khat, rtol=1e-8)
     np.testing.assert_allclose(actual.log_evidence, expected.log_evidence, rtol=1e-10)
