@@ -371,9 +371,21 @@ def _refuse_to_compute_on_the_client(monkeypatch):
         monkeypatch.setattr(dd.DataFrame, method, _refuse_to_materialise)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("chunks", [(1_000, 3), (37, 3), (333, 2), (1, 3)])
-@pytest.mark.parametrize("weights", [None, "numpy", "dask"])
+# Each chunking, dtype and kind of weights at least once, and every chunking
+# with weights split differently from X (the fit's test crosses them all).
+@pytest.mark.parametrize(
+    "dtype, chunks, weights",
+    [
+        (np.float64, (1_000, 3), None),
+        (np.float32, (1_000, 3), "dask"),
+        (np.float64, (37, 3), "numpy"),
+        (np.float32, (37, 3), "dask"),
+        (np.float64, (333, 2), "dask"),
+        (np.float32, (333, 2), None),
+        (np.float64, (1, 3), "dask"),
+        (np.float32, (1, 3), "numpy"),
+    ],
+)
 def test_dask_scores_equal_numpy_scores(client, dtype, chunks, weights):
     X, sample_weight = _data(dtype=dtype)
     if chunks == (1, 3):
