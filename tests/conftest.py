@@ -69,6 +69,23 @@ def pytest_cmdline_main(config):
     config.stash[_DEFAULT_DISTRIBUTION] = config.option.dist == "no"
 
 
+def pytest_configure(config):
+    """An ELBO that decreases fails the test, in the processes that run tests.
+
+    Not in pytest-xdist's controller: resolving the warning's class imports
+    skvi.exceptions and so scikit-learn, 1.1 s before any worker starts.
+    """
+    controller = (
+        config.pluginmanager.hasplugin("xdist")
+        and not hasattr(config, "workerinput")
+        and config.getoption("numprocesses", None) not in (None, 0)
+    )
+    if not controller:
+        config.addinivalue_line(
+            "filterwarnings", "error::skvi.exceptions.ELBODecreaseWarning"
+        )
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """Test by test to whichever worker is free, the dask tests as one unit.
@@ -89,38 +106,79 @@ def pytest_xdist_make_scheduler(config, log):
     return DaskTestsTogether(config, log)
 
 
-@pytest.fixture(scope="session")
-def client():
-    """A 2-worker LocalCluster in separate processes, and a Client to it.
+class _Cluster:
+    """The one LocalCluster of a test process and its Client, started on demand."""
 
-    One per test process, for the whole session; under pytest-xdist all the
-    tests that use it run on one worker (`DASK_TESTS`).
-    """
-    distributed = pytest.importorskip("distributed")
-    # Worker processes are new interpreters: they must import skvi (whose
-    # functions run on them) and the test modules (the block generators).
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        IMPORT_ROOTS + ([previous] if previous else [])
-    )
-    try:
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            # ":0", a free port: None still binds the HTTP server to 8787,
-            # which another test process's cluster may hold (a warning).
-            dashboard_address=":0",
-            worker_dashboard_address=":0",
-            # Tests that expect errors would otherwise see them logged.
-            silence_logs=logging.CRITICAL,
+    def __init__(self):
+        self.cluster = self.client = None
+
+    def start(self):
+        if self.client is not None:
+            return self.client
+        distributed = pytest.importorskip("distributed")
+        # Worker processes are new interpreters: they must import skvi (whose
+        # functions run on them) and the test modules (the block generators).
+        previous = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            IMPORT_ROOTS + ([previous] if previous else [])
         )
-    finally:
-        # The workers have started: later subprocesses of this test process
-        # get the environment they would have had.
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
-    with cluster, distributed.Client(cluster) as client:
-        yield client
+        try:
+            self.cluster = distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                # ":0", a free port: None still binds the HTTP server to 8787,
+                # which another test process's cluster may hold (a warning).
+                dashboard_address=":0",
+                worker_dashboard_address=":0",
+                # Tests that expect errors would otherwise see them logged.
+                silence_logs=logging.CRITICAL,
+            )
+        finally:
+            # The workers have started: later subprocesses of this test
+            # process get the environment they would have had.
+            if previous is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = previous
+        self.client = distributed.Client(self.cluster)
+        return self.client
+
+    def stop(self):
+        if self.client is not None:
+            self.client.close()
+            self.cluster.close()
+            self.cluster = self.client = None
+
+
+_CLUSTER = _Cluster()
+
+
+def _is_dask_test(item):
+    return item is not None and item.nodeid.startswith(DASK_TESTS)
+
+
+@pytest.fixture
+def client():
+    """A Client to a 2-worker LocalCluster in separate processes.
+
+    One cluster per test process, started by the first test that asks for
+    it. Under pytest-xdist every test that uses it runs on one worker, as one
+    unit (`DASK_TESTS`), and the cluster stops after the unit's last test,
+    while the other worker still runs (a stop takes seconds); in one process
+    it stops at the end of the session.
+    """
+    return _CLUSTER.start()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if (
+        hasattr(item.config, "workerinput")
+        and _is_dask_test(item)
+        and not _is_dask_test(nextitem)
+    ):
+        _CLUSTER.stop()
+
+
+def pytest_sessionfinish(session):
+    _CLUSTER.stop()
