@@ -654,7 +654,8 @@ def test_closed_pipe_ends_quietly_with_141(tmp_path):
     assert large.stdout.readline().startswith(b"Data:")
     large.stdout.close()
     for process in (large, small):
-        err = process.stderr.read()
+        with process.stderr:
+            err = process.stderr.read()
         assert process.wait(timeout=60) == 141, err
         assert err == b""
 
