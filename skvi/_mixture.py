@@ -488,7 +488,7 @@ _ROW_ELEMENTS = {
 _BLOCKS_PER_GROUP = 4
 
 
-def _row_blocks(n_samples, n_components, n_features, covariance_type="full"):
+def _row_blocks(n_samples, n_components, n_features, covariance_type):
     """Row slices of about :data:`_BLOCK_ELEMENTS` E-step values each."""
     per_row = _ROW_ELEMENTS[covariance_type](n_components, n_features)
     step = int(max(64, _BLOCK_ELEMENTS // per_row))
@@ -1826,9 +1826,8 @@ def _sample_posterior(params, model, n_samples, rng):
     )
     log_weights = weight_prior["log_weights"](log_variables)
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    precisions = _sample_wishart(dof, params["scale"], n_samples, rng)
+    precisions, lower = _sample_wishart(dof, params["scale"], n_samples, rng)
     # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
-    lower = np.linalg.cholesky(precisions)
     noise = rng.standard_normal((n_samples, K, d, 1))
     shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
     means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
@@ -1847,6 +1846,8 @@ def _sample_wishart(dof, scale, n_samples, rng):
 
     Lambda = L A A^T L^T with W = L L^T, A lower-triangular, A_ii^2 ~
     chi2(nu - i + 1) (i = 1..d), A_ij ~ Normal(0, 1) below the diagonal.
+    Returns the draws and their lower Cholesky factors L A (lower-triangular
+    with a positive diagonal, so no factorisation is needed).
     """
     K, d, _ = scale.shape
     chol = np.linalg.cholesky(scale)
@@ -1856,4 +1857,4 @@ def _sample_wishart(dof, scale, n_samples, rng):
     i = np.arange(d)
     A[:, :, i, i] = np.sqrt(rng.chisquare(dof[:, None] - i, size=(n_samples, K, d)))
     LA = chol @ A
-    return LA @ np.swapaxes(LA, -1, -2)
+    return LA @ np.swapaxes(LA, -1, -2), LA
