@@ -44,7 +44,7 @@ from threadpoolctl import ThreadpoolController, threadpool_info
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from skvi import VariationalNormalEstimator, _stats  # noqa: E402
+from skvi import VariationalNormalEstimator, _blocks, _stats  # noqa: E402
 
 # An offset that makes raw sums of squares of Normal(0, 1) data cancel more
 # digits than skvi accepts, so that every block takes the stable path; float32
@@ -189,7 +189,7 @@ def main():
     print(
         f"block: {_stats._BLOCK_ELEMENTS} elements, {_stats._BLOCKS_PER_GROUP} "
         f"blocks a thread's group; threads available to skvi: "
-        f"{_stats._available_threads()}; load average {load_average()}"
+        f"{_blocks.available_threads()}; load average {load_average()}"
     )
     print(
         f"time: median of {args.repeats} repeats ({args.peer_repeats} for the peer); "
@@ -202,7 +202,7 @@ def main():
     )
     print(f"|{'-' * 7}|{'-' * 9}|{'-' * 33}|{'-' * 9}|{'-' * 14}|{'-' * 9}|{'-' * 26}|")
     controller = ThreadpoolController()
-    all_cores = _stats._available_threads()
+    all_cores = _blocks.available_threads()
     rng = np.random.default_rng(0)
     for n_rows in map(int, args.rows):
         for dtype in args.dtypes:

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _normal_full
+from . import _blocks, _normal_full
 from ._base import VariationalEstimator
 from ._expectations import expected_log_normal, gamma_expectations
 from ._kl import kl_gamma, kl_normal
@@ -33,9 +33,6 @@ from ._validation import (
     check_weight_sum,
     is_dask_collection,
 )
-
-# Elements per row block of score_samples' temporaries (1 MiB of float64).
-_SCORE_BLOCK_ELEMENTS = 2**17
 
 # The model, for each feature j (Bishop, PRML §10.1.3, with a prior on mu that
 # does not scale with tau, so that the exact posterior has no closed form):
@@ -346,16 +343,25 @@ def _linear_response_std(weight, data_mean, mean, std, shape, rate):
 
 
 def _sample_scores(
-    X, *, mean, variance, precision_mean, log_precision_mean, kl_per_sample, block_rows
+    X, *, mean, variance, precision_mean, log_precision_mean, kl_per_sample
 ):
-    """Each row's ``sum_j E_q[log Normal(x_ij | mu_j, 1/tau_j)] - KL / W``."""
-    scores = np.empty(X.shape[0])
-    # Row blocks bound the temporaries to one block, not a copy of X.
-    for start in range(0, X.shape[0], block_rows):
-        rows = slice(start, start + block_rows)
+    """Each row's ``sum_j E_q[log Normal(x_ij | mu_j, 1/tau_j)] - KL / W``.
+
+    In row blocks of the engine (skvi._blocks), which bound the temporaries
+    to a block per thread, not a copy of X.
+    """
+    n_samples, n_features = X.shape
+    scores = np.empty(n_samples)
+
+    def block_scores(rows):
         scores[rows] = expected_log_normal(
             (X[rows] - mean) ** 2, 1.0, variance, precision_mean, log_precision_mean
         ).sum(axis=1)
+
+    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
+    _blocks.map_blocks(
+        block_scores, n_samples, block_rows, row_elements=2 * n_features
+    )
     return scores - kl_per_sample
 
 
@@ -1087,7 +1093,6 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     def _sample_scorer(self):
         """``rows -> score_samples(rows)``, the fitted posterior bound."""
         check_is_fitted(self)
-        block_rows = max(1, _SCORE_BLOCK_ELEMENTS // self.n_features_in_)
         if hasattr(self, "posterior_covariance_"):
             kl = _normal_full.kl_to_prior(
                 self.posterior_mean_,
@@ -1105,7 +1110,6 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
                 scale=self.posterior_scale_,
                 kl=kl,
                 weight=self.n_samples_seen_,
-                block_rows=block_rows,
             )
         precision_mean, log_precision_mean = gamma_expectations(
             self.posterior_shape_, self.posterior_rate_
@@ -1124,7 +1128,6 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             precision_mean=precision_mean,
             log_precision_mean=log_precision_mean,
             kl_per_sample=kl / self.n_samples_seen_,
-            block_rows=block_rows,
         )
 
     def sample_posterior(self, n_samples=1, random_state=None):
