@@ -538,7 +538,8 @@ def _default_block_rows(n_samples, n_features, block_rows):
     """Rows per block (:func:`skvi._blocks.plan`), in whole shift rows."""
     if block_rows is None:
         rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
-        block_rows, _ = _blocks.plan(n_samples, n_features)
+        # The plan for any number of rows, in whole shift rows, then cut to n.
+        block_rows, _ = _blocks.plan(2**62, n_features)
         block_rows = max(1, block_rows - block_rows % rows_per_group)
     return max(1, min(block_rows, n_samples))
 
