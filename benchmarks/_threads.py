@@ -100,14 +100,16 @@ def gil_share(function, seconds=0.3):
     return min(1.0, max(0.0, 1.0 - turns / (rate * elapsed)))
 
 
-def python_share(timer, X, width):
+def python_share(timer, X, width, min_rows=1):
     """The Python (per-block, GIL-held) share of a pass, from its own blocks.
 
     ``timer(X) -> seconds`` times the pass on one thread. The same pass over
     as many one-row blocks as X has blocks does the same Python, block for
     block, with next to no numpy work in it: its time over the real pass's
     time is the share of the pass that holds the GIL (numpy's own calls
-    release it, for ``numpy.dot`` and ufunc loops).
+    release it, for ``numpy.dot`` and ufunc loops). A model that needs at
+    least ``min_rows`` rows (a mixture's K) runs on that many one-row blocks,
+    and the time is scaled back to the real pass's number of blocks.
     """
     from skvi import _blocks
 
@@ -119,9 +121,10 @@ def python_share(timer, X, width):
         saved = _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS
         _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS = 1, 1
         try:
-            tiny = X[:n_blocks]
+            tiny = X[: max(n_blocks, min_rows)]
             timer(tiny)
             python = statistics.median(timer(tiny) for _ in range(5))
+            python *= n_blocks / len(tiny)
         finally:
             _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS = saved
     return min(1.0, python / real), n_blocks
@@ -171,7 +174,9 @@ def sweep(name, skvi_function, split_function, counts, repeats, unit=None):
     return rows
 
 
-def report_share(name, function, counts, timer=None, X=None, width=None):
+def report_share(
+    name, function, counts, timer=None, X=None, width=None, min_rows=1
+):
     """Print the measured serial shares and their Amdahl predictions.
 
     Two measures: the Python of the pass's own blocks (:func:`python_share`,
@@ -181,7 +186,7 @@ def report_share(name, function, counts, timer=None, X=None, width=None):
     """
     shares = {}
     if timer is not None:
-        shares["Python per block"], n_blocks = python_share(timer, X, width)
+        shares["Python per block"], n_blocks = python_share(timer, X, width, min_rows)
     shares["spinning thread"] = gil_share(function)
     for label, share in shares.items():
         predictions = ", ".join(

@@ -349,6 +349,7 @@ def _sweep_case(X, covariance_type, args, counts):
         timer=lambda data: _per_iteration(_TimedSkvi, data, params)[0],
         X=X,
         width=_width(args.components, d, covariance_type),
+        min_rows=4 * args.components,
     )
 
 

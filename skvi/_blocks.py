@@ -42,11 +42,13 @@ The number of threads is the smaller of the OpenMP and the BLAS limits
 available to the process, and the BLAS thread count read with threadpoolctl),
 so that ``threadpoolctl.threadpool_limits(1)``, or joblib capping its
 workers' native thread pools, makes every pass single-threaded, as it does
-scikit-learn's OpenMP estimators. While the workers run, BLAS is limited to
-one thread (the workers' products are small; BLAS threads on top of them
-would oversubscribe the cores), as scikit-learn's KMeans does. A pass of a
-single block, or of fewer than :data:`MIN_PARALLEL_ELEMENTS` values, runs in
-the calling thread: threads would cost more than they save. Threads are
+scikit-learn's OpenMP estimators. During a pass, BLAS is limited to one
+thread (a block's products are small; BLAS threads on top of the workers
+would oversubscribe the cores, and even alone they cost more than they give
+on products of a block's size), as scikit-learn's KMeans does; the engine's
+threads are the pass's parallelism. A pass of a single block, or of fewer
+than :data:`MIN_PARALLEL_ELEMENTS` values, runs in the calling thread:
+threads would cost more than they save. Threads are
 started once and kept (a pool per process, rebuilt after a fork); the
 calling thread works too, and a pass started from inside a pass (a block
 function that itself passes over rows) runs in the thread that started it.
@@ -277,8 +279,14 @@ def map_tasks(function, n_tasks, *, n_threads=None):
     if n_threads is None:
         n_threads = available_threads() if n_tasks > 1 else 1
     n_threads = int(min(n_threads, n_tasks))
-    if n_threads <= 1 or getattr(_in_pass, "active", False):
+    if getattr(_in_pass, "active", False):
         return [function(task) for task in range(n_tasks)]
+    if n_threads <= 1:
+        # BLAS on one thread here too: its threads on a block's small
+        # products cost more than they give (10x per mixture iteration at
+        # 2e4 x 4 on two busy cores), as scikit-learn's KMeans finds.
+        with one_blas_thread():
+            return [function(task) for task in range(n_tasks)]
     results = [None] * n_tasks
     errors = {}
     counter = itertools.count()
