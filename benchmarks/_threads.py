@@ -50,7 +50,7 @@ def median_time(function, repeats):
 
 
 def plain_split(block_function, n_samples, block_rows, n_threads):
-    """``block_function(start, stop)`` over fixed row blocks on ``n_threads`` threads."""
+    """``block_function(start, stop)`` over fixed row blocks, ``n_threads`` threads."""
     starts = range(0, n_samples, block_rows)
     with threadpool_limits(1, user_api="blas"):
         if n_threads == 1:
@@ -174,9 +174,7 @@ def sweep(name, skvi_function, split_function, counts, repeats, unit=None):
     return rows
 
 
-def report_share(
-    name, function, counts, timer=None, X=None, width=None, min_rows=1
-):
+def report_share(name, function, counts, timer=None, X=None, width=None, min_rows=1):
     """Print the measured serial shares and their Amdahl predictions.
 
     Two measures: the Python of the pass's own blocks (:func:`python_share`,
@@ -190,8 +188,7 @@ def report_share(
     shares["spinning thread"] = gil_share(function)
     for label, share in shares.items():
         predictions = ", ".join(
-            f"{count}: {amdahl(share, count):.1f}x"
-            for count in sorted({*counts, 16})
+            f"{count}: {amdahl(share, count):.1f}x" for count in sorted({*counts, 16})
         )
         print(
             f"{name}: serial share ({label}) {100 * share:.1f}%; "

@@ -170,7 +170,9 @@ def main(argv=None):
     )
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument(
-        "--block-elements", type=int, default=None,
+        "--block-elements",
+        type=int,
+        default=None,
         help="override skvi's float64 values per row block (for tuning)",
     )
     args = parser.parse_args(argv)
@@ -304,7 +306,9 @@ def _sweep_case(X, covariance_type, args, counts):
                 lambda a, b: _split_e_step(
                     X[a:b], means, lower, offset, covariance_type
                 ),
-                len(X), SPLIT_ROWS, count,
+                len(X),
+                SPLIT_ROWS,
+                count,
             )
 
         split()

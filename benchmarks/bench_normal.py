@@ -209,9 +209,7 @@ def thread_sweep(args):
         for dtype in args.dtypes:
             X = rng.standard_normal((n_rows, args.features)).astype(dtype)
             with threadpool_limits(1):
-                unit = statistics.median(
-                    elapsed(floor, X) for _ in range(args.repeats)
-                )
+                unit = statistics.median(elapsed(floor, X) for _ in range(args.repeats))
 
             def split(n_threads, X=X):
                 def block(start, stop):
@@ -224,8 +222,14 @@ def thread_sweep(args):
                 f"\n{n_rows:.0e} x {args.features} {dtype}: floor (one thread) "
                 f"{1e3 * unit:.1f} ms; load average {load_average()}"
             )
-            sweep(f"fit {n_rows:.0e}", lambda X=X: fit(X), split, counts,
-                  args.repeats, unit=unit)
+            sweep(
+                f"fit {n_rows:.0e}",
+                lambda X=X: fit(X),
+                split,
+                counts,
+                args.repeats,
+                unit=unit,
+            )
             report_share(
                 f"fit {n_rows:.0e} {dtype}",
                 lambda X=X: fit(X),

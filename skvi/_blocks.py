@@ -64,8 +64,6 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 __all__ = ["BLOCK_ELEMENTS", "map_blocks", "map_tasks", "plan"]
 
 # Float64 values of temporaries per block (2 MiB): see "The block-size policy".

@@ -79,6 +79,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _blocks
 from ._base import VariationalEstimator
 from ._expectations import (
     LOG_2PI,
@@ -98,7 +99,6 @@ from ._natural import (
     normal_wishart_to_natural,
     svi_step_size,
 )
-from . import _blocks
 from ._stats import (
     SufficientStatistics,
     diagonal_statistics_about,
@@ -238,8 +238,8 @@ _SCALE = {
 # components then run along rows of contiguous memory, some 50x faster than
 # over a short last axis of (n_rows, n_components). Its products over rows
 # are numpy.dot, which releases the GIL for the BLAS call (numpy's matmul
-# may hold it), so that the engine's threads run their blocks at once. Every Mahalanobis term
-# takes the block's deviations d = x - centre (the data's mean, so that the
+# may hold it), so that the engine's threads run their blocks at once.
+# Every Mahalanobis term takes the block's deviations d = x - centre (the data's mean, so that the
 # expansions below lose few digits) and, for the diagonal families, d * d,
 # which the E-step computes once and the statistics then reuse.
 

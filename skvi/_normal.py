@@ -359,9 +359,7 @@ def _sample_scores(
         ).sum(axis=1)
 
     block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
-    _blocks.map_blocks(
-        block_scores, n_samples, block_rows, row_elements=2 * n_features
-    )
+    _blocks.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
     return scores - kl_per_sample
 
 

@@ -297,17 +297,13 @@ def sample_scores(X, mean, covariance, dof, scale, kl, weight):
 
     def block_scores(rows):
         deviation = X[rows] - mean
-        quadratic = np.einsum(
-            "ij,ij->i", np.dot(deviation, precision_mean), deviation
-        )
+        quadratic = np.einsum("ij,ij->i", np.dot(deviation, precision_mean), deviation)
         scores[rows] = expected_log_likelihood(
             quadratic, 1.0, covariance, precision_mean, log_det_mean
         )
 
     block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
-    _blocks.map_blocks(
-        block_scores, n_samples, block_rows, row_elements=2 * n_features
-    )
+    _blocks.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
     return scores - kl / weight
 
 

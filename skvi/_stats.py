@@ -571,7 +571,7 @@ def weighted_moments_about(
         reference of earlier statistics (``partial_fit``) makes the offsets of
         the two directly comparable, so that their merge loses no digit.
     block_rows : int, default=None
-        Rows per block; by default about :data:`skvi._blocks.BLOCK_ELEMENTS` values a block.
+        Rows per block; by default the engine's plan (:func:`skvi._blocks.plan`).
     estimator_name : str, default=None
         Named in the error raised for NaN or infinite values.
 
@@ -974,7 +974,7 @@ def sufficient_statistics(
     estimator_name : str, default=None
         Named in the error raised for NaN or infinite values.
     block_rows : int, default=None
-        Rows per block; by default about :data:`skvi._blocks.BLOCK_ELEMENTS` values a block.
+        Rows per block; by default the engine's plan (:func:`skvi._blocks.plan`).
 
     Returns
     -------

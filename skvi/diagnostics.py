@@ -36,6 +36,7 @@ from scipy.special import betaln, gammaln, logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _blocks
 from ._expectations import (
     LOG_2PI,
     _log_det_from_cholesky,
@@ -51,7 +52,6 @@ from ._normal import (
     _feature_elbo,
     _linear_response_std,
 )
-from . import _blocks
 from ._stats import weighted_moments_about
 from ._validation import check_data, is_dask_collection
 

@@ -94,7 +94,9 @@ def test_map_blocks_returns_results_in_block_order(threads):
         group_blocks=4,
     )
     # 16 blocks in 4 groups of 4, each group's results folded in order.
-    assert folded == [list(range(g * 256, min(1000, (g + 1) * 256), 64)) for g in range(4)]
+    assert folded == [
+        list(range(g * 256, min(1000, (g + 1) * 256), 64)) for g in range(4)
+    ]
     assert threads.started == [3, 3]
 
 
@@ -129,8 +131,14 @@ def test_a_pass_inside_a_pass_runs_in_its_thread(threads):
 
 @pytest.mark.parametrize(
     "case",
-    ["unit", "weighted", "far", "float32", "responsibilities-diag",
-     "responsibilities-full"],
+    [
+        "unit",
+        "weighted",
+        "far",
+        "float32",
+        "responsibilities-diag",
+        "responsibilities-full",
+    ],
 )
 def test_statistics_are_bit_identical_whatever_the_thread_count(case, threads):
     rng = np.random.default_rng(32)
@@ -181,12 +189,21 @@ def test_mixture_is_bit_identical_whatever_the_thread_count(
     for n in (1, 2, 3):
         threads(n)
         vgm = VariationalGaussianMixture(
-            n_components=3, covariance_type=covariance_type, random_state=0,
+            n_components=3,
+            covariance_type=covariance_type,
+            random_state=0,
             max_iter=20,
         ).fit(X, sample_weight=weights)
         fitted.append(
-            (vgm.means_, vgm.covariances_, vgm.weights_, np.array(vgm.elbo_history_),
-             vgm.score_samples(X), vgm.predict_proba(X), vgm.predict(X))
+            (
+                vgm.means_,
+                vgm.covariances_,
+                vgm.weights_,
+                np.array(vgm.elbo_history_),
+                vgm.score_samples(X),
+                vgm.predict_proba(X),
+                vgm.predict(X),
+            )
         )
     assert set(threads.started) == {2, 3}
     assert_identical(fitted)
@@ -271,7 +288,9 @@ def package_modules():
     """
     root = Path(skvi.__file__).parent
     return sorted(
-        p for p in root.rglob("*.py") if p.name != "_blocks.py" and "_cli" not in p.parts
+        p
+        for p in root.rglob("*.py")
+        if p.name != "_blocks.py" and "_cli" not in p.parts
     )
 
 

@@ -49,4 +49,6 @@ with threadpool_limits(1):
         turns = state["count"] - start_count
         state["stop"] = True
         thread.join()
-        print(f"{name:34s} {1e3 * elapsed:8.1f} ms  {turns / elapsed / 1e3:8.0f} turns/ms")
+        print(
+            f"{name:34s} {1e3 * elapsed:8.1f} ms  {turns / elapsed / 1e3:8.0f} turns/ms"
+        )
