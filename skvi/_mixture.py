@@ -239,9 +239,10 @@ _SCALE = {
 # over a short last axis of (n_rows, n_components). Its products over rows
 # are numpy.dot, which releases the GIL for the BLAS call (numpy's matmul
 # may hold it), so that the engine's threads run their blocks at once.
-# Every Mahalanobis term takes the block's deviations d = x - centre (the data's mean, so that the
-# expansions below lose few digits) and, for the diagonal families, d * d,
-# which the E-step computes once and the statistics then reuse.
+# Every Mahalanobis term takes the block's deviations d = x - centre (the
+# data's mean, so that the expansions below lose few digits) and, for the
+# diagonal families, d * d, which the E-step computes once and the
+# statistics then reuse.
 
 
 def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
