@@ -317,6 +317,24 @@ def map_tasks(function, n_tasks, *, n_threads=None):
     return results
 
 
+@contextlib.contextmanager
+def in_calling_thread():
+    """Passes started inside run in the calling thread (BLAS still on one).
+
+    For work that is already one of many running in parallel: a dask task
+    on a worker, whose chunk is one of many that dask's threads or
+    processes reduce at once. The blocks and their merge are those of any
+    thread count, so results do not change.
+    """
+    previous = getattr(_in_pass, "active", False)
+    _in_pass.active = True
+    try:
+        with one_blas_thread():
+            yield
+    finally:
+        _in_pass.active = previous
+
+
 _blas_capped = threading.Lock()
 
 

@@ -25,7 +25,8 @@ def threads(monkeypatch):
     def recording(function, n_tasks, *, n_threads=None):
         if n_threads is None:
             n_threads = _blocks.available_threads() if n_tasks > 1 else 1
-        if min(n_threads, n_tasks) > 1:
+        nested = getattr(_blocks._in_pass, "active", False)
+        if min(n_threads, n_tasks) > 1 and not nested:
             started.append(min(n_threads, n_tasks))
         return run(function, n_tasks, n_threads=n_threads)
 
@@ -308,3 +309,24 @@ def test_every_pass_over_rows_goes_through_the_engine():
             if isinstance(node, ast.Name) and node.id == "ThreadPoolExecutor":
                 offenders.append(f"{path.name}: ThreadPoolExecutor")
     assert offenders == []
+
+
+def test_dask_chunks_run_their_blocks_in_the_task_thread(threads, monkeypatch):
+    # dask runs chunks in parallel: a chunk's pass starts no threads of its own.
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    small_blocks(monkeypatch)
+    threads(3)
+    X = np.random.default_rng(2).normal(size=(2000, 3))
+    with dask.config.set(scheduler="synchronous"):
+        fitted = VariationalNormalEstimator().fit(da.from_array(X, chunks=(700, 3)))
+        VariationalGaussianMixture(n_components=2, random_state=0).fit(
+            da.from_array(X, chunks=(700, 3))
+        )
+    assert threads.started == []
+    np.testing.assert_allclose(
+        fitted.posterior_mean_,
+        VariationalNormalEstimator().fit(X).posterior_mean_,
+        rtol=1e-14,
+    )
