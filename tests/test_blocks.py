@@ -328,5 +328,6 @@ def test_dask_chunks_run_their_blocks_in_the_task_thread(threads, monkeypatch):
     np.testing.assert_allclose(
         fitted.posterior_mean_,
         VariationalNormalEstimator().fit(X).posterior_mean_,
-        rtol=1e-14,
+        rtol=1e-12,
+        atol=1e-15,
     )
