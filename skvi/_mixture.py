@@ -101,6 +101,7 @@ from ._natural import (
 )
 from ._stats import (
     SufficientStatistics,
+    block_statistics,
     diagonal_statistics_about,
     sufficient_statistics,
 )
@@ -570,9 +571,7 @@ def _local_step(X, sample_weight, params, model):
 
 def _full_statistics(X, deviation, squares, responsibilities, reference):
     """Full scatters: each component centred on its own mean (skvi._stats)."""
-    return sufficient_statistics(
-        X, None, responsibilities, scatter="full", reference=reference
-    )
+    return block_statistics(X, responsibilities, reference, scatter="full")
 
 
 # The statistics of the M-step from the E-step's block: the diagonal
