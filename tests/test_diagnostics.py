@@ -33,13 +33,16 @@ from skvi.diagnostics import (
     psis_diagnostic,
 )
 from tests._reference import exact_posterior as grid_posterior
+from tests._registry import SEED_PRIORS
 
 PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 
 
 def _tight(**params):
     """An estimator run to the CAVI fixed point (tol=0)."""
-    return VariationalNormalEstimator(tol=0.0, max_iter=100_000, **params)
+    return VariationalNormalEstimator(
+        tol=0.0, max_iter=100_000, **{**SEED_PRIORS, **params}
+    )
 
 
 def _statistics(x, w):
@@ -437,7 +440,7 @@ def test_pareto_shape_of_a_known_ratio():
 
 def _psis_case(n, conflict, prior_std, n_features=16, seed=0):
     X = _conflicting_data(n, conflict, prior_std, n_features, seed)
-    est = VariationalNormalEstimator(prior_std=prior_std).fit(X)
+    est = VariationalNormalEstimator(**{**SEED_PRIORS, "prior_std": prior_std}).fit(X)
     return X, est
 
 

@@ -193,7 +193,7 @@ def fit_chunks(source, estimator):
 def run(args):
     """The ``skvi fit`` command."""
     from .._normal import VariationalNormalEstimator
-    from ..exceptions import ConvergenceWarning
+    from ..exceptions import ConvergenceWarning, PriorDataConflictWarning
     from . import plot, priors, read, report
 
     options = _estimator_options(args)
@@ -206,12 +206,15 @@ def run(args):
         estimator = VariationalNormalEstimator(
             max_iter=args.max_iter,
             tol=args.tol,
-            **priors.estimator_priors(chosen),
+            # The others stay None: resolved from the data by the estimator.
+            **chosen,
         )
         with warnings.catch_warnings():
             # Each chunk reruns CAVI on the merged statistics; only the last
-            # run decides convergence, and the report says whether it did.
+            # run decides convergence, and the report says whether it did;
+            # it writes a prior in conflict with the data as a note too.
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", PriorDataConflictWarning)
             fit_chunks(source, estimator)
             used = priors.used_priors(estimator)
     result = report.result(source, estimator, used, chosen, args)

@@ -131,13 +131,21 @@ def notes(result):
 
 
 def _prior_note(result):
-    """A hint when a chosen prior on mu, not the data, decides the posterior mean."""
+    """A hint when a chosen prior on mu, not the data, decides the posterior mean.
+
+    The rule is the estimator's own (``PriorDataConflictWarning``), which the
+    command turns into this note.
+    """
+    from .._normal import prior_data_conflicts
+
     columns = result["columns"]
+    conflicts = prior_data_conflicts(
+        [column["data_mean"] for column in columns],
+        [column["posterior_mean"] for column in columns],
+        [column["posterior_std"] for column in columns],
+    )
     pulled = [
-        column
-        for column in columns
-        if abs(column["posterior_mean"] - column["data_mean"])
-        > 2 * column["posterior_std"]
+        column for column, pull in zip(columns, conflicts, strict=True) if pull
     ]
     if not pulled:
         return None
