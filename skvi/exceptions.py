@@ -80,7 +80,7 @@ class PriorDataConflictWarning(UserWarning):
     (array([0.001]), array([1000000.]))
     >>> est = VariationalNormalEstimator().fit(X)  # priors from the data: no warning
     >>> est.posterior_mean_.round(1), est.noise_std_.round(1)
-    (array([999999.9]), array([3.]))
+    (array([999999.9]), array([2.9]))
     """
 
 
