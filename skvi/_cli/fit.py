@@ -10,6 +10,7 @@ from .common import (
     CREDIBLE_LEVEL,
     DEFAULT_CHUNK_ROWS,
     CommandLineError,
+    add_missing_option,
     check_estimator_options,
     column_list,
     option_name,
@@ -47,6 +48,8 @@ examples:
   skvi fit scores.csv --columns score,age  two columns of a file
   skvi fit scores.csv.gz --json > fit.json
   skvi fit scores.csv --prior-std 100      your own prior sd for mu
+  skvi fit scores.csv --missing drop       leave out rows with a blank field
+  cat scores.csv | skvi fit -              read standard input
   skvi fit scores.csv --plot fit.png       also draw the ELBO and q(mu)
 
 exit status: 0 done; 2 bad input (a missing or malformed file, an invalid
@@ -148,6 +151,7 @@ def add_parser(commands):
         help="rows read and merged at a time; bounds the memory used "
         "(default: %(default)s)",
     )
+    add_missing_option(fit)
     fit.add_argument(
         "--json", action="store_true", help="print the result as JSON, for programs"
     )
@@ -202,7 +206,14 @@ def run(args):
         plot.check_target(args.plot)
     chosen = {name: options[name] for name in priors.PRIOR_NAMES if name in options}
     with read.Progress(sys.stderr) as progress:
-        source = read.open_source(args.file, args.columns, args.chunk_rows, progress)
+        source = read.open_source(
+            args.file,
+            args.columns,
+            args.chunk_rows,
+            progress,
+            missing=args.missing,
+            prog="skvi fit",
+        )
         estimator = VariationalNormalEstimator(
             max_iter=args.max_iter,
             tol=args.tol,

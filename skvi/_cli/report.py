@@ -97,6 +97,9 @@ def result(source, estimator, used, chosen, args):
         "tol": args.tol,
         "converged": bool(estimator.converged_),
         "rows_read": source.rows_read,
+        # Rows left out for a missing value (--missing drop); 0 otherwise.
+        "rows_dropped": source.rows_dropped,
+        "missing": args.missing,
         "plot": args.plot,
     }
     if getattr(args, "diagnose", False):
@@ -160,6 +163,11 @@ def _prior_note(result):
         f"{suggestion:g}, or leave out --prior-mean and --prior-std to centre it "
         "on the data."
     )
+
+
+def dropped_rows(count):
+    """The table's line for the rows that ``--missing drop`` left out."""
+    return f"{count:,} (with a missing value; --missing drop)"
 
 
 def format_json(result):
@@ -230,6 +238,8 @@ def format_table(result):
         ("converged", converged),
         ("rows read", f"{result['rows_read']:,}"),
     ]
+    if result["missing"] == "drop":
+        footer.append(("rows dropped", dropped_rows(result["rows_dropped"])))
     if result["plot"]:
         footer.append(("plot", result["plot"]))
     label_width = max(len(label) for label, _ in footer)
