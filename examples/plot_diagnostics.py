@@ -44,7 +44,7 @@ def answers(n, conflict, seed):
     check = psis_diagnostic(est, X, n_draws=2000, random_state=seed)
     return (
         np.mean(exact.std_ratio),
-        np.nanmean(corrected.mean / exact.std),
+        np.nanmean(corrected.std / exact.std),
         np.mean(check.std["mu"] / exact.std),
         np.mean(check.khat),
     )

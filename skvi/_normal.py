@@ -285,18 +285,50 @@ def _precision_fixed_point(weight, data_mean, sum_of_squares, prior, precision_m
 class LinearResponseStd(NamedTuple):
     """Linear-response corrected posterior standard deviations, per feature.
 
+    Named as :class:`~skvi.diagnostics.ExactPosterior` names the exact ones,
+    so that ``corrected.std / exact.std`` compares like with like.
+
     Attributes
     ----------
-    mean : ndarray of shape (n_features,)
+    std : ndarray of shape (n_features,)
         Corrected sd of each feature's mean ``mu`` (compare with
-        ``posterior_std_``).
-    precision : ndarray of shape (n_features,)
+        ``posterior_std_``, and with the exact ``ExactPosterior.std``).
+    tau_std : ndarray of shape (n_features,)
         Corrected sd of each feature's precision ``tau`` (compare with
-        q(tau)'s ``sqrt(posterior_shape_) / posterior_rate_``).
+        q(tau)'s ``sqrt(posterior_shape_) / posterior_rate_``, and with
+        ``ExactPosterior.tau_std``).
+    mean, precision : ndarray of shape (n_features,)
+        Deprecated aliases of ``std`` and ``tau_std`` (the sds of mu and of
+        tau, not a mean and a precision).
+
+        .. deprecated:: 0.3
+           Use ``std`` and ``tau_std``; the aliases go in 0.5.
     """
 
-    mean: np.ndarray
-    precision: np.ndarray
+    std: np.ndarray
+    tau_std: np.ndarray
+
+    @property
+    def mean(self):
+        """Deprecated alias of ``std``, the corrected sd of ``mu``."""
+        _warn_renamed("mean", "std")
+        return self.std
+
+    @property
+    def precision(self):
+        """Deprecated alias of ``tau_std``, the corrected sd of ``tau``."""
+        _warn_renamed("precision", "tau_std")
+        return self.tau_std
+
+
+def _warn_renamed(old, new):
+    """The FutureWarning of a renamed ``LinearResponseStd`` field."""
+    warnings.warn(
+        f"LinearResponseStd.{old} is deprecated since skvi 0.3 and goes in 0.5: "
+        f"it holds a standard deviation; use LinearResponseStd.{new}.",
+        FutureWarning,
+        stacklevel=3,
+    )
 
 
 # Linear response (Giordano, Broderick and Jordan, 2015, eq. 11) at the CAVI
@@ -342,8 +374,8 @@ def _linear_response_std(weight, data_mean, mean, std, shape, rate):
         mean_std = std * np.sqrt(1.0 + response / denominator)
         precision_std = np.sqrt(shape / denominator) / rate
     return LinearResponseStd(
-        mean=np.where(valid, mean_std, np.nan),
-        precision=np.where(valid, precision_std, np.nan),
+        std=np.where(valid, mean_std, np.nan),
+        tau_std=np.where(valid, precision_std, np.nan),
     )
 
 
@@ -1331,9 +1363,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
         Returns
         -------
-        mean, precision : ndarray of shape (n_features,)
-            Corrected sds of each feature's mean and precision (a named
-            tuple, ``LinearResponseStd``).
+        std, tau_std : ndarray of shape (n_features,)
+            Corrected sds of each feature's mean ``mu`` and precision ``tau``
+            (a named tuple, ``LinearResponseStd``).
         """
         self._check_diag("linear_response_std")
         return _linear_response_std(
