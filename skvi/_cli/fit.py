@@ -54,8 +54,10 @@ examples:
 
 exit status: 0 done; 2 bad input (a missing or malformed file, an invalid
 option), with one line on stderr; 130 interrupted by Ctrl-C; 141 the reader of
-the output has gone (skvi fit | head -1). On a terminal, a progress bar shows
-on stderr while a large file is read.
+the output closed the pipe before the output was written (as head -1 does on
+an output larger than the pipe's buffer; a smaller one is written whole, and
+the status is 0). On a terminal, a progress bar shows on stderr while a large
+file is read.
 """
 
 # The estimator's parameters that are options: (parameter, type, metavar,

@@ -44,7 +44,7 @@ examples:
   skvi segment customers.csv --json > segments.json
 
 exit status: 0 done; 2 bad input, with one line on stderr; 130 interrupted;
-141 the reader of the output has gone.
+141 the reader of the output (or of --labels /dev/stdout) closed the pipe.
 """
 
 # Segments below this weight, or with no row, are switched off: counted, not
