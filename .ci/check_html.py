@@ -73,7 +73,8 @@ def main(root):
             continue
         for char, snippet in problems(page):
             failures += 1
-            print(f"{page.relative_to(root)}: raw {char!r} in the text: ...{snippet}...")
+            where = page.relative_to(root)
+            print(f"{where}: raw {char!r} in the text: ...{snippet}...")
     if failures:
         print(f"{failures} unrendered formula(s) or code span(s)", file=sys.stderr)
         return 1

@@ -465,7 +465,8 @@ def _check_representable(state):
             f"The fit is not representable in float64: {', '.join(bad)} came out "
             "NaN, infinite or zero. The data and the priors are on very different "
             "scales, or beyond float64's range (squares of values above about "
-            "1e154 overflow, and of spreads below about 1e-154 underflow). Choose priors on the scale of the data, or rescale X "
+            "1e154 overflow, and of spreads below about 1e-154 underflow). "
+            "Choose priors on the scale of the data, or rescale X "
             "by c and the priors with it: prior_mean and prior_std by c, "
             "prior_rate by c**2."
         )

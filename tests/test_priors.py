@@ -119,6 +119,19 @@ def test_tight_prior_on_tiny_data_is_finite():
     assert abs(est.posterior_mean_[0]) < 1e-165
 
 
+def test_default_priors_on_data_below_1e_minus_154_give_one_clear_error():
+    """Their variance, and the data-resolved prior rate, underflow float64:
+    one ValueError saying so, no numpy warning, nothing fitted lost."""
+    X = 1e-160 * np.random.default_rng(7).normal(size=(30, 1))
+    est = VariationalNormalEstimator().fit(np.ones((3, 1)) + X3)
+    before = est.posterior_mean_.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="spreads below about 1e-154 underflow"):
+            est.fit(X)
+    assert_array_equal(est.posterior_mean_, before)
+
+
 @pytest.mark.parametrize("prior_std", [1e-12, 1e-3, 1.0, 1e3, 1e12])
 def test_mean_update_agrees_with_exact_rational_arithmetic(prior_std):
     """q(mu) after one sweep against the same equation in exact fractions."""
@@ -216,7 +229,8 @@ def test_none_priors_on_a_constant_column_fall_back_to_its_scale():
 def test_the_defaults_are_the_data_resolved_priors():
     """Issue 18: N(0, 1) on data around 1e6 gave a mean of 0.3 and a noise sd
     of 1e6, silently; the default priors now come from the data."""
-    X = np.random.default_rng(18).normal([100.0, -5.0, 1e6], [10.0, 2.0, 3.0], (3000, 3))
+    rng = np.random.default_rng(18)
+    X = rng.normal([100.0, -5.0, 1e6], [10.0, 2.0, 3.0], size=(3000, 3))
     default = VariationalNormalEstimator()
     assert all(default.get_params()[name] is None for name in SEED_PRIORS)
     with warnings.catch_warnings():
@@ -249,7 +263,8 @@ def test_full_covariance_resolves_the_same_priors_from_the_data():
     assert_allclose(full.prior_scale_, np.diag(1.0 / X.var(0)), rtol=1e-10)
     assert_allclose(full.noise_covariance_, np.cov(X.T, bias=True), rtol=0.02)
     explicit = VariationalNormalEstimator(
-        covariance_type="full", **{name: getattr(diag, name + "_") for name in SEED_PRIORS}
+        covariance_type="full",
+        **{name: getattr(diag, name + "_") for name in SEED_PRIORS},
     ).fit(X)
     assert_allclose(full.posterior_mean_, explicit.posterior_mean_, rtol=1e-12)
     assert_allclose(full.elbo_, explicit.elbo_, rtol=1e-12)
@@ -308,7 +323,8 @@ def test_no_conflict_warning_for_data_priors_or_agreeing_data():
         VariationalNormalEstimator(**SEED_PRIORS).fit(near)
         VariationalNormalEstimator(covariance_type="full").partial_fit(far)
     frame = __import__("pandas").DataFrame(far, columns=["a", "b", "c"])
-    with pytest.warns(PriorDataConflictWarning, match=r"3 of 3 feature\(s\) \(a, b, c\)"):
+    message = r"3 of 3 feature\(s\) \(a, b, c\)"
+    with pytest.warns(PriorDataConflictWarning, match=message):
         VariationalNormalEstimator(covariance_type="full", **SEED_PRIORS).fit(frame)
 
 
