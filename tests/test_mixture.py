@@ -390,15 +390,14 @@ def test_warm_start_continues_and_the_elbo_keeps_climbing():
     assert elbos[-1] > elbos[0]
 
 
-@pytest.mark.parametrize(
-    "estimator_class", [VariationalGaussianMixture, BayesianGaussianMixture]
-)
-def test_monotonic_likelihood_as_in_scikit_learn(estimator_class):
-    """scikit-learn's own ``test_monotonic_likelihood``, on skvi and on scikit-learn.
+def test_monotonic_likelihood_as_in_scikit_learn():
+    """scikit-learn's own ``test_monotonic_likelihood``
+    (sklearn/mixture/tests/test_bayesian_mixture.py), on skvi.
 
     One iteration per warm-started fit: ``lower_bound_`` never decreases, and
     the run converges (the first change of a warm fit is measured from the
-    last fit's bound, as scikit-learn measures it).
+    last fit's ELBO, as scikit-learn measures it from its bound). It ran 600
+    fits without converging, ``lower_bound_`` drifting down by rounding.
     """
     from sklearn.mixture.tests.test_gaussian_mixture import RandomData
 
@@ -407,7 +406,7 @@ def test_monotonic_likelihood_as_in_scikit_learn(estimator_class):
     for prior_type in WEIGHT_PRIORS:
         for covariance_type in COVARIANCE_TYPES:
             X = rand_data.X[covariance_type]
-            est = estimator_class(
+            est = VariationalGaussianMixture(
                 weight_concentration_prior_type=prior_type,
                 n_components=2 * rand_data.n_components,
                 covariance_type=covariance_type,
