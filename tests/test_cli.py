@@ -28,6 +28,7 @@ from skvi import VariationalNormalEstimator
 from skvi._cli import main
 from skvi._cli.fit import ESTIMATOR_DEFAULTS
 from skvi._cli.read import Progress
+from skvi.exceptions import PriorDataConflictWarning
 
 # The directory that holds the imported skvi package: a child process then
 # runs this skvi, installed (CI) or not (a source checkout).
@@ -182,10 +183,14 @@ def test_all_explicit_priors_and_options_are_passed_through(capsys, csv_data):
     result = run_json(capsys, "fit", path, *options, "--max-iter", 7, "--tol", 1e-3)
     assert result["priors"] == priors
     assert result["tol"] == 1e-3
-    estimator = VariationalNormalEstimator(**priors, max_iter=7, tol=1e-3).fit(X)
+    with pytest.warns(PriorDataConflictWarning) as caught:
+        estimator = VariationalNormalEstimator(**priors, max_iter=7, tol=1e-3).fit(X)
     assert_matches(result, estimator, NAMES)
-    # This prior pulls the means: the JSON carries the table's note.
-    assert any("pulls the posterior mean" in note for note in result["notes"])
+    # This prior pulls the means: the JSON carries the table's note, by the
+    # estimator's rule (PriorDataConflictWarning), for the same columns.
+    [note] = [note for note in result["notes"] if "pulls the posterior mean" in note]
+    pulled = re.search(r"of (\d+) of 3 columns", note)[1]
+    assert f"{pulled} of 3 feature(s)" in str(caught[0].message)
     status, out, _ = run(capsys, "fit", path, *options, "--max-iter", 7, "--tol", 1e-3)
     assert "Priors for every column: mu ~ Normal(2.5, 0.05^2)" in out
     for note in result["notes"]:
