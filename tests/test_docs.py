@@ -80,9 +80,7 @@ def _code_spans_across_lines(text):
     return found
 
 
-@pytest.mark.parametrize(
-    "page", sorted(DOCS.rglob("*.md")), ids=lambda path: path.name
-)
+@pytest.mark.parametrize("page", sorted(DOCS.rglob("*.md")), ids=lambda path: path.name)
 def test_no_inline_code_with_a_formula_is_cut_by_a_line_break(page):
     """Formulas are maths ($...$), not code split over lines, which MyST broke
     into nested bullets (the E-step lost its minus sign in guide/mixture.md)."""

@@ -97,9 +97,9 @@ def test_vague_prior_on_huge_data_matches_the_rescaled_fit():
         huge = _seed_prior_estimator(
             prior_std=1e5 * c, prior_rate=c * c, **settings
         ).fit(X)
-        unit = _seed_prior_estimator(
-            prior_std=1e5, prior_rate=1.0, **settings
-        ).fit(X / c)
+        unit = _seed_prior_estimator(prior_std=1e5, prior_rate=1.0, **settings).fit(
+            X / c
+        )
     assert_allclose(huge.posterior_mean_ / c, unit.posterior_mean_, rtol=1e-12)
     assert_allclose(huge.posterior_std_ / c, unit.posterior_std_, rtol=1e-10)
     assert_allclose(huge.noise_std_ / c, unit.noise_std_, rtol=1e-10)

@@ -147,9 +147,7 @@ def _prior_note(result):
         [column["posterior_mean"] for column in columns],
         [column["posterior_std"] for column in columns],
     )
-    pulled = [
-        column for column, pull in zip(columns, conflicts, strict=True) if pull
-    ]
+    pulled = [column for column, pull in zip(columns, conflicts, strict=True) if pull]
     if not pulled:
         return None
     spread = max(

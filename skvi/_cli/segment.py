@@ -195,9 +195,7 @@ def result(source, X, estimator, labels, probabilities, args, centre, scale):
     # A component that no row is assigned to segments nothing, whatever its
     # weight (the prior's share of it).
     active = [
-        int(k)
-        for k in order
-        if estimator.weights_[k] >= MIN_WEIGHT and sizes[k] > 0
+        int(k) for k in order if estimator.weights_[k] >= MIN_WEIGHT and sizes[k] > 0
     ]
     return {
         "data": source.description,
