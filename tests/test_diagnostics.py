@@ -117,7 +117,9 @@ def test_exact_posterior_bookkeeping():
     """elbo sums to elbo_, kl = log_evidence - elbo >= 0, std_ratio is q over exact."""
     rng = np.random.default_rng(0)
     X = rng.normal([0.0, 3.0, -2.0], [1.0, 0.5, 3.0], size=(15, 3))
-    est = VariationalNormalEstimator(prior_std=[1.0, 0.3, 10.0]).fit(X)
+    # The prior at 0 (SEED_PRIORS): the columns at 3 and -2 conflict with it.
+    prior = {**SEED_PRIORS, "prior_std": [1.0, 0.3, 10.0]}
+    est = VariationalNormalEstimator(**prior).fit(X)
     exact = exact_posterior(est)
     assert exact.mean.shape == exact.kl.shape == (3,)
     np.testing.assert_allclose(exact.elbo.sum(), est.elbo_, rtol=1e-12)
@@ -126,7 +128,9 @@ def test_exact_posterior_bookkeeping():
     np.testing.assert_allclose(exact.std_ratio, est.posterior_std_ / exact.std)
     # Column by column it is the same as one feature at a time.
     for j in range(3):
-        one = VariationalNormalEstimator(prior_std=est.prior_std_[j]).fit(X[:, [j]])
+        one = VariationalNormalEstimator(
+            **{**SEED_PRIORS, "prior_std": est.prior_std_[j]}
+        ).fit(X[:, [j]])
         np.testing.assert_allclose(exact_posterior(one).mean, exact.mean[j], rtol=1e-12)
 
 
@@ -224,7 +228,10 @@ def test_exact_posterior_on_extreme_scales(prior_std, n, location, scale, prior_
     its sd is set by the prior's scale and quad warns that it converges slowly.
     """
     X = location + scale * np.random.default_rng(n).standard_normal((n, 1))
-    est = VariationalNormalEstimator(prior_std=prior_std, prior_rate=prior_rate)
+    # The prior mean at 0, the data at 0, 5 or 1e8 (prior_shape 1: skvi 0.2's).
+    est = VariationalNormalEstimator(
+        prior_mean=0.0, prior_std=prior_std, prior_shape=1.0, prior_rate=prior_rate
+    )
     est.fit(X)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
