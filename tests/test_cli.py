@@ -379,6 +379,24 @@ def test_missing_drop_leaves_out_the_rows_and_reports_them(capsys, tmp_path):
     assert status == 2 and "line 4, column 'b': 'x' is not a number" in err
 
 
+def test_data_waiting_on_a_pipe_is_told_apart_from_a_silent_one(monkeypatch):
+    """`cat f.csv | skvi fit` has data waiting (the program stops with a hint);
+    a pipe that is open and silent (a notebook kernel's standard input) or
+    closed and empty has none (the example data are fitted)."""
+    from skvi._cli.read import _stdin_holds_data
+
+    for data in (b"a,b\n1,2\n", b""):
+        read_end, write_end = os.pipe()
+        with open(read_end, "rb", buffering=0) as reader:
+            monkeypatch.setattr(sys, "stdin", reader)
+            with open(write_end, "wb", buffering=0) as writer:
+                assert not _stdin_holds_data()  # open, nothing written yet
+                writer.write(data)
+                if data:
+                    assert _stdin_holds_data()
+            assert _stdin_holds_data() == bool(data)  # the writer has closed
+
+
 def test_bad_standard_input_is_one_line(capsys, monkeypatch):
     _stdin(monkeypatch, b"a,b\n1,2\n3,x\n")
     status, out, err = run(capsys, "fit", "-")

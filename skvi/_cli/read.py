@@ -104,19 +104,37 @@ def open_source(path, columns, chunk_rows, progress, missing="error", prog="skvi
     return csv_source(path, columns, chunk_rows, progress, missing)
 
 
-def _stdin_holds_data():
-    """Whether standard input is a pipe, a socket or a non-empty file.
+# How long a pipe on standard input may stay silent before it is taken to
+# hold no data: `cat f.csv | skvi fit` has written long before the program
+# gets here, while a pipe that is merely open (a notebook kernel's) never does.
+_STDIN_WAIT_S = 0.1
 
-    A terminal, the null device, a closed or replaced standard input (a
-    test's capture) hold none.
+
+def _stdin_holds_data():
+    """Whether data are waiting on standard input: a non-empty file, or a pipe
+    or socket with at least a byte to read.
+
+    A terminal, the null device, an empty pipe (closed, or open and silent), a
+    closed or replaced standard input (a test's capture) hold none. A byte
+    read here is lost, which is harmless: when there is one, the program
+    stops.
     """
     try:
-        mode = os.fstat(sys.stdin.fileno())
+        descriptor = sys.stdin.fileno()
+        mode = os.fstat(descriptor).st_mode
     except (AttributeError, ValueError, OSError):
         return False
-    if stat.S_ISFIFO(mode.st_mode) or stat.S_ISSOCK(mode.st_mode):
-        return True
-    return stat.S_ISREG(mode.st_mode) and mode.st_size > 0
+    if stat.S_ISREG(mode):
+        return os.fstat(descriptor).st_size > 0
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return False
+    import select
+
+    try:
+        readable, _, _ = select.select([descriptor], [], [], _STDIN_WAIT_S)
+        return bool(readable) and os.read(descriptor, 1) != b""
+    except (OSError, ValueError):
+        return False
 
 
 def default_source(columns, chunk_rows):
