@@ -1087,7 +1087,8 @@ def linear_response_std(estimator):
     Returns
     -------
     std : LinearResponseStd
-        ``std.mean`` and ``std.precision``, arrays of shape (n_features,).
+        ``std.std`` and ``std.tau_std``, the corrected sds of ``mu`` and of
+        ``tau``, arrays of shape (n_features,).
         NaN where the fixed point is not a strict maximum of the ELBO in the
         directions that linear response probes (``D <= 0`` below): there the
         exact posterior is far from any product q(mu) q(tau) (typically two
@@ -1154,7 +1155,7 @@ def linear_response_std(estimator):
     >>> X = np.random.default_rng(0).normal(3.0, 1.0, size=(30, 1))
     >>> est = VariationalNormalEstimator(prior_mean=0.0, prior_std=0.5).fit(X)
     >>> corrected = linear_response_std(est)
-    >>> bool(corrected.mean[0] > est.posterior_std_[0])
+    >>> bool(corrected.std[0] > est.posterior_std_[0])
     True
     """
     _check_normal(estimator, "linear_response_std")
