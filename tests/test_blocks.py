@@ -311,6 +311,7 @@ def test_every_pass_over_rows_goes_through_the_engine():
     assert offenders == []
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_dask_chunks_run_their_blocks_in_the_task_thread(threads, monkeypatch):
     # dask runs chunks in parallel: a chunk's pass starts no threads of its own.
     da = pytest.importorskip("dask.array")
