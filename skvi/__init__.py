@@ -10,12 +10,18 @@ import importlib
 
 from ._version import __version__
 
-__all__ = ["VariationalGaussianMixture", "VariationalNormalEstimator", "__version__"]
+__all__ = [
+    "VariationalGaussianMixture",
+    "VariationalNormalEstimator",
+    "VariationalStudentEstimator",
+    "__version__",
+]
 
 # Public name -> the private module that defines it.
 _LAZY = {
     "VariationalGaussianMixture": "._mixture",
     "VariationalNormalEstimator": "._normal",
+    "VariationalStudentEstimator": "._student",
 }
 
 

@@ -1,0 +1,630 @@
+"""Variational inference for a robust mean: independent Student-t features."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from functools import partial
+
+import numpy as np
+from scipy import stats
+from scipy.special import betaln
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _blocks
+from ._base import VariationalEstimator
+from ._expectations import LOG_2PI, gamma_expectations
+from ._normal import (
+    _PRIOR_NAMES,
+    VariationalNormalEstimator,
+    _check_representable,
+    _kl_to_prior,
+    _unit_information_priors,
+    _update_mean,
+)
+from ._stats import _chan_merge
+from ._stats import weighted_moments_about
+from ._validation import (
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    check_data,
+    check_probability,
+    is_dask_collection,
+)
+
+# The model, for each feature j (Bishop, PRML §2.3.7 and exercise 12.x's scale
+# mixtures; Archambeau and Verleysen, 2007, for the variational treatment):
+#
+#     mu_j  ~ Normal(m0, s0**2),   tau_j ~ Gamma(a0, b0)      (the Normal's priors)
+#     w_ij  ~ Gamma(nu/2, nu/2)                               (shape, rate)
+#     x_ij | mu_j, tau_j, w_ij ~ Normal(mu_j, 1/(w_ij tau_j))  (row i has weight v_i)
+#
+# Integrating w_ij out gives x_ij ~ Student-t(nu, mu_j, 1/tau_j) (PRML eq.
+# 2.161): an outlier gets a small w_ij and so little say in mu_j and tau_j.
+# Mean field q(mu_j) q(tau_j) prod_i q(w_ij). With c_ij = E[tau]
+# ((x_ij - m)**2 + s**2), the CAVI updates (log q* = E_{-z}[log p] + const,
+# Bishop eq. 10.9) are:
+#
+#   q(w_ij) = Gamma(alpha, beta_ij),  alpha = (nu + 1)/2,  beta_ij = (nu + c_ij)/2
+#   q(mu):    the Normal's update with the weights v_i E[w_ij]: their total
+#             A = sum_i v_i E[w_i] and mean xbar_w = sum_i v_i E[w_i] x_i / A
+#   q(tau):   a = a0 + V/2 (V = sum_i v_i),
+#             b = b0 + (S_w + A (xbar_w - m)**2 + A s**2)/2,
+#             S_w = sum_i v_i E[w_i] (x_i - xbar_w)**2.
+#
+# ELBO. With q(w_ij) optimal given q(mu) q(tau), each row's share of
+# E[log p(x, w | mu, tau)] - E[log q(w)] is the log-normaliser of q*(w_ij)
+# (log of the integral of exp E_{-w}[log p] over w):
+#
+#   l_ij = (E[log tau] - log 2 pi)/2 + (nu/2) log(nu/2) - log Gamma(nu/2)
+#          + log Gamma(alpha) - alpha log beta_ij
+#        = (E[log tau] - log 2 pi)/2 + log Gamma(alpha) - log Gamma(nu/2)
+#          - log(nu/2)/2 - alpha log(1 + c_ij/nu)
+#
+# so that ELBO = sum_ij v_i l_ij - KL(q(mu)||p(mu)) - KL(q(tau)||p(tau)), every
+# constant kept. (As nu -> inf, l_ij -> the Normal's E[log N(x | mu, 1/tau)].)
+# A sweep updates q(mu), q(tau), then every q(w_ij) (one pass over X, which
+# also gives the sums the next sweep needs and sum_i v_i log(1 + c_ij/nu)): each
+# update maximises the ELBO over one factor, so it never decreases, and the
+# state ends with q(w) optimal, which score_samples recomputes from q(mu)
+# q(tau) alone: score(X_train) * V == elbo_. q(w) starts at its prior (E[w] = 1,
+# the Normal's statistics) and q(tau) at its prior.
+
+_LOG_PI = np.log(np.pi)
+
+
+def _row_moments(rows, weights, *, mean, std, precision_mean, dof):
+    """q(w) of each entry from q(mu) q(tau); the sums the next sweep needs.
+
+    ``z = (x - m) sqrt(E[tau])`` is the deviation in noise units, ``c = z**2 +
+    E[tau] s**2`` and ``E[w] = (nu + 1)/(nu + c)``. Returns ``(A, offset,
+    S_z, L)`` per feature: ``A = sum_i v_i E[w_i]``, the E[w]-weighted mean
+    and centred sum of squares of ``z``, and ``L = sum_i v_i log(1 + c_i/nu)``.
+    """
+    scale = np.sqrt(precision_mean)
+    spread = (std * scale) ** 2
+    z = (rows - mean) * scale
+    excess = (z * z + spread) / dof
+    expected_w = (1.0 + 1.0 / dof) / (1.0 + excess)
+    if weights is None:
+        log_excess = np.log1p(excess).sum(axis=0)
+        weighted = expected_w
+    else:
+        log_excess = np.dot(weights, np.log1p(excess))
+        weighted = expected_w * weights[:, np.newaxis]
+    total = weighted.sum(axis=0)
+    offset = np.divide(
+        (weighted * z).sum(axis=0), total, out=np.zeros_like(total), where=total > 0
+    )
+    centred = z - offset
+    return total, offset, (weighted * centred * centred).sum(axis=0), log_excess
+
+
+def _merge_parts(parts, mean, precision_mean):
+    """Merge the parts of :func:`_row_moments` (Chan), back in the units of x.
+
+    Returns ``A``, ``xbar_w``, ``S_w`` and ``L`` per feature.
+    """
+    totals = np.array([part[0] for part in parts])
+    offsets = np.array([part[1] for part in parts])[:, :, np.newaxis]
+    scatter = np.sum([part[2] for part in parts], axis=0)[:, np.newaxis]
+    total, offset, scatter = _chan_merge(totals, offsets, scatter)
+    scale = np.sqrt(precision_mean)
+    log_excess = np.sum([part[3] for part in parts], axis=0)
+    return (
+        total,
+        mean + offset[:, 0] / scale,
+        scatter[:, 0] / precision_mean,
+        log_excess,
+    )
+
+
+def _weight_pass(X, sample_weight, **params):
+    """:func:`_row_moments` over every row block of X (numpy or dask), merged."""
+    if is_dask_collection(X):
+        from ._dask import dask_reduce
+
+        parts = dask_reduce(
+            X, sample_weight, partial(_row_moments, **params), ensure_all_finite=False
+        )
+    else:
+        width = 4 * X.shape[1]
+        block_rows, _ = _blocks.plan(X.shape[0], width)
+
+        def block(rows):
+            weights = None if sample_weight is None else sample_weight[rows]
+            return _row_moments(X[rows], weights, **params)
+
+        parts = _blocks.map_blocks(block, X.shape[0], block_rows, row_elements=width)
+    return _merge_parts(parts, params["mean"], params["precision_mean"])
+
+
+def _local_constant(log_precision_mean, dof):
+    """``l_ij + alpha log(1 + c_ij/nu)``: the part of an entry's ELBO share without x.
+
+    ``(E[log tau] - log 2 pi)/2 + log Gamma(alpha) - log Gamma(nu/2) - log(nu/2)/2``,
+    the Gamma ratio as ``log Gamma(1/2) - log B(nu/2, 1/2)`` (no cancellation
+    at large ``nu``).
+    """
+    return (
+        0.5 * (log_precision_mean - LOG_2PI)
+        + 0.5 * _LOG_PI
+        - betaln(0.5 * dof, 0.5)
+        - 0.5 * np.log(0.5 * dof)
+    )
+
+
+def _feature_elbo(data, state, dof):
+    """``sum_i v_i l_ij - KL(q(mu) q(tau) || prior)`` per feature."""
+    alpha = 0.5 * (dof + 1.0)
+    local = data["weight"] * _local_constant(state["log_precision_mean"], dof)
+    return (
+        local
+        - alpha * state["log_excess"]
+        - _kl_to_prior(
+            state["mean"], state["std"], state["shape"], state["rate"], data["prior"]
+        )
+    )
+
+
+def _sample_scores(X, *, mean, std, precision_mean, log_precision_mean, dof, kl):
+    """Each row's ``sum_j l_ij - KL / V`` (the module comment), in row blocks."""
+    n_samples, n_features = X.shape
+    scores = np.empty(n_samples)
+    alpha = 0.5 * (dof + 1.0)
+    constant = _local_constant(log_precision_mean, dof).sum()
+    scale, spread = np.sqrt(precision_mean), precision_mean * std**2
+
+    def block(rows):
+        z = (X[rows] - mean) * scale
+        scores[rows] = constant - alpha * np.log1p((z * z + spread) / dof).sum(axis=1)
+
+    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
+    _blocks.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
+    return scores - kl
+
+
+def _expected_weights(X, *, mean, std, precision_mean, dof):
+    """``E_q[w_ij] = alpha / beta_ij = (nu + 1)/(nu + c_ij)`` of each entry, in row blocks."""
+    n_samples, n_features = X.shape
+    out = np.empty((n_samples, n_features))
+    scale, spread = np.sqrt(precision_mean), precision_mean * std**2
+
+    def block(rows):
+        z = (X[rows] - mean) * scale
+        out[rows] = (dof + 1.0) / (dof + z * z + spread)
+
+    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
+    _blocks.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
+    return out
+
+
+class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstimator):
+    """Robust posterior of the mean and noise of each feature: Student-t noise.
+
+    Each column ``j`` of X is modelled as independent draws with unknown
+    location ``mu_j`` and precision ``tau_j`` and heavy-tailed noise, as a
+    scale mixture of Normals::
+
+        mu_j  ~ Normal(prior_mean, prior_std**2)
+        tau_j ~ Gamma(shape=prior_shape, rate=prior_rate)
+        w_ij  ~ Gamma(nu/2, rate=nu/2)
+        x_ij | mu_j, tau_j, w_ij ~ Normal(mu_j, 1 / (w_ij tau_j))
+
+    so that ``x_ij | mu_j, tau_j ~ Student-t(nu, mu_j, 1/tau_j)``, with ``nu =
+    degrees_of_freedom``. An outlier gets a small weight ``w_ij`` and so
+    little say in ``mu_j``: one value 50 sds out moves the posterior mean
+    little, where it would move that of
+    :class:`~skvi.VariationalNormalEstimator` by its whole share. The posterior
+    is approximated by ``q(mu_j) q(tau_j) prod_i q(w_ij)`` = Normal, Gamma and
+    Gamma factors, fitted by CAVI; unlike the Normal model, each iteration
+    passes over X (the weights change).
+
+    Parameters
+    ----------
+    prior_mean, prior_std, prior_shape, prior_rate : float, array-like of \
+            shape (n_features,) or None, default=None
+        The priors on ``mu`` and ``tau``, as in
+        :class:`~skvi.VariationalNormalEstimator`, resolved from the data by
+        the same rule where None (the unit-information prior: ``mu ~
+        Normal(xbar, v)``, ``tau ~ Gamma(1/2, v/2)`` from each feature's
+        weighted mean ``xbar`` and variance ``v``). Outliers widen ``v`` and
+        so make this default prior vaguer, never tighter.
+
+    degrees_of_freedom : float, default=4.0
+        Degrees of freedom ``nu > 0`` of the Student-t noise: small values
+        give heavy tails (``nu = 1`` is the Cauchy), large ones tend to the
+        Normal model. Fixed, not fitted.
+
+    max_iter : int, default=100
+        Maximum number of CAVI sweeps (passes over X); >= 1.
+
+    tol : float, default=1e-8
+        The fit has converged when the ELBO changes by at most
+        ``tol * max(W, 1)`` between sweeps (``W`` the total sample weight): a
+        change per sample, as in the Normal model. >= 0.
+
+    verbose : int, default=0
+        Print the ELBO at every iteration when > 0.
+
+    Attributes
+    ----------
+    posterior_mean_, posterior_std_ : ndarray of shape (n_features,)
+        Mean ``m`` and standard deviation ``s`` of q(mu).
+
+    posterior_shape_, posterior_rate_ : ndarray of shape (n_features,)
+        Shape ``a`` and rate ``b`` of q(tau).
+
+    noise_std_ : ndarray of shape (n_features,)
+        ``1 / sqrt(E_q[tau])``, the scale of the Student-t noise (its sd is
+        that times ``sqrt(nu / (nu - 2))`` for ``nu > 2``).
+
+    degrees_of_freedom_ : float
+        The ``nu`` of the fit.
+
+    prior_mean_, prior_std_, prior_shape_, prior_rate_ : ndarray of shape (n_features,)
+        The priors used: those given, broadcast, and those resolved from the data.
+
+    sample_mean_ : ndarray of shape (n_features,)
+        Weighted mean of the data (not robust), for comparison.
+
+    n_samples_seen_ : float
+        Total sample weight ``W``.
+
+    elbo_ : float
+        Evidence lower bound of the final fit, with all constants:
+        ``elbo_ <= log p(X)``, comparable with the Normal model's.
+
+    elbo_history_ : ndarray of shape (n_iter_,)
+        The ELBO after each sweep; non-decreasing.
+
+    n_iter_ : int
+        Number of CAVI sweeps run.
+
+    converged_ : bool
+        Whether the ELBO change fell within ``tol`` before ``max_iter``.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    VariationalNormalEstimator : The same priors with Normal noise.
+    sklearn.linear_model.HuberRegressor : A robust point estimate of a linear fit.
+
+    Notes
+    -----
+    CAVI updates (Bishop, PRML §10.1 and §2.3.7; the module's comment has the
+    ELBO): ``q(w_ij) = Gamma((nu + 1)/2, (nu + c_ij)/2)`` with ``c_ij =
+    E[tau]((x_ij - m)**2 + s**2)``; q(mu) and q(tau) are the Normal model's
+    updates with each entry weighted by ``E[w_ij]`` (the shape of q(tau) still
+    counts every sample: ``a = prior_shape + W/2``). Each iteration is one pass
+    over X through the row-block engine, on every core; dask input is reduced
+    chunk by chunk on the workers, one pass per iteration (persist it first).
+
+    The expected weights of the fit are those of :meth:`outlier_weights` on
+    the training data (q(w) is updated last, from the final q(mu) q(tau)); a
+    method rather than an ``(n_samples, n_features)`` attribute, so that the
+    fitted estimator stays the size of its parameters, and so that new data
+    can be scored too.
+
+    There is no ``partial_fit``: every iteration needs every row (the weights
+    ``E[w_ij]`` change with q(mu) q(tau)), so chunks cannot be merged exactly
+    as the Normal model merges them; stochastic VI (Hoffman et al., 2013)
+    would need the total number of rows in advance.
+
+    ``score_samples`` is each sample's share of the ELBO (q(w) of the sample
+    optimal given q(mu) q(tau)), so that ``score(X_train) * W == elbo_``.
+
+    References
+    ----------
+    .. [1] C. M. Bishop, "Pattern Recognition and Machine Learning", Springer,
+       2006, §2.3.7 (the Student-t as a scale mixture) and §10.1.
+    .. [2] C. Archambeau and M. Verleysen, "Robust Bayesian clustering",
+       Neural Networks 20(1), 2007.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvi import VariationalStudentEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(10.0, 1.0, size=(200, 1))
+    >>> X[:2] = 60.0  # two gross outliers
+    >>> est = VariationalStudentEstimator().fit(X)
+    >>> bool(abs(est.posterior_mean_[0] - 10.0) < 0.2)
+    True
+    >>> w = est.outlier_weights(X)
+    >>> bool(w[:2].max() < 0.01 < 0.5 < w[2:].min())
+    True
+    """
+
+    _parameter_constraints = {
+        **{
+            name: VariationalNormalEstimator._parameter_constraints[name]
+            for name in _PRIOR_NAMES
+        },
+        "degrees_of_freedom": [POSITIVE_REAL],
+        "max_iter": [POSITIVE_INT],
+        "tol": [NON_NEGATIVE_REAL],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        prior_mean=None,
+        prior_std=None,
+        prior_shape=None,
+        prior_rate=None,
+        degrees_of_freedom=4.0,
+        max_iter=100,
+        tol=1e-8,
+        verbose=0,
+    ):
+        self.prior_mean = prior_mean
+        self.prior_std = prior_std
+        self.prior_shape = prior_shape
+        self.prior_rate = prior_rate
+        self.degrees_of_freedom = degrees_of_freedom
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+
+    # The Normal model's check of the priors given (same names, same rules).
+    _given_priors = VariationalNormalEstimator._given_priors
+
+    def _fit_data(self, X, sample_weight, *, reset):
+        """Validate X and the priors, read the Normal statistics once, resolve priors.
+
+        The statistics (W, xbar, S) resolve the priors left None by the
+        Normal model's rule and start q(w) at its prior (E[w] = 1); their
+        pass also finds NaN and infinity, as in the Normal model.
+        """
+        name = type(self).__name__
+        X, sample_weight = check_data(
+            self, X, sample_weight, reset=reset, ensure_all_finite=False
+        )
+        priors = self._given_priors()
+        with np.errstate(over="ignore", invalid="ignore"):
+            if is_dask_collection(X):
+                from ._dask import dask_moments_about
+
+                moments = dask_moments_about(X, sample_weight, estimator_name=name)
+            else:
+                moments = weighted_moments_about(X, sample_weight, estimator_name=name)
+        weight, reference, offset, sum_of_squares = moments
+        if not all(np.all(np.isfinite(moment)) for moment in moments[1:]):
+            raise ValueError(
+                "The mean or spread of X overflows float64 (values beyond about "
+                "1e150). Rescale X, and the priors with it, before fitting."
+            )
+        data_mean = reference + offset
+        from_data = _unit_information_priors(weight, data_mean, sum_of_squares)
+        priors = {
+            name: from_data[name] if value is None else value
+            for name, value in priors.items()
+        }
+        if self.verbose:
+            print(f"CAVI on {data_mean.shape[0]} feature(s), total weight {weight:g}")
+        return {
+            "X": X,
+            "sample_weight": sample_weight,
+            "weight": weight,
+            "data_mean": data_mean,
+            "sum_of_squares": sum_of_squares,
+            "priors": priors,
+            "prior": tuple(priors[name] for name in _PRIOR_NAMES),
+            "dof": float(self.degrees_of_freedom),
+        }
+
+    # The hooks of skvi._base.VariationalEstimator's CAVI loop.
+
+    def _initial_state(self, data, random_state):
+        """q(tau) and every q(w) at their priors: E[tau] = a0/b0, E[w] = 1."""
+        _, _, prior_shape, prior_rate = data["prior"]
+        with np.errstate(over="ignore", divide="ignore"):
+            precision_mean = gamma_expectations(prior_shape, prior_rate)[0]
+        return {
+            "precision_mean": precision_mean,
+            "weight_w": np.full_like(data["data_mean"], data["weight"]),
+            "mean_w": data["data_mean"],
+            "sum_of_squares_w": data["sum_of_squares"],
+        }
+
+    def _sweep(self, data, state):
+        """q(mu), q(tau), then every q(w_ij) (one pass over X)."""
+        prior_mean, prior_std, prior_shape, prior_rate = data["prior"]
+        weight_w, mean_w = state["weight_w"], state["mean_w"]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # q(mu): the Normal's update with the weights v_i E[w_i].
+            mean, std = _update_mean(
+                weight_w, mean_w, state["precision_mean"], prior_mean, prior_std
+            )
+            # q(tau): a = a0 + W/2, b = b0 + (S_w + A (xbar_w - m)**2 + A s**2)/2.
+            shape = prior_shape + 0.5 * data["weight"]
+            rate = prior_rate + 0.5 * (
+                state["sum_of_squares_w"]
+                + weight_w * (mean_w - mean) ** 2
+                + weight_w * std**2
+            )
+            precision_mean, log_precision_mean = gamma_expectations(shape, rate)
+            # q(w_ij) = Gamma((nu + 1)/2, (nu + c_ij)/2), and the next sums.
+            weight_w, mean_w, sum_of_squares_w, log_excess = _weight_pass(
+                data["X"],
+                data["sample_weight"],
+                mean=mean,
+                std=std,
+                precision_mean=precision_mean,
+                dof=data["dof"],
+            )
+        return {
+            "mean": mean,
+            "std": std,
+            "shape": shape,
+            "rate": rate,
+            "precision_mean": precision_mean,
+            "log_precision_mean": log_precision_mean,
+            "weight_w": weight_w,
+            "mean_w": mean_w,
+            "sum_of_squares_w": sum_of_squares_w,
+            "log_excess": log_excess,
+        }
+
+    def _elbo(self, data, state):
+        """``sum_ij v_i l_ij - KL(q(mu) q(tau) || prior)`` (the module comment)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            elbo = float(np.sum(_feature_elbo(data, state, data["dof"])))
+        state["elbo"] = elbo
+        return elbo
+
+    def _convergence_threshold(self, data):
+        """``tol`` bounds the ELBO's change per unit of weight: ``tol * max(W, 1)``."""
+        return self.tol * max(data["weight"], 1.0)
+
+    def _total_weight(self, data):
+        return data["weight"]
+
+    def _set_fitted(self, data, state):
+        """Set the fitted attributes from the final state."""
+        _check_representable(state)
+        self.n_samples_seen_ = data["weight"]
+        self.sample_mean_ = data["data_mean"]
+        for name, value in data["priors"].items():
+            setattr(self, f"{name}_", np.asarray(value, dtype=np.float64))
+        self.degrees_of_freedom_ = data["dof"]
+        self.posterior_mean_ = state["mean"]
+        self.posterior_std_ = state["std"]
+        self.posterior_shape_ = state["shape"]
+        self.posterior_rate_ = state["rate"]
+        self.noise_std_ = 1.0 / np.sqrt(state["precision_mean"])
+
+    def _posterior(self):
+        """The fitted q(mu) q(tau) as keyword arguments of the row functions."""
+        check_is_fitted(self)
+        precision_mean, log_precision_mean = gamma_expectations(
+            self.posterior_shape_, self.posterior_rate_
+        )
+        return {
+            "mean": self.posterior_mean_,
+            "std": self.posterior_std_,
+            "precision_mean": precision_mean,
+            "log_precision_mean": log_precision_mean,
+            "dof": self.degrees_of_freedom_,
+        }
+
+    def score_samples(self, X):
+        """Each sample's share of the ELBO.
+
+        ``sum_j l_ij - KL(q || prior) / W``, with ``l_ij`` the entry's
+        expected log-likelihood under its optimal q(w_ij) (Notes), so that
+        the scores of the training samples (unit weights) sum to ``elbo_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data with the features seen in fit; a dask array or DataFrame is
+            scored chunk by chunk on the workers.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher is better. For dask X, a lazy dask array.
+        """
+        return self._map_rows(X, self._sample_scorer())
+
+    def _sample_scorer(self):
+        """``rows -> score_samples(rows)``, the fitted posterior bound."""
+        posterior = self._posterior()
+        kl = _kl_to_prior(
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+            tuple(getattr(self, f"{name}_") for name in _PRIOR_NAMES),
+        ).sum()
+        return partial(_sample_scores, **posterior, kl=kl / self.n_samples_seen_)
+
+    def outlier_weights(self, X):
+        """Each entry's expected weight ``E_q[w_ij]``: near 0 for an outlier.
+
+        ``E[w_ij] = (nu + 1) / (nu + E[tau]((x_ij - m)**2 + s**2))``: about 1
+        for a typical value, ``(nu + 1) / (nu + k**2)`` for a value ``k``
+        noise scales from the mean. On the training data these are the
+        weights of the fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data with the features seen in fit.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_features)
+            For dask X, a lazy dask array.
+        """
+        posterior = self._posterior()
+        del posterior["log_precision_mean"]
+        return self._map_rows(
+            X,
+            partial(_expected_weights, **posterior),
+            n_columns=self.n_features_in_,
+        )
+
+    def sample_posterior(self, n_samples=1, random_state=None):
+        """Draw ``mu`` and ``tau`` from the variational posterior q(mu) q(tau).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of draws.
+
+        random_state : int, RandomState instance or None, default=None
+            Seed or generator for reproducible draws.
+
+        Returns
+        -------
+        mu, tau : ndarray of shape (n_samples, n_features)
+            Draws of each feature's location and precision.
+        """
+        check_is_fitted(self)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
+            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples}.")
+        rng = check_random_state(random_state)
+        size = (n_samples, self.n_features_in_)
+        mu = rng.normal(self.posterior_mean_, self.posterior_std_, size=size)
+        tau = rng.gamma(self.posterior_shape_, 1.0 / self.posterior_rate_, size=size)
+        return mu, tau
+
+    def credible_interval(self, level=0.95, method="variational"):
+        """Central credible interval of each feature's location under q(mu).
+
+        Parameters
+        ----------
+        level : float, default=0.95
+            Posterior probability inside the interval, strictly between 0 and 1.
+
+        method : {"variational"}, default="variational"
+            ``"variational"``: the interval of q(mu). (``"exact"``, the
+            quadrature of the Normal estimator, is not available for this
+            model yet.)
+
+        Returns
+        -------
+        lower, upper : ndarray of shape (n_features,)
+        """
+        check_is_fitted(self)
+        level = check_probability(level)
+        if method != "variational":
+            raise ValueError(
+                f"method must be 'variational' for {type(self).__name__} (exact "
+                f"intervals are not implemented for this model yet); got {method!r}."
+            )
+        z = stats.norm.isf(0.5 * (1.0 - level))
+        half_width = z * self.posterior_std_
+        return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
+
