@@ -27,7 +27,11 @@ import numpy as np
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, clone
 
-from skvi import VariationalGaussianMixture, VariationalNormalEstimator
+from skvi import (
+    VariationalGaussianMixture,
+    VariationalNormalEstimator,
+    VariationalStudentEstimator,
+)
 from skvi.diagnostics import exact_posterior
 
 LOCATION = "location"
@@ -615,6 +619,40 @@ def _mixture_entry(id, estimator):
     )
 
 
+def _student_entry(id, estimator):
+    """The Student-t model's settings: the Normal's priors, ``degrees_of_freedom``.
+
+    Its fitted attributes and their units are the Normal's (diag) and
+    ``degrees_of_freedom_``; it has no exact reference in
+    :class:`NormalReference`'s sense (tests/test_student.py checks it against
+    its own 2-D quadrature).
+    """
+    normal = _normal_entry(id, estimator)
+    return Entry(
+        **{
+            **normal.__dict__,
+            "defaults": dict(
+                prior_mean=None,
+                prior_std=None,
+                prior_shape=None,
+                prior_rate=None,
+                degrees_of_freedom=4.0,
+                max_iter=100,
+                tol=1e-8,
+                verbose=0,
+            ),
+            "invalid_params": {
+                "max_iter": (0, -1, 2.5, 1.5),
+                "tol": (-1e-3, np.nan),
+                "degrees_of_freedom": (0.0, -1.0, np.nan, "fit"),
+            },
+            "other_params": {**normal.other_params, "degrees_of_freedom": 2.5},
+            "search_grid": {"degrees_of_freedom": [1.0, 4.0, 30.0]},
+            "reference": None,
+        }
+    )
+
+
 # To add an estimator, add its Entry here; every generic suite then runs on it
 # (tests/test_common.py::test_a_second_entry_runs_everywhere checks that no
 # suite needs another edit). ``_mixture_entry`` above is the one prepared for
@@ -625,6 +663,7 @@ ENTRIES = [
         "VariationalGaussianMixture",
         VariationalGaussianMixture(n_components=2, max_iter=3000, random_state=0),
     ),
+    _student_entry("VariationalStudentEstimator", VariationalStudentEstimator()),
 ]
 
 ESTIMATORS = [entry.estimator for entry in ENTRIES]

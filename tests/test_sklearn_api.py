@@ -414,7 +414,9 @@ def test_array_priors_equal_per_column_fits(entry):
     # The joint fit stops on the summed ELBO, and a change of the ELBO is
     # second order in the distance to the optimum; so every fit runs with
     # tol=0, until the ELBO stops changing in float64. That resolves the
-    # parameters to about sqrt(machine epsilon), hence rtol=1e-8.
+    # parameters to about sqrt(machine epsilon) (1.5e-8) for a model that
+    # converges linearly (the Student-t model; the Normal model solves its
+    # fixed point, to rounding), hence rtol=1e-7.
     joint = _fixed_sweeps(entry.clone_params(**priors), data)
     for name, value in priors.items():
         assert_array_equal(getattr(joint, entry.prior(name).fitted), value)
@@ -428,7 +430,7 @@ def test_array_priors_equal_per_column_fits(entry):
             assert_allclose(
                 getattr(joint, name)[j],
                 getattr(single, name)[0],
-                rtol=1e-8,
+                rtol=1e-7,
                 err_msg=name,
             )
         elbo += single.elbo_
