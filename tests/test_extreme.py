@@ -226,9 +226,12 @@ def test_integer_weights_are_repeated_rows(entry):
     X, weights = _one_odd_weight()
     fitted = _tight(entry).fit(X, sample_weight=weights)
     repeated = _tight(entry).fit(np.repeat(X, weights.astype(int), axis=0))
+    # tol=0 stops where the ELBO no longer changes in float64: the Normal
+    # model's parameters are then exact to rounding; the Student-t model's,
+    # which converge linearly (accelerated), to about 1e-10.
     for name in entry.posterior:
         np.testing.assert_allclose(
-            getattr(fitted, name), getattr(repeated, name), rtol=1e-10, err_msg=name
+            getattr(fitted, name), getattr(repeated, name), rtol=1e-9, err_msg=name
         )
 
 
