@@ -206,3 +206,84 @@ def test_dask_fit_equals_numpy_fit():
         eager.outlier_weights(X),
         rtol=1e-12,
     )
+
+
+# --------------------------------------------------------------------------
+# skvi fit --robust
+
+
+def _run(capsys, *args):
+    from skvi._cli import main
+
+    status = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture
+def spend_csv(tmp_path):
+    _, dirty = _spend(seed=1, n=500)
+    X = np.hstack([dirty, np.random.default_rng(8).normal(size=(500, 1))])
+    path = tmp_path / "spend.csv"
+    np.savetxt(path, X, delimiter=",", header="spend,other", comments="", fmt="%.17g")
+    return path, X
+
+
+def test_cli_robust_is_the_student_fit(capsys, spend_csv):
+    import json
+
+    path, X = spend_csv
+    status, out, err = _run(
+        capsys, "fit", path, "--robust", "--degrees-of-freedom", 3, "--json"
+    )
+    assert status == 0, err
+    result = json.loads(out)
+    est = VariationalStudentEstimator(degrees_of_freedom=3.0).fit(X)
+    assert result["model"] == "student-t"
+    assert result["degrees_of_freedom"] == 3.0
+    lower, upper = est.credible_interval(0.95)
+    for j, column in enumerate(result["columns"]):
+        assert column["posterior_mean"] == pytest.approx(est.posterior_mean_[j])
+        assert column["posterior_std"] == pytest.approx(est.posterior_std_[j])
+        assert column["noise_std"] == pytest.approx(est.noise_std_[j])
+        assert column["credible_interval"] == pytest.approx([lower[j], upper[j]])
+    assert result["elbo"] == pytest.approx(est.elbo_, rel=1e-12)
+    assert result["rows_read"] == 500
+    # Without --robust: the Normal model, whose mean the outliers move.
+    status, out, _ = _run(capsys, "fit", path, "--json")
+    normal = json.loads(out)
+    assert normal["model"] == "normal" and normal["degrees_of_freedom"] is None
+    assert normal["columns"][0]["posterior_mean"] > result["columns"][0][
+        "posterior_mean"
+    ] + 5 * (result["columns"][0]["posterior_std"])
+
+
+def test_cli_robust_table_names_the_model(capsys, spend_csv):
+    path, _ = spend_csv
+    status, out, _ = _run(capsys, "fit", path, "--robust")
+    assert status == 0
+    assert "Model: Student-t noise, 4 degrees of freedom (--robust)" in out
+    status, out, _ = _run(capsys, "fit", path)
+    assert "Model:" not in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--degrees-of-freedom", "3"], "use it with --robust"),
+        (["--robust", "--degrees-of-freedom", "0"], "must be a finite number > 0"),
+        (["--robust", "--diagnose"], "does not apply to --robust"),
+    ],
+)
+def test_cli_robust_bad_options(capsys, spend_csv, args, message):
+    path, _ = spend_csv
+    status, out, err = _run(capsys, "fit", path, *args)
+    assert status == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_robust_defaults_are_the_estimators():
+    from skvi._cli.fit import ROBUST_DEFAULTS
+
+    params = VariationalStudentEstimator().get_params()
+    assert {name: params[name] for name in ROBUST_DEFAULTS} == ROBUST_DEFAULTS

@@ -82,9 +82,13 @@ def result(source, estimator, used, chosen, args):
         }
         for j, name in enumerate(source.columns)
     ]
+    robust = hasattr(estimator, "degrees_of_freedom_")
     out = {
         "data": source.description,
         "file": source.path,
+        # Which model: Normal noise, or Student-t (--robust) with its nu.
+        "model": "student-t" if robust else "normal",
+        "degrees_of_freedom": estimator.degrees_of_freedom_ if robust else None,
         "prior": "options" if len(chosen) == len(PRIOR_NAMES) else DATA_PRIOR,
         # Each prior: its option's value, or "data" when it came from the data.
         "priors": {name: chosen.get(name, "data") for name in PRIOR_NAMES},
@@ -218,7 +222,13 @@ def format_table(result):
         interval = f"[{lower.rjust(lower_width)}, {upper.rjust(upper_width)}]"
         table.append([name, data_mean, mean, interval, std, noise, *diagnosis])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = [f"Data: {result['data']}", *result["prior_description"], ""]
+    lines = [f"Data: {result['data']}", *result["prior_description"]]
+    if result["model"] == "student-t":
+        lines.append(
+            f"Model: Student-t noise, {result['degrees_of_freedom']:g} degrees of "
+            "freedom (--robust); noise sd is its scale"
+        )
+    lines.append("")
     for row in table:
         cells = [row[0].ljust(widths[0])]
         for i in range(1, len(row)):
