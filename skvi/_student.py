@@ -22,8 +22,7 @@ from ._normal import (
     _unit_information_priors,
     _update_mean,
 )
-from ._stats import _chan_merge
-from ._stats import weighted_moments_about
+from ._stats import _chan_merge, weighted_moments_about
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -33,8 +32,8 @@ from ._validation import (
     is_dask_collection,
 )
 
-# The model, for each feature j (Bishop, PRML §2.3.7 and exercise 12.x's scale
-# mixtures; Archambeau and Verleysen, 2007, for the variational treatment):
+# The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
+# mixture of Normals; Archambeau and Verleysen, 2007, for the variational treatment):
 #
 #     mu_j  ~ Normal(m0, s0**2),   tau_j ~ Gamma(a0, b0)      (the Normal's priors)
 #     w_ij  ~ Gamma(nu/2, nu/2)                               (shape, rate)
@@ -186,7 +185,7 @@ def _sample_scores(X, *, mean, std, precision_mean, log_precision_mean, dof, kl)
 
 
 def _expected_weights(X, *, mean, std, precision_mean, dof):
-    """``E_q[w_ij] = alpha / beta_ij = (nu + 1)/(nu + c_ij)`` of each entry, in row blocks."""
+    """Each entry's ``E_q[w_ij] = (nu + 1)/(nu + c_ij)``, in row blocks."""
     n_samples, n_features = X.shape
     out = np.empty((n_samples, n_features))
     scale, spread = np.sqrt(precision_mean), precision_mean * std**2
@@ -683,4 +682,3 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         z = stats.norm.isf(0.5 * (1.0 - level))
         half_width = z * self.posterior_std_
         return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
-

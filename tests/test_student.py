@@ -253,9 +253,11 @@ def test_cli_robust_is_the_student_fit(capsys, spend_csv):
     status, out, _ = _run(capsys, "fit", path, "--json")
     normal = json.loads(out)
     assert normal["model"] == "normal" and normal["degrees_of_freedom"] is None
-    assert normal["columns"][0]["posterior_mean"] > result["columns"][0][
-        "posterior_mean"
-    ] + 5 * (result["columns"][0]["posterior_std"])
+    assert (
+        normal["columns"][0]["posterior_mean"]
+        > result["columns"][0]["posterior_mean"]
+        + 5 * (result["columns"][0]["posterior_std"])
+    )
 
 
 def test_cli_robust_table_names_the_model(capsys, spend_csv):

@@ -1,4 +1,4 @@
-"""``skvi fit``: fit VariationalNormalEstimator (or, robust, VariationalStudentEstimator)."""
+"""``skvi fit``: fit VariationalNormalEstimator (--robust: the Student-t model)."""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
