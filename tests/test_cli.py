@@ -582,6 +582,19 @@ BAD_INPUTS = [
     ("prior not a number", None, ["fit", "--prior-shape", "x"], ["--prior-shape"]),
     ("max-iter 0", None, ["fit", "--max-iter", "0"], ["--max-iter", ">= 1"]),
     ("tol negative", None, ["fit", "--tol", "-1"], ["--tol", ">= 0"]),
+    (
+        "degrees of freedom without --robust",
+        None,
+        ["fit", "--degrees-of-freedom", "3"],
+        ["--robust"],
+    ),
+    (
+        "degrees of freedom 0",
+        None,
+        ["fit", "--robust", "--degrees-of-freedom", "0"],
+        ["--degrees-of-freedom", "> 0"],
+    ),
+    ("diagnose with --robust", None, ["fit", "--robust", "--diagnose"], ["--robust"]),
     ("level 1", None, ["fit", "--level", "1"], ["--level", "between 0 and 1"]),
     ("chunk-rows not int", None, ["fit", "--chunk-rows", "1.5"], ["--chunk-rows"]),
     (

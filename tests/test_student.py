@@ -269,19 +269,8 @@ def test_cli_robust_table_names_the_model(capsys, spend_csv):
     assert "Model:" not in out
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--degrees-of-freedom", "3"], "use it with --robust"),
-        (["--robust", "--degrees-of-freedom", "0"], "must be a finite number > 0"),
-        (["--robust", "--diagnose"], "does not apply to --robust"),
-    ],
-)
-def test_cli_robust_bad_options(capsys, spend_csv, args, message):
-    path, _ = spend_csv
-    status, out, err = _run(capsys, "fit", path, *args)
-    assert status == 2 and out == ""
-    assert message in err and len(err.strip().splitlines()) == 1
+# The bad options (exit 2, one line) are rows of docs/errors.md, run by
+# tests/test_cli.py::test_bad_input_exits_2_with_one_line.
 
 
 def test_cli_robust_defaults_are_the_estimators():
