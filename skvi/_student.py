@@ -411,7 +411,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
     >>> bool(abs(est.posterior_mean_[0] - 10.0) < 0.2)
     True
     >>> w = est.outlier_weights(X)
-    >>> bool(w[:2].max() < 0.01 < 0.5 < w[2:].min())
+    >>> bool(w[:2].max() < 0.01 < 0.3 < w[2:].min())
     True
     """
 
