@@ -6,9 +6,10 @@ from functools import partial
 
 import numpy as np
 from scipy import stats
-from scipy.special import betaln
+from scipy.special import betaln, digamma
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _blocks
@@ -154,8 +155,9 @@ def _local_constant(log_precision_mean, dof):
     )
 
 
-def _feature_elbo(data, state, dof):
+def _feature_elbo(data, state):
     """``sum_i v_i l_ij - KL(q(mu) q(tau) || prior)`` per feature."""
+    dof = state["dof"]
     alpha = 0.5 * (dof + 1.0)
     local = data["weight"] * _local_constant(state["log_precision_mean"], dof)
     return (
@@ -177,7 +179,7 @@ def _sample_scores(X, *, mean, std, precision_mean, log_precision_mean, dof, kl)
 
     def block(rows):
         z = (X[rows] - mean) * scale
-        scores[rows] = constant - alpha * np.log1p((z * z + spread) / dof).sum(axis=1)
+        scores[rows] = constant - np.dot(np.log1p((z * z + spread) / dof), alpha)
 
     block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
     _blocks.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
@@ -211,11 +213,49 @@ def _cavi_sweep(data, state):
     rate = prior_rate + 0.5 * (
         state["sum_of_squares_w"] + weight_w * (mean_w - mean) ** 2 + weight_w * std**2
     )
-    return _state_at(data, mean, std, prior_shape + 0.5 * data["weight"], rate)
+    dof = state["dof"]
+    if data["fit_dof"] and "log_excess" in state:
+        dof = _update_dof(data["weight"], state)
+    return _state_at(data, mean, std, prior_shape + 0.5 * data["weight"], rate, dof)
 
 
-def _state_at(data, mean, std, shape, rate):
-    """The state with this q(mu) q(tau) and every q(w_ij) optimal (one pass over X).
+# Fitting nu (degrees_of_freedom_update="fit"): the nu that maximises the ELBO
+# given q(w) (the ECM step of Liu and Rubin, 1995, as a variational M-step):
+# the terms of nu are sum_i v_i E_q[log Gamma(w_i | nu/2, nu/2)], whose
+# derivative in nu is
+#   g(nu) = W/2 (log(nu/2) + 1 - psi(nu/2)) + (sum_i v_i (E[log w_i] - E[w_i]))/2,
+# decreasing in nu (log x - psi(x) decreases), so the maximum is its one root,
+# found by bisection in log nu within [_DOF_BOUNDS]; a bound when g keeps
+# its sign (nu at the upper bound: the data show no heavy tail). Under
+# q(w_i) = Gamma(alpha', beta'_i) of the last sweep (nu' its nu),
+# E[log w_i] = psi(alpha') - log(nu'/2) - log(1 + c_i/nu').
+_DOF_BOUNDS = (1e-2, 1e6)
+_DOF_BISECTIONS = 80
+
+
+def _update_dof(weight, state):
+    """The nu of each feature that maximises the ELBO given q(w): g(nu) = 0."""
+    old = state["dof"]
+    expected_log_w = (
+        weight * (digamma(0.5 * (old + 1.0)) - np.log(0.5 * old)) - state["log_excess"]
+    )
+    free = 0.5 * (expected_log_w - state["weight_w"])
+
+    def slope(log_dof):
+        half = 0.5 * np.exp(log_dof)
+        return 0.5 * weight * (np.log(half) + 1.0 - digamma(half)) + free
+
+    low = np.full_like(old, np.log(_DOF_BOUNDS[0]))
+    high = np.full_like(old, np.log(_DOF_BOUNDS[1]))
+    for _ in range(_DOF_BISECTIONS):
+        middle = 0.5 * (low + high)
+        rising = slope(middle) > 0
+        low, high = np.where(rising, middle, low), np.where(rising, high, middle)
+    return np.exp(0.5 * (low + high))
+
+
+def _state_at(data, mean, std, shape, rate, dof):
+    """The state with this q(mu) q(tau), nu and every q(w_ij) optimal (a pass over X).
 
     q(w_ij) = Gamma((nu + 1)/2, (nu + c_ij)/2), and the sums of the next sweep.
     """
@@ -226,9 +266,10 @@ def _state_at(data, mean, std, shape, rate):
         mean=mean,
         std=std,
         precision_mean=precision_mean,
-        dof=data["dof"],
+        dof=dof,
     )
     return {
+        "dof": dof,
         "mean": mean,
         "std": std,
         "shape": shape,
@@ -248,7 +289,8 @@ def _extrapolate(data, state, first, second):
     CAVI converges linearly here (the weights are missing data, as in EM),
     and near the optimum the ELBO is flat, so plain sweeps stop with the
     parameters accurate to about sqrt(eps) only. With ``theta`` per feature
-    ``(m / s, log s, log b)`` (unit-free), ``r = theta_1 - theta_0``, ``v =
+    ``(m / s, log s, log b, log nu)`` (unit-free; ``nu`` moves only when
+    fitted, and stays within its bounds), ``r = theta_1 - theta_0``, ``v =
     theta_2 - 2 theta_1 + theta_0`` and ``alpha = -min(|r| / |v|, ...)`` at
     most -1, the point ``theta_0 - 2 alpha r + alpha**2 v`` is where the
     linear iteration is heading; returned with q(w) optimal for it.
@@ -256,7 +298,9 @@ def _extrapolate(data, state, first, second):
     unit = state["std"]
 
     def theta(s):
-        return np.stack([s["mean"] / unit, np.log(s["std"]), np.log(s["rate"])])
+        return np.stack(
+            [s["mean"] / unit, np.log(s["std"]), np.log(s["rate"]), np.log(s["dof"])]
+        )
 
     t0, t1, t2 = theta(state), theta(first), theta(second)
     r, v = t1 - t0, t2 - 2.0 * t1 + t0
@@ -270,6 +314,7 @@ def _extrapolate(data, state, first, second):
         np.exp(target[1]),
         second["shape"],
         np.exp(target[2]),
+        np.clip(np.exp(target[3]), *_DOF_BOUNDS) if data["fit_dof"] else second["dof"],
     )
 
 
@@ -308,7 +353,14 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
     degrees_of_freedom : float, default=4.0
         Degrees of freedom ``nu > 0`` of the Student-t noise: small values
         give heavy tails (``nu = 1`` is the Cauchy), large ones tend to the
-        Normal model. Fixed, not fitted.
+        Normal model. With ``degrees_of_freedom_update="fit"``, the start.
+
+    degrees_of_freedom_update : {"fixed", "fit"}, default="fixed"
+        ``"fixed"``: every feature's ``nu`` is ``degrees_of_freedom``.
+        ``"fit"``: each feature's ``nu`` maximises the ELBO, updated in each
+        sweep given q(w) by a bounded 1-D search in ``[0.01, 1e6]`` (Notes).
+        A feature with no heavy tail gets a large ``nu`` (hundreds or more:
+        the ELBO is nearly flat there, and the fit stops on it).
 
     max_iter : int, default=100
         Maximum number of CAVI sweeps (passes over X); >= 1.
@@ -333,8 +385,9 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         ``1 / sqrt(E_q[tau])``, the scale of the Student-t noise (its sd is
         that times ``sqrt(nu / (nu - 2))`` for ``nu > 2``).
 
-    degrees_of_freedom_ : float
-        The ``nu`` of the fit.
+    degrees_of_freedom_ : ndarray of shape (n_features,)
+        Each feature's ``nu``: ``degrees_of_freedom`` everywhere unless
+        fitted.
 
     prior_mean_, prior_std_, prior_shape_, prior_rate_ : ndarray of shape (n_features,)
         The priors used: those given, broadcast, and those resolved from the data.
@@ -379,6 +432,11 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
     over X through the row-block engine, on every core; dask input is reduced
     chunk by chunk on the workers, one pass per iteration (persist it first).
 
+    With ``degrees_of_freedom_update="fit"``, each sweep also sets each
+    feature's ``nu`` to the root of the ELBO's derivative in ``nu`` given
+    q(w) (the ECM step of Liu and Rubin, 1995), which keeps the ELBO
+    non-decreasing; ``nu`` is a point estimate, not a posterior.
+
     The expected weights of the fit are those of :meth:`outlier_weights` on
     the training data (q(w) is updated last, from the final q(mu) q(tau)); a
     method rather than an ``(n_samples, n_features)`` attribute, so that the
@@ -399,6 +457,11 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
        2006, §2.3.7 (the Student-t as a scale mixture) and §10.1.
     .. [2] C. Archambeau and M. Verleysen, "Robust Bayesian clustering",
        Neural Networks 20(1), 2007.
+    .. [3] C. Liu and D. B. Rubin, "ML estimation of the t distribution using
+       EM and its extensions, ECM and ECME", Statistica Sinica 5, 1995.
+    .. [4] R. Varadhan and C. Roland, "Simple and globally convergent methods
+       for accelerating the convergence of any EM algorithm", Scandinavian
+       Journal of Statistics 35(2), 2008.
 
     Examples
     --------
@@ -421,6 +484,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
             for name in _PRIOR_NAMES
         },
         "degrees_of_freedom": [POSITIVE_REAL],
+        "degrees_of_freedom_update": [StrOptions({"fixed", "fit"})],
         "max_iter": [POSITIVE_INT],
         "tol": [NON_NEGATIVE_REAL],
         "verbose": ["verbose"],
@@ -433,6 +497,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         prior_shape=None,
         prior_rate=None,
         degrees_of_freedom=4.0,
+        degrees_of_freedom_update="fixed",
         max_iter=100,
         tol=1e-8,
         verbose=0,
@@ -442,6 +507,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         self.prior_shape = prior_shape
         self.prior_rate = prior_rate
         self.degrees_of_freedom = degrees_of_freedom
+        self.degrees_of_freedom_update = degrees_of_freedom_update
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
@@ -490,7 +556,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
             "sum_of_squares": sum_of_squares,
             "priors": priors,
             "prior": tuple(priors[name] for name in _PRIOR_NAMES),
-            "dof": float(self.degrees_of_freedom),
+            "fit_dof": self.degrees_of_freedom_update == "fit",
         }
 
     # The hooks of skvi._base.VariationalEstimator's CAVI loop.
@@ -501,6 +567,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         with np.errstate(over="ignore", divide="ignore"):
             precision_mean = gamma_expectations(prior_shape, prior_rate)[0]
         return {
+            "dof": np.full_like(data["data_mean"], float(self.degrees_of_freedom)),
             "precision_mean": precision_mean,
             "weight_w": np.full_like(data["data_mean"], data["weight"]),
             "mean_w": data["data_mean"],
@@ -521,9 +588,9 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
                 return first
             second = _cavi_sweep(data, first)
             jumped = _extrapolate(data, state, first, second)
-            second_elbo = _feature_elbo(data, second, data["dof"])
+            second_elbo = _feature_elbo(data, second)
             better = np.isfinite(jumped["std"]) & (
-                _feature_elbo(data, jumped, data["dof"])
+                _feature_elbo(data, jumped)
                 >= second_elbo - 1e-13 * np.maximum(np.abs(second_elbo), 1.0)
             )
         return {name: np.where(better, jumped[name], second[name]) for name in second}
@@ -531,7 +598,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
     def _elbo(self, data, state):
         """``sum_ij v_i l_ij - KL(q(mu) q(tau) || prior)`` (the module comment)."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            elbo = float(np.sum(_feature_elbo(data, state, data["dof"])))
+            elbo = float(np.sum(_feature_elbo(data, state)))
         state["elbo"] = elbo
         return elbo
 
@@ -549,7 +616,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         self.sample_mean_ = data["data_mean"]
         for name, value in data["priors"].items():
             setattr(self, f"{name}_", np.asarray(value, dtype=np.float64))
-        self.degrees_of_freedom_ = data["dof"]
+        self.degrees_of_freedom_ = state["dof"]
         self.posterior_mean_ = state["mean"]
         self.posterior_std_ = state["std"]
         self.posterior_shape_ = state["shape"]

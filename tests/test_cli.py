@@ -589,6 +589,12 @@ BAD_INPUTS = [
         ["--robust"],
     ),
     (
+        "fit degrees of freedom without --robust",
+        None,
+        ["fit", "--fit-degrees-of-freedom"],
+        ["--robust"],
+    ),
+    (
         "degrees of freedom 0",
         None,
         ["fit", "--robust", "--degrees-of-freedom", "0"],

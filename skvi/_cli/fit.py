@@ -162,6 +162,12 @@ def add_parser(commands):
         "tailed)",
     )
     fit.add_argument(
+        "--fit-degrees-of-freedom",
+        action="store_true",
+        help="with --robust, fit each column's nu by maximising the ELBO, from "
+        "--degrees-of-freedom",
+    )
+    fit.add_argument(
         "--level",
         type=probability,
         default=CREDIBLE_LEVEL,
@@ -245,11 +251,17 @@ def _model(args):
         extra = {}
         if args.degrees_of_freedom is not None:
             extra["degrees_of_freedom"] = args.degrees_of_freedom
+        if args.fit_degrees_of_freedom:
+            extra["degrees_of_freedom_update"] = "fit"
         return VariationalStudentEstimator, extra, fit_whole
-    if args.degrees_of_freedom is not None:
-        raise CommandLineError(
-            "--degrees-of-freedom is the Student-t noise's: use it with --robust"
-        )
+    for given, option in [
+        (args.degrees_of_freedom is not None, "--degrees-of-freedom"),
+        (args.fit_degrees_of_freedom, "--fit-degrees-of-freedom"),
+    ]:
+        if given:
+            raise CommandLineError(
+                f"{option} is the Student-t noise's: use it with --robust"
+            )
     from .._normal import VariationalNormalEstimator
 
     return VariationalNormalEstimator, {}, fit_chunks

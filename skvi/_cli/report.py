@@ -82,13 +82,19 @@ def result(source, estimator, used, chosen, args):
         }
         for j, name in enumerate(source.columns)
     ]
+    if hasattr(estimator, "degrees_of_freedom_"):
+        for j, column in enumerate(columns):
+            column["degrees_of_freedom"] = float(estimator.degrees_of_freedom_[j])
     robust = hasattr(estimator, "degrees_of_freedom_")
     out = {
         "data": source.description,
         "file": source.path,
         # Which model: Normal noise, or Student-t (--robust) with its nu.
         "model": "student-t" if robust else "normal",
-        "degrees_of_freedom": estimator.degrees_of_freedom_ if robust else None,
+        # The nu given (the start, when fitted); each column's is in columns.
+        "degrees_of_freedom": estimator.degrees_of_freedom if robust else None,
+        "degrees_of_freedom_fitted": robust
+        and estimator.degrees_of_freedom_update == "fit",
         "prior": "options" if len(chosen) == len(PRIOR_NAMES) else DATA_PRIOR,
         # Each prior: its option's value, or "data" when it came from the data.
         "priors": {name: chosen.get(name, "data") for name in PRIOR_NAMES},
@@ -195,6 +201,11 @@ def format_table(result):
                 _significant(column["noise_std"], 4),
             ]
             + (
+                [_significant(column["degrees_of_freedom"], 3)]
+                if "degrees_of_freedom" in column
+                else []
+            )
+            + (
                 [f"{column['std_ratio']:.3f}", f"{column['kl']:.2g}"]
                 if "std_ratio" in column
                 else []
@@ -212,22 +223,25 @@ def format_table(result):
             "sd of mu",
             "noise sd",
         ]
+        + (["nu"] if result["model"] == "student-t" else [])
         + (
             ["sd / exact sd", "KL(q||exact)"]
             if "std_ratio" in result["columns"][0]
             else []
         )
     ]
-    for name, data_mean, mean, lower, upper, std, noise, *diagnosis in rows:
+    for name, data_mean, mean, lower, upper, std, noise, *more in rows:
         interval = f"[{lower.rjust(lower_width)}, {upper.rjust(upper_width)}]"
-        table.append([name, data_mean, mean, interval, std, noise, *diagnosis])
+        table.append([name, data_mean, mean, interval, std, noise, *more])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [f"Data: {result['data']}", *result["prior_description"]]
     if result["model"] == "student-t":
-        lines.append(
-            f"Model: Student-t noise, {result['degrees_of_freedom']:g} degrees of "
-            "freedom (--robust); noise sd is its scale"
+        nu = (
+            "degrees of freedom nu fitted per column"
+            if result["degrees_of_freedom_fitted"]
+            else f"{result['degrees_of_freedom']:g} degrees of freedom"
         )
+        lines.append(f"Model: Student-t noise, {nu} (--robust); noise sd is its scale")
     lines.append("")
     for row in table:
         cells = [row[0].ljust(widths[0])]
