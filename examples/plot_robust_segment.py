@@ -71,7 +71,7 @@ print(
 )
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-grid = np.linspace(48.0, 56.0, 400)
+grid = np.linspace(47.0, 59.0, 400)
 for (name, _, fitted, _), colour in zip(rows, ["tab:red", "tab:blue"], strict=True):
     mean, std = fitted.posterior_mean_[0], fitted.posterior_std_[0]
     density = np.exp(-0.5 * ((grid - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
