@@ -30,6 +30,7 @@ __all__ = [
     "check_probability",
     "check_sample_weight",
     "check_weight_sum",
+    "float_dtypes",
     "is_dask_collection",
     "to_namespace",
     "to_numpy",
@@ -349,7 +350,7 @@ def check_data(
         estimator,
         X,
         reset=reset,
-        dtype=_DTYPES,
+        dtype=float_dtypes(array_space(X)),
         ensure_all_finite=ensure_all_finite,
         ensure_min_samples=ensure_min_samples,
     )
@@ -703,6 +704,14 @@ def array_space(X):
     if not is_array_api or _array_api_helper("_is_numpy_namespace")(xp):
         return None
     return ArraySpace(xp, device)
+
+
+def float_dtypes(space):
+    """The dtypes X is read as: numpy's, or those of ``space`` (float32 stays)."""
+    if space is None:
+        return _DTYPES
+    xp = space.xp
+    return [xp.float64, xp.float32] if space.float_dtype == xp.float64 else [xp.float32]
 
 
 def to_numpy(array, space=None):
