@@ -1837,7 +1837,7 @@ def _device_data(X, sample_weight, space):
         "sample_weight": sample_weight,
         "device_weight": None
         if sample_weight is None
-        else to_namespace(sample_weight, space, dtype=X.dtype),
+        else to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype)),
     }
 
 

@@ -376,7 +376,7 @@ def _device_weight(sample_weight, X, space):
     """Checked (numpy) weights as an array of X's space, in X's dtype; or None."""
     if sample_weight is None:
         return None
-    return to_namespace(sample_weight, space, dtype=X.dtype)
+    return to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype))
 
 
 def _unit_information_priors(weight, data_mean, sum_of_squares):

@@ -650,6 +650,20 @@ def _array_api_helper(name):
     return helper
 
 
+def _is_accelerator(library, device):
+    """Whether ``device`` is a GPU or another accelerator (not a CPU).
+
+    CuPy's arrays are always on a GPU; array-api-strict's devices are CPU
+    emulations; otherwise a device whose name does not say "cpu" (torch's
+    "cuda:0", "mps", "xpu"; dpnp's "gpu").
+    """
+    if library == "array_api_strict":
+        return False
+    if library == "cupy":
+        return True
+    return "cpu" not in str(device).lower()
+
+
 class ArraySpace:
     """Where an array lives: its array API namespace and device.
 
@@ -662,12 +676,27 @@ class ArraySpace:
     float_dtype : dtype
         The widest float the namespace has on that device (float64, or
         float32 on devices without it, e.g. Apple's MPS).
+    accelerator : bool
+        Whether the device is a GPU or another accelerator (not a CPU).
     """
 
     def __init__(self, xp, device):
         self.xp = xp
         self.device = device
         self.float_dtype = _array_api_helper("_max_precision_float_dtype")(xp, device)
+        self.accelerator = _is_accelerator(self.name, device)
+
+    def compute_dtype(self, dtype):
+        """The dtype the passes over rows of X of ``dtype`` compute in.
+
+        float32 X stays float32 on an accelerator (a GPU's fast path, with
+        the error docs/guide/gpu.md states); on a CPU device it is widened,
+        block by block, to float64, as the numpy path does (same results).
+        float64 is computed in float64 wherever the device has it.
+        """
+        if self.accelerator or self.float_dtype != self.xp.float64:
+            return dtype
+        return self.xp.float64
 
     @property
     def name(self):

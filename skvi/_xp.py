@@ -58,6 +58,7 @@ import numpy as np
 from . import _blocks
 from ._stats import (
     _TRUSTED_RATIO,
+    _default_block_rows,
     SufficientStatistics,
     merge_moments_about,
     sufficient_statistics,
@@ -88,6 +89,12 @@ def _host(array, space):
 def _sum_dtype(space):
     """The dtype sums accumulate in: float64 where the device has it."""
     return space.float_dtype
+
+
+def _rows(X, rows, dtype, xp):
+    """Rows ``rows`` of X in the compute dtype (widened block by block, if at all)."""
+    block = X[rows, ...]
+    return block if block.dtype == dtype else xp.astype(block, dtype)
 
 
 def _plan(n_samples, width):
@@ -169,30 +176,35 @@ def moments_about(
     weight : float
     reference, offset, sum_of_squares : ndarray of shape (n_features,), float64
     """
-    xp = space.xp
     n_samples, n_features = X.shape
+    dtype = space.compute_dtype(X.dtype)
     if block_rows is None:
         block_rows = _plan(n_samples, 2 * n_features)
     blocks = _blocks.block_slices(n_samples, block_rows)
     host_weight = None if sample_weight is None else to_numpy(sample_weight, space)
     if reference is not None:
-        shift, shift_value = _shift_of(reference, space, X.dtype)
+        shift, shift_value = _shift_of(reference, space, dtype)
     else:
-        first_rows = blocks[0]
-        weights = None if sample_weight is None else sample_weight[first_rows]
+        # The numpy path's choice (skvi._stats._probe_shift): no shift (a
+        # reference of 0) unless the rows of numpy's first block lose digits
+        # to cancellation; then their mean.
+        probe = slice(0, _default_block_rows(n_samples, n_features, None))
+        weights = None if sample_weight is None else sample_weight[probe]
         total = (
-            float(first_rows.stop - first_rows.start)
+            float(probe.stop - probe.start)
             if host_weight is None
-            else float(host_weight[first_rows].sum())
+            else float(host_weight[probe].sum())
         )
-        first, _ = _block_sums(X[first_rows, ...], weights, space)
-        centre = first / total if total > 0 else np.zeros(n_features)
-        shift, shift_value = _shift_of(
-            np.where(np.isfinite(centre), centre, 0.0), space, X.dtype
-        )
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            first, second = _block_sums(_rows(X, probe, dtype, space.xp), weights, space)
+            centre = first / total if total > 0 else np.zeros(n_features)
+            trusted = ((second - first * centre) * _TRUSTED_RATIO >= second).all()
+        if trusted or not np.isfinite(centre).all():
+            centre = np.zeros(n_features)
+        shift, shift_value = _shift_of(centre, space, dtype)
 
     def block_moments(rows):
-        block = X[rows, ...]
+        block = _rows(X, rows, dtype, space.xp)
         weights = None if sample_weight is None else sample_weight[rows]
         weight = (
             float(rows.stop - rows.start)
@@ -221,7 +233,7 @@ def moments_about(
             )
             return total, own, offset, scatter
         # Cancellation: again, about the block's own mean (Chan et al. eq. 1.7).
-        centre, centre_value = _shift_of(shift_value + offset, space, X.dtype)
+        centre, centre_value = _shift_of(shift_value + offset, space, dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             correction, second = _block_sums(block - centre, weights, space)
             offset = correction / weight
@@ -385,10 +397,12 @@ def statistics(
         )
     xp = space.xp
     n_samples, n_features = X.shape
+    dtype = space.compute_dtype(X.dtype)
     block_rows = _plan(n_samples, 3 * n_features)
     if reference is None:
-        rows = slice(0, block_rows)
-        block = X[rows, ...]
+        # The numpy path's reference: the mean of numpy's first block.
+        rows = slice(0, _blocks.plan(n_samples, 3 * n_features + 1)[0])
+        block = _rows(X, rows, dtype, space.xp)
         if sample_weight is None:
             total = float(block.shape[0])
             first = xp.sum(block, axis=0, dtype=_sum_dtype(space))
@@ -400,12 +414,12 @@ def statistics(
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             centre = _host(first, space) / total if total > 0 else 0.0 * first
         reference = np.where(np.isfinite(centre), centre, 0.0)
-    shift, shift_value = _shift_of(reference, space, X.dtype)
+    shift, shift_value = _shift_of(reference, space, dtype)
 
     def block_statistics(rows):
-        block = X[rows, ...]
+        block = _rows(X, rows, dtype, space.xp)
         resp = (
-            xp.ones((block.shape[0], 1), dtype=X.dtype, device=space.device)
+            xp.ones((block.shape[0], 1), dtype=dtype, device=space.device)
             if sample_weight is None
             else sample_weight[rows][:, None]
         )
@@ -546,13 +560,14 @@ def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
     xp = space.xp
     covariance_type = model["covariance_type"]
     scatter = "full" if covariance_type in ("full", "tied") else "diag"
-    p = device_parameters(params, model, space, X.dtype)
+    dtype = space.compute_dtype(X.dtype)
+    p = device_parameters(params, model, space, dtype)
     n_samples = X.shape[0]
     block_rows = _plan(n_samples, _width(p["K"], p["d"], covariance_type))
     wide = _sum_dtype(space)
 
     def block_step(rows):
-        block = X[rows, ...]
+        block = _rows(X, rows, dtype, space.xp)
         log_rho_block, deviation, squares = _log_rho_block(
             block, p, covariance_type, xp
         )
@@ -626,15 +641,22 @@ def row_values(X, space, *, params, model, function, shift=0.0):
     """
     xp = space.xp
     covariance_type = model["covariance_type"]
-    p = device_parameters(params, model, space, X.dtype)
+    dtype = space.compute_dtype(X.dtype)
+    p = device_parameters(params, model, space, dtype)
     block_rows = _plan(X.shape[0], _width(p["K"], p["d"], covariance_type))
     apply = ROW_FUNCTIONS[function]
     parts = _blockwise(
-        lambda rows: apply(_log_rho_block(X[rows, ...], p, covariance_type, xp)[0], xp),
+        lambda rows: apply(
+            _log_rho_block(_rows(X, rows, dtype, space.xp), p, covariance_type, xp)[0], xp
+        ),
         X.shape[0],
         block_rows,
     )
     values = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    if function == "labels":
+        return values
+    # Floats as the numpy path gives them: float64 (where the device has it).
+    values = xp.astype(values, space.float_dtype)
     return values - shift if function == "log_norm" else values
 
 
@@ -647,14 +669,14 @@ def normal_scores(X, space, *, mean, precision, constant):
     ``E[Lambda]`` (full, (d, d)).
     """
     xp = space.xp
-    dtype = X.dtype
+    dtype = space.compute_dtype(X.dtype)
     mean_array = to_namespace(mean, space, dtype=dtype)
     precision_array = to_namespace(precision, space, dtype=dtype)
     n_samples, n_features = X.shape
     block_rows = _plan(n_samples, 2 * n_features)
 
     def block_scores(rows):
-        deviation = X[rows, ...] - mean_array
+        deviation = _rows(X, rows, dtype, space.xp) - mean_array
         if precision.ndim == 1:
             quadratic = (deviation * deviation) @ precision_array
         else:
@@ -662,4 +684,6 @@ def normal_scores(X, space, *, mean, precision, constant):
         return constant - 0.5 * quadratic
 
     parts = _blockwise(block_scores, n_samples, block_rows)
-    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    scores = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    # float64 (where the device has it), as the numpy path gives them.
+    return xp.astype(scores, space.float_dtype)
