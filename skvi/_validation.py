@@ -717,6 +717,19 @@ class ArraySpace:
         return f"ArraySpace({self.name}, device={self.device!r})"
 
 
+def _is_other_array(X):
+    """Whether X is an array of an array API library other than numpy and dask.
+
+    array-api-compat's test (PyTorch's tensors, for one, have no
+    ``__array_namespace__``).
+    """
+    if isinstance(X, np.ndarray) or is_dask_collection(X):
+        return False
+    from sklearn.externals.array_api_compat import is_array_api_obj
+
+    return is_array_api_obj(X)
+
+
 def array_space(X):
     """The :class:`ArraySpace` of X if X is to be computed where it lives, else None.
 
@@ -725,9 +738,7 @@ def array_space(X):
     library than numpy. A dask collection is never one (see
     :func:`check_data`).
     """
-    if not get_config()["array_api_dispatch"] or is_dask_collection(X):
-        return None
-    if isinstance(X, np.ndarray) or not hasattr(X, "__array_namespace__"):
+    if not get_config()["array_api_dispatch"] or not _is_other_array(X):
         return None
     xp, is_array_api, device = _array_api_helper("get_namespace_and_device")(X)
     if not is_array_api or _array_api_helper("_is_numpy_namespace")(xp):
@@ -750,7 +761,7 @@ def to_numpy(array, space=None):
     the array (array-api-compat's ``array_namespace``). numpy input and
     anything without ``__array_namespace__`` are returned unchanged.
     """
-    if isinstance(array, np.ndarray) or not hasattr(array, "__array_namespace__"):
+    if not _is_other_array(array):
         return array
     if space is None:
         from sklearn.externals.array_api_compat import array_namespace
