@@ -723,7 +723,7 @@ def _is_other_array(X):
     array-api-compat's test (PyTorch's tensors, for one, have no
     ``__array_namespace__``).
     """
-    if isinstance(X, np.ndarray) or is_dask_collection(X):
+    if isinstance(X, (np.ndarray, np.generic)) or is_dask_collection(X):
         return False
     from sklearn.externals.array_api_compat import is_array_api_obj
 
