@@ -1321,19 +1321,46 @@ degrees_of_freedom_prior_, covariance_prior_
         )
 
     def _initial_state(self, data, random_state):
-        if data.get("dask") is not None:
-            statistics = self._dask_initial_statistics(data, random_state)
-        else:
-            host = _on_host(data)
-            statistics = self._initial_statistics(
-                host, self._initial_responsibilities(host, random_state)
-            )
+        statistics = self._start(data, random_state)
         params = _m_step(statistics, data["model"])
         return {
             "params": params,
             "local": self._expectation(data, params),
             "lower_bounds": [],
         }
+
+    def _start(self, data, random_state):
+        """The statistics an initialisation starts from (numpy, dask or a device).
+
+        On another library's X, 'random_from_data' gathers its K rows from
+        the device; the other initialisations run scikit-learn's numpy code
+        on a host copy of X, made once per initialisation.
+        """
+        if data.get("dask") is not None:
+            return self._dask_initial_statistics(data, random_state)
+        if data.get("array") is not None and self.init_params == "random_from_data":
+            space = data["space"]
+            weights = data["sample_weight"]
+            rows = _random_rows(
+                data["n_samples"], weights, self.n_components, random_state
+            )
+            points = np.asarray(
+                to_numpy(
+                    space.xp.take(data["array"], to_namespace(rows, space), axis=0),
+                    space,
+                ),
+                dtype=np.float64,
+            )
+            return _statistics_of_rows(
+                points,
+                np.ones(len(rows)) if weights is None else weights[rows],
+                data["model"]["centre"],
+                _SCATTER[self.covariance_type],
+            )
+        host = _on_host(data)
+        return self._initial_statistics(
+            host, self._initial_responsibilities(host, random_state)
+        )
 
     def _initial_statistics(self, data, resp):
         return sufficient_statistics(
@@ -1365,14 +1392,11 @@ degrees_of_freedom_prior_, covariance_prior_
             )
         if self.init_params == "random_from_data":
             rows = _random_rows(data["n_samples"], weights, K, random_state)
-            points = _gather_rows(X, rows)
-            chosen = np.ones(K) if weights is None else weights[rows]
-            d = points.shape[1]
-            scatter = np.zeros(
-                (K, d, d) if _SCATTER[self.covariance_type] == "full" else (K, d)
-            )
-            return SufficientStatistics(
-                chosen, model["centre"], points - model["centre"], scatter
+            return _statistics_of_rows(
+                _gather_rows(X, rows),
+                np.ones(K) if weights is None else weights[rows],
+                model["centre"],
+                _SCATTER[self.covariance_type],
             )
         size = min(data["n_samples"], 10_000)
         rows = _random_rows(data["n_samples"], weights, size, random_state)
@@ -1529,13 +1553,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 data = self._fit_data(X, sample_weight, reset=True)
                 model = data["model"]
                 random_state = check_random_state(self.random_state)
-                if data.get("dask") is not None:
-                    statistics = self._dask_initial_statistics(data, random_state)
-                else:
-                    host = _on_host(data)
-                    statistics = self._initial_statistics(
-                        host, self._initial_responsibilities(host, random_state)
-                    )
+                statistics = self._start(data, random_state)
                 scale = self.total_samples / float(statistics.weight.sum())
                 params = _m_step(statistics.scaled(scale), model)
             else:
@@ -1822,6 +1840,17 @@ def _map_log_rho(X, *, params, model, function):
         row_elements=width,
     )
     return np.concatenate(parts)
+
+
+def _statistics_of_rows(points, weights, centre, scatter):
+    """The statistics of K components of one row each: 'random_from_data'."""
+    K, d = points.shape
+    return SufficientStatistics(
+        np.asarray(weights, dtype=np.float64),
+        centre,
+        points - centre,
+        np.zeros((K, d, d) if scatter == "full" else (K, d)),
+    )
 
 
 def _device_data(X, sample_weight, space):

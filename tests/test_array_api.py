@@ -93,6 +93,10 @@ ESTIMATORS = {
         )
         for covariance_type in ("full", "tied", "diag", "spherical")
     },
+    # Its K rows are gathered from the device (no host copy of X).
+    "mixture-random-rows": VariationalGaussianMixture(
+        n_components=3, init_params="random_from_data", max_iter=40, random_state=0
+    ),
 }
 
 
