@@ -19,6 +19,7 @@ get the same tests where torch is installed.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import inspect
 import os
 import pickle
 import subprocess
@@ -48,9 +49,28 @@ needs_scipy_array_api = pytest.mark.skipif(
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _dispatch_unavailable():
+    """Why scikit-learn cannot turn array API dispatch on here, or None."""
+    import scipy
+    from sklearn.utils.fixes import parse_version
+
+    if parse_version(scipy.__version__) < parse_version("1.14.0"):
+        return (
+            f"scikit-learn's array API dispatch needs scipy >= 1.14; "
+            f"this is scipy {scipy.__version__}"
+        )
+    return None
+
+
+if IN_ARRAY_API_PROCESS and _dispatch_unavailable():
+    pytest.skip(_dispatch_unavailable(), allow_module_level=True)
+
+
 @pytest.mark.skipif(IN_ARRAY_API_PROCESS, reason="this is that process")
 def test_array_api_suite():
     """This module's tests, in a process with SCIPY_ARRAY_API=1, pass."""
+    if _dispatch_unavailable():
+        pytest.skip(_dispatch_unavailable())
     env = dict(os.environ, SCIPY_ARRAY_API="1")
     result = subprocess.run(
         [
@@ -411,14 +431,20 @@ def test_sklearn_array_api_input(entry, namespace, device, dtype):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # The check's keywords changed across scikit-learn releases.
+        keywords = {
+            "array_namespace": namespace,
+            "device": device,
+            "device_name": device,
+            "dtype_name": dtype,
+            "check_sample_weight": True,
+        }
+        accepted = inspect.signature(check_array_api_input).parameters
         try:
             check_array_api_input(
                 entry.id,
                 entry.estimator,
-                array_namespace=namespace,
-                device_name=device,
-                dtype_name=dtype,
-                check_sample_weight=True,
+                **{key: value for key, value in keywords.items() if key in accepted},
             )
         except Exception as exc:
             if type(exc).__name__ == "SkipTest":
