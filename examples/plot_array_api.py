@@ -62,7 +62,10 @@ rng = np.random.default_rng(0)
 centres = np.array([[-2.0, 0.0], [2.0, 1.5], [0.5, -2.5]])
 sizes = [3000, 2000, 1000]
 X = np.vstack(
-    [centre + 0.6 * rng.standard_normal((size, 2)) for centre, size in zip(centres, sizes)]
+    [
+        centre + 0.6 * rng.standard_normal((size, 2))
+        for centre, size in zip(centres, sizes, strict=True)
+    ]
 )
 
 mixture = VariationalGaussianMixture(n_components=5, max_iter=1000, random_state=0)
@@ -78,14 +81,18 @@ X_device = on_device(X)
 with sklearn.config_context(array_api_dispatch=True):
     on_library = sklearn.clone(mixture).fit(X_device)
     labels = on_library.predict(X_device)
-print("weights_ is a", type(on_library.weights_).__module__, type(on_library.weights_).__name__)
+print(
+    "weights_ is a",
+    type(on_library.weights_).__module__,
+    type(on_library.weights_).__name__,
+)
 print("labels is a", type(labels).__module__, type(labels).__name__)
 
 # %%
 # The two fits agree to rounding: the maths is the same, only the library
 # that runs the passes over the rows differs.
-from sklearn.utils._array_api import _convert_to_numpy  # noqa: E402
 from sklearn.externals.array_api_compat import array_namespace  # noqa: E402
+from sklearn.utils._array_api import _convert_to_numpy  # noqa: E402
 
 
 def to_numpy(array):

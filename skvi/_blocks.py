@@ -75,8 +75,6 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 __all__ = [
     "BLOCK_ELEMENTS",
     "DEVICE_BLOCK_ELEMENTS",

@@ -79,6 +79,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _blocks, _xp
 from ._base import VariationalEstimator
 from ._expectations import (
     LOG_2PI,
@@ -98,7 +99,6 @@ from ._natural import (
     normal_wishart_to_natural,
     svi_step_size,
 )
-from . import _blocks, _xp
 from ._stats import (
     SufficientStatistics,
     diagonal_statistics_about,

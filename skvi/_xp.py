@@ -58,8 +58,8 @@ import numpy as np
 from . import _blocks
 from ._stats import (
     _TRUSTED_RATIO,
-    _default_block_rows,
     SufficientStatistics,
+    _default_block_rows,
     merge_moments_about,
     sufficient_statistics,
     weighted_moments_about,
@@ -69,7 +69,6 @@ from ._validation import assert_all_finite, to_namespace, to_numpy
 __all__ = [
     "component_statistics",
     "local_step",
-    "log_rho",
     "moments_about",
     "normal_scores",
     "row_values",
@@ -98,7 +97,7 @@ def _rows(X, rows, dtype, xp):
 
 
 def _plan(n_samples, width):
-    """Rows per block for a pass of ``width`` values a row (skvi._blocks' device policy)."""
+    """Rows per block for ``width`` values a row: skvi._blocks' device policy."""
     block_rows, _ = _blocks.plan(
         n_samples, width, block_elements=_blocks.DEVICE_BLOCK_ELEMENTS
     )
@@ -180,7 +179,6 @@ def moments_about(
     dtype = space.compute_dtype(X.dtype)
     if block_rows is None:
         block_rows = _plan(n_samples, 2 * n_features)
-    blocks = _blocks.block_slices(n_samples, block_rows)
     host_weight = None if sample_weight is None else to_numpy(sample_weight, space)
     if reference is not None:
         shift, shift_value = _shift_of(reference, space, dtype)
@@ -196,7 +194,9 @@ def moments_about(
             else float(host_weight[probe].sum())
         )
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            first, second = _block_sums(_rows(X, probe, dtype, space.xp), weights, space)
+            first, second = _block_sums(
+                _rows(X, probe, dtype, space.xp), weights, space
+            )
             centre = first / total if total > 0 else np.zeros(n_features)
             trusted = ((second - first * centre) * _TRUSTED_RATIO >= second).all()
         if trusted or not np.isfinite(centre).all():
@@ -335,7 +335,9 @@ def _full_components(deviation, resp, weight, space, squares=None):
 _COMPONENTS = {"diag": _diagonal_components, "full": _full_components}
 
 
-def component_statistics(deviation, resp, centre, space, *, scatter, X=None, squares=None):
+def component_statistics(
+    deviation, resp, centre, space, *, scatter, X=None, squares=None
+):
     """:class:`SufficientStatistics` of one block from its deviations ``x - centre``.
 
     Parameters
@@ -460,7 +462,9 @@ def device_parameters(params, model, space, dtype):
     arrays = {"offset": params["log_rho_offset"]}
     if covariance_type == "full":
         # ||U_k^T (x - m_k)||^2: one product with the stacked U_k^T.
-        arrays["stacked"] = np.ascontiguousarray(U.transpose(0, 2, 1).reshape(K * d, d).T)
+        arrays["stacked"] = np.ascontiguousarray(
+            U.transpose(0, 2, 1).reshape(K * d, d).T
+        )
         arrays["projected_means"] = np.einsum("kd,kde->ke", shifted_means, U).reshape(
             K * d
         )
@@ -520,7 +524,7 @@ _DIAGONAL = {"diag", "spherical"}
 
 
 def _log_rho_block(block, p, covariance_type, xp):
-    """``(log rho, d, d * d or None)`` of a block; log rho (Bishop 10.46) is (n_rows, K)."""
+    """``(log rho, d, d * d or None)`` of a block; log rho (Bishop 10.46): (n, K)."""
     deviation = block - p["centre"]
     squares = deviation * deviation if covariance_type in _DIAGONAL else None
     mahalanobis = _MAHALANOBIS[covariance_type](deviation, squares, p, xp)
@@ -539,9 +543,11 @@ def _log_normalise(log_rho, xp):
 
 
 def _width(K, d, covariance_type):
-    """Values of temporaries per row of an E-step block (skvi._mixture._ROW_ELEMENTS)."""
-    return (K * d + 3 * K + 2 * d) if covariance_type in ("full", "tied") else (
-        3 * K + 3 * d
+    """Values of temporaries per row of an E-step block (as _mixture._ROW_ELEMENTS)."""
+    return (
+        (K * d + 3 * K + 2 * d)
+        if covariance_type in ("full", "tied")
+        else (3 * K + 3 * d)
     )
 
 
@@ -647,7 +653,8 @@ def row_values(X, space, *, params, model, function, shift=0.0):
     apply = ROW_FUNCTIONS[function]
     parts = _blockwise(
         lambda rows: apply(
-            _log_rho_block(_rows(X, rows, dtype, space.xp), p, covariance_type, xp)[0], xp
+            _log_rho_block(_rows(X, rows, dtype, space.xp), p, covariance_type, xp)[0],
+            xp,
         ),
         X.shape[0],
         block_rows,

@@ -43,7 +43,10 @@ def main():
         [rng.normal(size=(n // 2, 5)), 4.0 + 0.5 * rng.normal(size=(n // 2, 5))]
     )
     w = rng.uniform(0.5, 2.0, size=n)
-    settings = [VariationalNormalEstimator(), VariationalNormalEstimator(covariance_type="full")]
+    settings = [
+        VariationalNormalEstimator(),
+        VariationalNormalEstimator(covariance_type="full"),
+    ]
     settings += [
         VariationalGaussianMixture(
             n_components=3, covariance_type=kind, random_state=0, max_iter=50
@@ -51,7 +54,10 @@ def main():
         for kind in ("full", "tied", "diag", "spherical")
     ]
     warnings.simplefilter("ignore", ConvergenceWarning)
-    print(f"| estimator | type | dtype | fitted arrays | score_samples | predict | seconds |")
+    print(
+        "| estimator | type | dtype | fitted arrays | score_samples | predict "
+        "| seconds |"
+    )
     print("|---|---|---|---|---|---|---|")
     worst = 0.0
     for estimator in settings:
@@ -79,7 +85,9 @@ def main():
                 moved = getattr(fitted, name)
                 assert type(moved).__module__.split(".")[0] in (library, "cupy"), name
                 actual = np.asarray(to_numpy(moved), dtype=np.float64)
-                errors.append(np.max(np.abs(actual - value)) / max(np.max(np.abs(value)), 1e-300))
+                errors.append(
+                    np.max(np.abs(actual - value)) / max(np.max(np.abs(value)), 1e-300)
+                )
             score_error = np.max(
                 np.abs(to_numpy(scores) - reference.score_samples(X))
             ) / np.max(np.abs(reference.score_samples(X)))
@@ -95,7 +103,10 @@ def main():
                 f"| {max(errors):.1e} | {score_error:.1e} | {agree} | {seconds:.2f} |",
                 flush=True,
             )
-    print(f"largest float64 difference: {worst:.1e} ({'OK' if worst < 1e-10 else 'CHECK'})")
+    print(
+        f"largest float64 difference: {worst:.1e} "
+        f"({'OK' if worst < 1e-10 else 'CHECK'})"
+    )
 
 
 if __name__ == "__main__":
