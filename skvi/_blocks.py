@@ -110,7 +110,7 @@ def plan(
     *,
     block_rows=None,
     result_elements=0,
-    block_elements=BLOCK_ELEMENTS,
+    block_elements=None,
 ):
     """Rows per block and blocks per merge group for a pass over ``n_samples`` rows.
 
@@ -126,9 +126,10 @@ def plan(
     result_elements : int, default=0
         Float64 values of one block's result, for passes that fold their
         results (:func:`map_blocks` with ``merge``).
-    block_elements : int, default=BLOCK_ELEMENTS
-        Values of temporaries a block holds: :data:`BLOCK_ELEMENTS` for
-        numpy, :data:`DEVICE_BLOCK_ELEMENTS` for another library's arrays.
+    block_elements : int, default=None
+        Values of temporaries a block holds: :data:`BLOCK_ELEMENTS` (read at
+        the call, so that tests and benchmarks may set it) for numpy,
+        :data:`DEVICE_BLOCK_ELEMENTS` for another library's arrays.
 
     Returns
     -------
@@ -149,6 +150,8 @@ def plan(
     >>> plan(2_000_000, 98, block_elements=DEVICE_BLOCK_ELEMENTS)
     (1369568, 1)
     """
+    if block_elements is None:
+        block_elements = BLOCK_ELEMENTS
     if block_rows is None:
         block_rows = max(MIN_BLOCK_ROWS, block_elements // max(1, int(row_elements)))
     block_rows = int(max(1, min(block_rows, n_samples)))
