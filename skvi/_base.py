@@ -215,7 +215,10 @@ class VariationalEstimator(VersionedStateMixin):
         X : array-like of shape (n_samples, n_features)
             Training data. A pandas DataFrame sets ``feature_names_in_``; a
             dask array or DataFrame is read on the active dask scheduler
-            (needs ``skvi[dask]``).
+            (needs ``skvi[dask]``). Under scikit-learn's
+            ``config_context(array_api_dispatch=True)``, a PyTorch or CuPy
+            array is fitted on its device, and the fitted arrays stay there
+            (user guide, "On a GPU").
 
         y : None
             Ignored; present for API consistency.

@@ -410,6 +410,40 @@ def test_pickle_keeps_the_namespace():
         )
 
 
+@needs_scipy_array_api
+def test_move_estimator_to_numpy_for_the_host_methods():
+    """docs/guide/gpu.md: move_estimator_to(est, numpy, "cpu") for host methods."""
+    from sklearn.utils import _array_api
+
+    move = getattr(_array_api, "move_estimator_to", None)
+    if move is None:
+        pytest.skip("scikit-learn < 1.9 has no move_estimator_to")
+    X, _ = _data(far=1e3)
+    reference = _fit(VariationalNormalEstimator(), X)
+    with config_context(array_api_dispatch=True):
+        fitted = _fit(VariationalNormalEstimator(), xps.asarray(X))
+    moved = move(fitted, np, "cpu")
+    assert isinstance(moved.posterior_mean_, np.ndarray)
+    for got, expected in zip(
+        moved.credible_interval(0.9), reference.credible_interval(0.9), strict=True
+    ):
+        _assert_close(got, expected, "credible_interval")
+
+
+@needs_scipy_array_api
+def test_read_only_methods_do_not_change_the_estimator():
+    """predict and score read host copies: the estimator's dict is untouched."""
+    X, _ = _data()
+    with config_context(array_api_dispatch=True):
+        fitted = _fit(ESTIMATORS["mixture-full"], xps.asarray(X))
+        before = dict(vars(fitted))
+        fitted.predict_proba(xps.asarray(X))
+        fitted.score(xps.asarray(X))
+        fitted.sample(3)
+    assert vars(fitted).keys() == before.keys()
+    assert all(vars(fitted)[key] is value for key, value in before.items())
+
+
 # --------------------------------------------------------------------------
 # scikit-learn's array API estimator checks
 
