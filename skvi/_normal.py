@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _normal_full
 from ._base import VariationalEstimator
+from ._exact import exact_interval
 from ._expectations import expected_log_normal, gamma_expectations
 from ._kl import kl_gamma, kl_normal
 from ._stats import (
@@ -357,6 +358,18 @@ def _sample_scores(
             (X[rows] - mean) ** 2, 1.0, variance, precision_mean, log_precision_mean
         ).sum(axis=1)
     return scores - kl_per_sample
+
+
+_INTERVAL_METHODS = ("auto", "exact", "variational")
+
+
+def _variational_interval(mean, std, level):
+    """The central interval of q(mu) = Normal(m, s**2): ``m +- z s``."""
+    # The tail probability (1 - level) / 2 is exact for any level (Sterbenz):
+    # norm.interval forms (1 + level) / 2, which rounds to 1, and so to an
+    # infinite bound, for levels within 1e-16 of 1.
+    z = stats.norm.isf(0.5 * (1.0 - level))
+    return mean - z * std, mean + z * std
 
 
 def _unit_information_priors(weight, data_mean, sum_of_squares):
@@ -1179,13 +1192,22 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         tau = rng.gamma(self.posterior_shape_, 1.0 / self.posterior_rate_, size=size)
         return mu, tau
 
-    def credible_interval(self, level=0.95):
-        """Central credible interval of each feature's mean under q(mu).
+    def credible_interval(self, level=0.95, method="auto"):
+        """Central credible interval of each feature's mean ``mu``.
 
         Parameters
         ----------
         level : float, default=0.95
             Posterior probability inside the interval, strictly between 0 and 1.
+
+        method : {"auto", "exact", "variational"}, default="auto"
+            ``"exact"``: the central interval of the exact marginal posterior
+            ``p(mu_j | X)`` under the estimator's priors, whose tails each hold
+            ``(1 - level) / 2``; computed from the fitted statistics (no pass
+            over the data), ``covariance_type="diag"`` only.
+            ``"variational"``: the central interval of q(mu), ``posterior_mean_
+            +- z posterior_std_``. ``"auto"``: ``"exact"`` for
+            ``covariance_type="diag"``, ``"variational"`` for ``"full"``.
 
         Returns
         -------
@@ -1194,31 +1216,78 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
         Notes
         -----
-        Mean-field VI is known to understate posterior spread, because
-        ``q(mu) q(tau)`` ignores how uncertainty about the noise widens the
-        uncertainty about the mean. Against the exact posterior (computed by
-        quadrature in skvi's tests), ``posterior_std_`` is about 0.85 of the
-        exact sd with 2 samples, 0.92 with 10, 0.97 with 30 and 0.99 with 100:
-        with few samples these intervals are too narrow.
+        Why the default is the exact interval where it exists: a user who asks
+        for 95% should get an interval that holds 95% of the posterior. q(mu)
+        does not: mean-field ``q(mu) q(tau)`` ignores how uncertainty about the
+        noise widens the uncertainty about the mean, so ``posterior_std_`` is
+        about 0.85 of the exact posterior sd with 2 samples, 0.92 with 10,
+        0.97 with 30 and 0.99 with 100 (see :func:`skvi.diagnostics.
+        exact_posterior`), and no linear-response correction of q fixes it
+        for this model. Over 2,000 samples of 8 values under weak priors, the
+        exact 95% intervals cover the true mean 95% of the time and q's about
+        92%. The two agree to within 1% of their width from about 100
+        samples on, and differ most with few samples, or where the data
+        conflict with the prior on ``mu`` (the exact posterior can then have
+        two modes, and its interval spans both).
+
+        The exact interval costs well under a millisecond per feature: with
+        ``tau`` integrated out analytically, ``p(mu_j | X)`` is the Normal
+        prior times a Student-t-like factor, whose central interval is found
+        by Gauss-Legendre quadrature on panels about its modes and a
+        safeguarded Newton solve for each bound (the maths is in
+        ``skvi/_exact.py``); it agrees with an independent quadrature to about
+        1e-15 of the posterior sd, from 1 to 1e7 samples and under
+        prior-data conflict.
+
+        With ``covariance_type="full"`` there is no cheap exact interval: the
+        prior on ``mu`` is Normal independently of the Wishart prior on
+        ``Lambda`` (not the conjugate Normal-Wishart, under which each
+        coordinate's marginal would be a Student-t), so each coordinate's
+        exact marginal is a Normal prior times a multivariate-t factor, not
+        available per coordinate without integrating over the others;
+        ``method="exact"`` raises a ``ValueError`` there.
 
         Examples
         --------
         >>> import numpy as np
         >>> from skvi import VariationalNormalEstimator
-        >>> X = np.random.default_rng(0).normal(10.0, 2.0, size=(400, 1))
+        >>> X = np.random.default_rng(0).normal(10.0, 2.0, size=(8, 1))
         >>> est = VariationalNormalEstimator(prior_std=100.0).fit(X)
-        >>> lower, upper = est.credible_interval(0.9)
-        >>> bool(lower[0] < 10.0 < upper[0])
+        >>> lower, upper = est.credible_interval(0.95)
+        >>> q_lower, q_upper = est.credible_interval(0.95, method="variational")
+        >>> bool(upper[0] - lower[0] > q_upper[0] - q_lower[0])  # q is too narrow
         True
         """
         check_is_fitted(self)
         level = check_probability(level)
-        # The tail probability (1 - level) / 2 is exact for any level (Sterbenz):
-        # norm.interval forms (1 + level) / 2, which rounds to 1, and so to an
-        # infinite bound, for levels within 1e-16 of 1.
-        z = stats.norm.isf(0.5 * (1.0 - level))
-        half_width = z * self.posterior_std_
-        return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
+        if method not in _INTERVAL_METHODS:
+            raise ValueError(
+                "method must be one of 'auto', 'exact' or 'variational'; got "
+                f"{method!r}."
+            )
+        full = hasattr(self, "posterior_covariance_")
+        if method == "exact" and full:
+            raise ValueError(
+                "credible_interval(method='exact') supports covariance_type='diag' "
+                "fits only: under covariance_type='full' the prior on mu is "
+                "independent of the Wishart prior, and the exact marginal of each "
+                "coordinate has no cheap form. Use method='variational', or refit "
+                "with covariance_type='diag'."
+            )
+        if method == "variational" or (method == "auto" and full):
+            return _variational_interval(
+                self.posterior_mean_, self.posterior_std_, level
+            )
+        return exact_interval(
+            np.float64(self.n_samples_seen_),
+            np.asarray(self.sample_mean_, dtype=np.float64),
+            np.asarray(self._sum_of_squares, dtype=np.float64),
+            tuple(
+                np.asarray(getattr(self, f"{name}_"), dtype=np.float64)
+                for name in _PRIOR_NAMES
+            ),
+            level,
+        )
 
     def linear_response_std(self):
         """Posterior sds of ``mu`` and ``tau`` corrected by linear response.
