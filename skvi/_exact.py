@@ -409,4 +409,6 @@ def exact_interval(weight, data_mean, sum_of_squares, prior, level):
                     tuple(np.broadcast_to(p, mode.shape)[block] for p in density),
                     tail[block],
                 )
+        # At levels near 0 both bounds are the median, and may cross by rounding.
+        lower, upper = np.fmin(lower, upper), np.fmax(lower, upper)
         return mode + sigma * lower, mode + sigma * upper

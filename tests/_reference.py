@@ -141,3 +141,96 @@ def exact_posterior(
         tau_mean=tau_mean,
         tau_std=math.sqrt(max(tau_second / z - tau_mean**2, 0.0)),
     )
+
+
+def exact_interval(weight, data_mean, sum_of_squares, prior, level):
+    """The central ``level`` interval of p(mu | x) for one feature, through tau.
+
+    A representation independent of skvi's (which integrates the density of
+    mu with tau integrated out): given tau, mu is Normal with precision
+    ``lam = 1/s0**2 + W tau`` and mean ``m = xbar + (m0 - xbar) / (1 + k)``,
+    ``k = s0**2 W tau``, and, with ``v = log tau``, ``a_n = a0 + W/2``,
+    ``B = b0 + S/2``,
+
+        log p(v | x) = a_n v - B e**v - log(1 + k) / 2
+                       - W e**v (xbar - m0)**2 / (2 (1 + k)) + const,
+
+    so ``P(mu < c | x) = int p(v | x) Phi((c - m(v)) sqrt(lam(v))) dv``, taken
+    by scipy.integrate.quad over where p(v | x) is above exp(-75) of its peak
+    (found by two 20001-point scans), and solved for each bound by brentq, in
+    offsets from ``xbar`` so that no digit is lost far from zero. The upper
+    bound solves the survival function, so both tails are formed directly.
+    """
+    from functools import partial
+
+    from scipy import integrate, optimize, special
+
+    W, xbar, S = float(weight), float(data_mean), float(sum_of_squares)
+    m0, s0, a0, b0 = map(float, prior)
+    a_n, B = a0 + W / 2, b0 + S / 2
+    d2 = (xbar - m0) ** 2
+
+    # Every mode of p(v | x) lies between those of two Gamma(a_n, .) densities
+    # in v: rate B (the data alone) and B + (s0**2 W + W d2)/2 (the prior's
+    # pull at its largest); each side falls at least as fast as theirs.
+    top = math.log(a_n / B)
+
+    def log_density(v):
+        # a_n v - B e**v, less its value at top: a_n (d - expm1(d)), d = v - top,
+        # so that no digit is lost to a_n (up to 5e6 here) at the peak.
+        k = s0 * s0 * W * math.exp(v)
+        return (
+            a_n * ((v - top) - math.expm1(v - top))
+            - 0.5 * math.log1p(k)
+            - 0.5 * d2 * W * (math.exp(v) / (1 + k))
+        )
+
+    bottom = math.log(a_n / (B + 0.5 * s0 * s0 * W + 0.5 * W * d2))
+
+    def gamma_drop(v, mode):
+        return a_n * ((v - mode) - math.expm1(v - mode))
+
+    low, high = bottom - 1.0, top + 1e-3
+    while gamma_drop(low, bottom) > -80:
+        low -= 1.0
+    while gamma_drop(high, top) > -80:
+        high += high - top
+    # Twice: the second scan resolves a peak narrower than the first's step.
+    for _ in range(2):
+        grid = np.linspace(low, high, 20_001)
+        values = np.array([log_density(v) for v in grid])
+        peak = values.max()
+        kept = grid[values > peak - 75]
+        step = grid[1] - grid[0]
+        low, high = kept[0] - step, kept[-1] + step
+    scan = set(np.linspace(low, high, 40)[1:-1])
+    points = sorted({float(grid[values.argmax()])} | scan)
+
+    def conditional(v):
+        k = s0 * s0 * W * math.exp(v)
+        return (m0 - xbar) / (1 + k), 1 / math.sqrt(1 / s0**2 + W * math.exp(v))
+
+    def quad(function):
+        return integrate.quad(
+            function, low, high, points=points, limit=4000, epsabs=0, epsrel=1e-12
+        )[0]
+
+    z = quad(lambda v: math.exp(log_density(v) - peak))
+
+    def tail(offset, sign):
+        def integrand(v):
+            mean, sd = conditional(v)
+            return math.exp(log_density(v) - peak) * special.ndtr(
+                sign * (offset - mean) / sd
+            )
+
+        return quad(integrand) / z
+
+    p = 0.5 * (1 - level)
+    ends = [conditional(v) for v in (low, high)]
+    left = min(m - 40 * s for m, s in ends)
+    right = max(m + 40 * s for m, s in ends)
+    solve = partial(optimize.brentq, a=left, b=right, xtol=1e-300, rtol=1e-15)
+    lower = solve(lambda c: tail(c, 1) - p)
+    upper = solve(lambda c: tail(c, -1) - p)
+    return xbar + lower, xbar + upper
