@@ -141,7 +141,6 @@ def _local_scale(mu, data_mean, scale, prior_mean, prior_std, shape):
     return smaller / np.sqrt(np.maximum(total, 1e-12))
 
 
-
 # --------------------------------------------------------------------------
 # The central credible interval of mu
 # --------------------------------------------------------------------------
@@ -244,9 +243,10 @@ def _reach(start, direction, density):
     searching = np.ones(start.shape, dtype=bool)
     while searching.any():
         t = start + direction * step
-        inside = _relative_log_density(t, density) + 2.0 * np.log1p(
-            np.abs(t)
-        ) >= -_LOG_CUTOFF
+        inside = (
+            _relative_log_density(t, density) + 2.0 * np.log1p(np.abs(t))
+            >= -_LOG_CUTOFF
+        )
         searching &= inside & (step < 1e300)
         step = np.where(searching, 2.0 * step, step)
     return start + direction * step
@@ -254,6 +254,7 @@ def _reach(start, direction, density):
 
 def _panel_edges(low, high, other_t, other_width):
     """One feature's panel edges in t: octaves about 0 and about a second mode."""
+
     def octaves(centre, width):
         count = int(np.ceil(np.log2(max((high - low) / width, 1.0)))) + 1
         offsets = width * 2.0 ** np.arange(count)
@@ -286,9 +287,7 @@ def _tail_bound(edges, masses, tail, from_left, density):
     else:
         cumulative = np.cumsum(share[:, ::-1], axis=1)[:, ::-1]
         reached = cumulative >= tail[:, np.newaxis]
-        panel = np.where(
-            reached.any(axis=1), last - reached[:, ::-1].argmax(axis=1), 0
-        )
+        panel = np.where(reached.any(axis=1), last - reached[:, ::-1].argmax(axis=1), 0)
     rows = np.arange(share.shape[0])
     inside = share[rows, panel]
     rest = np.clip(tail - (cumulative[rows, panel] - inside), 0.0, inside)
@@ -296,7 +295,6 @@ def _tail_bound(edges, masses, tail, from_left, density):
     anchor = edges[rows, panel + (0 if from_left else 1)]
     length = edges[rows, panel + 1] - edges[rows, panel]
     columns = tuple(p[:, np.newaxis] for p in density)
-    scale = total[:, np.newaxis]
     # Solve int_0^s f(anchor + direction x) dx / total = rest for s in [0, length].
     low, high = np.zeros_like(length), length.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -307,10 +305,8 @@ def _tail_bound(edges, masses, tail, from_left, density):
             _relative_log_density(anchor[:, np.newaxis] + direction * x, columns)
         )
         value = 0.5 * s * (integrand @ _WEIGHTS) / total - rest
-        slope = (
-            np.exp(_relative_log_density((anchor + direction * s)[:, np.newaxis], columns))
-            / scale
-        )[:, 0]
+        end = (anchor + direction * s)[:, np.newaxis]
+        slope = np.exp(_relative_log_density(end, columns))[:, 0] / total
         short = value < 0.0
         low = np.where(short, s, low)
         high = np.where(short, high, s)
@@ -346,11 +342,17 @@ def _interval_of_group(edges, density, tail):
             accurate[:] = True
         done = pending[accurate]
         lower[done] = _tail_bound(
-            edges[accurate], masses[accurate], tail[done], True,
+            edges[accurate],
+            masses[accurate],
+            tail[done],
+            True,
             tuple(p[accurate] for p in part),
         )
         upper[done] = _tail_bound(
-            edges[accurate], masses[accurate], tail[done], False,
+            edges[accurate],
+            masses[accurate],
+            tail[done],
+            False,
             tuple(p[accurate] for p in part),
         )
         pending = pending[~accurate]

@@ -36,6 +36,7 @@ from scipy.special import betaln, gammaln, logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._exact import _local_scale, _log_integrand, _posterior_modes
 from ._expectations import (
     LOG_2PI,
     _log_det_from_cholesky,
@@ -43,7 +44,6 @@ from ._expectations import (
     gamma_expectations,
 )
 from ._kl import _log_dirichlet_normalizer
-from ._exact import _local_scale, _log_integrand, _posterior_modes
 from ._mixture import _mahalanobis_full, _sample_posterior
 from ._normal import (
     _PRIOR_NAMES,
@@ -193,7 +193,6 @@ def feature_elbo(estimator):
         "log_precision_mean": log_precision_mean,
     }
     return _feature_elbo(weight, state, prior)
-
 
 
 def _integration_bound(direction, mode_t, relative_log):

@@ -50,11 +50,18 @@ PROBLEMS = {
     "2 rows": ([0.7, -0.2], None, (0.0, 1.0, 1.0, 1.0)),
     "8 rows, weak prior": (rows[:8], None, (0.0, 1e3, 1e-3, 1e-3)),
     "100 rows": (rows, None, (0.0, 10.0, 2.0, 1.0)),
-    "fractional weights": ([3.0, 3.5, 2.2, 4.1], [1.0, 2.0, 0.5, 1.0], (0, 0.7, 1.5, 2)),
+    "fractional weights": (
+        [3.0, 3.5, 2.2, 4.1],
+        [1.0, 2.0, 0.5, 1.0],
+        (0, 0.7, 1.5, 2),
+    ),
     # 10**7 rows, from their statistics: three values of weight 10**7 / 3.
     "1e7 rows": ([0.1, 0.3, -0.2], [1e7 / 3] * 3, (0.0, 1.0, 1.0, 1.0)),
-    "1e7 rows far from 0": ([1e6 - 1e-6, 1e6, 1e6 + 1e-6], [1e7 / 3] * 3,
-                            (0.0, 1e7, 1.0, 1e-12)),
+    "1e7 rows far from 0": (
+        [1e6 - 1e-6, 1e6, 1e6 + 1e-6],
+        [1e7 / 3] * 3,
+        (0.0, 1e7, 1.0, 1e-12),
+    ),
     # Prior-data conflict: the exact posterior has two modes.
     "conflict, two modes": ([7.0, 7.0], None, (0.0, 1.0, 1.0, 1.0)),
     "conflict, 3 rows": ([5.0, 5.5, 4.6], None, (-1.0, 0.8, 3.0, 0.5)),
@@ -116,12 +123,15 @@ def test_exact_interval_per_feature_and_nested_in_level():
     prior = dict(prior_mean=[0.0, 0.0, 1.0], prior_std=[1.0, 100.0, 0.1])
     est = _fit(X, **prior)
     intervals = [est.credible_interval(level) for level in (0.5, 0.9, 0.99)]
-    for (inner_lo, inner_hi), (outer_lo, outer_hi) in zip(intervals, intervals[1:]):
+    for (inner_lo, inner_hi), (outer_lo, outer_hi) in zip(
+        intervals[:-1], intervals[1:], strict=True
+    ):
         assert np.all((outer_lo < inner_lo) & (inner_hi < outer_hi))
     for j in range(3):
         one = _fit(X[:, j], **{name: value[j] for name, value in prior.items()})
-        assert_allclose(one.credible_interval(0.9), [b[[j]] for b in intervals[1]],
-                        rtol=1e-13)
+        assert_allclose(
+            one.credible_interval(0.9), [b[[j]] for b in intervals[1]], rtol=1e-13
+        )
 
 
 # --------------------------------------------------------------------------
@@ -178,12 +188,19 @@ def test_exact_interval_moves_with_the_units(scale):
     """x -> c x with the priors moved along is the same model: the interval
     is c times the one in the original units, to rounding, with no warning."""
     x = np.random.default_rng(4).normal(3.0, 2.0, size=(5, 2))
-    prior = dict(prior_mean=[0.0, 10.0], prior_std=[1.0, 0.5], prior_shape=1.5,
-                 prior_rate=[2.0, 0.1])
+    prior = dict(
+        prior_mean=[0.0, 10.0],
+        prior_std=[1.0, 0.5],
+        prior_shape=1.5,
+        prior_rate=[2.0, 0.1],
+    )
     unit = _fit(x, **prior).credible_interval(0.95)
-    moved = dict(prior, prior_mean=np.multiply(prior["prior_mean"], scale),
-                 prior_std=np.multiply(prior["prior_std"], scale),
-                 prior_rate=np.multiply(prior["prior_rate"], scale**2))
+    moved = dict(
+        prior,
+        prior_mean=np.multiply(prior["prior_mean"], scale),
+        prior_std=np.multiply(prior["prior_std"], scale),
+        prior_rate=np.multiply(prior["prior_rate"], scale**2),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lower, upper = _fit(x * scale, **moved).credible_interval(0.95)
@@ -227,8 +244,9 @@ def test_full_covariance_has_no_exact_interval():
     """auto is q's interval under covariance_type="full"; exact refuses, saying why."""
     X = np.random.default_rng(5).normal(size=(20, 2))
     est = VariationalNormalEstimator(covariance_type="full").fit(X)
-    assert_array_equal(est.credible_interval(0.9),
-                       est.credible_interval(0.9, method="variational"))
+    assert_array_equal(
+        est.credible_interval(0.9), est.credible_interval(0.9, method="variational")
+    )
     with pytest.raises(ValueError, match="covariance_type='diag' fits only"):
         est.credible_interval(0.9, method="exact")
 
