@@ -19,9 +19,13 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 
+import skvi._exact
 from skvi import VariationalNormalEstimator
 from skvi.diagnostics import exact_posterior
 from tests._reference import exact_interval as reference_interval
@@ -87,6 +91,45 @@ def test_exact_interval_matches_an_independent_quadrature(name, level):
     assert abs(lower[0] - expected[0]) <= 1e-9 * sd
     assert abs(upper[0] - expected[1]) <= 1e-9 * sd
     assert_allclose([lower[0], upper[0]], expected, rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    x=arrays(np.float64, st.integers(1, 30), elements=st.floats(-20, 20)),
+    prior_mean=st.floats(-5, 5),
+    prior_std=st.floats(-2, 2).map(lambda e: 10.0**e),
+    prior_shape=st.floats(-1, 1).map(lambda e: 10.0**e),
+    prior_rate=st.floats(-2, 2).map(lambda e: 10.0**e),
+    level=st.sampled_from([0.5, 0.9, 0.95, 0.999]),
+)
+def test_exact_interval_matches_an_independent_quadrature_generated(
+    x, prior_mean, prior_std, prior_shape, prior_rate, level
+):
+    """The same agreement over many more cases, one sample to 30."""
+    prior = (prior_mean, prior_std, prior_shape, prior_rate)
+    est = VariationalNormalEstimator(*prior).fit(x[:, np.newaxis])
+    lower, upper = est.credible_interval(level)
+    expected = reference_interval(*_statistics(est), level)
+    sd = exact_posterior(est).std[0]
+    assert abs(lower[0] - expected[0]) <= 1e-9 * sd
+    assert abs(upper[0] - expected[1]) <= 1e-9 * sd
+
+
+def test_panels_halved_give_the_same_interval_and_a_warning_at_the_end(
+    monkeypatch,
+):
+    """With a tolerance no rule meets, every panel is halved (_MAX_REFINEMENTS
+    times), the interval does not move, and a RuntimeWarning says the
+    tolerance was not reached, rather than nothing."""
+    x, w, prior = PROBLEMS["conflict, two modes"]
+    est = _fit(x, w, **dict(zip(PRIOR_NAMES, prior, strict=True)))
+    expected = est.credible_interval(0.95)
+    monkeypatch.setattr(skvi._exact, "_PANEL_TOLERANCE", -1.0)
+    monkeypatch.setattr(skvi._exact, "_MAX_REFINEMENTS", 3)
+    with pytest.warns(RuntimeWarning, match="did not reach its tolerance"):
+        refined = est.credible_interval(0.95)
+    sd = exact_posterior(est).std[0]
+    assert_allclose(refined, expected, rtol=0, atol=1e-12 * sd)
 
 
 def test_exact_interval_flat_prior_limit_is_the_student_t():
