@@ -36,6 +36,8 @@ from skvi import VariationalNormalEstimator  # noqa: E402
 from skvi.diagnostics import exact_posterior  # noqa: E402
 
 MIN_TIMING = 0.05  # seconds
+# Data sets larger than this (8 bytes a value) are skipped.
+MAX_VALUES = 2e7
 
 KINDS = {
     # name: (rows, column mean, priors)
@@ -91,6 +93,11 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     for name, (rows, centre, prior) in KINDS.items():
         for columns in args.columns:
+            if rows * columns > MAX_VALUES:
+                print(
+                    f"{name:30s} {columns:7d}  (skipped: over {MAX_VALUES:.0e} values)"
+                )
+                continue
             X = rng.normal(centre, 2.0, size=(rows, columns))
             est = VariationalNormalEstimator(**prior).fit(X)
             cases = {
