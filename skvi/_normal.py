@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _normal_full
 from ._base import VariationalEstimator
-from ._exact import exact_interval
+from ._exact import exact_interval, full_exact_interval
 from ._expectations import expected_log_normal, gamma_expectations
 from ._kl import kl_gamma, kl_normal
 from ._stats import (
@@ -360,7 +360,7 @@ def _sample_scores(
     return scores - kl_per_sample
 
 
-_INTERVAL_METHODS = ("auto", "exact", "variational")
+_INTERVAL_METHODS = ("exact", "variational")
 
 
 def _variational_interval(mean, std, level):
@@ -1192,7 +1192,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         tau = rng.gamma(self.posterior_shape_, 1.0 / self.posterior_rate_, size=size)
         return mu, tau
 
-    def credible_interval(self, level=0.95, method="auto"):
+    def credible_interval(self, level=0.95, method="exact"):
         """Central credible interval of each feature's mean ``mu``.
 
         Parameters
@@ -1200,14 +1200,13 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         level : float, default=0.95
             Posterior probability inside the interval, strictly between 0 and 1.
 
-        method : {"auto", "exact", "variational"}, default="auto"
+        method : {"exact", "variational"}, default="exact"
             ``"exact"``: the central interval of the exact marginal posterior
             ``p(mu_j | X)`` under the estimator's priors, whose tails each hold
-            ``(1 - level) / 2``; computed from the fitted statistics (no pass
-            over the data), ``covariance_type="diag"`` only.
-            ``"variational"``: the central interval of q(mu), ``posterior_mean_
-            +- z posterior_std_``. ``"auto"``: ``"exact"`` for
-            ``covariance_type="diag"``, ``"variational"`` for ``"full"``.
+            ``(1 - level) / 2``, computed from the fitted statistics (no pass
+            over the data). ``"variational"``: the central interval of q(mu),
+            ``posterior_mean_ +- z posterior_std_`` with ``z`` the standard
+            Normal quantile.
 
         Returns
         -------
@@ -1216,42 +1215,38 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
         Notes
         -----
-        Why the default is the exact interval where it exists: a user who asks
-        for 95% should get an interval that holds 95% of the posterior. q(mu)
-        does not: mean-field ``q(mu) q(tau)`` ignores how uncertainty about the
-        noise widens the uncertainty about the mean, so ``posterior_std_`` is
-        about 0.85 of the exact posterior sd with 2 samples, 0.92 with 10,
-        0.97 with 30 and 0.99 with 100 (see :func:`skvi.diagnostics.
-        exact_posterior`), and no linear-response correction of q fixes it
-        for this model. Over 2,000 samples of 8 values under weak priors, the
-        exact 95% intervals cover the true mean 95% of the time and q's about
-        91%. Under weak priors q's 95% interval is narrower by 13-17% at
-        8 samples, 4% at 30, 1.2% at 100 and 0.4% at 300; the two differ
-        most with few samples, or where the data conflict with the prior on
-        ``mu`` (the exact posterior can then have two modes, and its
-        interval spans both).
+        Why the default is the exact interval: a user who asks for 95% should
+        get an interval that holds 95% of the posterior. q(mu)'s does not:
+        mean-field ``q(mu) q(tau)`` ignores how uncertainty about the noise
+        widens the uncertainty about the mean, so ``posterior_std_`` is about
+        0.85 of the exact posterior sd with 2 samples, 0.92 with 10, 0.97 with
+        30 and 0.99 with 100 (see :func:`skvi.diagnostics.exact_posterior`),
+        and no linear-response correction of q fixes it for this model. Over
+        2,000 samples of 8 values under weak priors, the exact 95% intervals
+        cover the true mean 95% of the time and q's about 91%. Under weak
+        priors q's 95% interval is narrower by 13-17% at 8 samples, 4% at 30,
+        1.2% at 100 and 0.4% at 300; the two differ most with few samples, or
+        where the data conflict with the prior on ``mu`` (the exact posterior
+        can then have two modes, and its interval spans both).
 
-        The exact interval costs about 0.1 ms per feature over many
-        features, a few milliseconds for one: with
-        ``tau`` integrated out analytically, ``p(mu_j | X)`` is the Normal
-        prior times a Student-t-like factor, whose central interval is found
-        by Gauss-Legendre quadrature on panels about its modes and a
-        safeguarded Newton solve for each bound (the maths is in
-        ``skvi/_exact.py``); it agrees with an independent quadrature to about
-        1e-15 of the posterior sd, from 2 to 1e7 samples and under
-        prior-data conflict.
-
-        The tails are formed directly, ``P(mu < lower) = P(mu > upper) =
-        (1 - level) / 2``, so that levels within rounding of 1 give finite
-        bounds.
-
-        With ``covariance_type="full"`` there is no cheap exact interval: the
-        prior on ``mu`` is Normal independently of the Wishart prior on
-        ``Lambda`` (not the conjugate Normal-Wishart, under which each
-        coordinate's marginal would be a Student-t), so each coordinate's
-        exact marginal is a Normal prior times a multivariate-t factor, not
-        available per coordinate without integrating over the others;
-        ``method="exact"`` raises a ``ValueError`` there.
+        How it is computed (the maths is in ``skvi/_exact.py``). For
+        ``covariance_type="diag"``, ``tau`` integrates out analytically and
+        ``p(mu_j | X)`` is the Normal prior times a Student-t-like factor:
+        Gauss-Legendre quadrature on panels about its modes and a safeguarded
+        Newton solve for each bound, vectorised over features, about 0.1 ms
+        per feature over many features, a few milliseconds for one. For
+        ``"full"`` the prior on ``mu`` is independent of the Wishart prior on
+        ``Lambda`` (not the conjugate Normal-Wishart prior, under which each
+        coordinate would have a Student-t marginal); with ``Lambda``
+        integrated out, ``p(mu | X)`` is the Normal prior times a
+        multivariate-t factor, a scale mixture of Normals, so each
+        coordinate's marginal is a one-dimensional mixture of Normals,
+        integrated the same way: one eigendecomposition, then a few
+        milliseconds. Both agree with independent quadratures (through
+        ``tau``; on a 2-D grid) to about 1e-15 of the interval's width, from
+        2 to 1e7 samples and under prior-data conflict. The tails are formed
+        directly, ``P(mu < lower) = P(mu > upper) = (1 - level) / 2``, so that
+        levels within rounding of 1 give finite bounds.
 
         Examples
         --------
@@ -1270,30 +1265,30 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         level = check_probability(level)
         if method not in _INTERVAL_METHODS:
             raise ValueError(
-                "method must be one of 'auto', 'exact' or 'variational'; got "
-                f"{method!r}."
+                f"method must be 'exact' or 'variational'; got {method!r}."
             )
-        full = hasattr(self, "posterior_covariance_")
-        if method == "exact" and full:
-            raise ValueError(
-                "credible_interval(method='exact') supports covariance_type='diag' "
-                "fits only: under covariance_type='full' the prior on mu is "
-                "independent of the Wishart prior, and the exact marginal of each "
-                "coordinate has no cheap form. Use method='variational', or refit "
-                "with covariance_type='diag'."
-            )
-        if method == "variational" or (method == "auto" and full):
+        if method == "variational":
             return _variational_interval(
                 self.posterior_mean_, self.posterior_std_, level
+            )
+        prior = tuple(
+            np.asarray(getattr(self, f"{name}_"), dtype=np.float64)
+            for name in _PRIOR_NAMES
+        )
+        if hasattr(self, "posterior_covariance_"):
+            return full_exact_interval(
+                np.float64(self.n_samples_seen_),
+                self._statistics.mean[0],
+                self._statistics.scatter[0],
+                prior,
+                self.prior_dof_,
+                level,
             )
         return exact_interval(
             np.float64(self.n_samples_seen_),
             np.asarray(self.sample_mean_, dtype=np.float64),
             np.asarray(self._sum_of_squares, dtype=np.float64),
-            tuple(
-                np.asarray(getattr(self, f"{name}_"), dtype=np.float64)
-                for name in _PRIOR_NAMES
-            ),
+            prior,
             level,
         )
 

@@ -22,13 +22,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from numpy.testing import assert_allclose, assert_array_equal
+from numpy.testing import assert_allclose
 from scipy import stats
 
 import skvi._exact
 from skvi import VariationalNormalEstimator
 from skvi.diagnostics import exact_posterior
 from tests._reference import exact_interval as reference_interval
+from tests._reference import full_marginal_interval as reference_full_interval
 
 PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 WEAK = dict(prior_mean=0.0, prior_std=1e3, prior_shape=1e-3, prior_rate=1e-3)
@@ -283,15 +284,102 @@ def test_exact_interval_at_extreme_levels(level):
         assert narrow[0][0] < lower[0] and upper[0] < narrow[1][0]
 
 
-def test_full_covariance_has_no_exact_interval():
-    """auto is q's interval under covariance_type="full"; exact refuses, saying why."""
-    X = np.random.default_rng(5).normal(size=(20, 2))
-    est = VariationalNormalEstimator(covariance_type="full").fit(X)
-    assert_array_equal(
-        est.credible_interval(0.9), est.credible_interval(0.9, method="variational")
-    )
-    with pytest.raises(ValueError, match="covariance_type='diag' fits only"):
-        est.credible_interval(0.9, method="exact")
+# --------------------------------------------------------------------------
+# covariance_type="full": each coordinate's exact marginal
+# --------------------------------------------------------------------------
+
+rng_full = np.random.default_rng(7)
+CORRELATED = [[1.0, 0.8], [0.8, 1.0]]
+FULL_PROBLEMS = {
+    # name: (X, weights, prior)
+    "12 rows": (
+        rng_full.multivariate_normal([3.0, -1.0], CORRELATED, size=12),
+        None,
+        ([0.0, 0.0], [1.0, 3.0], 2.0, [1.0, 0.5]),
+    ),
+    "6 rows in conflict": (
+        rng_full.multivariate_normal([3.0, -1.0], CORRELATED, size=6),
+        None,
+        ([0.0, 2.0], [0.5, 0.5], 1.0, [1.0, 1.0]),
+    ),
+    "4 weighted rows far from the prior": (
+        rng_full.multivariate_normal([5.0, 5.0], CORRELATED, size=4),
+        rng_full.uniform(0.5, 2.0, size=4),
+        ([0.0, 0.0], [1.0, 1.0], 1.5, [1.0, 1.0]),
+    ),
+    "40 rows, correlation -0.95": (
+        rng_full.multivariate_normal([0.0, 0.0], [[1, -0.95], [-0.95, 1]], size=40),
+        None,
+        ([0.5, 0.5], [0.3, 10.0], 1.0, [1.0, 1.0]),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FULL_PROBLEMS))
+def test_full_exact_interval_matches_a_2d_quadrature(name):
+    """Each coordinate's interval against Gauss-Legendre on a 2-D grid of the
+    exact p(mu | X) (tests/_reference.py), to 1e-9 of the interval's width."""
+    X, w, prior = FULL_PROBLEMS[name]
+    est = VariationalNormalEstimator(
+        *prior, covariance_type="full", tol=0.0, max_iter=10_000
+    ).fit(X, sample_weight=w)
+    levels = (0.5, 0.95, 0.999)
+    for j in range(2):
+        expected = reference_full_interval(X, w, prior, levels, feature=j)
+        for level, (expected_lower, expected_upper) in zip(
+            levels, expected, strict=True
+        ):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                lower, upper = est.credible_interval(level)
+            width = upper[j] - lower[j]
+            assert abs(lower[j] - expected_lower) <= 1e-9 * width
+            assert abs(upper[j] - expected_upper) <= 1e-9 * width
+
+
+@pytest.mark.parametrize(
+    "name", ["2 rows", "conflict, two modes", "1e7 rows far from 0"]
+)
+def test_full_exact_interval_with_one_feature_is_the_diagonal_one(name):
+    """With d = 1 the full model is the diagonal one (Wishart(2 a0, 1/(2 b0))
+    is Gamma(a0, b0)): two different computations, one answer."""
+    x, w, prior = PROBLEMS[name]
+    params = dict(zip(PRIOR_NAMES, prior, strict=True))
+    diag = _fit(x, w, **params).credible_interval(0.95)
+    full = VariationalNormalEstimator(**params, covariance_type="full")
+    full.fit(np.reshape(x, (-1, 1)), sample_weight=w)
+    width = diag[1][0] - diag[0][0]
+    assert_allclose(full.credible_interval(0.95), diag, rtol=0, atol=1e-9 * width)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_full_exact_interval_moves_with_the_units(scale):
+    X, w, prior = FULL_PROBLEMS["6 rows in conflict"]
+    prior_mean, prior_std, prior_shape, prior_rate = map(np.asarray, prior)
+    unit = VariationalNormalEstimator(*prior, covariance_type="full").fit(X)
+    moved = VariationalNormalEstimator(
+        prior_mean * scale,
+        prior_std * scale,
+        prior_shape,
+        prior_rate * scale**2,
+        covariance_type="full",
+    ).fit(X * scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lower, upper = moved.credible_interval(0.95)
+    expected = unit.credible_interval(0.95)
+    assert_allclose(lower, expected[0] * scale, rtol=1e-10)
+    assert_allclose(upper, expected[1] * scale, rtol=1e-10)
+
+
+def test_full_variational_interval_is_q_and_narrower():
+    X, w, prior = FULL_PROBLEMS["6 rows in conflict"]
+    est = VariationalNormalEstimator(*prior, covariance_type="full").fit(X)
+    lower, upper = est.credible_interval(0.9, method="variational")
+    z = stats.norm.isf(0.05)
+    assert_allclose(lower, est.posterior_mean_ - z * est.posterior_std_)
+    exact_lower, exact_upper = est.credible_interval(0.9)
+    assert np.all(upper - lower < exact_upper - exact_lower)
 
 
 def test_exact_interval_after_partial_fit_equals_fit():

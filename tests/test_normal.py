@@ -624,10 +624,6 @@ def test_credible_interval_default_is_95_and_exact(fitted):
     assert_array_equal(
         fitted.credible_interval(), fitted.credible_interval(0.95, method="exact")
     )
-    assert_array_equal(
-        fitted.credible_interval(0.9, method="auto"),
-        fitted.credible_interval(0.9, method="exact"),
-    )
     # With 25 samples q's interval is a few percent narrower.
     exact_width = np.subtract(*fitted.credible_interval()[::-1])
     q_width = np.subtract(*fitted.credible_interval(method="variational")[::-1])
@@ -640,9 +636,9 @@ def test_credible_interval_rejects_bad_level(fitted, level):
         fitted.credible_interval(level)
 
 
-@pytest.mark.parametrize("method", ["Exact", "q", None, 1])
+@pytest.mark.parametrize("method", ["Exact", "auto", "q", None, 1])
 def test_credible_interval_rejects_bad_method(fitted, method):
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="method must be .exact. or .variational."):
         fitted.credible_interval(0.9, method=method)
 
 
