@@ -389,3 +389,14 @@ def test_exact_interval_after_partial_fit_equals_fit():
         streamed.partial_fit(chunk)
     whole = VariationalNormalEstimator(prior_std=2.0).fit(X)
     assert_allclose(streamed.credible_interval(), whole.credible_interval(), rtol=1e-12)
+
+
+def test_full_exact_interval_refuses_what_float64_cannot_hold():
+    """A prior sd of 1.6e-154 against data spread 1e10: the scaled scatter
+    overflows. A clear error, not NaN; q's interval is still there."""
+    X = np.random.default_rng(0).normal(0.0, 1e10, size=(5, 2))
+    est = VariationalNormalEstimator(prior_std=1.6e-154, covariance_type="full")
+    est.fit(X)
+    with pytest.raises(ValueError, match="not representable in float64"):
+        est.credible_interval()
+    assert np.all(np.isfinite(est.credible_interval(method="variational")))
