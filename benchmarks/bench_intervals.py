@@ -59,6 +59,20 @@ KINDS = {
 }
 
 
+FULL_KINDS = {
+    "1,000 rows": (
+        1_000,
+        3.0,
+        dict(prior_mean=0.0, prior_std=10.0, prior_shape=1.0, prior_rate=1.0),
+    ),
+    "8 rows, conflict": (
+        8,
+        7.0,
+        dict(prior_mean=0.0, prior_std=1.0, prior_shape=1.0, prior_rate=1.0),
+    ),
+}
+
+
 def seconds_per_call(function):
     """The time of one call, over enough calls to last ``MIN_TIMING``."""
     calls, elapsed = 1, 0.0
@@ -72,25 +86,28 @@ def seconds_per_call(function):
         calls *= 2
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--columns", type=int, nargs="+", default=[1, 10, 100, 1000, 10000]
-    )
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
-    print(
-        f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"{os.cpu_count()} CPUs, load average "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+def ratios_to_exact(cases, repeats):
+    """Median time of ``cases["exact"]`` and its median ratios to the others."""
+    times = {case: [] for case in cases}
+    for _ in range(repeats):
+        for case, function in cases.items():
+            times[case].append(seconds_per_call(function))
+    ratios = {
+        case: statistics.median(
+            e / t for e, t in zip(times["exact"], times[case], strict=True)
+        )
+        for case in cases
+    }
+    return statistics.median(times["exact"]), ratios
+
+
+def diagonal_table(args, rng):
     header = (
         f"{'kind':30s} {'columns':>7s} {'exact ms/col':>12s} "
         f"{'/ fit':>7s} {'/ variational':>13s} {'/ exact_posterior':>17s}"
     )
     print(header)
     print("-" * len(header))
-    rng = np.random.default_rng(0)
     for name, (rows, centre, prior) in KINDS.items():
         for columns in args.columns:
             if rows * columns > MAX_VALUES:
@@ -110,26 +127,63 @@ def main(argv=None):
             # exact_posterior loops over columns in Python: not beyond 1000.
             if columns <= 1000:
                 cases["exact_posterior"] = partial(exact_posterior, est)
-            times = {case: [] for case in cases}
-            for _ in range(args.repeats):
-                for case, function in cases.items():
-                    times[case].append(seconds_per_call(function))
-            ratios = {
-                case: statistics.median(
-                    e / t for e, t in zip(times["exact"], times[case], strict=True)
-                )
-                for case in cases
-            }
-            per_column = 1e3 * statistics.median(times["exact"]) / columns
+            seconds, ratios = ratios_to_exact(cases, args.repeats)
             posterior = (
                 f"{ratios['exact_posterior']:17.2f}"
                 if "exact_posterior" in ratios
                 else f"{'-':>17s}"
             )
             print(
-                f"{name:30s} {columns:7d} {per_column:12.4f} "
+                f"{name:30s} {columns:7d} {1e3 * seconds / columns:12.4f} "
                 f"{ratios['fit']:7.2f} {ratios['variational']:13.1f} {posterior}"
             )
+
+
+def full_table(args, rng):
+    header = (
+        f"{'full, kind':30s} {'columns':>7s} {'exact ms':>12s} "
+        f"{'/ fit':>7s} {'/ variational':>13s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, (rows, centre, prior) in FULL_KINDS.items():
+        for columns in args.full_columns:
+            # Correlated columns: a common factor plus noise.
+            common = rng.normal(size=(rows, 1))
+            X = centre + 2.0 * (0.8 * common + 0.6 * rng.normal(size=(rows, columns)))
+            make = partial(VariationalNormalEstimator, **prior, covariance_type="full")
+            est = make().fit(X)
+            cases = {
+                "exact": partial(est.credible_interval, 0.95, method="exact"),
+                "fit": partial(make().fit, X),
+                "variational": partial(
+                    est.credible_interval, 0.95, method="variational"
+                ),
+            }
+            seconds, ratios = ratios_to_exact(cases, args.repeats)
+            print(
+                f"{name:30s} {columns:7d} {1e3 * seconds:12.3f} "
+                f"{ratios['fit']:7.2f} {ratios['variational']:13.1f}"
+            )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--columns", type=int, nargs="+", default=[1, 10, 100, 1000, 10000]
+    )
+    parser.add_argument("--full-columns", type=int, nargs="+", default=[2, 10, 50])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(
+        f"Python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs, load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    rng = np.random.default_rng(0)
+    diagonal_table(args, rng)
+    print()
+    full_table(args, rng)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
-from scipy.special import expit, ndtr
+from scipy.special import expit, ndtr, ndtri
 
 # Safeguarded Newton steps for the modes, at most (bisection alone needs
 # about 60 from the bracket's width to rounding; Newton far fewer).
@@ -319,7 +319,8 @@ def _tail_bound(edges, masses, tail, from_left, density):
         high = np.where(short, high, s)
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = s - value / slope
-        bisect = ~((newton > low) & (newton < high))
+        # At the root Newton lands on the end just moved to c: keep it.
+        bisect = ~((newton >= low) & (newton <= high))
         new = np.where(bisect, 0.5 * (low + high), newton)
         done = (value == 0.0) | (
             np.abs(new - s) <= 4.0 * _EPS * (np.abs(anchor) + length)
@@ -650,8 +651,11 @@ def _mixture_tail_bound(weights, mean, std, tail, from_left):
     sign = 1.0 if from_left else -1.0
     low = np.min(mean - 40.0 * std, axis=0)
     high = np.max(mean + 40.0 * std, axis=0)
-    scale = np.min(std, axis=0)
-    c = np.sum(weights[:, np.newaxis] * mean, axis=0)
+    scale = weights @ std  # the typical sd, for the stopping rule
+    # Start from the quantile of the Normal with the mixture's mean and sd.
+    centre = weights @ mean
+    spread = np.sqrt(np.maximum(weights @ (std**2 + (mean - centre) ** 2), 0.0))
+    c = np.clip(centre + sign * ndtri(tail) * spread, low, high)
     for _ in range(_MAX_SOLVE_STEPS):
         z = (c - mean) / std
         value = weights @ ndtr(sign * z) - tail
@@ -662,7 +666,8 @@ def _mixture_tail_bound(weights, mean, std, tail, from_left):
         high = np.where(below, high, c)
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = c - value / slope
-        bisect = ~((newton > low) & (newton < high))
+        # At the root Newton lands on the end just moved to c: keep it.
+        bisect = ~((newton >= low) & (newton <= high))
         new = np.where(bisect, 0.5 * (low + high), newton)
         done = (value == 0.0) | (
             np.abs(new - c) <= 4.0 * _EPS * np.abs(c) + 1e-14 * scale
