@@ -176,11 +176,11 @@ def _local_scale(mu, data_mean, scale, prior_mean, prior_std, shape):
 # summed and integrated from the right, so that each tail probability is
 # formed directly: no 1 - p rounds away for levels near 1.
 #
-# The cost is a few hundred evaluations of f per feature, vectorised over
-# features: well under a millisecond each. The result is checked in
-# tests/test_intervals.py against scipy.integrate.quad on a different
-# representation (tau as the integration variable, the conditional Normal's
-# CDF inside), to 1e-9 of the posterior's width.
+# The cost is one or two thousand evaluations of f per feature, vectorised
+# over features: about 0.1 ms each (benchmarks/bench_intervals.py). The result
+# is checked in tests/test_intervals.py against scipy.integrate.quad on a
+# different representation (tau as the integration variable, the conditional
+# Normal's CDF inside), to 1e-9 of the posterior's width.
 
 _LOG_CUTOFF = 60.0
 _NODES, _WEIGHTS = leggauss(24)
@@ -699,6 +699,8 @@ def full_exact_interval(weight, data_mean, scatter, prior, prior_dof, level):
     Returns
     -------
     lower, upper : ndarray of shape (n_features,)
+        The ``(1 - level)/2`` and ``(1 + level)/2`` quantiles of each
+        coordinate's marginal ``p(mu_j | X)``.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         mixture = _ScaleMixture(weight, data_mean, scatter, prior, prior_dof)
