@@ -33,6 +33,8 @@ from tests._reference import full_marginal_interval as reference_full_interval
 
 PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 WEAK = dict(prior_mean=0.0, prior_std=1e3, prior_shape=1e-3, prior_rate=1e-3)
+# Explicit priors throughout: the estimator's defaults are not what is tested.
+UNIT = dict(prior_mean=0.0, prior_std=1.0, prior_shape=1.0, prior_rate=1.0)
 
 
 def _fit(x, w=None, **prior):
@@ -164,7 +166,12 @@ def test_exact_interval_per_feature_and_nested_in_level():
     """A joint fit gives each column's own interval; higher levels contain lower."""
     rng = np.random.default_rng(3)
     X = rng.normal([0.0, 30.0, -2.0], [1.0, 5.0, 0.01], size=(6, 3))
-    prior = dict(prior_mean=[0.0, 0.0, 1.0], prior_std=[1.0, 100.0, 0.1])
+    prior = dict(
+        prior_mean=[0.0, 0.0, 1.0],
+        prior_std=[1.0, 100.0, 0.1],
+        prior_shape=[1.0, 1.0, 1.0],
+        prior_rate=[1.0, 1.0, 1.0],
+    )
     est = _fit(X, **prior)
     intervals = [est.credible_interval(level) for level in (0.5, 0.9, 0.99)]
     for (inner_lo, inner_hi), (outer_lo, outer_hi) in zip(
@@ -261,7 +268,9 @@ def test_exact_interval_on_extreme_scales(prior_std, n, location, scale, prior_r
     """The cases of exact_posterior's extreme-scale test: finite, ordered, no
     warning, and about the exact posterior's mean and sd."""
     X = location + scale * np.random.default_rng(n).standard_normal((n, 1))
-    est = _fit(X, prior_std=prior_std, prior_rate=prior_rate)
+    est = _fit(
+        X, prior_mean=0.0, prior_std=prior_std, prior_shape=1.0, prior_rate=prior_rate
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lower, upper = est.credible_interval(0.95)
@@ -275,7 +284,7 @@ def test_exact_interval_on_extreme_scales(prior_std, n, location, scale, prior_r
 def test_exact_interval_at_extreme_levels(level):
     """Finite for levels within rounding of 1 (each tail holds 2**-54) or of 0
     (both bounds at the median, and equal to it to rounding)."""
-    est = _fit([[1.0], [2.0], [4.0]], prior_std=1.0)
+    est = _fit([[1.0], [2.0], [4.0]], **UNIT)
     lower, upper = est.credible_interval(level)
     assert np.isfinite(lower[0]) and np.isfinite(upper[0]) and lower[0] <= upper[0]
     if level < 0.5:
@@ -384,10 +393,10 @@ def test_full_variational_interval_is_q_and_narrower():
 
 def test_exact_interval_after_partial_fit_equals_fit():
     X = np.random.default_rng(6).normal(1.0, 3.0, size=(40, 2))
-    streamed = VariationalNormalEstimator(prior_std=2.0)
+    streamed = VariationalNormalEstimator(**dict(UNIT, prior_std=2.0))
     for chunk in np.array_split(X, 4):
         streamed.partial_fit(chunk)
-    whole = VariationalNormalEstimator(prior_std=2.0).fit(X)
+    whole = VariationalNormalEstimator(**dict(UNIT, prior_std=2.0)).fit(X)
     assert_allclose(streamed.credible_interval(), whole.credible_interval(), rtol=1e-12)
 
 
@@ -395,7 +404,9 @@ def test_full_exact_interval_refuses_what_float64_cannot_hold():
     """A prior sd of 1.6e-154 against data spread 1e10: the scaled scatter
     overflows. A clear error, not NaN; q's interval is still there."""
     X = np.random.default_rng(0).normal(0.0, 1e10, size=(5, 2))
-    est = VariationalNormalEstimator(prior_std=1.6e-154, covariance_type="full")
+    est = VariationalNormalEstimator(
+        **dict(UNIT, prior_std=1.6e-154), covariance_type="full"
+    )
     est.fit(X)
     with pytest.raises(ValueError, match="not representable in float64"):
         est.credible_interval()
