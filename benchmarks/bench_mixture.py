@@ -43,6 +43,14 @@ from sklearn.mixture import BayesianGaussianMixture
 from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from _threads import (  # noqa: E402
+    median_time,
+    plain_split,
+    report_share,
+    thread_counts,
+)
 
 from skvi import VariationalGaussianMixture  # noqa: E402
 
@@ -152,9 +160,29 @@ def main(argv=None):
     parser.add_argument("--types", nargs="+", default=COVARIANCE_TYPES)
     parser.add_argument("--components", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--threads", choices=["default", "1"], default="default")
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        default=["default"],
+        help="'default' (every core), '1', or a sweep such as 1 2 4 8 all: "
+        "per-iteration time at each count against a plain thread split of the "
+        "same E-step and statistics, and the serial share",
+    )
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--block-elements",
+        type=int,
+        default=None,
+        help="override skvi's float64 values per row block (for tuning)",
+    )
     args = parser.parse_args(argv)
+    if args.block_elements:
+        from skvi import _blocks
+
+        _blocks.BLOCK_ELEMENTS = args.block_elements
+    if args.threads not in (["default"], ["1"]):
+        return thread_sweep(args)
+    args.threads = args.threads[0]
 
     blas = ", ".join(
         f"{info['internal_api']} {info.get('version')} ({info['num_threads']} threads)"
@@ -208,6 +236,139 @@ def main(argv=None):
                     )
                 del X
     print(f"# load average {os.getloadavg()[0]:.2f} (1 min) at the end")
+
+
+# ---------------------------------------------------------------------------
+# Thread sweep
+
+
+SPLIT_ROWS = 4096
+
+
+def _split_e_step(X, means, lower, offset, covariance_type):
+    """A plain numpy E-step + responsibility statistics on one row block.
+
+    The pass written the obvious way (as scikit-learn's, with numpy.dot):
+    log densities per component, a log-sum-exp, then ``N_k``, ``r^T x`` and
+    the scatters (full) or ``r^T x**2`` (diag). The hardware's limit for
+    this pass on these cores, not skvi's code.
+    """
+    K = means.shape[0]
+    n = X.shape[0]
+    log_prob = np.empty((n, K))
+    if covariance_type == "full":
+        for k in range(K):
+            y = np.dot(X - means[k], lower[k])
+            log_prob[:, k] = np.einsum("ij,ij->i", y, y)
+    else:
+        precision = lower**2
+        log_prob[:] = (
+            np.dot(X * X, precision.T)
+            - 2.0 * np.dot(X, (means * precision).T)
+            + (means**2 * precision).sum(1)
+        )
+    log_prob *= -0.5
+    log_prob += offset
+    top = log_prob.max(axis=1, keepdims=True)
+    resp = np.exp(log_prob - top)
+    total = resp.sum(axis=1, keepdims=True)
+    resp /= total
+    n_k = resp.sum(axis=0)
+    sums = np.dot(resp.T, X)
+    if covariance_type == "full":
+        second = [np.dot((X * resp[:, k : k + 1]).T, X) for k in range(K)]
+    else:
+        second = np.dot(resp.T, X * X)
+    return n_k, sums, second, float((np.log(total) + top).sum())
+
+
+def _sweep_case(X, covariance_type, args, counts):
+    from threadpoolctl import threadpool_limits
+
+    params = _params(covariance_type, args.components, args.iterations)
+    rows = []
+    for count in counts:
+        with threadpool_limits(count):
+            ours, fitted = _per_iteration(_TimedSkvi, X, params)
+        rows.append({"threads": count, "skvi": ours})
+    K, d = fitted.means_.shape
+    rng = np.random.default_rng(1)
+    means = fitted.means_
+    lower = np.broadcast_to(np.eye(d), (K, d, d)).copy()
+    if covariance_type != "full":
+        lower = np.ones((K, d))
+    offset = rng.normal(size=K)
+    for row in rows:
+        count = row["threads"]
+
+        def split(count=count):
+            return plain_split(
+                lambda a, b: _split_e_step(
+                    X[a:b], means, lower, offset, covariance_type
+                ),
+                len(X),
+                SPLIT_ROWS,
+                count,
+            )
+
+        split()
+        row["split"] = median_time(split, max(3, args.iterations))
+    peers = {}
+    for count in sorted({counts[0], counts[-1]}):
+        with threadpool_limits(count):
+            peers[count] = _per_iteration(_TimedSklearn, X, params)[0]
+    n, d = X.shape
+    print(
+        f"\n{n:.0e} x {d}, K = {args.components}, {covariance_type}; "
+        f"load average {os.getloadavg()[0]:.2f}; scikit-learn "
+        + ", ".join(f"{c} threads {1e3 * t:.0f} ms" for c, t in peers.items())
+    )
+    print(
+        "| threads | skvi ms/iter | skvi speed-up | split ms | split speed-up "
+        "| skvi / split speed-up | × scikit-learn (same threads or nearest) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        row["skvi_speedup"] = rows[0]["skvi"] / row["skvi"]
+        row["split_speedup"] = rows[0]["split"] / row["split"]
+        nearest = min(peers, key=lambda c, t=row["threads"]: abs(c - t))
+        print(
+            f"| {row['threads']} | {1e3 * row['skvi']:.1f} "
+            f"| {row['skvi_speedup']:.2f} | {1e3 * row['split']:.1f} "
+            f"| {row['split_speedup']:.2f} "
+            f"| {row['skvi_speedup'] / row['split_speedup']:.2f} "
+            f"| {peers[nearest] / row['skvi']:.1f}x |",
+            flush=True,
+        )
+
+    def one_iteration():
+        _per_iteration(_TimedSkvi, X, dict(params, max_iter=1))
+
+    from skvi._mixture import _width
+
+    report_share(
+        f"{n:.0e} x {d} {covariance_type} iteration",
+        one_iteration,
+        counts,
+        timer=lambda data: _per_iteration(_TimedSkvi, data, params)[0],
+        X=X,
+        width=_width(args.components, d, covariance_type),
+        min_rows=4 * args.components,
+    )
+
+
+def thread_sweep(args):
+    counts = thread_counts(args.threads)
+    print(
+        f"# Python {platform.python_version()}, numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}; {os.cpu_count()} CPUs; "
+        f"thread sweep {counts}"
+    )
+    for n_samples in (int(n) for n in args.rows):
+        for n_features in args.features:
+            X = _data(n_samples, n_features, args.components)
+            for covariance_type in args.types:
+                _sweep_case(X, covariance_type, args, counts)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,14 @@ import numpy as np
 import sklearn
 from sklearn.mixture import BayesianGaussianMixture
 from sklearn.utils.validation import validate_data
-from threadpoolctl import ThreadpoolController, threadpool_info
+from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
-from skvi import VariationalNormalEstimator, _stats  # noqa: E402
+from _threads import plain_split  # noqa: E402
+
+from skvi import VariationalNormalEstimator, _blocks, _stats  # noqa: E402
 
 # An offset that makes raw sums of squares of Normal(0, 1) data cancel more
 # digits than skvi accepts, so that every block takes the stable path; float32
@@ -178,19 +181,79 @@ def parse_args():
     parser.add_argument(
         "--no-memory", action="store_true", help="skip the tracemalloc calls"
     )
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        default=None,
+        help="a thread sweep instead of the table, e.g. --threads 1 2 4 8 all: "
+        "fit against a plain thread split of the same sums, and the serial share",
+    )
     return parser.parse_args()
+
+
+SPLIT_ROWS = 32_768
+
+
+def thread_sweep(args):
+    """``fit`` at each thread count against a plain split, with its serial share.
+
+    The plain split: a ThreadPoolExecutor over 32,768-row blocks, each
+    ``b.sum(0)`` and ``np.einsum("ij,ij->j", b, b)``, the floor's own pass cut
+    into blocks (issue #12).
+    """
+    from _threads import report_share, sweep, thread_counts
+
+    counts = thread_counts(args.threads)
+    rng = np.random.default_rng(0)
+    for n_rows in map(int, args.rows):
+        for dtype in args.dtypes:
+            X = rng.standard_normal((n_rows, args.features)).astype(dtype)
+            with threadpool_limits(1):
+                unit = statistics.median(elapsed(floor, X) for _ in range(args.repeats))
+
+            def split(n_threads, X=X):
+                def block(start, stop):
+                    b = X[start:stop]
+                    return b.sum(axis=0), np.einsum("ij,ij->j", b, b)
+
+                return plain_split(block, len(X), SPLIT_ROWS, n_threads)
+
+            print(
+                f"\n{n_rows:.0e} x {args.features} {dtype}: floor (one thread) "
+                f"{1e3 * unit:.1f} ms; load average {load_average()}"
+            )
+            sweep(
+                f"fit {n_rows:.0e}",
+                lambda X=X: fit(X),
+                split,
+                counts,
+                args.repeats,
+                unit=unit,
+            )
+            report_share(
+                f"fit {n_rows:.0e} {dtype}",
+                lambda X=X: fit(X),
+                counts,
+                timer=lambda data: elapsed(fit, data),
+                X=X,
+                width=args.features,
+            )
+            del X
 
 
 def main():
     args = parse_args()
     if args.block_elements:
-        _stats._BLOCK_ELEMENTS = args.block_elements
+        _blocks.BLOCK_ELEMENTS = args.block_elements
     print(describe_machine())
     print(
-        f"block: {_stats._BLOCK_ELEMENTS} elements, {_stats._BLOCKS_PER_GROUP} "
-        f"blocks a thread's group; threads available to skvi: "
-        f"{_stats._available_threads()}; load average {load_average()}"
+        f"block: {_blocks.BLOCK_ELEMENTS} float64 values of temporaries; threads "
+        f"available to skvi: {_blocks.available_threads()}; "
+        f"load average {load_average()}"
     )
+    if args.threads:
+        thread_sweep(args)
+        return
     print(
         f"time: median of {args.repeats} repeats ({args.peer_repeats} for the peer); "
         "ratio: median of per-repeat ratios to the floor timed just before; "
@@ -202,7 +265,7 @@ def main():
     )
     print(f"|{'-' * 7}|{'-' * 9}|{'-' * 33}|{'-' * 9}|{'-' * 14}|{'-' * 9}|{'-' * 26}|")
     controller = ThreadpoolController()
-    all_cores = _stats._available_threads()
+    all_cores = _blocks.available_threads()
     rng = np.random.default_rng(0)
     for n_rows in map(int, args.rows):
         for dtype in args.dtypes:

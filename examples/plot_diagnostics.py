@@ -44,7 +44,7 @@ def answers(n, conflict, seed):
     check = psis_diagnostic(est, X, n_draws=2000, random_state=seed)
     return (
         np.mean(exact.std_ratio),
-        np.nanmean(corrected.mean / exact.std),
+        np.nanmean(corrected.std / exact.std),
         np.mean(check.std["mu"] / exact.std),
         np.mean(check.khat),
     )
@@ -91,4 +91,4 @@ axes[0, 0].set_xscale("log")
 axes[1, 0].set_xscale("log")
 axes[0, 0].legend(loc="lower right", fontsize="small")
 fig.suptitle("How far is mean-field's sd from the exact one, and can it be fixed?")
-fig.savefig("plot_diagnostics.png", dpi=100)
+plt.show()

@@ -262,13 +262,19 @@ class VariationalEstimator(VersionedStateMixin):
             )
             history = []
             converged = False
+            # A warm start continues the last fit: its first change is
+            # measured from that fit's ELBO, as scikit-learn measures it from
+            # lower_bound_, so that one-iteration warm fits can converge.
+            previous = self.elbo_ if warm else -np.inf
             if max_iter == 0:
                 history.append(self._elbo(data, state))
             for n_iter in range(1, max_iter + 1):
                 state = self._sweep(data, state)
                 elbo = self._elbo(data, state)
-                change = elbo - history[-1] if history else np.inf
-                self._check_increase(change, elbo, n_iter, data)
+                change = elbo - (history[-1] if history else previous)
+                if history:
+                    # (The last fit's ELBO may be on other data: no guard.)
+                    self._check_increase(change, elbo, n_iter, data)
                 history.append(elbo)
                 if self.verbose and n_iter % getattr(self, "verbose_interval", 1) == 0:
                     line = f"  Iteration {n_iter}\t ELBO {elbo:.10g}"

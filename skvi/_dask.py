@@ -10,6 +10,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from . import _blocks
 from ._stats import merge_moments_about, weighted_moments_about
 from ._validation import check_chunk, check_sample_weight, check_weight_sum
 
@@ -138,7 +139,9 @@ def _reduce_chunk(rows, weights, *, block_function, ensure_all_finite, estimator
         return 0, 0.0, None
     with np.errstate(over="ignore"):
         total = float(rows.shape[0]) if weights is None else float(np.sum(weights))
-    return rows.shape[0], total, block_function(rows, weights)
+    # Dask runs the chunks in parallel: each one's blocks in its own thread.
+    with _blocks.in_calling_thread():
+        return rows.shape[0], total, block_function(rows, weights)
 
 
 def _row_chunks(X, *, weighted):
@@ -282,7 +285,8 @@ def _map_chunk(rows, *, row_function, dtype, tail, estimator_name):
     rows = check_chunk(rows, estimator_name=estimator_name, ensure_min_samples=0)
     if rows.shape[0] == 0:
         return np.empty((0,) + tail, dtype=dtype)
-    return np.asarray(row_function(rows), dtype=dtype)
+    with _blocks.in_calling_thread():
+        return np.asarray(row_function(rows), dtype=dtype)
 
 
 def dask_moments_about(

@@ -79,6 +79,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _blocks
 from ._base import VariationalEstimator
 from ._expectations import (
     LOG_2PI,
@@ -100,7 +101,7 @@ from ._natural import (
 )
 from ._stats import (
     SufficientStatistics,
-    _map_groups,
+    block_statistics,
     diagonal_statistics_about,
     sufficient_statistics,
 )
@@ -236,17 +237,20 @@ _SCALE = {
 
 # The E-step works on (n_components, n_rows) arrays: reductions over the
 # components then run along rows of contiguous memory, some 50x faster than
-# over a short last axis of (n_rows, n_components). Every Mahalanobis term
-# takes the block's deviations d = x - centre (the data's mean, so that the
-# expansions below lose few digits) and, for the diagonal families, d * d,
-# which the E-step computes once and the statistics then reuse.
+# over a short last axis of (n_rows, n_components). Its products over rows
+# are numpy.dot, which releases the GIL for the BLAS call (numpy's matmul
+# may hold it), so that the engine's threads run their blocks at once.
+# Every Mahalanobis term takes the block's deviations d = x - centre (the
+# data's mean, so that the expansions below lose few digits) and, for the
+# diagonal families, d * d, which the E-step computes once and the
+# statistics then reuse.
 
 
 def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
     """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
     K, d, _ = precisions_cholesky.shape
     stacked = precisions_cholesky.transpose(0, 2, 1).reshape(K * d, d)
-    projected = stacked @ deviation.T
+    projected = np.dot(stacked, deviation.T)
     projected -= np.einsum("kd,kde->ke", shifted_means, precisions_cholesky).reshape(
         K * d
     )[:, None]
@@ -256,7 +260,7 @@ def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
 
 def _mahalanobis_tied(deviation, squares, shifted_means, precisions_cholesky):
     """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
-    projected = precisions_cholesky.T @ deviation.T
+    projected = np.dot(precisions_cholesky.T, deviation.T)
     difference = projected[None] - (shifted_means @ precisions_cholesky)[:, :, None]
     np.multiply(difference, difference, out=difference)
     return difference.sum(axis=1)
@@ -265,8 +269,8 @@ def _mahalanobis_tied(deviation, squares, shifted_means, precisions_cholesky):
 def _mahalanobis_diag(deviation, squares, shifted_means, precisions_cholesky):
     """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about the centre."""
     precisions = precisions_cholesky**2
-    result = precisions @ squares.T
-    result -= (2.0 * shifted_means * precisions) @ deviation.T
+    result = np.dot(precisions, squares.T)
+    result -= np.dot(2.0 * shifted_means * precisions, deviation.T)
     result += (shifted_means**2 * precisions).sum(1)[:, None]
     return result
 
@@ -274,7 +278,7 @@ def _mahalanobis_diag(deviation, squares, shifted_means, precisions_cholesky):
 def _mahalanobis_spherical(deviation, squares, shifted_means, precisions_cholesky):
     """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about the centre."""
     precisions = precisions_cholesky**2
-    result = (-2.0 * shifted_means) @ deviation.T
+    result = np.dot(-2.0 * shifted_means, deviation.T)
     result += squares.sum(axis=1)
     result += (shifted_means**2).sum(1)[:, None]
     result *= precisions[:, None]
@@ -474,25 +478,19 @@ _INIT = {
 
 # Float64 values an E-step block holds per row: K of log rho and of the
 # responsibilities, d of deviations and (diag, spherical) d of their squares,
-# and K d of the projections of full and tied. Blocks of about
-# _BLOCK_ELEMENTS such values (4 MiB) stay in the shared cache, and are large enough
-# that the Python between numpy calls costs little.
-_BLOCK_ELEMENTS = 2**19
+# and K d of the projections of full and tied: the width by which the
+# row-block engine (skvi._blocks) sizes the blocks.
 _ROW_ELEMENTS = {
     "full": lambda K, d: K * d + K + d,
     "tied": lambda K, d: K * d + K + d,
     "diag": lambda K, d: 2 * K + 2 * d,
     "spherical": lambda K, d: 2 * K + 2 * d,
 }
-# Row blocks per unit of work of one thread (as skvi._stats groups its blocks).
-_BLOCKS_PER_GROUP = 4
 
 
-def _row_blocks(n_samples, n_components, n_features, covariance_type):
-    """Row slices of about :data:`_BLOCK_ELEMENTS` E-step values each."""
-    per_row = _ROW_ELEMENTS[covariance_type](n_components, n_features)
-    step = int(max(64, _BLOCK_ELEMENTS // per_row))
-    return [slice(start, start + step) for start in range(0, n_samples, step)]
+def _width(n_components, n_features, covariance_type):
+    """Float64 values per row of an E-step block (:data:`_ROW_ELEMENTS`)."""
+    return _ROW_ELEMENTS[covariance_type](n_components, n_features)
 
 
 def _deviations(X, model):
@@ -562,8 +560,8 @@ def _local_step(X, sample_weight, params, model):
     if sample_weight is None:
         total_log_norm, neg_entropy = log_norm.sum(), row_neg_entropy.sum()
     else:
-        total_log_norm = sample_weight @ log_norm
-        neg_entropy = sample_weight @ row_neg_entropy
+        total_log_norm = np.dot(sample_weight, log_norm)
+        neg_entropy = np.dot(sample_weight, row_neg_entropy)
         resp *= sample_weight
     statistics = _STATISTICS[_SCATTER[model["covariance_type"]]](
         X, deviation, squares, resp.T, model["centre"]
@@ -573,9 +571,7 @@ def _local_step(X, sample_weight, params, model):
 
 def _full_statistics(X, deviation, squares, responsibilities, reference):
     """Full scatters: each component centred on its own mean (skvi._stats)."""
-    return sufficient_statistics(
-        X, None, responsibilities, scatter="full", reference=reference
-    )
+    return block_statistics(X, responsibilities, reference, scatter="full")
 
 
 # The statistics of the M-step from the E-step's block: the diagonal
@@ -595,29 +591,33 @@ def _merge_local(parts):
 def _blockwise_local(X, sample_weight, params, model):
     """:func:`_local_step` over row blocks of X, on all cores, merged in order.
 
-    As skvi._stats does: one BLAS thread per worker, and groups of blocks
-    that depend on X's shape only, so that results do not depend on the
-    thread count. Each group merges its blocks' statistics as it goes, so
-    that memory holds one O(K d^2) result per group, not per block. On a dask
-    array this runs on each chunk, on its worker.
+    Through the row-block engine (skvi._blocks): blocks that depend on X's
+    shape only, merged in block order, so that results do not depend on the
+    thread count; blocks whose statistics are large (a full scatter per
+    component at large d) are merged in fixed groups as they go, so that
+    memory holds a bounded number of them. On a dask array this runs on each
+    chunk, on its worker.
     """
-    blocks = _row_blocks(
-        X.shape[0], model["n_components"], X.shape[1], model["covariance_type"]
+    n_samples, d = X.shape
+    K, covariance_type = model["n_components"], model["covariance_type"]
+    width = _width(K, d, covariance_type)
+    result = K * d * (d if _SCATTER[covariance_type] == "full" else 1)
+    block_rows, group_blocks = _blocks.plan(n_samples, width, result_elements=result)
+
+    def block_step(rows):
+        weights = None if sample_weight is None else sample_weight[rows]
+        return _local_step(X[rows], weights, params, model)
+
+    return _merge_local(
+        _blocks.map_blocks(
+            block_step,
+            n_samples,
+            block_rows,
+            merge=_merge_local,
+            group_blocks=group_blocks,
+            row_elements=width,
+        )
     )
-    groups = [
-        blocks[start : start + _BLOCKS_PER_GROUP]
-        for start in range(0, len(blocks), _BLOCKS_PER_GROUP)
-    ]
-
-    def group_step(group):
-        merged = None
-        for rows in groups[group]:
-            weights = None if sample_weight is None else sample_weight[rows]
-            part = _local_step(X[rows], weights, params, model)
-            merged = part if merged is None else _merge_local([merged, part])
-        return merged
-
-    return _merge_local(_map_groups(group_step, len(groups)))
 
 
 def _chunk_moments(rows, weights, *, scatter):
@@ -1749,10 +1749,14 @@ n_features)
 
 def _map_log_rho(X, *, params, model, function):
     """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
-    blocks = _row_blocks(X.shape[0], *params["means"].shape, model["covariance_type"])
-    parts = _map_groups(
-        lambda block: function(_log_rho(X[blocks[block]], params, model)),
-        len(blocks),
+    K, d = params["means"].shape
+    width = _width(K, d, model["covariance_type"])
+    block_rows, _ = _blocks.plan(X.shape[0], width)
+    parts = _blocks.map_blocks(
+        lambda rows: function(_log_rho(X[rows], params, model)),
+        X.shape[0],
+        block_rows,
+        row_elements=width,
     )
     return np.concatenate(parts)
 

@@ -5,6 +5,7 @@
 import numpy as np
 from scipy import linalg, stats
 
+from . import _blocks
 from ._expectations import (
     LOG_2PI,
     wishart_expected_log_det,
@@ -283,18 +284,26 @@ def check_representable(state):
         raise ValueError(_BREAKDOWN)
 
 
-def sample_scores(X, mean, covariance, dof, scale, kl, weight, block_rows):
-    """Each row's ``E_q[log Normal(x | mu, Lambda^-1)] - KL / W``."""
+def sample_scores(X, mean, covariance, dof, scale, kl, weight):
+    """Each row's ``E_q[log Normal(x | mu, Lambda^-1)] - KL / W``.
+
+    In row blocks of the engine (skvi._blocks): a block's temporaries are
+    its deviations and their products with ``E[Lambda]``.
+    """
     precision_mean = wishart_expected_precision(dof, scale)
     log_det_mean = float(wishart_expected_log_det(dof, scale))
-    scores = np.empty(X.shape[0])
-    for start in range(0, X.shape[0], block_rows):
-        rows = slice(start, start + block_rows)
+    n_samples, n_features = X.shape
+    scores = np.empty(n_samples)
+
+    def block_scores(rows):
         deviation = X[rows] - mean
-        quadratic = np.einsum("ij,jk,ik->i", deviation, precision_mean, deviation)
+        quadratic = np.einsum("ij,ij->i", np.dot(deviation, precision_mean), deviation)
         scores[rows] = expected_log_likelihood(
             quadratic, 1.0, covariance, precision_mean, log_det_mean
         )
+
+    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
+    _blocks.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
     return scores - kl / weight
 
 

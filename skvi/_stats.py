@@ -51,25 +51,15 @@ reference for its mean, so that such data too are merged without loss.
 
 Threads
 -------
-The pass over X runs on all available cores: the rows are cut into groups of
-:data:`_BLOCKS_PER_GROUP` row blocks (about 8 MiB of float64), each group is
-summed by one thread of a :class:`~concurrent.futures.ThreadPoolExecutor`
-(numpy releases the GIL in its loops and BLAS calls), and the groups' results
-are merged in group order. On the fast path the first block is probed once,
-before the groups start: if it must be recentred, its mean is the shift of
-every group from its first block on. Group boundaries depend on the data's
-shape only, never on the number of threads, so results are bit-identical
-whatever it is.
-Inputs of a single group (below about a million values) run in the calling
-thread. The number of threads is the smaller of the OpenMP and the BLAS limits
-(scikit-learn's ``_openmp_effective_n_threads``, which also counts the cores
-available to the process, and the BLAS thread count read with threadpoolctl),
-so that ``threadpoolctl.threadpool_limits(1)``, or joblib capping its workers'
-native thread pools, makes the pass single-threaded, as it does scikit-learn's
-OpenMP estimators. While the workers run, BLAS is limited to one thread (the
-workers' matrix products are small; BLAS threads on top of them would
-oversubscribe the cores), as scikit-learn's KMeans does; results do not
-depend on BLAS's thread count either.
+Every pass runs on skvi's row-block engine (:mod:`skvi._blocks`): blocks
+whose boundaries depend on X's shape only, each summed by one thread, the
+blocks' results merged in block order, so that results are bit-identical
+whatever the number of threads. The fast path sums every block around one
+shift (none on well-scaled data; else the first block's mean, probed once
+before the pass), then checks all blocks at once and recomputes centred only
+the blocks that lost digits: a block's Python is two ``numpy.dot`` calls and
+a multiplication, and ``numpy.dot`` releases the GIL where a vector-matrix
+``matmul`` does not (numpy 2.4), so the pass scales with the cores.
 
 References
 ----------
@@ -79,27 +69,13 @@ algorithm for computing sample variances", Stanford CS report STAN-CS-79-773, 19
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
+from . import _blocks
 from ._validation import assert_all_finite
-
-# Elements per row block: 2**16 float64 values (512 KiB), plus a float64 buffer of
-# the same size, stay in a core's L2 cache (2 MiB on the benchmark machine) with
-# room to spare; 2**15 to 2**17 measure alike (benchmarks/README.md).
-_BLOCK_ELEMENTS = 2**16
-
-# Row blocks per group, the unit of work of one thread. Its boundaries depend on
-# X's shape only, so that results do not depend on the number of threads; 16
-# blocks (8 MiB of float64) make enough groups to share between cores from about
-# 1e6 values on, and few enough that a group's fixed costs (a buffer, and one
-# recentred block on badly scaled data) stay at a few percent.
-_BLOCKS_PER_GROUP = 16
 
 # A block's raw-sum centred sum of squares is trusted while
 # sum w x**2 / S <= 10**_MAX_CANCELLATION, i.e. at most that many of float64's
@@ -111,82 +87,6 @@ _TRUSTED_RATIO = 10.0**_MAX_CANCELLATION
 # loop per row; viewed as rows of about this many values (whole data rows each)
 # the same subtraction runs ~1.3x faster.
 _SHIFT_ROW_WIDTH = 512
-
-
-# --------------------------------------------------------------------------
-# Threads
-
-
-_blas_controller = None
-
-
-def _blas():
-    """threadpoolctl's controller of the loaded BLAS libraries, built once (~20 ms)."""
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas_controller = ThreadpoolController().select(user_api="blas")
-    return _blas_controller
-
-
-def _blas_thread_limit():
-    """The smallest thread count of the loaded BLAS libraries (microseconds).
-
-    No limit when threadpoolctl finds no BLAS it knows.
-    """
-    limits = [lib.num_threads for lib in _blas().lib_controllers]
-    return min(limits, default=float("inf"))
-
-
-def _available_threads():
-    """Threads the pass may use: the smaller of the OpenMP and the BLAS limits.
-
-    Both follow ``threadpoolctl.threadpool_limits``; the OpenMP one also counts
-    the cores available to the process (cgroups, ``OMP_NUM_THREADS``).
-    """
-    return max(1, int(min(_openmp_effective_n_threads(), _blas_thread_limit())))
-
-
-def _map_groups(function, n_groups):
-    """``[function(g) for g in range(n_groups)]``, on several threads if worthwhile."""
-    n_threads = 1 if n_groups < 2 else min(n_groups, _available_threads())
-    if n_threads == 1:
-        return [function(group) for group in range(n_groups)]
-    with _one_blas_thread():
-        with ThreadPoolExecutor(max_workers=n_threads) as executor:
-            return list(executor.map(function, range(n_groups)))
-
-
-_blas_capped = threading.Lock()
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """BLAS on one thread while the workers run, as scikit-learn's KMeans does.
-
-    Each worker's matrix products are small; BLAS threads on top of the
-    workers would oversubscribe the cores. BLAS's limit is process-wide, so
-    only one call at a time sets and restores it (others running concurrently
-    leave it alone), and a limit is never left behind.
-    """
-    if not _blas_capped.acquire(blocking=False):
-        yield
-        return
-    try:
-        with _blas().limit(limits=1):
-            yield
-    finally:
-        _blas_capped.release()
-
-
-def _group_bounds(n_samples, block_rows):
-    """Row ranges of the groups of :data:`_BLOCKS_PER_GROUP` blocks."""
-    group_rows = block_rows * _BLOCKS_PER_GROUP
-    return [
-        (start, min(start + group_rows, n_samples))
-        for start in range(0, n_samples, group_rows)
-    ]
 
 
 # --------------------------------------------------------------------------
@@ -434,11 +334,19 @@ def _block_sums(deviation, weights, buffer):
 
     Both are BLAS matrix-vector products (``weights`` are ones for unit weights),
     several times faster than ``d.sum(axis=0)``, whose inner loop is one row.
-    ``deviation`` may be ``buffer`` itself: it is squared in place.
+    ``numpy.dot``, not ``@``: it releases the GIL for the BLAS call, where
+    numpy's vector-matrix ``matmul`` holds it, and so keeps other threads'
+    blocks running (:mod:`skvi._blocks`). ``deviation`` may be ``buffer``
+    itself: it is squared in place.
     """
-    first = weights @ deviation
+    if deviation.shape[0] == 1:
+        # numpy.dot scales a single row by BLAS, which turns 0 * NaN into 0:
+        # a NaN in a weightless last row must still show in the sums.
+        first = weights[0] * deviation[0]
+        return first, first * deviation[0]
+    first = np.dot(weights, deviation)
     squares = np.multiply(deviation, deviation, out=buffer[: deviation.shape[0]])
-    return first, weights @ squares
+    return first, np.dot(weights, squares)
 
 
 def _deviation(block, shift, buffer):
@@ -503,7 +411,7 @@ def _scaled_block_moments(block, weights, weight, buffer):
     """
     scale = _overflow_scale(block)
     scaled = np.divide(block, scale, dtype=np.float64)
-    centre = (weights @ scaled) / weight
+    centre = np.dot(weights, scaled) / weight
     offset, squares = _centred_block_moments(scaled, weights, weight, centre, buffer)
     return offset * scale, squares * scale * scale, centre * scale
 
@@ -571,70 +479,12 @@ def _block_moments(block, weights, weight, shift, buffer, estimator_name=None):
     return *_centred_block_moments(block, weights, weight, centre, buffer), centre
 
 
-def _group_moments(
-    X, sample_weight, start, stop, block_rows, reference, estimator_name
-):
-    """Per-block moments of rows ``start:stop``, summed in order by one thread.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_blocks,)
-    means : ndarray of shape (n_blocks, n_features)
-        Block means as offsets from ``reference``: the one given, else the
-        first centre this group chose, else 0.
-    sums_of_squares : ndarray of shape (n_blocks, n_features)
-    reference : ndarray of shape (n_features,) or None
-        The reference of ``means``; None for 0 (no reference given or chosen).
-    """
-    n_features = X.shape[1]
-    rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
-    buffer = np.empty((block_rows, n_features), dtype=np.float64)
-    ones = np.ones(block_rows) if sample_weight is None else None
-    # Block means come back as offsets from `shift` (from 0 while it is None)
-    # and are stored as offsets from `reference` (from 0 while it is None);
-    # `shift_offset` is `shift - reference`, None when that is 0.
-    chosen = reference is None
-    shift = None
-    shift_offset = None if chosen else -reference
-    if not chosen and reference.any():
-        # Data near a given reference sum around it from the first block on.
-        shift = _tiled(reference, rows_per_group)
-        shift_offset = None
-    starts = range(start, stop, block_rows)
-    weights = np.empty(len(starts))
-    means = np.empty((len(starts), n_features))
-    sums_of_squares = np.empty((len(starts), n_features))
-    for k, block_start in enumerate(starts):
-        block_stop = min(block_start + block_rows, stop)
-        block = X[block_start:block_stop]
-        if sample_weight is None:
-            block_weights = ones[: block.shape[0]]
-            weights[k] = block.shape[0]
-        else:
-            block_weights = sample_weight[block_start:block_stop]
-            weights[k] = block_weights.sum()
-        mean, sums_of_squares[k], centre = _block_moments(
-            block, block_weights, weights[k], shift, buffer, estimator_name
-        )
-        if centre is not None:
-            shift = _tiled(centre[:n_features], rows_per_group)
-            if chosen and reference is None:
-                reference = centre[:n_features]
-                means[:k] -= reference
-                shift_offset = None
-            else:
-                shift_offset = centre[:n_features] - reference
-        means[k] = mean if shift_offset is None else mean + shift_offset
-    return weights, means, sums_of_squares, reference
-
-
-def _first_centre(X, sample_weight, block_rows, estimator_name):
+def _probe_shift(X, sample_weight, block_rows, estimator_name):
     """The first block's mean if it must be recentred, else None.
 
-    Every group then sums around it from its first block on, instead of each
-    finding its own: badly scaled data pay for one recentred block, not one
-    per group. A function of X alone, so results stay independent of the
-    number of threads.
+    Every block then sums around it, instead of each finding its own: badly
+    scaled data pay for one recentred block, not one per block. A function
+    of X alone, so results stay independent of the number of threads.
     """
     block = X[:block_rows]
     weights = (
@@ -654,6 +504,14 @@ def _rebased(offsets, own_reference, reference):
     if own_reference is reference:
         return offsets
     return offsets + (own_reference - reference)
+
+
+def _thread_buffers(local, count, shape):
+    """``count`` float64 scratch arrays of ``shape``, one set per thread."""
+    buffers = getattr(local, "buffers", None)
+    if buffers is None:
+        buffers = local.buffers = [np.empty(shape) for _ in range(count)]
+    return buffers
 
 
 def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=None):
@@ -677,10 +535,11 @@ def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=N
 
 
 def _default_block_rows(n_samples, n_features, block_rows):
-    """Rows per block: about :data:`_BLOCK_ELEMENTS` values, in whole shift rows."""
+    """Rows per block (:func:`skvi._blocks.plan`), in whole shift rows."""
     if block_rows is None:
         rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
-        block_rows = _BLOCK_ELEMENTS // n_features
+        # The plan for any number of rows, in whole shift rows, then cut to n.
+        block_rows, _ = _blocks.plan(2**62, n_features)
         block_rows = max(1, block_rows - block_rows % rows_per_group)
     return max(1, min(block_rows, n_samples))
 
@@ -712,7 +571,7 @@ def weighted_moments_about(
         reference of earlier statistics (``partial_fit``) makes the offsets of
         the two directly comparable, so that their merge loses no digit.
     block_rows : int, default=None
-        Rows per block; by default about :data:`_BLOCK_ELEMENTS` elements a block.
+        Rows per block; by default the engine's plan (:func:`skvi._blocks.plan`).
     estimator_name : str, default=None
         Named in the error raised for NaN or infinite values.
 
@@ -739,33 +598,91 @@ def weighted_moments_about(
     """
     n_samples, n_features = X.shape
     block_rows = _default_block_rows(n_samples, n_features, block_rows)
+    rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
+    blocks = _blocks.block_slices(n_samples, block_rows)
     if reference is not None:
         reference = np.asarray(reference, dtype=np.float64)
+    ones = np.ones(block_rows) if sample_weight is None else None
+    local = threading.local()
 
-    def group_moments(group):
-        start, stop = bounds[group]
-        # numpy's error state is per thread: set in each one.
-        with np.errstate(over="ignore", invalid="ignore"):
-            return _group_moments(
-                X, sample_weight, start, stop, block_rows, reference, estimator_name
-            )
+    def block_weights(rows):
+        if sample_weight is None:
+            return ones[: rows.stop - rows.start]
+        return sample_weight[rows]
 
-    bounds = _group_bounds(n_samples, block_rows)
     # Non-finite sums are expected (they flag NaN, inf and overflow): no warnings.
     with np.errstate(over="ignore", invalid="ignore"):
-        if reference is None and len(bounds) > 1:
-            reference = _first_centre(X, sample_weight, block_rows, estimator_name)
-        groups = _map_groups(group_moments, len(bounds))
-        if reference is None:
-            chosen = [group[3] for group in groups if group[3] is not None]
-            reference = chosen[0] if chosen else np.zeros(n_features)
-        # Each group's means rebased on the common reference (Sterbenz: exact
-        # when the two are close); a group without one has means about 0.
-        means = np.concatenate(
-            [_rebased(group[1], group[3], reference) for group in groups]
+        # One shift for every block: the reference given (partial_fit), else
+        # the first block's mean if that block cancels too many digits.
+        if reference is not None and reference.any():
+            shift = reference
+        elif reference is None and len(blocks) > 1:
+            shift = _probe_shift(X, sample_weight, block_rows, estimator_name)
+        else:
+            shift = None
+        tiled = None if shift is None else _tiled(shift, rows_per_group)
+
+        def raw_sums(rows):
+            (buffer,) = _thread_buffers(local, 1, (block_rows, n_features))
+            # numpy's error state is per thread: set in each one.
+            with np.errstate(over="ignore", invalid="ignore"):
+                return _block_sums(
+                    _deviation(X[rows], tiled, buffer), block_weights(rows), buffer
+                )
+
+        sums = _blocks.map_blocks(
+            raw_sums, n_samples, block_rows, row_elements=n_features
         )
-        weights = np.concatenate([group[0] for group in groups])
-        sums_of_squares = np.concatenate([group[2] for group in groups])
+        first = np.array([part[0] for part in sums])
+        second = np.array([part[1] for part in sums])
+        weights = (
+            np.array([rows.stop - rows.start for rows in blocks], dtype=np.float64)
+            if sample_weight is None
+            else np.add.reduceat(sample_weight, [rows.start for rows in blocks])
+        )
+        positive = weights > 0
+        means = first / np.where(positive, weights, 1.0)[:, None]
+        sums_of_squares = second - first * means
+        # The fast path's one test (see _block_moments), for all blocks at once;
+        # blocks of zero weight pass when their sums are finite (0 and 0).
+        trusted = np.where(
+            positive,
+            (sums_of_squares * _TRUSTED_RATIO >= second).all(axis=1),
+            np.isfinite(first).all(axis=1) & np.isfinite(second).all(axis=1),
+        )
+        means[~positive] = 0.0
+        sums_of_squares[~positive] = 0.0
+        # Each block's own reference: the shift, or the centre it was
+        # recomputed about (None stands for 0).
+        own = [shift] * len(blocks)
+        redo = np.flatnonzero(~trusted)
+
+        def recompute(index):
+            rows = blocks[redo[index]]
+            buffer = np.empty((rows.stop - rows.start, n_features))
+            with np.errstate(over="ignore", invalid="ignore"):
+                return _block_moments(
+                    X[rows],
+                    block_weights(rows),
+                    weights[redo[index]],
+                    tiled,
+                    buffer,
+                    estimator_name,
+                )
+
+        for index, (mean, sum_of_squares, centre) in zip(
+            redo, _blocks.map_tasks(recompute, len(redo)), strict=True
+        ):
+            means[index], sums_of_squares[index] = mean, sum_of_squares
+            if centre is not None:
+                own[index] = centre[:n_features]
+        if reference is None:
+            chosen = [centre for centre in own if centre is not None]
+            reference = chosen[0].copy() if chosen else np.zeros(n_features)
+        # Each block's mean rebased on the common reference (Sterbenz: exact
+        # when the two are close).
+        for index, centre in enumerate(own):
+            means[index] = _rebased(means[index], centre, reference)
         weight, offset, sum_of_squares = (
             (float(weights[0]), means[0], sums_of_squares[0])
             if len(weights) == 1
@@ -787,7 +704,7 @@ def _centred_component(block, column, weight, centre, centred):
     of ``centre`` (Chan et al. eq. 1.7).
     """
     np.subtract(block, centre, out=centred)
-    correction = column @ centred
+    correction = np.dot(column, centred)
     return correction, centred
 
 
@@ -817,8 +734,8 @@ def _diagonal_scatter_about(
     is recomputed, so it may be ``squares`` itself.
     """
     n_rows = block.shape[0]
-    first = responsibilities.T @ deviation
-    second = responsibilities.T @ squares
+    first = np.dot(responsibilities.T, deviation)
+    second = np.dot(responsibilities.T, squares)
     positive = (weight > 0)[:, None]
     offset = np.divide(first, weight[:, None], out=np.zeros_like(first), where=positive)
     scatter = second - first * offset
@@ -832,7 +749,7 @@ def _diagonal_scatter_about(
         )
         offset[k] = correction / weight[k]
         np.multiply(centred, centred, out=centred)
-        scatter[k] = column @ centred - correction * offset[k]
+        scatter[k] = np.dot(column, centred) - correction * offset[k]
     return centres, offset, scatter
 
 
@@ -848,7 +765,7 @@ def _full_scatter(block, responsibilities, weight, centre, buffers):
     n_components = responsibilities.shape[1]
     n_features = block.shape[1]
     positive = (weight > 0)[:, None]
-    raw = responsibilities.T @ block
+    raw = np.dot(responsibilities.T, block)
     centres = np.divide(raw, weight[:, None], out=np.zeros_like(raw), where=positive)
     offset = np.zeros_like(centres)
     scatter = np.zeros((n_components, n_features, n_features))
@@ -860,7 +777,7 @@ def _full_scatter(block, responsibilities, weight, centre, buffers):
         )
         offset[k] = correction / weight[k]
         np.multiply(centred, column[:, None], out=weighted)
-        product = centred.T @ weighted
+        product = np.dot(centred.T, weighted)
         product -= np.outer(correction, offset[k])
         scatter[k] = 0.5 * (product + product.T)
     return centres, offset, scatter
@@ -906,7 +823,7 @@ def _component_block(block, responsibilities, scatter, buffers, estimator_name):
         shape = (n_components, n_features) + (n_features,) * (scatter == "full")
         return weight, np.zeros(shape[:2]), np.zeros(shape[:2]), np.zeros(shape)
     # The block's weighted mean over all components: the diagonal path's shift.
-    centre = (row_weight @ block) / total
+    centre = np.dot(row_weight, block) / total
     centres, offset, result = _SCATTERS[scatter](
         block, responsibilities, weight, centre, buffers
     )
@@ -922,37 +839,35 @@ def _component_block(block, responsibilities, scatter, buffers, estimator_name):
     return weight, centres * scale, offset * scale, _scale_scatter(result, scale)
 
 
-def _component_group(
-    X, sample_weight, responsibilities, start, stop, block_rows, scatter, name
-):
-    """Per-block weights, centres, offsets; summed scatter; rows ``start:stop``."""
-    n_features = X.shape[1]
-    buffers = [
-        np.empty((block_rows, n_features), dtype=np.float64)
-        for _ in range(_BUFFERS[scatter])
-    ]
-    weights, centres, offsets = [], [], []
-    scatter_sum = 0.0
-    for block_start in range(start, stop, block_rows):
-        rows = slice(block_start, min(block_start + block_rows, stop))
-        if responsibilities is None:
-            block_resp = (
-                np.ones((rows.stop - rows.start, 1))
-                if sample_weight is None
-                else sample_weight[rows, None]
-            )
-        else:
-            block_resp = np.asarray(responsibilities[rows], dtype=np.float64)
-            if sample_weight is not None:
-                block_resp = block_resp * sample_weight[rows, None]
-        weight, centre, offset, block_scatter = _component_block(
-            X[rows], block_resp, scatter, buffers, name
+def _component_rows(X, sample_weight, responsibilities, rows, scatter, buffers, name):
+    """:func:`_component_block` of rows ``rows``, with their weights applied."""
+    if responsibilities is None:
+        block_resp = (
+            np.ones((rows.stop - rows.start, 1))
+            if sample_weight is None
+            else sample_weight[rows, None]
         )
-        weights.append(weight)
-        centres.append(centre)
-        offsets.append(offset)
-        scatter_sum = scatter_sum + block_scatter
-    return np.stack(weights), np.stack(centres), np.stack(offsets), scatter_sum
+    else:
+        block_resp = np.asarray(responsibilities[rows], dtype=np.float64)
+        if sample_weight is not None:
+            block_resp = block_resp * sample_weight[rows, None]
+    weight, centre, offset, block_scatter = _component_block(
+        X[rows], block_resp, scatter, buffers, name
+    )
+    return weight[None], centre[None], offset[None], block_scatter
+
+
+def _fold_component_blocks(parts):
+    """Blocks' (weights, centres, offsets) stacked, their scatters summed, in order."""
+    scatter_sum = parts[0][3]
+    for part in parts[1:]:
+        scatter_sum = scatter_sum + part[3]
+    return (
+        np.concatenate([part[0] for part in parts]),
+        np.concatenate([part[1] for part in parts]),
+        np.concatenate([part[2] for part in parts]),
+        scatter_sum,
+    )
 
 
 def _general_statistics(
@@ -966,32 +881,36 @@ def _general_statistics(
     common ``reference``: one rounding of each final mean, none of a scatter.
     """
     n_samples, n_features = X.shape
-    block_rows = _default_block_rows(n_samples, n_features, block_rows)
-    bounds = _group_bounds(n_samples, block_rows)
+    n_components = 1 if responsibilities is None else responsibilities.shape[1]
+    result = n_components * n_features * (n_features if scatter == "full" else 1)
+    # Values per row: the buffers' rows and the block's responsibilities.
+    width = _BUFFERS[scatter] * n_features + n_components
+    if block_rows is None:
+        block_rows, _ = _blocks.plan(n_samples, width)
+    block_rows, group_blocks = _blocks.plan(
+        n_samples, width, block_rows=block_rows, result_elements=result
+    )
+    local = threading.local()
 
-    def group_statistics(group):
-        start, stop = bounds[group]
+    def block_statistics(rows):
+        buffers = _thread_buffers(local, _BUFFERS[scatter], (block_rows, n_features))
         # numpy's error state is per thread: set in each one.
         with np.errstate(over="ignore", invalid="ignore"):
-            return _component_group(
-                X,
-                sample_weight,
-                responsibilities,
-                start,
-                stop,
-                block_rows,
-                scatter,
-                name,
+            return _component_rows(
+                X, sample_weight, responsibilities, rows, scatter, buffers, name
             )
 
     with np.errstate(over="ignore", invalid="ignore"):
-        groups = _map_groups(group_statistics, len(bounds))
-        weights = np.concatenate([group[0] for group in groups])
-        centres = np.concatenate([group[1] for group in groups])
-        offsets = np.concatenate([group[2] for group in groups])
-        scatter_sum = groups[0][3]
-        for group in groups[1:]:
-            scatter_sum = scatter_sum + group[3]
+        weights, centres, offsets, scatter_sum = _fold_component_blocks(
+            _blocks.map_blocks(
+                block_statistics,
+                n_samples,
+                block_rows,
+                merge=_fold_component_blocks,
+                group_blocks=group_blocks,
+                row_elements=width,
+            )
+        )
         # Each component's first block of positive weight gives its reference.
         first = np.argmax(weights > 0, axis=0)
         component_reference = centres[first, np.arange(weights.shape[1])]
@@ -1003,6 +922,37 @@ def _general_statistics(
             (weight > 0)[:, None], (component_reference - reference) + offset, 0.0
         )
     return SufficientStatistics(weight, reference, offset, result)
+
+
+def block_statistics(
+    block, responsibilities, reference, *, scatter, estimator_name=None
+):
+    """:func:`sufficient_statistics` of one row block, with no pass of its own.
+
+    For a caller that is itself one block of the engine's pass (the
+    mixture's E-step): the same statistics as
+    ``sufficient_statistics(block, None, responsibilities, scatter=scatter,
+    reference=reference)`` for a block the engine would not cut, without
+    that call's plan, pass and merge of a single part (a few hundred
+    microseconds of Python per block). ``responsibilities`` hold the
+    frequency weights already (a component-major view is fine).
+    """
+    n_features = block.shape[1]
+    buffers = [np.empty((block.shape[0], n_features)) for _ in range(_BUFFERS[scatter])]
+    with np.errstate(over="ignore", invalid="ignore"):
+        weight, centres, offset, result = _component_block(
+            block,
+            np.asarray(responsibilities, dtype=np.float64),
+            scatter,
+            buffers,
+            estimator_name,
+        )
+        # One part: Chan's merge is the identity; rebase the means on the
+        # reference (exact where the centre is close to it).
+        offset = np.where((weight > 0)[:, None], (centres - reference) + offset, 0.0)
+    return SufficientStatistics(
+        weight, np.asarray(reference, dtype=np.float64), offset, result
+    )
 
 
 def _check_responsibilities(responsibilities, n_samples):
@@ -1055,7 +1005,7 @@ def sufficient_statistics(
     estimator_name : str, default=None
         Named in the error raised for NaN or infinite values.
     block_rows : int, default=None
-        Rows per block; by default about :data:`_BLOCK_ELEMENTS` values a block.
+        Rows per block; by default the engine's plan (:func:`skvi._blocks.plan`).
 
     Returns
     -------

@@ -36,6 +36,7 @@ from scipy.special import betaln, gammaln, logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _blocks
 from ._exact import _local_scale, _log_integrand, _posterior_modes
 from ._expectations import (
     LOG_2PI,
@@ -52,7 +53,7 @@ from ._normal import (
     _feature_elbo,
     _linear_response_std,
 )
-from ._stats import _map_groups, weighted_moments_about
+from ._stats import weighted_moments_about
 from ._validation import check_data, is_dask_collection
 
 __all__ = [
@@ -575,8 +576,9 @@ def _normal_log_ratios(estimator, X, sample_weight, n_draws, random_state):
 # a block of rows, the Mahalanobis terms of all the draws' components come
 # from one stacked product (skvi._mixture._mahalanobis_full, with the draws'
 # Cholesky factors in place of q's), then a log-sum-exp over components:
-# O(n_draws n K d^2) flops and O(n_draws n K) exponentials, in blocks of
-# about _PSIS_BLOCK_ELEMENTS values (8 MiB) per thread. On a dask collection
+# O(n_draws n K d^2) flops and O(n_draws n K) exponentials, in blocks of the
+# row-block engine (skvi._blocks): each task a block of draws, passing over
+# the row blocks in order. On a dask collection
 # each chunk's per-draw sums are reduced on its worker (X is never gathered);
 # the draws (O(n_draws K d^2) numbers) travel to each chunk's task.
 #
@@ -588,11 +590,6 @@ def _normal_log_ratios(estimator, X, sample_weight, n_draws, random_state):
 # other modes' mass: for well-separated, all-occupied components it is low by
 # log K! under the Dirichlet prior (by between 0 and log K! under the
 # stick-breaking prior).
-
-# Float64 values one block of the data term holds: K d projections and K log
-# densities per draw and row.
-_PSIS_BLOCK_ELEMENTS = 2**20
-
 
 # The weights' variables come in log space (skvi._mixture._sample_posterior),
 # so that a stick near 1 or a weight below float64's range keeps its ratio.
@@ -666,9 +663,11 @@ def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, 
     """
     S, K, d = means.shape
     n = X.shape[0]
+    # Float64 values a block holds per draw and row: K d projections and K
+    # log densities. A task's draws fill a block of the engine's size.
     per_row = K * (d + 1)
-    rows = int(min(n, max(64, _PSIS_BLOCK_ELEMENTS // per_row)))
-    step = int(max(1, _PSIS_BLOCK_ELEMENTS // (per_row * rows)))
+    rows, _ = _blocks.plan(n, per_row)
+    step = int(max(1, _blocks.BLOCK_ELEMENTS // (per_row * rows)))
     # -2 (log pi_k + 1/2 log|Lambda_k| - d/2 log 2 pi), as the E-step's offset.
     offset = 2.0 * log_weights + log_det - d * LOG_2PI
     shifted_means = means - centre
@@ -679,9 +678,9 @@ def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, 
         block_means = shifted_means[draws].reshape(m * K, d)
         block_factors = lower[draws].reshape(m * K, d, d)
         block_offset = offset[draws].reshape(m * K, 1)
-        total = np.zeros(m)
-        for start in range(0, n, rows):
-            deviation = np.subtract(X[start : start + rows], centre, dtype=np.float64)
+
+        def row_block(rows):
+            deviation = np.subtract(X[rows], centre, dtype=np.float64)
             log_density = _mahalanobis_full(deviation, None, block_means, block_factors)
             log_density -= block_offset
             log_density *= -0.5
@@ -689,14 +688,20 @@ def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, 
             top = log_density.max(axis=1)
             np.exp(log_density - top[:, None], out=log_density)
             log_norm = top + np.log(log_density.sum(axis=1))
-            total += (
+            return (
                 log_norm.sum(axis=1)
                 if sample_weight is None
-                else log_norm @ sample_weight[start : start + rows]
+                else np.dot(log_norm, sample_weight[rows])
             )
+
+        # Within a task (a thread of the engine's) the row blocks run in
+        # order, so that each draw's sum over rows has one order.
+        total = np.zeros(m)
+        for part in _blocks.map_blocks(row_block, n, rows, n_threads=1):
+            total += part
         return total
 
-    return np.concatenate(_map_groups(draw_block, -(-S // step)))
+    return np.concatenate(_blocks.map_tasks(draw_block, -(-S // step)))
 
 
 def _mixture_log_ratios(estimator, X, sample_weight, n_draws, random_state):
@@ -968,7 +973,8 @@ def linear_response_std(estimator):
     Returns
     -------
     std : LinearResponseStd
-        ``std.mean`` and ``std.precision``, arrays of shape (n_features,).
+        ``std.std`` and ``std.tau_std``, the corrected sds of ``mu`` and of
+        ``tau``, arrays of shape (n_features,).
         NaN where the fixed point is not a strict maximum of the ELBO in the
         directions that linear response probes (``D <= 0`` below): there the
         exact posterior is far from any product q(mu) q(tau) (typically two
@@ -1035,7 +1041,7 @@ def linear_response_std(estimator):
     >>> X = np.random.default_rng(0).normal(3.0, 1.0, size=(30, 1))
     >>> est = VariationalNormalEstimator(prior_mean=0.0, prior_std=0.5).fit(X)
     >>> corrected = linear_response_std(est)
-    >>> bool(corrected.mean[0] > est.posterior_std_[0])
+    >>> bool(corrected.std[0] > est.posterior_std_[0])
     True
     """
     _check_normal(estimator, "linear_response_std")

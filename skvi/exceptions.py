@@ -7,7 +7,12 @@ from sklearn.exceptions import (
     InconsistentVersionWarning as _SklearnInconsistentVersionWarning,
 )
 
-__all__ = ["ConvergenceWarning", "ELBODecreaseWarning", "InconsistentVersionWarning"]
+__all__ = [
+    "ConvergenceWarning",
+    "ELBODecreaseWarning",
+    "InconsistentVersionWarning",
+    "PriorDataConflictWarning",
+]
 
 
 class ELBODecreaseWarning(RuntimeWarning):
@@ -32,6 +37,50 @@ class ELBODecreaseWarning(RuntimeWarning):
     ...     est = VariationalNormalEstimator().fit(X)
     >>> bool(np.all(np.diff(est.elbo_history_) >= -1e-9 * abs(est.elbo_)))
     True
+    """
+
+
+class PriorDataConflictWarning(UserWarning):
+    """A prior given explicitly, not the data, decides a posterior mean.
+
+    :class:`~skvi.VariationalNormalEstimator` warns after a fit when, for some
+    feature ``j``, the prior on ``mu_j`` pulls the posterior mean more than
+    two posterior sds away from the data mean::
+
+        |posterior_mean_[j] - sample_mean_[j]| > 2 * posterior_std_[j]
+
+    A cheap rule (O(n_features), from the statistics and q): for the diagonal
+    model it is ``z_j * se_j / prior_std_j > 2``, where ``se_j**2 =
+    1 / (W E_q[tau_j])`` is the data's squared standard error of the mean and
+    ``z_j = |xbar_j - prior_mean_j| / sqrt(prior_std_j**2 + se_j**2)`` is how
+    many prior-predictive sds the data mean lies from the prior mean: the data
+    contradict the prior, and the prior is not negligible next to them. The
+    data-resolved priors (the default, ``None``) never trigger it, since they
+    centre ``mu``'s prior on the data mean. ``skvi fit`` prints a note by the
+    same rule.
+
+    The fit is still the exact CAVI answer for the prior given; the warning
+    says that the prior is worth checking.
+
+    Examples
+    --------
+    A prior mean of 0 with sd 1 for data around 1e6:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skvi import VariationalNormalEstimator
+    >>> from skvi.exceptions import PriorDataConflictWarning
+    >>> X = np.random.default_rng(0).normal(1e6, 3.0, size=(1000, 1))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     est = VariationalNormalEstimator(prior_mean=0.0, prior_std=1.0).fit(X)
+    >>> [w.category.__name__ for w in caught]
+    ['PriorDataConflictWarning']
+    >>> est.posterior_mean_.round(3), est.noise_std_.round(-3)  # the prior's answer
+    (array([0.001]), array([1000000.]))
+    >>> est = VariationalNormalEstimator().fit(X)  # priors from the data: no warning
+    >>> est.posterior_mean_.round(1), est.noise_std_.round(1)
+    (array([999999.9]), array([2.9]))
     """
 
 

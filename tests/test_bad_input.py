@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 
-from skvi._stats import _BLOCK_ELEMENTS
+from skvi._blocks import plan
 from tests._registry import ENTRIES, entry_id
 
 N_SAMPLES, N_FEATURES = 20, 2
@@ -431,11 +431,11 @@ def test_not_fitted(entry, call):
 # element-wise only when they are not finite: every block, every position
 # (both sides of a block boundary among them), and values that could cancel in
 # a sum (+inf with -inf) must still be caught. The blocks are those of the
-# one-pass statistics, about _BLOCK_ELEMENTS values each.
+# row-block engine's plan for the one-pass statistics.
 
 
 def _block_rows(n_features):
-    return max(1, _BLOCK_ELEMENTS // n_features)
+    return plan(10**9, n_features)[0]
 
 
 def _block_cases():

@@ -3,6 +3,7 @@ real processes for what only a process shows (the console script, exit codes,
 signals, a closed pipe)."""
 
 import bz2
+import contextlib
 import gzip
 import io
 import json
@@ -27,6 +28,7 @@ from skvi import VariationalNormalEstimator
 from skvi._cli import main
 from skvi._cli.fit import ESTIMATOR_DEFAULTS
 from skvi._cli.read import Progress
+from skvi.exceptions import PriorDataConflictWarning
 
 # The directory that holds the imported skvi package: a child process then
 # runs this skvi, installed (CI) or not (a source checkout).
@@ -181,10 +183,14 @@ def test_all_explicit_priors_and_options_are_passed_through(capsys, csv_data):
     result = run_json(capsys, "fit", path, *options, "--max-iter", 7, "--tol", 1e-3)
     assert result["priors"] == priors
     assert result["tol"] == 1e-3
-    estimator = VariationalNormalEstimator(**priors, max_iter=7, tol=1e-3).fit(X)
+    with pytest.warns(PriorDataConflictWarning) as caught:
+        estimator = VariationalNormalEstimator(**priors, max_iter=7, tol=1e-3).fit(X)
     assert_matches(result, estimator, NAMES)
-    # This prior pulls the means: the JSON carries the table's note.
-    assert any("pulls the posterior mean" in note for note in result["notes"])
+    # This prior pulls the means: the JSON carries the table's note, by the
+    # estimator's rule (PriorDataConflictWarning), for the same columns.
+    [note] = [note for note in result["notes"] if "pulls the posterior mean" in note]
+    pulled = re.search(r"of (\d+) of 3 columns", note)[1]
+    assert f"{pulled} of 3 feature(s)" in str(caught[0].message)
     status, out, _ = run(capsys, "fit", path, *options, "--max-iter", 7, "--tol", 1e-3)
     assert "Priors for every column: mu ~ Normal(2.5, 0.05^2)" in out
     for note in result["notes"]:
@@ -327,6 +333,70 @@ def test_standard_input(capsys, csv_data, monkeypatch):
     assert result["data"] == "standard input"
 
 
+@pytest.mark.parametrize("extension", COMPRESSORS)
+def test_compressed_standard_input_and_unnamed_files(
+    capsys, csv_data, tmp_path, monkeypatch, extension
+):
+    """gzip, bzip2 or xz on standard input, or in a file whose name does not
+    say so, is recognised by its first bytes (it was "not a UTF-8 text file")."""
+    path, X = csv_data
+    packed = COMPRESSORS[extension](path.read_bytes())
+    _stdin(monkeypatch, packed)
+    result = run_json(capsys, "fit", "-", "--chunk-rows", 128)
+    assert_matches(result, data_prior_fit(X), NAMES, rtol=1e-10)
+    unnamed = tmp_path / "scores.csv"
+    unnamed.write_bytes(packed)
+    result = run_json(capsys, "fit", unnamed)
+    assert_matches(result, data_prior_fit(X), NAMES, rtol=1e-10)
+
+
+MISSING_CSV = (
+    "a,b,c\n1,2,x\n,5,6\n7,NA,9\n10,11,\n13,14,15\n16,n/a,18\n19,20,21\n-,23,24\n"
+)
+
+
+def test_missing_drop_leaves_out_the_rows_and_reports_them(capsys, tmp_path):
+    """--missing drop: rows with a missing value in a selected column are left
+    out and counted; a missing value in a column left out drops nothing."""
+    path = tmp_path / "gaps.csv"
+    path.write_text(MISSING_CSV)
+    complete = np.array([[1.0, 2.0], [10.0, 11.0], [13.0, 14.0], [19.0, 20.0]])
+    status, _, err = run(capsys, "fit", path, "--columns", "a,b")
+    assert status == 2 and "--missing drop" in err
+    result = run_json(
+        capsys, "fit", path, "--columns", "a,b", "--missing", "drop", "--chunk-rows", 3
+    )
+    assert result["rows_read"] == 4 and result["rows_dropped"] == 4
+    assert_matches(result, data_prior_fit(complete), ["a", "b"], rtol=1e-10)
+    _, out, _ = run(capsys, "fit", path, "--columns", "a,b", "--missing", "drop")
+    assert re.search(r"^rows dropped\s+4 \(with a missing value", out, re.M)
+    # Column b only: its two missing values drop two rows.
+    only_b = run_json(capsys, "fit", path, "--columns", "b", "--missing", "drop")
+    assert (only_b["rows_read"], only_b["rows_dropped"]) == (6, 2)
+    # Other bad values are still errors, named as before.
+    path.write_text("a,b\n1,2\n,3\n4,x\n")
+    status, _, err = run(capsys, "fit", path, "--missing", "drop")
+    assert status == 2 and "line 4, column 'b': 'x' is not a number" in err
+
+
+def test_data_waiting_on_a_pipe_is_told_apart_from_a_silent_one(monkeypatch):
+    """`cat f.csv | skvi fit` has data waiting (the program stops with a hint);
+    a pipe that is open and silent (a notebook kernel's standard input) or
+    closed and empty has none (the example data are fitted)."""
+    from skvi._cli.read import _stdin_holds_data
+
+    for data in (b"a,b\n1,2\n", b""):
+        read_end, write_end = os.pipe()
+        with open(read_end, "rb", buffering=0) as reader:
+            monkeypatch.setattr(sys, "stdin", reader)
+            with open(write_end, "wb", buffering=0) as writer:
+                assert not _stdin_holds_data()  # open, nothing written yet
+                writer.write(data)
+                if data:
+                    assert _stdin_holds_data()
+            assert _stdin_holds_data() == bool(data)  # the writer has closed
+
+
 def test_bad_standard_input_is_one_line(capsys, monkeypatch):
     _stdin(monkeypatch, b"a,b\n1,2\n3,x\n")
     status, out, err = run(capsys, "fit", "-")
@@ -375,6 +445,43 @@ def test_plot_writes_a_png(capsys, tmp_path):
     assert re.search(rf"^plot\s+{re.escape(str(out))}$", text, re.M)
 
 
+def test_plot_panels_for_a_short_fit_and_data_priors():
+    """Issue 18: after 2 iterations the distance panel showed one dot under
+    ticks 0.945-1.050; the data-mean line hid under the prior-mean line."""
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    from matplotlib.figure import Figure
+
+    from skvi._cli import plot
+
+    figure = Figure()
+    plot._elbo_panels(figure, np.array([-10.0, -9.5]))
+    for ax in figure.axes:
+        assert ax.get_xlim() == (0.5, 2.5)
+        assert [t for t in ax.get_xticks() if 0.5 <= t <= 2.5] == [1.0, 2.0]
+    column = {
+        "name": "a",
+        "posterior_mean": 1.0,
+        "posterior_std": 0.1,
+        "credible_interval": [0.8, 1.2],
+        "data_mean": 1.0,
+        "prior": {"prior_mean": 1.0},
+    }
+    ax = Figure().subplots()
+    plot._posterior_panel(ax, column, 0.95)
+    assert [line.get_label() for line in ax.get_lines()[1:]] == [
+        "exact credible interval",
+        "data mean = prior mean (from the data)",
+    ]
+    column["prior"]["prior_mean"] = 0.9
+    ax = Figure().subplots()
+    plot._posterior_panel(ax, column, 0.95)
+    assert [line.get_label() for line in ax.get_lines()[1:]] == [
+        "exact credible interval",
+        "data mean",
+        "prior mean",
+    ]
+
+
 # --------------------------------------------------------------------------
 # Bad input: (id, file content or None for no file, arguments, words in the
 # message). ``{file}`` in the arguments is the written file, ``{dir}`` its
@@ -397,7 +504,12 @@ BAD_INPUTS = [
         ["fit", "{file}", "--columns", "a"],
         ["line 3", "4 fields", "3 columns"],
     ),
-    ("empty field", "a,b\n1,2\n3,\n", ["fit", "{file}"], ["line 3", "missing value"]),
+    (
+        "empty field",
+        "a,b\n1,2\n3,\n",
+        ["fit", "{file}"],
+        ["line 3", "missing value", "--missing drop"],
+    ),
     ("NA", "a,b\n1,NA\n", ["fit", "{file}"], ["line 2", "'b'", "missing value"]),
     ("nan", "a,b\n1,2\nnan,4\n", ["fit", "{file}"], ["line 3", "'a'", "missing"]),
     ("inf", "a,b\n1,2\n3,-inf\n", ["fit", "{file}"], ["line 3", "infinite"]),
@@ -446,6 +558,13 @@ BAD_INPUTS = [
         ["line 3", "longer than 1,048,576 bytes"],
     ),
     ("zip of two files", None, ["fit", "{dir}/two.zip"], ["exactly one file"]),
+    ("zip on standard input", None, ["fit", "-"], ["zip archive", "unzip -p"]),
+    (
+        "data on standard input, no FILE",
+        "a,b\n1,2\n",
+        ["fit"],
+        ["standard input", "'-'", "skvi fit -"],
+    ),
     (
         "unknown column",
         "a,b\n1,2\n",
@@ -514,7 +633,17 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch):
     if name == "plot without matplotlib":
         # None in sys.modules makes ``import matplotlib`` raise ImportError.
         monkeypatch.setitem(sys.modules, "matplotlib", None)
-    status, out, err = run(capsys, *[a.format(file=path, dir=tmp_path) for a in args])
+    # Standard input as a shell gives it: `skvi fit -  < two.zip`, `cat f | skvi fit`.
+    stdin = {
+        "zip on standard input": tmp_path / "two.zip",
+        "data on standard input, no FILE": path,
+    }.get(name)
+    with contextlib.ExitStack() as stack:
+        if stdin is not None:
+            opened = stack.enter_context(open(stdin, encoding="utf-8"))
+            monkeypatch.setattr(sys, "stdin", opened)
+        arguments = [a.format(file=path, dir=tmp_path) for a in args]
+        status, out, err = run(capsys, *arguments)
     assert status == 2, (out, err)
     assert out == ""
     assert "Traceback" not in err
@@ -634,7 +763,8 @@ def test_ctrl_c_ends_quietly_with_130():
 
 
 def test_closed_pipe_ends_quietly_with_141(tmp_path):
-    """`skvi fit | head -1`, and a small output to a reader already gone."""
+    """`skvi fit | head -1`, a small output to a reader already gone, and
+    `skvi segment --labels /dev/stdout | head -1`."""
     path = write_csv(
         tmp_path / "wide.csv", np.ones((3, 2000)), [f"c{i}" for i in range(2000)]
     )
@@ -642,18 +772,29 @@ def test_closed_pipe_ends_quietly_with_141(tmp_path):
     def start(*args):
         return subprocess.Popen(
             [sys.executable, "-m", "skvi", *args],
+            # No data waiting on stdin: the default data are fitted.
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=_env(),
         )
 
-    # Both at once: a table larger than a pipe's buffer, read one line; and a
-    # small table whose reader closes before it is written.
+    # At once: a table larger than a pipe's buffer, read one line; a small
+    # table whose reader closes before it is written; and labels larger than
+    # a pipe's buffer written to /dev/stdout (issue 18: they exited 2).
+    rows = np.random.default_rng(0).normal(size=(6000, 2))
+    many = write_csv(tmp_path / "many.csv", rows, ["x", "y"])
     large, small = start("fit", str(path)), start("fit", "--columns", "age")
+    labels = start(
+        "segment", str(many), "--components", "2", "--n-init", "1",
+        "--max-iter", "20", "--labels", "/dev/stdout",
+    )  # fmt: skip
     small.stdout.close()
     assert large.stdout.readline().startswith(b"Data:")
     large.stdout.close()
-    for process in (large, small):
+    assert labels.stdout.readline() == b"row,segment,probability\n"
+    labels.stdout.close()
+    for process in (large, small, labels):
         with process.stderr:
             err = process.stderr.read()
         assert process.wait(timeout=60) == 141, err

@@ -120,3 +120,63 @@ def test_default_run_prints_no_warning(capsys):
         status, out, err = _run(capsys, "segment", "--json")
     assert status == 0 and err == ""
     assert len(json.loads(out)["segments"]) >= 2
+
+
+def test_segments_with_no_rows_are_switched_off_not_listed():
+    """A component with weight over 1% that no row is assigned to is no
+    segment (issue 18: "weight 0.031, size 0")."""
+    from argparse import Namespace
+
+    from skvi._cli import segment
+    from skvi._cli.read import DataSource
+
+    centres = np.repeat([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]], [70, 70, 60], axis=0)
+    X = centres + np.random.default_rng(1).normal(size=(200, 2))
+    est = VariationalGaussianMixture(n_components=3, random_state=0).fit(X)
+    assert np.all(est.weights_ > 0.01)
+    biggest = int(np.argmax(est.weights_))
+    labels = np.full(200, biggest)  # every row in one component
+    args = Namespace(level=0.95, labels=None, plot=None, missing="error")
+    args.max_iter, args.tol = 500, 1e-6
+    source = DataSource("data", ["x", "y"], iter(()), rows_read=200)
+    out = segment.result(source, X, est, labels, None, args, 0.0, 1.0)
+    assert [s["size"] for s in out["segments"]] == [200]
+    assert out["switched_off"] == 2
+    assert "1 segments of at most 3 (2 switched off: weight < 1% or no rows)" in (
+        segment.format_table(out)
+    )
+
+
+def test_not_converged_gives_a_hint(tmp_path, capsys):
+    X = np.random.default_rng(2).uniform(size=(300, 2))
+    np.savetxt(tmp_path / "flat.csv", X, delimiter=",", header="a,b", comments="")
+    args = ["segment", tmp_path / "flat.csv", "--max-iter", 3, "--n-init", 1]
+    status, out, err = _run(capsys, *args, "--json")
+    assert status == 0, err
+    result = json.loads(out)
+    assert not result["converged"]
+    [note] = result["notes"]
+    assert "--max-iter 12" in note and "fewer --components" in note
+    status, out, err = _run(capsys, *args)
+    assert "converged   no: max_iter=3 reached" in out
+    assert "Note: The fit did not converge in --max-iter 3" in out
+
+
+def test_missing_drop_keeps_the_row_numbers_of_the_file(tmp_path, capsys):
+    X, _ = _customers(tmp_path / "customers.csv")
+    lines = (tmp_path / "customers.csv").read_text().splitlines()
+    for row in (0, 7, 100):  # data row numbers; the header is line 0
+        fields = lines[row + 1].split(",")
+        fields[1] = "NA" if row else ""
+        lines[row + 1] = ",".join(fields)
+    (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n")
+    labels = tmp_path / "labels.csv"
+    status, out, err = _run(
+        capsys, "segment", tmp_path / "gaps.csv", "--missing", "drop",
+        "--components", 4, "--labels", labels, "--json",
+    )  # fmt: skip
+    assert status == 0, err
+    result = json.loads(out)
+    assert (result["rows_read"], result["rows_dropped"]) == (597, 3)
+    rows = [int(line.split(",")[0]) for line in labels.read_text().splitlines()[1:]]
+    assert rows == [r for r in range(600) if r not in (0, 7, 100)]

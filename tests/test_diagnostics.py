@@ -33,13 +33,16 @@ from skvi.diagnostics import (
     psis_diagnostic,
 )
 from tests._reference import exact_posterior as grid_posterior
+from tests._registry import SEED_PRIORS
 
 PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 
 
 def _tight(**params):
     """An estimator run to the CAVI fixed point (tol=0)."""
-    return VariationalNormalEstimator(tol=0.0, max_iter=100_000, **params)
+    return VariationalNormalEstimator(
+        tol=0.0, max_iter=100_000, **{**SEED_PRIORS, **params}
+    )
 
 
 def _statistics(x, w):
@@ -114,7 +117,9 @@ def test_exact_posterior_bookkeeping():
     """elbo sums to elbo_, kl = log_evidence - elbo >= 0, std_ratio is q over exact."""
     rng = np.random.default_rng(0)
     X = rng.normal([0.0, 3.0, -2.0], [1.0, 0.5, 3.0], size=(15, 3))
-    est = VariationalNormalEstimator(prior_std=[1.0, 0.3, 10.0]).fit(X)
+    # The prior at 0 (SEED_PRIORS): the columns at 3 and -2 conflict with it.
+    prior = {**SEED_PRIORS, "prior_std": [1.0, 0.3, 10.0]}
+    est = VariationalNormalEstimator(**prior).fit(X)
     exact = exact_posterior(est)
     assert exact.mean.shape == exact.kl.shape == (3,)
     np.testing.assert_allclose(exact.elbo.sum(), est.elbo_, rtol=1e-12)
@@ -123,7 +128,9 @@ def test_exact_posterior_bookkeeping():
     np.testing.assert_allclose(exact.std_ratio, est.posterior_std_ / exact.std)
     # Column by column it is the same as one feature at a time.
     for j in range(3):
-        one = VariationalNormalEstimator(prior_std=est.prior_std_[j]).fit(X[:, [j]])
+        one = VariationalNormalEstimator(
+            **{**SEED_PRIORS, "prior_std": est.prior_std_[j]}
+        ).fit(X[:, [j]])
         np.testing.assert_allclose(exact_posterior(one).mean, exact.mean[j], rtol=1e-12)
 
 
@@ -221,7 +228,10 @@ def test_exact_posterior_on_extreme_scales(prior_std, n, location, scale, prior_
     its sd is set by the prior's scale and quad warns that it converges slowly.
     """
     X = location + scale * np.random.default_rng(n).standard_normal((n, 1))
-    est = VariationalNormalEstimator(prior_std=prior_std, prior_rate=prior_rate)
+    # The prior mean at 0, the data at 0, 5 or 1e8 (prior_shape 1: skvi 0.2's).
+    est = VariationalNormalEstimator(
+        prior_mean=0.0, prior_std=prior_std, prior_shape=1.0, prior_rate=prior_rate
+    )
     est.fit(X)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -295,7 +305,7 @@ def test_linear_response_is_the_response_of_q(n, conflict, prior_std):
         for t in (-h, h)
     ]
     np.testing.assert_allclose(
-        (shifted[1] - shifted[0]) / (2 * h), corrected.mean**2, rtol=1e-7
+        (shifted[1] - shifted[0]) / (2 * h), corrected.std**2, rtol=1e-7
     )
     rates = [
         _tight(**{**prior, "prior_mean": prior_mean, "prior_rate": 2.0 - t}).fit(X)
@@ -303,7 +313,7 @@ def test_linear_response_is_the_response_of_q(n, conflict, prior_std):
     ]
     precision = [fit.posterior_shape_ / fit.posterior_rate_ for fit in rates]
     np.testing.assert_allclose(
-        (precision[1] - precision[0]) / (2 * h), corrected.precision**2, rtol=1e-7
+        (precision[1] - precision[0]) / (2 * h), corrected.tau_std**2, rtol=1e-7
     )
 
 
@@ -326,8 +336,8 @@ def test_linear_response_close_to_exact_where_mean_field_is_far(
     # The case is one where mean-field is badly off...
     assert np.all(exact.std_ratio < 0.95)
     # ...and linear response is not.
-    np.testing.assert_allclose(corrected.mean / exact.std, 1.0, atol=tolerance)
-    np.testing.assert_allclose(corrected.precision / exact.tau_std, 1.0, atol=0.01)
+    np.testing.assert_allclose(corrected.std / exact.std, 1.0, atol=tolerance)
+    np.testing.assert_allclose(corrected.tau_std / exact.tau_std, 1.0, atol=0.01)
 
 
 @pytest.mark.parametrize("n, conflict, prior_std", [(20, 4, 0.5), (10, 4, 0.5)])
@@ -340,7 +350,7 @@ def test_linear_response_removes_most_of_the_error_at_small_n(n, conflict, prior
     corrected = linear_response_std(est)
     mean_field_error = np.mean(1 - exact.std_ratio)
     assert mean_field_error > 0.1
-    assert np.mean(np.abs(corrected.mean / exact.std - 1)) < 0.5 * mean_field_error
+    assert np.mean(np.abs(corrected.std / exact.std - 1)) < 0.5 * mean_field_error
 
 
 def test_linear_response_leaves_agreeing_data_alone():
@@ -348,9 +358,9 @@ def test_linear_response_leaves_agreeing_data_alone():
     x = np.array([-1.0, 0.0, 1.0])[:, np.newaxis]
     est = _tight().fit(x)
     corrected = linear_response_std(est)
-    np.testing.assert_allclose(corrected.mean, est.posterior_std_, rtol=1e-12)
+    np.testing.assert_allclose(corrected.std, est.posterior_std_, rtol=1e-12)
     assert (
-        corrected.precision[0]
+        corrected.tau_std[0]
         > math.sqrt(est.posterior_shape_[0]) / (est.posterior_rate_[0])
     )
 
@@ -373,11 +383,11 @@ def test_no_linear_response_meets_the_target_where_data_agree_with_the_prior():
         20, n_features=32, prior_std=0.5, prior_shape=2.0, prior_rate=2.0
     )
     corrected = linear_response_std(est)
-    np.testing.assert_allclose(corrected.mean, est.posterior_std_, rtol=1e-14)
+    np.testing.assert_allclose(corrected.std, est.posterior_std_, rtol=1e-14)
     exact = exact_posterior(est)
     # Exact sd more than 2% above mean-field's (and so linear response's),
     # feature by feature, by about share / (2 a_n) on average.
-    assert np.all(exact.std > 1.02 * corrected.mean)
+    assert np.all(exact.std > 1.02 * corrected.std)
     widening = np.mean(exact.std / est.posterior_std_ - 1)
     share = 1 - (est.posterior_std_ / 0.5) ** 2
     assert 0.8 < widening / np.mean(share / (2 * 12)) < 1.05
@@ -396,19 +406,26 @@ def test_no_linear_response_meets_the_target_under_a_vague_prior():
     est = _tight(prior_std=1e300, prior_shape=0.5, prior_rate=1.0).fit(X)
     corrected = linear_response_std(est)
     np.testing.assert_array_equal(est.posterior_mean_, est.sample_mean_)
-    np.testing.assert_allclose(corrected.mean, est.posterior_std_, rtol=1e-14)
+    np.testing.assert_allclose(corrected.std, est.posterior_std_, rtol=1e-14)
     exact = exact_posterior(est)
     np.testing.assert_allclose(exact.std_ratio, math.sqrt(18 / 20), rtol=1e-8)
-    assert np.all(corrected.mean / exact.std < 0.95)
+    assert np.all(corrected.std / exact.std < 0.95)
 
 
 def test_linear_response_std_method():
     X = _conflicting_data(30, 3, 1.0)
-    est = VariationalNormalEstimator().fit(X)
-    mean, precision = est.linear_response_std()
+    est = VariationalNormalEstimator(prior_mean=0.0).fit(X)
+    std, tau_std = est.linear_response_std()
     expected = linear_response_std(est)
-    np.testing.assert_array_equal(mean, expected.mean)
-    np.testing.assert_array_equal(precision, expected.precision)
+    np.testing.assert_array_equal(std, expected.std)
+    np.testing.assert_array_equal(tau_std, expected.tau_std)
+    assert np.all(std > est.posterior_std_)  # the prior at 0 conflicts: a correction
+    # The fields were named mean and precision, though they hold sds: the old
+    # names still work, with a FutureWarning.
+    with pytest.warns(FutureWarning, match=r"LinearResponseStd.mean .* use .*\.std"):
+        np.testing.assert_array_equal(expected.mean, std)
+    with pytest.warns(FutureWarning, match=r"\.precision .* use .*\.tau_std"):
+        np.testing.assert_array_equal(expected.precision, tau_std)
 
 
 # --------------------------------------------------------------------------
@@ -437,7 +454,7 @@ def test_pareto_shape_of_a_known_ratio():
 
 def _psis_case(n, conflict, prior_std, n_features=16, seed=0):
     X = _conflicting_data(n, conflict, prior_std, n_features, seed)
-    est = VariationalNormalEstimator(prior_std=prior_std).fit(X)
+    est = VariationalNormalEstimator(**{**SEED_PRIORS, "prior_std": prior_std}).fit(X)
     return X, est
 
 

@@ -252,9 +252,10 @@ def test_exact_interval_moves_with_the_units(scale):
         prior_std=np.multiply(prior["prior_std"], scale),
         prior_rate=np.multiply(prior["prior_rate"], scale**2),
     )
+    moved_fit = _fit(x * scale, **moved)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        lower, upper = _fit(x * scale, **moved).credible_interval(0.95)
+        lower, upper = moved_fit.credible_interval(0.95)
     assert_allclose(lower, unit[0] * scale, rtol=1e-12)
     assert_allclose(upper, unit[1] * scale, rtol=1e-12)
 

@@ -390,6 +390,42 @@ def test_warm_start_continues_and_the_elbo_keeps_climbing():
     assert elbos[-1] > elbos[0]
 
 
+def test_monotonic_likelihood_as_in_scikit_learn():
+    """scikit-learn's own ``test_monotonic_likelihood``
+    (sklearn/mixture/tests/test_bayesian_mixture.py), on skvi.
+
+    One iteration per warm-started fit: ``lower_bound_`` never decreases, and
+    the run converges (the first change of a warm fit is measured from the
+    last fit's ELBO, as scikit-learn measures it from its bound). It ran 600
+    fits without converging, ``lower_bound_`` drifting down by rounding.
+    """
+    from sklearn.mixture.tests.test_gaussian_mixture import RandomData
+
+    rng = np.random.RandomState(0)
+    rand_data = RandomData(rng, scale=20)
+    for prior_type in WEIGHT_PRIORS:
+        for covariance_type in COVARIANCE_TYPES:
+            X = rand_data.X[covariance_type]
+            est = VariationalGaussianMixture(
+                weight_concentration_prior_type=prior_type,
+                n_components=2 * rand_data.n_components,
+                covariance_type=covariance_type,
+                warm_start=True,
+                max_iter=1,
+                random_state=rng,
+                tol=1e-3,
+            )
+            current = -np.inf
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                for _ in range(600):
+                    previous, current = current, est.fit(X).lower_bound_
+                    assert current >= previous, (prior_type, covariance_type)
+                    if est.converged_:
+                        break
+            assert est.converged_, (prior_type, covariance_type)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_sample_posterior_has_the_moments_of_q(covariance_type):
     X, _ = _blobs(seed=10)

@@ -104,7 +104,7 @@ def test_partial_fit_checks_n_features():
 def test_partial_fit_checks_feature_names():
     frame = pd.DataFrame({"a": [1.0, 2.0, 4.0], "b": [0.0, 1.0, 0.5]})
     estimator = VariationalNormalEstimator().partial_fit(frame)
-    fitted = estimator.posterior_mean_.copy()
+    fitted = estimator.posterior_std_.copy()
     with pytest.raises(ValueError, match="Feature names must be in the same order"):
         estimator.partial_fit(frame[["b", "a"]])
     with pytest.raises(ValueError, match="Feature names unseen at fit time:\n- c"):
@@ -114,7 +114,7 @@ def test_partial_fit_checks_feature_names():
     np.testing.assert_array_equal(estimator.feature_names_in_, ["a", "b"])
     # The bad chunks changed nothing; the unnamed one (a warning) was added.
     assert estimator.n_samples_seen_ == 6
-    assert not np.array_equal(estimator.posterior_mean_, fitted)
+    assert np.all(estimator.posterior_std_ < fitted)
 
 
 def test_partial_fit_after_fit_continues_from_fit():

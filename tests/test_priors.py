@@ -10,13 +10,21 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 from scipy.special import gammaln
 
 from skvi import VariationalNormalEstimator
+from skvi.exceptions import PriorDataConflictWarning
+from tests._registry import SEED_PRIORS
 
 X3 = np.array([[1.0], [2.0], [3.0]])
+
+
+def _seed_prior_estimator(**params):
+    """The estimator with the priors not given at skvi 0.2's defaults, N(0, 1)
+    and Gamma(1, 1): these tests are about that prior at extreme scales."""
+    return VariationalNormalEstimator(**{**SEED_PRIORS, **params})
 
 
 def _log_evidence_mu_known(x, mu, a0, b0):
@@ -40,7 +48,7 @@ def test_very_tight_prior_pins_mu_at_the_prior(prior_std):
     Gamma(a0 + n/2, b0 + sum x**2 / 2), q(mu) moves from 0 by
     s0**2 W E[tau] xbar to first order, and the ELBO is log p(X | mu = 0).
     """
-    est = VariationalNormalEstimator(prior_std=prior_std).fit(X3)
+    est = _seed_prior_estimator(prior_std=prior_std).fit(X3)
     shape, rate = 1.0 + 1.5, 1.0 + 0.5 * 14.0
     assert_allclose(est.posterior_shape_, shape, rtol=1e-14)
     assert_allclose(est.posterior_rate_, rate, rtol=1e-14)
@@ -63,8 +71,8 @@ def test_very_vague_prior_is_accepted(prior_std):
     """
     rng = np.random.default_rng(0)
     X = rng.normal(5.0, 2.0, size=(40, 2))
-    vague = VariationalNormalEstimator(prior_std=prior_std).fit(X)
-    reference = VariationalNormalEstimator(prior_std=1e12).fit(X)
+    vague = _seed_prior_estimator(prior_std=prior_std).fit(X)
+    reference = _seed_prior_estimator(prior_std=1e12).fit(X)
     for name in ("posterior_mean_", "posterior_std_", "posterior_rate_"):
         assert_allclose(getattr(vague, name), getattr(reference, name), rtol=1e-12)
     assert_allclose(
@@ -86,12 +94,12 @@ def test_vague_prior_on_huge_data_matches_the_rescaled_fit():
     settings = dict(tol=0.0, max_iter=2000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        huge = VariationalNormalEstimator(
+        huge = _seed_prior_estimator(
             prior_std=1e5 * c, prior_rate=c * c, **settings
         ).fit(X)
-        unit = VariationalNormalEstimator(
-            prior_std=1e5, prior_rate=1.0, **settings
-        ).fit(X / c)
+        unit = _seed_prior_estimator(prior_std=1e5, prior_rate=1.0, **settings).fit(
+            X / c
+        )
     assert_allclose(huge.posterior_mean_ / c, unit.posterior_mean_, rtol=1e-12)
     assert_allclose(huge.posterior_std_ / c, unit.posterior_std_, rtol=1e-10)
     assert_allclose(huge.noise_std_ / c, unit.noise_std_, rtol=1e-10)
@@ -102,10 +110,26 @@ def test_tight_prior_on_tiny_data_is_finite():
     X = 1e-160 * np.random.default_rng(7).normal(size=(30, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        est = VariationalNormalEstimator(prior_std=1e-165).fit(X)
+        # The prior pins mu at 0, 1e4 posterior sds from the data mean: that
+        # warning is the right one, numpy's are not.
+        warnings.simplefilter("ignore", PriorDataConflictWarning)
+        est = _seed_prior_estimator(prior_std=1e-165).fit(X)
     assert np.isfinite(est.elbo_)
     assert_allclose(est.posterior_std_, 1e-165, rtol=1e-12)
     assert abs(est.posterior_mean_[0]) < 1e-165
+
+
+def test_default_priors_on_data_below_1e_minus_154_give_one_clear_error():
+    """Their variance, and the data-resolved prior rate, underflow float64:
+    one ValueError saying so, no numpy warning, nothing fitted lost."""
+    X = 1e-160 * np.random.default_rng(7).normal(size=(30, 1))
+    est = VariationalNormalEstimator().fit(np.ones((3, 1)) + X3)
+    before = est.posterior_mean_.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="spreads below about 1e-154 underflow"):
+            est.fit(X)
+    assert_array_equal(est.posterior_mean_, before)
 
 
 @pytest.mark.parametrize("prior_std", [1e-12, 1e-3, 1.0, 1e3, 1e12])
@@ -114,7 +138,7 @@ def test_mean_update_agrees_with_exact_rational_arithmetic(prior_std):
     from fractions import Fraction
 
     X = np.array([[1e6 + 0.25], [1e6 - 0.5], [1e6 + 1.75]])
-    est = VariationalNormalEstimator(prior_mean=-3.0, prior_std=prior_std, max_iter=1)
+    est = _seed_prior_estimator(prior_mean=-3.0, prior_std=prior_std, max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X)
@@ -200,6 +224,108 @@ def test_none_priors_on_a_constant_column_fall_back_to_its_scale():
     # One sample: no spread at all.
     single = VariationalNormalEstimator(prior_std=None, prior_rate=None).fit([[3.0]])
     assert_allclose(single.prior_std_, 3.0)
+
+
+def test_the_defaults_are_the_data_resolved_priors():
+    """Issue 18: N(0, 1) on data around 1e6 gave a mean of 0.3 and a noise sd
+    of 1e6, silently; the default priors now come from the data."""
+    rng = np.random.default_rng(18)
+    X = rng.normal([100.0, -5.0, 1e6], [10.0, 2.0, 3.0], size=(3000, 3))
+    default = VariationalNormalEstimator()
+    assert all(default.get_params()[name] is None for name in SEED_PRIORS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = default.fit(X)
+    data = VariationalNormalEstimator(
+        prior_mean=None, prior_std=None, prior_shape=None, prior_rate=None
+    ).fit(X)
+    for name in ("prior_mean_", "prior_rate_", "posterior_mean_", "noise_std_"):
+        assert_array_equal(getattr(est, name), getattr(data, name))
+    assert np.all(np.abs(est.posterior_mean_ - X.mean(0)) < 0.01 * est.posterior_std_)
+    assert_allclose(est.noise_std_, X.std(0), rtol=1e-3)
+    # The former default is one argument away, and gives the former answer:
+    # the prior decides the third mean, and shrinks the first by over 2 sds.
+    with pytest.warns(PriorDataConflictWarning, match=r"2 of 3 feature\(s\) \(0, 2\)"):
+        seed = VariationalNormalEstimator(**SEED_PRIORS).fit(X)
+    assert abs(seed.posterior_mean_[2]) < 1.0 and seed.noise_std_[2] > 1e5
+
+
+def test_full_covariance_resolves_the_same_priors_from_the_data():
+    rng = np.random.default_rng(19)
+    X = rng.multivariate_normal([5.0, -200.0], [[4.0, 3.0], [3.0, 9.0]], size=400)
+    full = VariationalNormalEstimator(covariance_type="full").fit(X)
+    diag = VariationalNormalEstimator().fit(X)
+    for name in ("prior_mean_", "prior_std_", "prior_shape_", "prior_rate_"):
+        # (The full scatter's diagonal and the diagonal pass round differently.)
+        assert_allclose(getattr(full, name), getattr(diag, name), rtol=1e-10)
+    # Wishart(nu0 = 2 a0 + d - 1 = d, W0 = diag(1 / (2 b0)) = diag(1 / v)).
+    assert full.prior_dof_ == 2.0
+    assert_allclose(full.prior_scale_, np.diag(1.0 / X.var(0)), rtol=1e-10)
+    assert_allclose(full.noise_covariance_, np.cov(X.T, bias=True), rtol=0.02)
+    explicit = VariationalNormalEstimator(
+        covariance_type="full",
+        **{name: getattr(diag, name + "_") for name in SEED_PRIORS},
+    ).fit(X)
+    assert_allclose(full.posterior_mean_, explicit.posterior_mean_, rtol=1e-12)
+    assert_allclose(full.elbo_, explicit.elbo_, rtol=1e-12)
+
+
+def test_grid_search_takes_none_as_a_grid_value():
+    from sklearn.model_selection import GridSearchCV
+
+    X = np.random.default_rng(20).normal(50.0, 5.0, size=(120, 2))
+    grid = {"prior_mean": [None, 0.0], "prior_std": [None, 1.0]}
+    search = GridSearchCV(VariationalNormalEstimator(), grid, cv=3).fit(X)
+    # N(0, 1) on mu for data at 50 is refuted by held-out data; None is not.
+    assert search.best_params_["prior_mean"] is None
+    assert search.best_estimator_.prior_mean is None
+    assert_allclose(search.best_estimator_.prior_mean_, X.mean(0), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# PriorDataConflictWarning: one documented rule, here and in `skvi fit`
+# --------------------------------------------------------------------------
+
+
+def test_conflict_rule_is_the_shift_in_posterior_sds_and_its_closed_form():
+    """``|m - xbar| > 2 s``, which at the fixed point is ``z se / s0 > 2``."""
+    from skvi._normal import prior_data_conflicts
+
+    rng = np.random.default_rng(21)
+    X = rng.normal([0.5, 3.0, 8.0, 30.0], 1.0, size=(10, 4))
+    est = VariationalNormalEstimator(prior_mean=0.0, prior_std=1.0, tol=0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X)
+    se = 1.0 / np.sqrt(est.n_samples_seen_ / est.noise_std_**2)
+    z = np.abs(est.sample_mean_) / np.sqrt(1.0 + se**2)
+    shift = np.abs(est.posterior_mean_ - est.sample_mean_) / est.posterior_std_
+    assert_allclose(shift, z * se / 1.0, rtol=1e-9)
+    expected = shift > 2.0
+    assert_array_equal(expected, [False, False, True, True])
+    assert_array_equal(
+        prior_data_conflicts(est.sample_mean_, est.posterior_mean_, est.posterior_std_),
+        expected,
+    )
+    [warning] = [w for w in caught if w.category is PriorDataConflictWarning]
+    assert "2 of 4 feature(s) (2, 3)" in str(warning.message)
+    assert warning.filename == __file__  # points at the caller's fit
+
+
+def test_no_conflict_warning_for_data_priors_or_agreeing_data():
+    rng = np.random.default_rng(22)
+    far = rng.normal(1e4, 1.0, size=(50, 3))
+    near = rng.normal(0.2, 1.0, size=(50, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VariationalNormalEstimator().fit(far)
+        VariationalNormalEstimator(prior_std=1e-3).fit(far)  # centred on the data
+        VariationalNormalEstimator(**SEED_PRIORS).fit(near)
+        VariationalNormalEstimator(covariance_type="full").partial_fit(far)
+    frame = __import__("pandas").DataFrame(far, columns=["a", "b", "c"])
+    message = r"3 of 3 feature\(s\) \(a, b, c\)"
+    with pytest.warns(PriorDataConflictWarning, match=message):
+        VariationalNormalEstimator(covariance_type="full", **SEED_PRIORS).fit(frame)
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skvi import _stats
+from skvi import _blocks, _stats
 from skvi._stats import (
     SufficientStatistics,
     merge_moments,
@@ -47,18 +47,18 @@ def assert_moments_close(actual, expected, rtol=1e-12, mean_atol=0.0):
 
 
 def default_block_rows(n_features):
-    """Rows per default block: _BLOCK_ELEMENTS values, in whole shift rows."""
-    rows = _stats._BLOCK_ELEMENTS // n_features
+    """Rows per default block: the engine's plan, in whole shift rows."""
+    rows, _ = _blocks.plan(10**9, n_features)
     return rows - rows % max(1, _stats._SHIFT_ROW_WIDTH // n_features)
 
 
 def boundary_rows(block_rows):
-    """``n_samples`` and the rows on each side of a block's and a group's edge.
+    """``n_samples`` and the rows on each side of a block's edge.
 
-    Two whole groups of blocks (one thread's unit of work each) and one row
-    more, so that the last block holds a single row.
+    Two runs of 16 blocks and one row more, so that the last block holds a
+    single row.
     """
-    group = block_rows * _stats._BLOCKS_PER_GROUP
+    group = block_rows * 16
     n_samples = 2 * group + 1
     rows = [0, block_rows - 1, block_rows, group - 1, group, n_samples - 1]
     return n_samples, rows
@@ -116,10 +116,9 @@ def test_badly_scaled_data_keep_the_variance(count_recentred):
     np.testing.assert_allclose(mean - 1e9, expected_mean, atol=1e-6)
     # Block means are merged as offsets from the first block's: no digit lost.
     np.testing.assert_allclose(sum_of_squares, expected_sum_of_squares, rtol=1e-12)
-    # Only the first block is recomputed: later ones, in every group (one
-    # thread's unit of work), are summed around its mean.
-    block_rows = default_block_rows(2)
-    assert 10**6 > block_rows * _stats._BLOCKS_PER_GROUP  # several groups
+    # Only the first block is recomputed (probed once, before the pass):
+    # every block, on every thread, is summed around its mean.
+    assert 10**6 > 4 * default_block_rows(2)  # several blocks
     assert len(count_recentred) == 1
 
 
@@ -133,7 +132,8 @@ def test_well_scaled_data_are_never_recomputed(count_recentred):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_shift_follows_data_that_drift(dtype, offset, weighted, count_recentred):
     # Well-scaled blocks, then an offset, then a jump to the opposite sign:
-    # each change is caught by the cancellation test and moves the shift.
+    # each block that cancels too many digits is caught by the test and
+    # recomputed about its own mean (and only those: 16 of the 24 blocks).
     rng = np.random.default_rng(3)
     X = rng.standard_normal((3000, 3))
     X[1000:2000] += offset
@@ -144,7 +144,7 @@ def test_shift_follows_data_that_drift(dtype, offset, weighted, count_recentred)
     # The means of blocks near +-offset are rounded to the offset's last digit.
     expected = reference_moments(X, sample_weight)
     assert_moments_close(actual, expected, rtol=1e-9, mean_atol=offset * 1e-15)
-    assert 2 <= len(count_recentred) <= 6
+    assert 2 <= len(count_recentred) <= 16
 
 
 def test_many_features_badly_scaled():
@@ -626,116 +626,6 @@ def test_merge_scales_squares_that_would_overflow():
     tiny = merge_moments([1e20, 1e20], [[1e-160], [-1e-160]], np.zeros((2, 1)))
     exact = 2 * Fraction(1e20) * Fraction(1e-160) ** 2
     assert tiny[2][0] == pytest.approx(float(exact), rel=1e-15)
-
-
-# --------------------------------------------------------------------------
-# Threads
-
-
-@pytest.fixture
-def executors(monkeypatch):
-    """Record the number of workers of each thread pool the module starts."""
-    started = []
-    pool = _stats.ThreadPoolExecutor
-
-    def recording(max_workers):
-        started.append(max_workers)
-        return pool(max_workers=max_workers)
-
-    monkeypatch.setattr(_stats, "ThreadPoolExecutor", recording)
-    return started
-
-
-def with_threads(monkeypatch, n_threads, function):
-    monkeypatch.setattr(_stats, "_available_threads", lambda: n_threads)
-    return function()
-
-
-@pytest.mark.parametrize(
-    "case",
-    ["unit", "weighted", "far", "responsibilities-diag", "responsibilities-full"],
-)
-def test_results_are_bit_identical_whatever_the_thread_count(
-    case, monkeypatch, executors
-):
-    rng = np.random.default_rng(32)
-    n_samples, block_rows = 5000, 64  # 5 groups of 16 blocks
-    X = rng.standard_normal((n_samples, 3)) + (1e9 if case == "far" else 0.0)
-    X[2000:] += 5.0  # the shift moves in some groups
-    sample_weight = rng.uniform(0, 2, size=n_samples)
-    resp = random_responsibilities(rng, n_samples, 3)
-    calls = {
-        "unit": lambda: weighted_moments_about(X, block_rows=block_rows),
-        "weighted": lambda: weighted_moments_about(
-            X, sample_weight, block_rows=block_rows
-        ),
-        "far": lambda: weighted_moments_about(X, block_rows=block_rows),
-        "responsibilities-diag": lambda: _stats.sufficient_statistics(
-            X, sample_weight, resp, block_rows=block_rows
-        ),
-        "responsibilities-full": lambda: _stats.sufficient_statistics(
-            X, sample_weight, resp, scatter="full", block_rows=block_rows
-        ),
-    }
-    results = [with_threads(monkeypatch, n, calls[case]) for n in (1, 2, 3)]
-    assert executors == [2, 3]  # one thread runs in the caller, others in pools
-
-    def fields(result):
-        if isinstance(result, SufficientStatistics):
-            return result.weight, result.reference, result.offset, result.scatter
-        return result
-
-    for result in results[1:]:
-        for actual, expected in zip(fields(result), fields(results[0]), strict=True):
-            np.testing.assert_array_equal(actual, expected)
-
-
-def test_threadpool_limits_caps_the_threads(executors):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    X = np.random.default_rng(33).standard_normal((5000, 3))
-    with threadpoolctl.threadpool_limits(limits=1):
-        assert _stats._available_threads() == 1
-        weighted_moments_about(X, block_rows=64)
-        _stats.sufficient_statistics(X, scatter="full", block_rows=64)
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        assert _stats._available_threads() == 1
-    assert executors == []
-
-
-def test_small_inputs_use_no_threads(executors, monkeypatch):
-    monkeypatch.setattr(_stats, "_available_threads", lambda: 4)
-    # One group of blocks at the default block size: the calling thread only.
-    n_features = 4
-    n_samples = default_block_rows(n_features) * _stats._BLOCKS_PER_GROUP
-    X = np.random.default_rng(34).standard_normal((n_samples, n_features))
-    weighted_moments_about(X)
-    assert executors == []
-    weighted_moments_about(np.vstack([X, X[:1]]))
-    assert executors == [2]
-
-
-def test_concurrent_calls_leave_blas_limits_as_they_were(monkeypatch):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.setattr(_stats, "_available_threads", lambda: 2)
-    X = np.random.default_rng(35).standard_normal((5000, 3))
-    expected = weighted_moments_about(X, block_rows=64)
-
-    def blas_limits():
-        return [
-            info["num_threads"]
-            for info in threadpoolctl.threadpool_info()
-            if info["user_api"] == "blas"
-        ]
-
-    before = blas_limits()
-    with _stats.ThreadPoolExecutor(max_workers=4) as callers:
-        results = list(
-            callers.map(lambda _: weighted_moments_about(X, block_rows=64), range(16))
-        )
-    assert blas_limits() == before
-    for result in results:
-        for actual, wanted in zip(result, expected, strict=True):
-            np.testing.assert_array_equal(actual, wanted)
 
 
 def _about(X, resp, reference):

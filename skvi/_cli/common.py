@@ -31,6 +31,18 @@ EXIT_INTERRUPTED = 128 + 2
 EXIT_BAD_INPUT = 2
 
 
+def add_missing_option(parser):
+    """``--missing {error,drop}``: what a command does with a missing value."""
+    parser.add_argument(
+        "--missing",
+        choices=["error", "drop"],
+        default="error",
+        help="a row with a missing value (empty, NA, NaN, null, None, -) in a "
+        "selected column: stop with an error naming it (error), or leave the "
+        "row out and report how many were (drop) (default: %(default)s)",
+    )
+
+
 class CommandLineError(Exception):
     """A problem with the user's input, reported as one line and exit status 2."""
 

@@ -10,6 +10,7 @@ from .common import (
     CREDIBLE_LEVEL,
     DEFAULT_CHUNK_ROWS,
     CommandLineError,
+    add_missing_option,
     check_estimator_options,
     column_list,
     option_name,
@@ -48,12 +49,16 @@ examples:
   skvi fit scores.csv --columns score,age  two columns of a file
   skvi fit scores.csv.gz --json > fit.json
   skvi fit scores.csv --prior-std 100      your own prior sd for mu
+  skvi fit scores.csv --missing drop       leave out rows with a blank field
+  cat scores.csv | skvi fit -              read standard input
   skvi fit scores.csv --plot fit.png       also draw the ELBO and q(mu)
 
 exit status: 0 done; 2 bad input (a missing or malformed file, an invalid
 option), with one line on stderr; 130 interrupted by Ctrl-C; 141 the reader of
-the output has gone (skvi fit | head -1). On a terminal, a progress bar shows
-on stderr while a large file is read.
+the output closed the pipe before the output was written (as head -1 does on
+an output larger than the pipe's buffer; a smaller one is written whole, and
+the status is 0). On a terminal, a progress bar shows on stderr while a large
+file is read.
 """
 
 # The estimator's parameters that are options: (parameter, type, metavar,
@@ -149,6 +154,7 @@ def add_parser(commands):
         help="rows read and merged at a time; bounds the memory used "
         "(default: %(default)s)",
     )
+    add_missing_option(fit)
     fit.add_argument(
         "--json", action="store_true", help="print the result as JSON, for programs"
     )
@@ -195,7 +201,7 @@ def fit_chunks(source, estimator):
 def run(args):
     """The ``skvi fit`` command."""
     from .._normal import VariationalNormalEstimator
-    from ..exceptions import ConvergenceWarning
+    from ..exceptions import ConvergenceWarning, PriorDataConflictWarning
     from . import plot, priors, read, report
 
     options = _estimator_options(args)
@@ -204,16 +210,26 @@ def run(args):
         plot.check_target(args.plot)
     chosen = {name: options[name] for name in priors.PRIOR_NAMES if name in options}
     with read.Progress(sys.stderr) as progress:
-        source = read.open_source(args.file, args.columns, args.chunk_rows, progress)
+        source = read.open_source(
+            args.file,
+            args.columns,
+            args.chunk_rows,
+            progress,
+            missing=args.missing,
+            prog="skvi fit",
+        )
         estimator = VariationalNormalEstimator(
             max_iter=args.max_iter,
             tol=args.tol,
-            **priors.estimator_priors(chosen),
+            # The others stay None: resolved from the data by the estimator.
+            **chosen,
         )
         with warnings.catch_warnings():
             # Each chunk reruns CAVI on the merged statistics; only the last
-            # run decides convergence, and the report says whether it did.
+            # run decides convergence, and the report says whether it did;
+            # it writes a prior in conflict with the data as a note too.
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", PriorDataConflictWarning)
             fit_chunks(source, estimator)
             used = priors.used_priors(estimator)
     result = report.result(source, estimator, used, chosen, args)

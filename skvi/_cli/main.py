@@ -104,8 +104,10 @@ def main(argv=None):
     status : int
         0 on success; 2 on bad input, with one line on stderr; 130 when
         interrupted with Ctrl-C; 141 (128 + SIGPIPE, what a shell shows for
-        a program ended by a closed pipe, as in ``skvi fit | head -1``) when
-        the reader of standard output has gone. The last two print nothing.
+        a program ended by a closed pipe) when the reader of the output has
+        closed the pipe before the output was written, as ``head -1`` does
+        after the first line of an output larger than the pipe's buffer. The
+        last two print nothing.
 
     Examples
     --------

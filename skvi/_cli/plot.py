@@ -24,6 +24,9 @@ _PRIOR_MEAN = {
     "linestyle": "--",
     "label": "prior mean",
 }
+# With the priors from the data (the default) the prior mean is the data mean:
+# one line, named for both, rather than one hidden under the other.
+_SHARED_MEAN = dict(_DATA_MEAN, label="data mean = prior mean (from the data)")
 
 
 def check_target(path):
@@ -76,9 +79,27 @@ def _elbo_panels(top, history):
         ylabel="final ELBO − ELBO",
         title="Distance to the final ELBO",
     )
+    if not positive.any():
+        gap.text(
+            0.5,
+            0.5,
+            "converged at the first iteration",
+            transform=gap.transAxes,
+            ha="center",
+            color="0.4",
+        )
     for ax in (trace, gap):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # Whole iterations, with room around them: a fit of 2 or 3
+        # iterations would otherwise get ticks like 0.95-1.05 around one dot.
+        ax.set_xlim(0.5, max(history.size, 2) + 0.5)
         ax.grid(alpha=0.3)
+
+
+def _prior_at_data_mean(column):
+    """Whether the prior mean and the data mean would draw as one line."""
+    width = column["posterior_std"]
+    return abs(column["prior"]["prior_mean"] - column["data_mean"]) <= 1e-3 * width
 
 
 def _posterior_panel(ax, column, level):
@@ -107,9 +128,12 @@ def _posterior_panel(ax, column, level):
         grid_mu[inside], density[inside], color="C0", alpha=0.25, linewidth=0
     )
     ax.plot([lower, upper], [0.05 * density.max()] * 2, **_EXACT_INTERVAL)
-    ax.axvline(data_mean, **_DATA_MEAN)
     prior_mean = column["prior"]["prior_mean"]
-    if grid_mu[0] <= prior_mean <= grid_mu[-1]:
+    shared = _prior_at_data_mean(column)
+    ax.axvline(data_mean, **(_SHARED_MEAN if shared else _DATA_MEAN))
+    if shared:
+        pass
+    elif grid_mu[0] <= prior_mean <= grid_mu[-1]:
         ax.axvline(prior_mean, **_PRIOR_MEAN)
     else:
         # Off the panel: say where, at the edge that faces it.
@@ -167,10 +191,13 @@ def plot(estimator, result, path):
         _posterior_panel(ax, column, result["credible_level"])
     from matplotlib.lines import Line2D
 
-    handles = [
-        Line2D([], [], **style)
-        for style in (_POSTERIOR, _EXACT_INTERVAL, _DATA_MEAN, _PRIOR_MEAN)
-    ]
+    shared = [_prior_at_data_mean(column) for column in columns]
+    styles = [_POSTERIOR, _EXACT_INTERVAL]
+    if any(shared):
+        styles.append(_SHARED_MEAN)
+    if not all(shared):
+        styles += [_DATA_MEAN, _PRIOR_MEAN]
+    handles = [Line2D([], [], **style) for style in styles]
     bottom.legend(
         handles=handles,
         loc="outside lower center",

@@ -1,4 +1,9 @@
-"""The command line's default priors: the unit-information prior, from the data."""
+"""The command line's priors: their names, and how the report describes them.
+
+The rule that resolves a prior left out from the data is the estimator's own
+(``VariationalNormalEstimator`` with the parameter None, its default); the
+command passes only the priors given as options.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
@@ -8,17 +13,6 @@ DATA_PRIOR = "unit-information prior from the data, worth one observation"
 DATA_PRIOR_FORMULA = (
     "mu ~ Normal(data mean, data variance), tau ~ Gamma(1/2, rate=data variance/2)"
 )
-
-
-def estimator_priors(chosen):
-    """The prior parameters to construct the estimator with.
-
-    The priors chosen on the command line, and None for the others: the
-    estimator resolves None to the unit-information prior of the data it
-    has read (Kass and Wasserman, 1995), worth one observation, with no
-    second pass (see ``VariationalNormalEstimator``'s Notes).
-    """
-    return {name: chosen.get(name) for name in PRIOR_NAMES}
 
 
 def used_priors(estimator):

@@ -16,9 +16,10 @@ import lzma
 import math
 import os
 import re
+import stat
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .common import (
     CHUNK_CELLS,
@@ -30,6 +31,13 @@ from .common import (
 )
 
 STDIN = "-"
+# How pandas is told the missing values of common.MISSING_VALUES, in the
+# cases that spreadsheets, R and pandas write them (NA, N/A, NaN, NULL, None).
+_MISSING_SPELLINGS = {
+    spelling
+    for value in MISSING_VALUES
+    for spelling in (value, value.upper(), value.title(), value.capitalize())
+} | {"NaN", "nan", "-nan", "+nan"}
 # A line longer than this is refused before pandas parses it: memory stays
 # bounded (10,000 columns of 17-digit numbers take about 200 kB).
 MAX_LINE_BYTES = 2**20
@@ -40,7 +48,10 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 class DataSource:
     """Where the data come from: a description, column names and chunks.
 
-    ``chunks`` yields float64 arrays of shape (rows, len(columns)).
+    ``chunks`` yields float64 arrays of shape (rows, len(columns)). With
+    ``--missing drop``, the rows with a missing value in a selected column
+    are left out of them, and ``dropped`` collects their numbers (0 for the
+    first data row), one array per chunk.
     """
 
     description: str
@@ -48,6 +59,12 @@ class DataSource:
     chunks: object
     path: str | None = None
     rows_read: int = 0
+    dropped: list = field(default_factory=list)
+
+    @property
+    def rows_dropped(self):
+        """How many rows ``--missing drop`` left out."""
+        return int(sum(len(rows) for rows in self.dropped))
 
 
 def select_columns(available, requested):
@@ -69,11 +86,55 @@ def select_columns(available, requested):
     return [available.index(name) for name in requested]
 
 
-def open_source(path, columns, chunk_rows, progress):
-    """The data to fit: the CSV file at ``path`` ("-": stdin), or the example."""
+def open_source(path, columns, chunk_rows, progress, missing="error", prog="skvi"):
+    """The data to fit: the CSV file at ``path`` ("-": stdin), or the example.
+
+    Without a file, data waiting on standard input (a pipe, or a redirected
+    file) are not silently replaced by the example: the user is told to name
+    standard input ``-``.
+    """
     if path is None:
+        if _stdin_holds_data():
+            raise CommandLineError(
+                "data are waiting on standard input, but no file was named: "
+                f"name standard input '-' to read them ({prog} - ...); with no "
+                f"file named, {prog} fits the example data"
+            )
         return default_source(columns, chunk_rows)
-    return csv_source(path, columns, chunk_rows, progress)
+    return csv_source(path, columns, chunk_rows, progress, missing)
+
+
+# How long a pipe on standard input may stay silent before it is taken to
+# hold no data: `cat f.csv | skvi fit` has written long before the program
+# gets here, while a pipe that is merely open (a notebook kernel's) never does.
+_STDIN_WAIT_S = 0.1
+
+
+def _stdin_holds_data():
+    """Whether data are waiting on standard input: a non-empty file, or a pipe
+    or socket with at least a byte to read.
+
+    A terminal, the null device, an empty pipe (closed, or open and silent), a
+    closed or replaced standard input (a test's capture) hold none. A byte
+    read here is lost, which is harmless: when there is one, the program
+    stops.
+    """
+    try:
+        descriptor = sys.stdin.fileno()
+        mode = os.fstat(descriptor).st_mode
+    except (AttributeError, ValueError, OSError):
+        return False
+    if stat.S_ISREG(mode):
+        return os.fstat(descriptor).st_size > 0
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return False
+    import select
+
+    try:
+        readable, _, _ = select.select([descriptor], [], [], _STDIN_WAIT_S)
+        return bool(readable) and os.read(descriptor, 1) != b""
+    except (OSError, ValueError):
+        return False
 
 
 def default_source(columns, chunk_rows):
@@ -131,16 +192,63 @@ _DECOMPRESS = {
     ".zst": _open_zstd,
 }
 
+# The first bytes of each compressed format (RFC 1952; bzip2's "BZh", a block
+# size and the block magic; the xz, zip and Zstandard specifications), for
+# standard input and for files whose name does not say.
+_MAGIC = [
+    (re.compile(rb"\x1f\x8b"), ".gz"),
+    (re.compile(rb"BZh[1-9]1AY&SY", re.S), ".bz2"),
+    (re.compile(rb"\xfd7zXZ\x00"), ".xz"),
+    (re.compile(rb"PK\x03\x04"), ".zip"),
+    (re.compile(rb"\x28\xb5\x2f\xfd"), ".zst"),
+]
+
+
+def _sniff_compression(stream):
+    """The compression of a buffered binary stream, from its first bytes, or None."""
+    try:
+        head = stream.peek(10)[:10]
+    except (AttributeError, OSError, ValueError):
+        return None
+    for magic, extension in _MAGIC:
+        if magic.match(head):
+            return extension
+    return None
+
+
+def _open_stdin():
+    """Standard input's bytes, decompressed when its first bytes say so."""
+    stream = sys.stdin.buffer
+    if not hasattr(stream, "peek"):
+        # Not a buffered reader (a replaced standard input): make it one.
+        stream = io.BufferedReader(stream)
+    extension = _sniff_compression(stream)
+    if extension is None:
+        return stream, None, None
+    if extension == ".zip":
+        raise CommandLineError(
+            "standard input is a zip archive, which cannot be read from a pipe "
+            "(zip keeps its index at the end): name the file, or send its "
+            "content with unzip -p"
+        )
+    try:
+        return _DECOMPRESS[extension](stream), None, None
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise CommandLineError(f"cannot read standard input: {exc}") from None
+
 
 def _open_binary(path):
     """``(stream, raw, size)``: decompressed bytes, the file beneath, its size."""
     if path == STDIN:
-        return sys.stdin.buffer, None, None
+        return _open_stdin()
     try:
         raw = open(path, "rb")
     except OSError as exc:
         raise CommandLineError(f"cannot open {path}: {exc.strerror or exc}") from None
-    decompress = _DECOMPRESS.get(os.path.splitext(path)[1].lower())
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in _DECOMPRESS:
+        extension = _sniff_compression(raw)
+    decompress = _DECOMPRESS.get(extension)
     try:
         stream = decompress(raw) if decompress else raw
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
@@ -286,8 +394,12 @@ def _column_names(header_line, fields):
 # Reading.
 
 
-def csv_source(path, columns, chunk_rows, progress):
-    """Open a CSV file, read and check its header, and set up chunked reading."""
+def csv_source(path, columns, chunk_rows, progress, missing="error"):
+    """Open a CSV file, read and check its header, and set up chunked reading.
+
+    ``missing``: "error" stops at the first missing value, naming it; "drop"
+    leaves out the rows with one in a selected column, and counts them.
+    """
     where = "standard input" if path == STDIN else path
     stream, raw, size = _open_binary(path)
     try:
@@ -306,12 +418,15 @@ def csv_source(path, columns, chunk_rows, progress):
     description = where
     if columns:
         description += f" ({len(usecols)} of {len(fields)} columns)"
-    return DataSource(
+    source = DataSource(
         description=description,
         columns=[shown[i] for i in usecols],
         chunks=iter(reader),
         path=path,
     )
+    if missing == "drop":
+        reader.dropped = source.dropped
+    return source
 
 
 class _CSVChunks:
@@ -326,6 +441,9 @@ class _CSVChunks:
         self.usecols = usecols
         self.rows = rows
         self.progress = progress
+        # A list (the DataSource's) to collect the dropped rows' numbers in,
+        # with --missing drop; None stops at a missing value.
+        self.dropped = None
 
     def _reader(self):
         """pandas' chunk reader; every column is parsed, so ragged rows fail."""
@@ -340,13 +458,18 @@ class _CSVChunks:
             dtype = {
                 name: np.float64 if name in selected else object for name in self.names
             }
+        # Missing values become NaN only when they are to be dropped; else
+        # they fail the parse, and the diagnosis names them.
+        dropping = self.dropped is not None
         return pd.read_csv(
             io.BufferedReader(self.stream),
             chunksize=self.rows,
             dtype=dtype,
             engine="c",
             encoding="utf-8",
-            na_filter=False,
+            na_filter=dropping,
+            keep_default_na=False,
+            na_values=sorted(_MISSING_SPELLINGS) if dropping else None,
             index_col=False,
         )
 
@@ -380,12 +503,18 @@ class _CSVChunks:
                 for frame in self._frames():
                     frame = frame if in_order else frame[order]
                     chunk = frame.to_numpy(dtype=np.float64)
-                    if chunk.shape[0] == 0:
-                        continue
+                    parsed = chunk.shape[0]
+                    if self.dropped is not None:
+                        missing = np.isnan(chunk).any(axis=1)
+                        if missing.any():
+                            self.dropped.append(rows_before + np.flatnonzero(missing))
+                            chunk = chunk[~missing]
                     if not np.isfinite(chunk).all():
                         raise ValueError("a value that is not finite")
-                    rows_before += chunk.shape[0]
-                    self.progress.update(chunk.shape[0], self.raw)
+                    rows_before += parsed
+                    self.progress.update(parsed, self.raw)
+                    if chunk.shape[0] == 0:
+                        continue
                     yield chunk
             except (ValueError, Warning) as exc:
                 # UnicodeDecodeError and pandas' ParserError are ValueErrors.
@@ -414,7 +543,12 @@ class _CSVChunks:
                     stream, encoding="utf-8-sig", errors="replace", newline=""
                 )
                 message = _find_bad_field(
-                    text, self.where, len(self.names), self.usecols, self.shown
+                    text,
+                    self.where,
+                    len(self.names),
+                    self.usecols,
+                    self.shown,
+                    drop_missing=self.dropped is not None,
                 )
         return message or f"{self.where}: cannot parse the data: {exc}"
 
@@ -466,8 +600,11 @@ def _find_bad_utf8(stream, where):
     return None
 
 
-def _find_bad_field(text, where, n_columns, usecols, shown):
-    """The first ragged row, or missing, non-numeric or infinite field."""
+def _find_bad_field(text, where, n_columns, usecols, shown, drop_missing=False):
+    """The first ragged row, or missing, non-numeric or infinite field.
+
+    With ``drop_missing``, a missing field is no fault (its row is dropped).
+    """
     reader = csv.reader(text)
     next(reader, None)  # the header, checked already
     while True:
@@ -490,7 +627,10 @@ def _find_bad_field(text, where, n_columns, usecols, shown):
                 f"but the header has {n_columns} columns"
             )
         for index in usecols:
-            problem = _field_problem(row[index].strip())
+            field_text = row[index].strip()
+            if drop_missing and field_text.lower() in MISSING_VALUES:
+                continue
+            problem = _field_problem(field_text)
             if problem:
                 return f"{where}, line {line}, column {shown[index]!r}: {problem}"
 
@@ -499,8 +639,9 @@ def _field_problem(text):
     """What is wrong with one field's text, or None when it is a finite number."""
     if text.lower() in MISSING_VALUES:
         return (
-            f"missing value ({text!r}); skvi fit needs a number in every field: "
-            "drop or fill the row, or leave the column out with --columns"
+            f"missing value ({text!r}); skvi needs a number in every field: "
+            "drop such rows with --missing drop, fill them, or leave the column "
+            "out with --columns"
         )
     try:
         if "_" in text:

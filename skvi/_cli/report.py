@@ -100,6 +100,9 @@ def result(source, estimator, used, chosen, args):
         "tol": args.tol,
         "converged": bool(estimator.converged_),
         "rows_read": source.rows_read,
+        # Rows left out for a missing value (--missing drop); 0 otherwise.
+        "rows_dropped": source.rows_dropped,
+        "missing": args.missing,
         "plot": args.plot,
     }
     if getattr(args, "diagnose", False):
@@ -136,14 +139,20 @@ def notes(result):
 
 
 def _prior_note(result):
-    """A hint when a chosen prior on mu, not the data, decides the posterior mean."""
+    """A hint when a chosen prior on mu, not the data, decides the posterior mean.
+
+    The rule is the estimator's own (``PriorDataConflictWarning``), which the
+    command turns into this note.
+    """
+    from .._normal import prior_data_conflicts
+
     columns = result["columns"]
-    pulled = [
-        column
-        for column in columns
-        if abs(column["posterior_mean"] - column["data_mean"])
-        > 2 * column["posterior_std"]
-    ]
+    conflicts = prior_data_conflicts(
+        [column["data_mean"] for column in columns],
+        [column["posterior_mean"] for column in columns],
+        [column["posterior_std"] for column in columns],
+    )
+    pulled = [column for column, pull in zip(columns, conflicts, strict=True) if pull]
     if not pulled:
         return None
     spread = max(
@@ -157,6 +166,11 @@ def _prior_note(result):
         f"{suggestion:g}, or leave out --prior-mean and --prior-std to centre it "
         "on the data."
     )
+
+
+def dropped_rows(count):
+    """The table's line for the rows that ``--missing drop`` left out."""
+    return f"{count:,} (with a missing value; --missing drop)"
 
 
 def format_json(result):
@@ -242,6 +256,8 @@ def format_table(result):
         ("converged", converged),
         ("rows read", f"{result['rows_read']:,}"),
     ]
+    if result["missing"] == "drop":
+        footer.append(("rows dropped", dropped_rows(result["rows_dropped"])))
     if result["plot"]:
         footer.append(("plot", result["plot"]))
     label_width = max(len(label) for label, _ in footer)

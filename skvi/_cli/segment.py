@@ -12,6 +12,7 @@ from .common import (
     CREDIBLE_LEVEL,
     DEFAULT_CHUNK_ROWS,
     CommandLineError,
+    add_missing_option,
     check_estimator_options,
     column_list,
     positive_int,
@@ -26,7 +27,8 @@ switches off the segments the data do not support. The columns are
 standardised before the fit and reported in their own units. For each segment
 it prints its weight, its size (the rows assigned to it) and, per column, the
 posterior mean of the segment's mean with its credible interval (the Student-t
-marginal of q). Segments of weight below 1% are counted, not shown.
+marginal of q). Segments of weight below 1%, or that no row is assigned to,
+are switched off: counted, not shown.
 
 FILE is read as by 'skvi fit' (a header row, one number per field, "-" for
 standard input, compressed files as they are), into memory: the fit visits
@@ -42,10 +44,11 @@ examples:
   skvi segment customers.csv --json > segments.json
 
 exit status: 0 done; 2 bad input, with one line on stderr; 130 interrupted;
-141 the reader of the output has gone.
+141 the reader of the output (or of --labels /dev/stdout) closed the pipe.
 """
 
-# Segments below this weight are switched off: counted, not reported.
+# Segments below this weight, or with no row, are switched off: counted, not
+# reported.
 MIN_WEIGHT = 0.01
 # The estimator's defaults, written here so that --help imports nothing heavy.
 ESTIMATOR_DEFAULTS = {
@@ -125,8 +128,10 @@ def add_parser(commands):
     segment.add_argument(
         "--labels",
         metavar="OUT.csv",
-        help="write each row's segment and its probability to OUT.csv",
+        help="write each row's segment and its probability to OUT.csv (the row "
+        "numbers count data rows from 0, dropped rows included)",
     )
+    add_missing_option(segment)
     segment.add_argument(
         "--json", action="store_true", help="print the result as JSON, for programs"
     )
@@ -187,10 +192,16 @@ def result(source, X, estimator, labels, probabilities, args, centre, scale):
     means = estimator.means_ * scale + centre
     sizes = np.bincount(labels, minlength=estimator.n_components)
     order = np.argsort(-estimator.weights_)
-    active = [int(k) for k in order if estimator.weights_[k] >= MIN_WEIGHT]
+    # A component that no row is assigned to segments nothing, whatever its
+    # weight (the prior's share of it).
+    active = [
+        int(k) for k in order if estimator.weights_[k] >= MIN_WEIGHT and sizes[k] > 0
+    ]
     return {
         "data": source.description,
         "rows_read": int(source.rows_read),
+        "rows_dropped": source.rows_dropped,
+        "missing": args.missing,
         "columns": list(source.columns),
         "components": estimator.n_components,
         "covariance_type": estimator.covariance_type,
@@ -214,6 +225,8 @@ def result(source, X, estimator, labels, probabilities, args, centre, scale):
         "elbo": float(estimator.elbo_),
         "n_iter": int(estimator.n_iter_),
         "converged": bool(estimator.converged_),
+        "max_iter": args.max_iter,
+        "notes": _notes(estimator, args),
         "labels": args.labels,
         "plot": args.plot,
         # Segment numbers for each component (0: switched off), for labels.
@@ -221,16 +234,30 @@ def result(source, X, estimator, labels, probabilities, args, centre, scale):
     }
 
 
+def _notes(estimator, args):
+    """Advice on the fit, the same in the table and in JSON."""
+    if estimator.converged_:
+        return []
+    return [
+        f"The fit did not converge in --max-iter {args.max_iter} iterations "
+        f"(--tol {args.tol:g}): the segments may still move. Try --max-iter "
+        f"{4 * args.max_iter}, fewer --components, or --covariance-type diag; "
+        "data with no cluster structure keep the iterations creeping."
+    ]
+
+
 def format_table(result):
     """The segments as aligned text for people."""
-    from .report import format_number
+    import textwrap
+
+    from .report import dropped_rows, format_number
 
     level = f"{result['credible_level']:.1%}".replace(".0%", "%")
     lines = [
         f"Data: {result['data']}",
         f"{len(result['segments'])} segments of at most {result['components']} "
-        f"({result['switched_off']} switched off, weight < {MIN_WEIGHT:.0%}); "
-        f"covariance {result['covariance_type']}",
+        f"({result['switched_off']} switched off: weight < {MIN_WEIGHT:.0%} or "
+        f"no rows); covariance {result['covariance_type']}",
     ]
     width = max(len(name) for name in result["columns"] + ["column"])
     for segment in result["segments"]:
@@ -258,18 +285,26 @@ def format_table(result):
             f"  {name.ljust(width)}  {mean.rjust(mean_width)}  {interval}"
             for name, mean, interval in cells
         ]
-    converged = "yes" if result["converged"] else "no: max_iter reached"
-    lines += [
-        "",
-        f"ELBO        {result['elbo']:.6f}",
-        f"iterations  {result['n_iter']}",
-        f"converged   {converged}",
-        f"rows read   {result['rows_read']:,}",
+    converged = (
+        "yes" if result["converged"] else f"no: max_iter={result['max_iter']} reached"
+    )
+    footer = [
+        ("ELBO", f"{result['elbo']:.6f}"),
+        ("iterations", str(result["n_iter"])),
+        ("converged", converged),
+        ("rows read", f"{result['rows_read']:,}"),
     ]
+    if result["missing"] == "drop":
+        footer.append(("rows dropped", dropped_rows(result["rows_dropped"])))
     if result["labels"]:
-        lines.append(f"labels      {result['labels']}")
+        footer.append(("labels", result["labels"]))
     if result["plot"]:
-        lines.append(f"plot        {result['plot']}")
+        footer.append(("plot", result["plot"]))
+    width = max(len(label) for label, _ in footer)
+    lines.append("")
+    lines += [f"{label.ljust(width)}  {value}" for label, value in footer]
+    for note in result["notes"]:
+        lines += ["", textwrap.fill(f"Note: {note}", width=79)]
     return "\n".join(lines)
 
 
@@ -279,15 +314,20 @@ def _floor_log10(value):
     return math.floor(math.log10(value)) if value > 0 else 0
 
 
-def _write_labels(path, segments, probabilities):
-    """One line per row: its number, segment (0: switched off) and probability."""
+def _write_labels(path, rows, segments, probabilities):
+    """One line per row: its number, segment (0: switched off) and probability.
+
+    ``rows`` are the data rows' numbers (0 for the first), which skip the
+    rows that ``--missing drop`` left out. A reader that has gone (``--labels
+    /dev/stdout | head``) ends the program quietly, as on standard output.
+    """
     try:
         with open(path, "w", encoding="utf-8") as out:
             out.write("row,segment,probability\n")
-            for row, (number, p) in enumerate(
-                zip(segments, probabilities, strict=True)
-            ):
+            for row, number, p in zip(rows, segments, probabilities, strict=True):
                 out.write(f"{row},{number},{p:.6g}\n")
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         raise CommandLineError(f"cannot write the labels to {path}: {exc}") from None
 
@@ -352,7 +392,14 @@ def run(args):
             f"cannot write the labels to {args.labels}: no such directory"
         )
     with read.Progress(sys.stderr) as progress:
-        source = read.open_source(args.file, args.columns, args.chunk_rows, progress)
+        source = read.open_source(
+            args.file,
+            args.columns,
+            args.chunk_rows,
+            progress,
+            missing=args.missing,
+            prog="skvi segment",
+        )
         X = _read_all(source)
     centre = X.mean(axis=0)
     scale = X.std(axis=0)
@@ -379,7 +426,10 @@ def run(args):
         numbering[k] = number
     segments = numbering[labels]
     if args.labels:
-        _write_labels(args.labels, segments, probabilities.max(axis=1))
+        rows = np.arange(source.rows_read + source.rows_dropped)
+        if source.dropped:
+            rows = np.delete(rows, np.concatenate(source.dropped))
+        _write_labels(args.labels, rows, segments, probabilities.max(axis=1))
     if args.plot:
         _plot(X, segments, estimator, outcome, args.plot)
     print(json.dumps(outcome, indent=2) if args.json else format_table(outcome))

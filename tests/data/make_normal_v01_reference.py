@@ -18,6 +18,13 @@ import numpy as np
 
 from skvi import VariationalNormalEstimator
 
+V01_DEFAULT_PRIORS = {
+    "prior_mean": 0.0,
+    "prior_std": 1.0,
+    "prior_shape": 1.0,
+    "prior_rate": 1.0,
+}
+
 ATTRIBUTES = [
     "posterior_mean_",
     "posterior_std_",
@@ -79,7 +86,8 @@ def cases():
 def fit(name, params, X, sample_weight, n_chunks, fixed_point=False):
     if fixed_point:
         params = dict(params, tol=0.0, max_iter=100_000)
-    est = VariationalNormalEstimator(**params)
+    # skvi 0.1's default priors, explicit since the defaults are data-resolved.
+    est = VariationalNormalEstimator(**{**V01_DEFAULT_PRIORS, **params})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if n_chunks == 1:

@@ -1,0 +1,334 @@
+"""The row-block engine: its plan, its threads, and results independent of them."""
+
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import skvi
+from skvi import VariationalGaussianMixture, VariationalNormalEstimator, _blocks, _stats
+from skvi._stats import SufficientStatistics, weighted_moments_about
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Set the engine's thread count, with no size below which it stays serial.
+
+    Records the thread count of each pass that used several threads.
+    """
+    monkeypatch.setattr(_blocks, "MIN_PARALLEL_ELEMENTS", 0)
+    started = []
+    run = _blocks.map_tasks
+
+    def recording(function, n_tasks, *, n_threads=None):
+        if n_threads is None:
+            n_threads = _blocks.available_threads() if n_tasks > 1 else 1
+        nested = getattr(_blocks._in_pass, "active", False)
+        if min(n_threads, n_tasks) > 1 and not nested:
+            started.append(min(n_threads, n_tasks))
+        return run(function, n_tasks, n_threads=n_threads)
+
+    monkeypatch.setattr(_blocks, "map_tasks", recording)
+
+    def set_threads(n_threads):
+        monkeypatch.setattr(_blocks, "available_threads", lambda: n_threads)
+
+    set_threads.started = started
+    return set_threads
+
+
+def random_responsibilities(rng, n_samples, n_components):
+    resp = rng.uniform(size=(n_samples, n_components))
+    return resp / resp.sum(axis=1, keepdims=True)
+
+
+def fields(result):
+    if isinstance(result, SufficientStatistics):
+        return result.weight, result.reference, result.offset, result.scatter
+    if isinstance(result, tuple):
+        return [value for part in result for value in fields(part)]
+    return [result]
+
+
+def assert_identical(results):
+    for result in results[1:]:
+        for actual, expected in zip(fields(result), fields(results[0]), strict=True):
+            np.testing.assert_array_equal(actual, expected)
+
+
+# --------------------------------------------------------------------------
+# The plan
+
+
+def test_plan_sizes_blocks_by_their_width():
+    rows, groups = _blocks.plan(10**7, 10)
+    assert rows == _blocks.BLOCK_ELEMENTS // 10 and groups == 1
+    # Wide rows: never fewer than MIN_BLOCK_ROWS rows, never more than n.
+    assert _blocks.plan(10**7, 10**6)[0] == _blocks.MIN_BLOCK_ROWS
+    assert _blocks.plan(5, 10) == (5, 1)
+    assert _blocks.plan(100, 10, block_rows=7) == (7, 1)
+
+
+def test_plan_folds_large_results_in_fixed_groups():
+    # 100 blocks of 2**22-value results: 2**24 values in groups of 2**23.
+    # 100 blocks of 2**22-value results fold in groups of 50: two groups'
+    # results, 2**23 values, are held at once.
+    rows, groups = _blocks.plan(100 * 64, 10**6, result_elements=2**22)
+    assert (rows, groups) == (64, 50)
+    assert _blocks.plan(100 * 64, 10**6, result_elements=10) == (64, 1)
+    # A plan is a function of the shape alone.
+    assert _blocks.plan(6400, 10**6, result_elements=2**22) == (rows, groups)
+
+
+def test_map_blocks_returns_results_in_block_order(threads):
+    threads(3)
+    slices = _blocks.map_blocks(lambda rows: rows, 1000, 64)
+    assert [s.start for s in slices] == list(range(0, 1000, 64))
+    assert slices[-1].stop == 1000
+    folded = _blocks.map_blocks(
+        lambda rows: [rows.start],
+        1000,
+        64,
+        merge=lambda parts: [start for part in parts for start in part],
+        group_blocks=4,
+    )
+    # 16 blocks in 4 groups of 4, each group's results folded in order.
+    assert folded == [
+        list(range(g * 256, min(1000, (g + 1) * 256), 64)) for g in range(4)
+    ]
+    assert threads.started == [3, 3]
+
+
+def test_map_tasks_reraises_the_first_failing_task(threads):
+    threads(4)
+
+    def task(index):
+        if index in (5, 9):
+            raise ValueError(f"task {index}")
+        return index
+
+    with pytest.raises(ValueError, match="task 5"):
+        _blocks.map_tasks(task, 20)
+
+
+def test_a_pass_inside_a_pass_runs_in_its_thread(threads):
+    import threading
+
+    threads(2)
+
+    def outer(rows):
+        me = threading.get_ident()
+        inner = _blocks.map_blocks(lambda r: threading.get_ident(), 100, 10)
+        return [ident == me for ident in inner]
+
+    assert _blocks.map_blocks(outer, 100, 10) == [[True] * 10] * 10
+
+
+# --------------------------------------------------------------------------
+# Thread policy
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unit",
+        "weighted",
+        "far",
+        "float32",
+        "responsibilities-diag",
+        "responsibilities-full",
+    ],
+)
+def test_statistics_are_bit_identical_whatever_the_thread_count(case, threads):
+    rng = np.random.default_rng(32)
+    n_samples, block_rows = 5000, 64
+    X = rng.standard_normal((n_samples, 3)) + (1e9 if case == "far" else 0.0)
+    X[2000:] += 5.0
+    if case == "float32":
+        X = X.astype(np.float32)
+    sample_weight = rng.uniform(0, 2, size=n_samples)
+    resp = random_responsibilities(rng, n_samples, 3)
+    calls = {
+        "unit": lambda: weighted_moments_about(X, block_rows=block_rows),
+        "float32": lambda: weighted_moments_about(X, block_rows=block_rows),
+        "weighted": lambda: weighted_moments_about(
+            X, sample_weight, block_rows=block_rows
+        ),
+        "far": lambda: weighted_moments_about(X, block_rows=block_rows),
+        "responsibilities-diag": lambda: _stats.sufficient_statistics(
+            X, sample_weight, resp, block_rows=block_rows
+        ),
+        "responsibilities-full": lambda: _stats.sufficient_statistics(
+            X, sample_weight, resp, scatter="full", block_rows=block_rows
+        ),
+    }
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(calls[case]())
+    assert threads.started and set(threads.started) == {2, 3}
+    assert_identical(results)
+
+
+def small_blocks(monkeypatch):
+    """Blocks of 64 rows or so, so that small data make many blocks."""
+    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 256)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_mixture_is_bit_identical_whatever_the_thread_count(
+    covariance_type, threads, monkeypatch
+):
+    small_blocks(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 1.0, size=(700, 3)) for c in (0.0, 6.0)])
+    weights = rng.uniform(0.5, 2.0, len(X))
+    fitted = []
+    for n in (1, 2, 3):
+        threads(n)
+        vgm = VariationalGaussianMixture(
+            n_components=3,
+            covariance_type=covariance_type,
+            random_state=0,
+            max_iter=20,
+        ).fit(X, sample_weight=weights)
+        fitted.append(
+            (
+                vgm.means_,
+                vgm.covariances_,
+                vgm.weights_,
+                np.array(vgm.elbo_history_),
+                vgm.score_samples(X),
+                vgm.predict_proba(X),
+                vgm.predict(X),
+            )
+        )
+    assert set(threads.started) == {2, 3}
+    assert_identical(fitted)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+def test_normal_is_bit_identical_whatever_the_thread_count(
+    covariance_type, threads, monkeypatch
+):
+    small_blocks(monkeypatch)
+    rng = np.random.default_rng(1)
+    X = 1e6 + rng.normal(size=(3000, 4))
+    fitted = []
+    for n in (1, 2, 3):
+        threads(n)
+        est = VariationalNormalEstimator(
+            covariance_type=covariance_type, prior_mean=1e6
+        ).fit(X)
+        fitted.append((est.posterior_mean_, est.posterior_std_, est.score_samples(X)))
+    assert set(threads.started) == {2, 3}
+    assert_identical(fitted)
+
+
+def test_threadpool_limits_caps_the_threads(threads, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.undo()  # the real available_threads
+    monkeypatch.setattr(_blocks, "MIN_PARALLEL_ELEMENTS", 0)
+    with threadpoolctl.threadpool_limits(limits=1):
+        assert _blocks.available_threads() == 1
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert _blocks.available_threads() == 1
+
+
+def test_small_passes_use_no_threads(threads, monkeypatch):
+    threads(4)
+    monkeypatch.setattr(_blocks, "MIN_PARALLEL_ELEMENTS", 10_000)
+    X = np.random.default_rng(34).standard_normal((2000, 4))
+    weighted_moments_about(X, block_rows=64)  # 8000 values: one thread
+    assert threads.started == []
+    weighted_moments_about(np.vstack([X, X]), block_rows=64)
+    assert threads.started == [4]
+
+
+def test_concurrent_calls_leave_blas_limits_as_they_were(threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads(2)
+    X = np.random.default_rng(35).standard_normal((5000, 3))
+    expected = weighted_moments_about(X, block_rows=64)
+
+    def blas_limits():
+        return [
+            info["num_threads"]
+            for info in threadpoolctl.threadpool_info()
+            if info["user_api"] == "blas"
+        ]
+
+    before = blas_limits()
+    with ThreadPoolExecutor(max_workers=4) as callers:
+        results = list(
+            callers.map(lambda _: weighted_moments_about(X, block_rows=64), range(16))
+        )
+    assert blas_limits() == before
+    assert_identical([expected, *results])
+
+
+# --------------------------------------------------------------------------
+# One engine: no other row loop or block constant in the package
+
+
+ROW_LOOP = re.compile(r"for \w+ in range\(0, [^,]+, \w*(rows|step|block)\w*\)")
+BLOCK_CONSTANT = re.compile(r"^_?\w*BLOCK\w*\s*=", re.MULTILINE)
+
+
+def package_modules():
+    """Every module but the engine's, and the command line's CSV reader's.
+
+    The command line reads a file in chunks of rows for ``partial_fit`` (and
+    the built-in data the same way, to follow one path): input, not a pass
+    over an array in memory.
+    """
+    root = Path(skvi.__file__).parent
+    return sorted(
+        p
+        for p in root.rglob("*.py")
+        if p.name != "_blocks.py" and "_cli" not in p.parts
+    )
+
+
+def test_every_pass_over_rows_goes_through_the_engine():
+    offenders = []
+    for path in package_modules():
+        text = path.read_text()
+        offenders += [f"{path.name}: {m.group(0)}" for m in ROW_LOOP.finditer(text)]
+        offenders += [
+            f"{path.name}: {m.group(0)}" for m in BLOCK_CONSTANT.finditer(text)
+        ]
+        # No thread pool but the engine's.
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "ThreadPoolExecutor":
+                offenders.append(f"{path.name}: ThreadPoolExecutor")
+    assert offenders == []
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_dask_chunks_run_their_blocks_in_the_task_thread(threads, monkeypatch):
+    # dask runs chunks in parallel: a chunk's pass starts no threads of its own.
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    small_blocks(monkeypatch)
+    threads(3)
+    X = np.random.default_rng(2).normal(size=(2000, 3))
+    with dask.config.set(scheduler="synchronous"):
+        fitted = VariationalNormalEstimator().fit(da.from_array(X, chunks=(700, 3)))
+        VariationalGaussianMixture(n_components=2, random_state=0).fit(
+            da.from_array(X, chunks=(700, 3))
+        )
+    assert threads.started == []
+    np.testing.assert_allclose(
+        fitted.posterior_mean_,
+        VariationalNormalEstimator().fit(X).posterior_mean_,
+        rtol=1e-12,
+        atol=1e-15,
+    )
