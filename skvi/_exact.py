@@ -189,7 +189,7 @@ _PANEL_TOLERANCE = 1e-11
 _MAX_REFINEMENTS = 8
 _MAX_SOLVE_STEPS = 100
 # Evaluations of f held at once (2 MiB of float64 per temporary).
-_BLOCK_EVALUATIONS = 2**18
+_EVALUATIONS_AT_ONCE = 2**18
 
 
 def _relative_log_density(t, density):
@@ -340,12 +340,12 @@ def _halved(edges):
 def _interval_in_blocks(edges, density, tail, refinements):
     """The interval in t of features whose panels number the same.
 
-    In blocks of features, so that at most ``_BLOCK_EVALUATIONS`` values of f
+    In blocks of features, so that at most ``_EVALUATIONS_AT_ONCE`` values of f
     (per temporary) are held at once.
     """
     lower = np.empty(tail.shape)
     upper = np.empty(tail.shape)
-    size = max(1, _BLOCK_EVALUATIONS // (len(_NODES) * edges.shape[1]))
+    size = max(1, _EVALUATIONS_AT_ONCE // (len(_NODES) * edges.shape[1]))
     for start in range(0, tail.shape[0], size):
         rows = slice(start, start + size)
         lower[rows], upper[rows] = _interval_of_block(
