@@ -13,10 +13,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _blocks, _normal_full
+from . import _blocks, _normal_full, _xp
 from ._base import VariationalEstimator
 from ._exact import exact_interval, full_exact_interval
-from ._expectations import expected_log_normal, gamma_expectations
+from ._expectations import (
+    expected_log_normal,
+    gamma_expectations,
+    wishart_expected_log_det,
+    wishart_expected_precision,
+)
 from ._kl import kl_gamma, kl_normal
 from ._stats import (
     SufficientStatistics,
@@ -29,11 +34,13 @@ from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
+    array_space,
     check_data,
     check_prior,
     check_probability,
     check_weight_sum,
     is_dask_collection,
+    to_namespace,
 )
 from .exceptions import PriorDataConflictWarning
 
@@ -408,6 +415,13 @@ def _variational_interval(mean, std, level):
     # infinite bound, for levels within 1e-16 of 1.
     z = stats.norm.isf(0.5 * (1.0 - level))
     return mean - z * std, mean + z * std
+
+
+def _device_weight(sample_weight, X, space):
+    """Checked (numpy) weights as an array of X's space, in X's dtype; or None."""
+    if sample_weight is None:
+        return None
+    return to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype))
 
 
 def _unit_information_priors(weight, data_mean, sum_of_squares):
@@ -912,6 +926,8 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         """
         merging = not reset
         name = type(self).__name__
+        space = array_space(X)
+        self._fit_space = space
         X, sample_weight = check_data(
             self,
             X,
@@ -923,7 +939,18 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         priors = self._given_priors()
         reference = self._statistics.reference if merging else None
         with np.errstate(over="ignore", invalid="ignore"):
-            if is_dask_collection(X):
+            if space is not None:
+                # Another library's array (array API dispatch): the pass
+                # over its rows runs where it lives (skvi._xp).
+                statistics = _xp.statistics(
+                    X,
+                    _device_weight(sample_weight, X, space),
+                    space,
+                    scatter="full",
+                    reference=reference,
+                    estimator_name=name,
+                )
+            elif is_dask_collection(X):
                 from ._dask import dask_reduce
 
                 # Each row chunk reduced on its worker to (W, xbar, S), merged
@@ -996,6 +1023,8 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             see :func:`skvi._stats.weighted_moments_about`.
         """
         name = type(self).__name__
+        space = array_space(X)
+        self._fit_space = space
         # Finiteness is read off the accumulated sums (see _stats), which
         # saves a pass over X; an exact check runs only when they are not
         # finite.
@@ -1011,7 +1040,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         # Squares beyond float64 are handled in _stats and checked below;
         # numpy's overflow warnings on the way would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            if is_dask_collection(X):
+            if space is not None:
+                moments = _xp.moments_about(
+                    X,
+                    _device_weight(sample_weight, X, space),
+                    space,
+                    reference=reference,
+                    estimator_name=name,
+                )
+            elif is_dask_collection(X):
                 from ._dask import dask_moments_about
 
                 moments = dask_moments_about(
@@ -1230,11 +1267,45 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             Higher is better. For dask X, a lazy dask array with X's row
             chunks.
         """
-        return self._map_rows(X, self._sample_scorer())
+        return self._map_rows(
+            X, self._sample_scorer(), device_function=self._device_scorer()
+        )
+
+    def _device_scorer(self):
+        """``(rows, space) -> score_samples(rows)`` for X on a device (skvi._xp).
+
+        ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``: the row-independent
+        terms of :func:`expected_log_normal` (or the full model's
+        ``expected_log_likelihood``) at ``x = m``, less ``KL / W``, are
+        computed once on the host, from the same formulas as the numpy path.
+        """
+        scorer = self._sample_scorer()
+        k = scorer.keywords
+        if "covariance" in k:
+            precision = wishart_expected_precision(k["dof"], k["scale"])
+            log_det = float(wishart_expected_log_det(k["dof"], k["scale"]))
+            constant = _normal_full.expected_log_likelihood(
+                0.0, 1.0, k["covariance"], precision, log_det
+            ) - k["kl"] / k["weight"]
+        else:
+            precision = k["precision_mean"]
+            constant = np.sum(
+                expected_log_normal(
+                    0.0, 1.0, k["variance"], precision, k["log_precision_mean"]
+                )
+            ) - k["kl_per_sample"]
+        return partial(
+            _xp.normal_scores,
+            mean=k["mean"],
+            precision=precision,
+            constant=float(constant),
+        )
 
     def _sample_scorer(self):
         """``rows -> score_samples(rows)``, the fitted posterior bound."""
         check_is_fitted(self)
+        # The numpy originals of arrays fitted on another library's data.
+        self = self._on_host()
         if hasattr(self, "posterior_covariance_"):
             kl = _normal_full.kl_to_prior(
                 self.posterior_mean_,
