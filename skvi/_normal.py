@@ -1284,16 +1284,22 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         if "covariance" in k:
             precision = wishart_expected_precision(k["dof"], k["scale"])
             log_det = float(wishart_expected_log_det(k["dof"], k["scale"]))
-            constant = _normal_full.expected_log_likelihood(
-                0.0, 1.0, k["covariance"], precision, log_det
-            ) - k["kl"] / k["weight"]
+            constant = (
+                _normal_full.expected_log_likelihood(
+                    0.0, 1.0, k["covariance"], precision, log_det
+                )
+                - k["kl"] / k["weight"]
+            )
         else:
             precision = k["precision_mean"]
-            constant = np.sum(
-                expected_log_normal(
-                    0.0, 1.0, k["variance"], precision, k["log_precision_mean"]
+            constant = (
+                np.sum(
+                    expected_log_normal(
+                        0.0, 1.0, k["variance"], precision, k["log_precision_mean"]
+                    )
                 )
-            ) - k["kl_per_sample"]
+                - k["kl_per_sample"]
+            )
         return partial(
             _xp.normal_scores,
             mean=k["mean"],
