@@ -2,8 +2,12 @@
 skvi next to the alternatives
 =============================
 
-To put an interval on a mean, a data scientist would otherwise reach for one
-of these, all on the same data:
+skvi gives two intervals for a mean: by default the exact central interval
+of the posterior ``p(mu | X)`` under its priors
+(``credible_interval(0.95)``), and the interval of the variational posterior
+``q(mu)`` (``credible_interval(0.95, method="variational")``), which
+mean-field makes too narrow with few data. To put an interval on a mean, a
+data scientist would otherwise reach for one of these, all on the same data:
 
 - scikit-learn's :class:`~sklearn.mixture.BayesianGaussianMixture` with one
   component (also variational; its priors default to values computed from the
@@ -19,7 +23,7 @@ question; one large sample (n = 20,000) the second.
 """
 
 # %%
-# Four ways to a 95% interval for the mean
+# Five ways to a 95% interval for the mean
 # ----------------------------------------
 import time
 import warnings
@@ -35,11 +39,15 @@ from skvi import VariationalNormalEstimator
 TRUE_MEAN, TRUE_SD = 50.0, 4.0  # mg/L
 
 
-def skvi_interval(x):
+def skvi_interval(x, method="exact"):
     # Vague priors on the data's scale: mean within ~1000 mg/L, noise sd ~1-10.
     est = VariationalNormalEstimator(prior_mean=0.0, prior_std=1e3, prior_rate=10.0)
-    lower, upper = est.fit(x.reshape(-1, 1)).credible_interval(0.95)
+    lower, upper = est.fit(x.reshape(-1, 1)).credible_interval(0.95, method=method)
     return lower[0], upper[0]
+
+
+def skvi_variational_interval(x):
+    return skvi_interval(x, method="variational")
 
 
 def bgm_interval(x):
@@ -70,7 +78,8 @@ def bootstrap_interval(x, rng=BOOTSTRAP_RNG, n_resamples=2_000):
 
 
 methods = {
-    "skvi (VI)": skvi_interval,
+    "skvi, exact (default)": skvi_interval,
+    "skvi, q(mu) (VI)": skvi_variational_interval,
     "BayesianGaussianMixture(1)": bgm_interval,
     "scipy.stats.bayes_mvs": bayes_mvs_interval,
     "bootstrap (2,000 resamples)": bootstrap_interval,
@@ -115,20 +124,24 @@ for name, interval in methods.items():
 # Left: the intervals of each method on the first 12 samples of 8, against the
 # true mean. Centre: the share of the 200 intervals that contain the true mean
 # (error bars: the binomial standard error), against the nominal 95%. With n = 8,
-# the t interval of ``bayes_mvs`` is calibrated; skvi's is a little narrow
-# (mean-field VI understates the sd at small n, see the example against the
-# exact posterior), the bootstrap's more so, and BayesianGaussianMixture's
-# data-derived priors and plug-in spread are not built for intervals. Right:
+# skvi's exact interval and the t interval of ``bayes_mvs`` are calibrated
+# (under these vague priors the two nearly coincide); the interval of q(mu) is
+# a little narrow (mean-field VI understates the sd at small n, see the example
+# against the exact posterior), the bootstrap's more so, and
+# BayesianGaussianMixture's data-derived priors and plug-in spread are not
+# built for intervals. skvi's exact interval costs a fraction of a millisecond
+# more than q's: it is computed from the same statistics, with no pass over the
+# data. Right:
 # the time on 20,000 values, log scale. The times are measured wherever this
 # page is built, often a busy machine: read them as orders of magnitude.
 names = list(methods)
-colors = ["C1", "C0", "C2", "C4"]
+colors = ["C3", "C1", "C0", "C2", "C4"]
 fig, (ax_int, ax_cov, ax_time) = plt.subplots(
-    1, 3, figsize=(12, 4.6), layout="constrained", width_ratios=[1.3, 1, 1]
+    1, 3, figsize=(13, 4.8), layout="constrained", width_ratios=[1.3, 1.1, 1.1]
 )
 for k, (name, color) in enumerate(zip(names, colors, strict=True)):
     values = np.array(intervals[name][:12])
-    rows = np.arange(12) + (k - 1.5) * 0.18
+    rows = np.arange(12) + (k - 2) * 0.16
     ax_int.hlines(rows, values[:, 0], values[:, 1], color=color, lw=2, label=name)
 ax_int.axvline(TRUE_MEAN, color="0.2", ls="--", lw=1, label="true mean")
 ax_int.set(
@@ -141,12 +154,12 @@ ax_int.set(
 ax_int.invert_yaxis()
 ax_int.grid(alpha=0.3, axis="x")
 
-short = ["skvi\n(VI)", "BGM\n(1 comp.)", "bayes\n_mvs", "boot-\nstrap"]
+short = ["skvi\nexact", "skvi\nq(mu)", "BGM\n(1 comp.)", "bayes\n_mvs", "boot-\nstrap"]
 share = np.array([coverage[name] for name in names])
 error = np.sqrt(share * (1 - share) / n_repeats)
 ax_cov.bar(short, share, yerr=error, color=colors, capsize=4)
 ax_cov.axhline(0.95, color="0.2", ls="--", lw=1)
-ax_cov.text(3.45, 0.956, "nominal 95%", ha="right", va="bottom", fontsize="small")
+ax_cov.text(4.45, 0.956, "nominal 95%", ha="right", va="bottom", fontsize="small")
 ax_cov.set(
     ylim=(0.7, 1.0),
     ylabel="share of intervals covering the true mean",
@@ -170,7 +183,7 @@ ax_time.grid(alpha=0.3, axis="y", which="both")
 fig.legend(
     *ax_int.get_legend_handles_labels(),
     loc="outside lower center",
-    ncols=5,
+    ncols=6,
     fontsize="small",
 )
 plt.show()

@@ -56,7 +56,7 @@ for prior_std in prior_stds:
     for prior_mean in prior_means:
         prior = dict(prior_mean=prior_mean, prior_std=prior_std, **NOISE_PRIOR)
         est = VariationalNormalEstimator(**prior).fit(scores.reshape(-1, 1))
-        lower, upper = est.credible_interval(0.95)
+        lower, upper = est.credible_interval(0.95, method="variational")
         exact = exact_posterior(scores, **prior)
         rows.append(
             (est.posterior_mean_[0], est.posterior_std_[0], lower[0], upper[0], *exact)

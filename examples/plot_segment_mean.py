@@ -49,10 +49,12 @@ print(
 prior = dict(prior_mean=70.0, prior_std=10.0, prior_shape=2.0, prior_rate=2 * 15.0**2)
 estimator = VariationalNormalEstimator(**prior).fit(scores.reshape(-1, 1))
 
-lower, upper = estimator.credible_interval(0.95)
+# q(mu)'s interval, to set beside the exact posterior below (the default,
+# credible_interval(0.95), is the exact posterior's).
+lower, upper = estimator.credible_interval(0.95, method="variational")
 mean, std = estimator.posterior_mean_[0], estimator.posterior_std_[0]
 print(
-    f"segment mean score: {mean:.2f}  95% credible interval "
+    f"segment mean score: {mean:.2f}  95% credible interval of q(mu) "
     f"[{lower[0]:.2f}, {upper[0]:.2f}]"
 )
 print(f"noise sd (spread between customers): {estimator.noise_std_[0]:.2f}")
@@ -99,6 +101,11 @@ exact_lower, exact_upper = np.interp([0.025, 0.975], cdf, mu_grid)
 print(
     f"exact posterior: mean {exact_mean:.2f}, sd {exact_std:.3f}, "
     f"95% interval [{exact_lower:.2f}, {exact_upper:.2f}]"
+)
+skvi_lower, skvi_upper = estimator.credible_interval(0.95)
+print(
+    f"skvi's exact interval, credible_interval(0.95): "
+    f"[{skvi_lower[0]:.2f}, {skvi_upper[0]:.2f}]"
 )
 print(f"variational sd / exact sd = {std / exact_std:.3f}")
 print(f"ELBO {estimator.elbo_:.4f} <= log p(x) {log_evidence:.4f}")

@@ -15,9 +15,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import (
+    array_space,
     check_data,
+    check_same_space,
     check_sample_weight,
+    float_dtypes,
     is_dask_collection,
+    to_namespace,
+    to_numpy,
     validate_data,
     validate_params,
 )
@@ -210,7 +215,10 @@ class VariationalEstimator(VersionedStateMixin):
         X : array-like of shape (n_samples, n_features)
             Training data. A pandas DataFrame sets ``feature_names_in_``; a
             dask array or DataFrame is read on the active dask scheduler
-            (needs ``skvi[dask]``).
+            (needs ``skvi[dask]``). Under scikit-learn's
+            ``config_context(array_api_dispatch=True)``, a PyTorch or CuPy
+            array is fitted on its device, and the fitted arrays stay there
+            (user guide, "On a GPU").
 
         y : None
             Ignored; present for API consistency.
@@ -241,7 +249,58 @@ class VariationalEstimator(VersionedStateMixin):
         """
         with _lock_of(self), restore_on_error(self):
             validate_params(self)
+            # A fit on another array library's data (array API dispatch):
+            # the code runs on the host copies of the fitted arrays, and the
+            # data hook names where the new ones go (_fit_space).
+            self.__dict__.update(self.__dict__.pop("_host_arrays", {}))
             yield
+            self._place_fitted(self.__dict__.pop("_fit_space", None))
+
+    def _place_fitted(self, space):
+        """Move the fitted arrays to the namespace and device of the data.
+
+        scikit-learn's rule for array API input: the fitted arrays live where
+        X lived. The numpy originals stay in ``_host_arrays`` (a dict, so not
+        an array attribute), for the host-side code (:meth:`_on_host`).
+        """
+        if space is None:
+            return
+        host = {}
+        for name, value in list(self.__dict__.items()):
+            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                host[name] = value
+                self.__dict__[name] = to_namespace(value, space)
+        self._host_arrays = host
+
+    def _on_host(self):
+        """This estimator with its fitted arrays as numpy, for host-side code.
+
+        Itself when fitted on numpy; else a shallow twin holding the numpy
+        originals of the arrays fitted on another library (the estimator is
+        not changed: read-only methods stay thread-safe).
+        """
+        host = self.__dict__.get("_host_arrays")
+        if not host:
+            return self
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.__dict__.update(host)
+        del twin.__dict__["_host_arrays"]
+        return twin
+
+    def _fitted_space(self):
+        """The :class:`~skvi._validation.ArraySpace` of the fitted arrays, or None."""
+        host = self.__dict__.get("_host_arrays")
+        if not host:
+            return None
+        return array_space(getattr(self, next(iter(host))))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # fit, predict, score_samples, ... compute in the namespace of X
+        # under array_api_dispatch (skvi._xp; docs/guide/gpu.md).
+        tags.array_api_support = True
+        return tags
 
     def _run_cavi(self, data):
         """Run CAVI from each initialisation; keep the best and set the attributes."""
@@ -365,12 +424,22 @@ class VariationalEstimator(VersionedStateMixin):
                 estimator_name=type(self).__name__,
             )
         else:
-            scores = self.score_samples(X)
+            # Scores on a device come to the host: n numbers, once.
+            scores = np.asarray(to_numpy(self.score_samples(X)), dtype=np.float64)
             sample_weight = check_sample_weight(sample_weight, scores[:, np.newaxis])
             parts = [_weighted_sums(scores, sample_weight)]
         return float(_weighted_mean(parts))
 
-    def _map_rows(self, X, row_function, *, dtype=np.float64, n_columns=None):
+    def _map_rows(
+        self,
+        X,
+        row_function,
+        *,
+        dtype=np.float64,
+        n_columns=None,
+        device_function=None,
+        method="score_samples",
+    ):
         """``row_function`` of the checked rows of X, the fitted model's per-row values.
 
         numpy and pandas X are checked whole and mapped at once. A dask
@@ -391,6 +460,13 @@ class VariationalEstimator(VersionedStateMixin):
             The dtype of ``values``.
         n_columns : int, default=None
             The number of columns of ``values``; None for one value per row.
+        device_function : callable, default=None
+            ``device_function(rows, space) -> values`` for X of another array
+            API library under ``array_api_dispatch`` (:mod:`skvi._xp`); the
+            values stay on X's device.
+        method : str, default="score_samples"
+            The public method, named in the error for X on another namespace
+            or device than the fit's.
 
         Returns
         -------
@@ -409,7 +485,11 @@ class VariationalEstimator(VersionedStateMixin):
                 n_columns=n_columns,
                 estimator_name=type(self).__name__,
             )
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        check_same_space(X, self, method, self._fitted_space())
+        space = array_space(X)
+        X = validate_data(self, X, reset=False, dtype=float_dtypes(space))
+        if space is not None:
+            return device_function(X, space)
         return row_function(X)
 
     def _sample_scorer(self):

@@ -35,6 +35,19 @@ two; ``benchmarks/bench_normal.py --threads ...`` prints the serial share it
 measures on the machine at hand, and benchmarks/README.md the figures from
 which this value was chosen.
 
+Arrays of other libraries (array API dispatch)
+----------------------------------------------
+A pass over a PyTorch or CuPy array (:mod:`skvi._xp`) runs its blocks in
+order from the calling thread: the library runs each operation in parallel
+on its device (a GPU's thousands of cores, or the library's own CPU
+threads), and skvi's threads would only contend for it. There a block has
+:data:`DEVICE_BLOCK_ELEMENTS` values of temporaries (``plan(...,
+block_elements=DEVICE_BLOCK_ELEMENTS)``): large enough that a pass is a few
+operations per block, each filling the device, small enough that the
+temporaries (1 GiB of float64) leave a GPU's memory to X itself. A pass
+over 2e6 rows of a full mixture (K = 8, d = 10: 98 values a row) is two
+blocks.
+
 Threads
 -------
 The number of threads is the smaller of the OpenMP and the BLAS limits
@@ -64,10 +77,20 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["BLOCK_ELEMENTS", "map_blocks", "map_tasks", "plan"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "DEVICE_BLOCK_ELEMENTS",
+    "map_blocks",
+    "map_tasks",
+    "plan",
+]
 
 # Float64 values of temporaries per block (2 MiB): see "The block-size policy".
 BLOCK_ELEMENTS = 2**18
+
+# Values of temporaries per block on another library's device (1 GiB of
+# float64): see "Arrays of other libraries" above.
+DEVICE_BLOCK_ELEMENTS = 2**27
 
 # The fewest rows a block holds, however wide its rows: below this the
 # Python per block outweighs the work in it.
@@ -83,7 +106,14 @@ MIN_PARALLEL_ELEMENTS = 2**20
 RESULT_ELEMENTS = 2**23
 
 
-def plan(n_samples, row_elements, *, block_rows=None, result_elements=0):
+def plan(
+    n_samples,
+    row_elements,
+    *,
+    block_rows=None,
+    result_elements=0,
+    block_elements=None,
+):
     """Rows per block and blocks per merge group for a pass over ``n_samples`` rows.
 
     Parameters
@@ -98,11 +128,15 @@ def plan(n_samples, row_elements, *, block_rows=None, result_elements=0):
     result_elements : int, default=0
         Float64 values of one block's result, for passes that fold their
         results (:func:`map_blocks` with ``merge``).
+    block_elements : int, default=None
+        Values of temporaries a block holds: :data:`BLOCK_ELEMENTS` (read at
+        the call, so that tests and benchmarks may set it) for numpy,
+        :data:`DEVICE_BLOCK_ELEMENTS` for another library's arrays.
 
     Returns
     -------
     block_rows : int
-        ``max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // row_elements)`` unless given,
+        ``max(MIN_BLOCK_ROWS, block_elements // row_elements)`` unless given,
         and at most ``n_samples`` (at least 1).
     group_blocks : int
         Consecutive blocks whose results are folded together: 1 unless the
@@ -110,14 +144,18 @@ def plan(n_samples, row_elements, *, block_rows=None, result_elements=0):
 
     Examples
     --------
-    >>> from skvi._blocks import plan
+    >>> from skvi._blocks import DEVICE_BLOCK_ELEMENTS, plan
     >>> plan(1_000_000, 10)
     (26214, 1)
     >>> plan(100, 10)
     (100, 1)
+    >>> plan(2_000_000, 98, block_elements=DEVICE_BLOCK_ELEMENTS)
+    (1369568, 1)
     """
+    if block_elements is None:
+        block_elements = BLOCK_ELEMENTS
     if block_rows is None:
-        block_rows = max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // max(1, int(row_elements)))
+        block_rows = max(MIN_BLOCK_ROWS, block_elements // max(1, int(row_elements)))
     block_rows = int(max(1, min(block_rows, n_samples)))
     n_blocks = -(-n_samples // block_rows) if n_samples else 0
     group_blocks = 1

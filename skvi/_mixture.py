@@ -79,7 +79,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _blocks
+from . import _blocks, _xp
 from ._base import VariationalEstimator
 from ._expectations import (
     LOG_2PI,
@@ -108,8 +108,11 @@ from ._stats import (
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
+    array_space,
     check_data,
     is_dask_collection,
+    to_namespace,
+    to_numpy,
 )
 
 # ---------------------------------------------------------------------------
@@ -1103,6 +1106,7 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _fit_data(self, X, sample_weight, *, reset):
         """Validate X, read it once for the data-dependent priors; the model dict."""
+        space = array_space(X)
         # The finiteness check sums X: inf + -inf there is the error it
         # raises, not a numpy warning.
         with np.errstate(invalid="ignore", over="ignore"):
@@ -1110,7 +1114,20 @@ degrees_of_freedom_prior_, covariance_prior_
                 self, X, sample_weight, reset=reset, ensure_min_samples=2
             )
         scatter = _SCATTER[self.covariance_type]
-        if is_dask_collection(X):
+        self._fit_space = space
+        if space is not None:
+            # Another library's array (array API dispatch): the passes over
+            # its rows run where it lives (skvi._xp).
+            n_samples = X.shape[0]
+            data = _device_data(X, sample_weight, space)
+            moments = _xp.statistics(
+                X,
+                data["device_weight"],
+                space,
+                scatter=scatter,
+                estimator_name=type(self).__name__,
+            )
+        elif is_dask_collection(X):
             from ._dask import dask_reduce
 
             parts = dask_reduce(
@@ -1287,6 +1304,15 @@ degrees_of_freedom_prior_, covariance_prior_
                     estimator_name=type(self).__name__,
                 )
             )
+        if data.get("array") is not None:
+            return _xp.local_step(
+                data["array"],
+                data["device_weight"],
+                params,
+                data["model"],
+                data["space"],
+                estimator_name=type(self).__name__,
+            )
         return _blockwise_local(data["X"], data["sample_weight"], params, data["model"])
 
     def _initial_responsibilities(self, data, random_state):
@@ -1295,19 +1321,46 @@ degrees_of_freedom_prior_, covariance_prior_
         )
 
     def _initial_state(self, data, random_state):
-        statistics = (
-            self._dask_initial_statistics(data, random_state)
-            if data.get("dask") is not None
-            else self._initial_statistics(
-                data, self._initial_responsibilities(data, random_state)
-            )
-        )
+        statistics = self._start(data, random_state)
         params = _m_step(statistics, data["model"])
         return {
             "params": params,
             "local": self._expectation(data, params),
             "lower_bounds": [],
         }
+
+    def _start(self, data, random_state):
+        """The statistics an initialisation starts from (numpy, dask or a device).
+
+        On another library's X, 'random_from_data' gathers its K rows from
+        the device; the other initialisations run scikit-learn's numpy code
+        on a host copy of X, made once per initialisation.
+        """
+        if data.get("dask") is not None:
+            return self._dask_initial_statistics(data, random_state)
+        if data.get("array") is not None and self.init_params == "random_from_data":
+            space = data["space"]
+            weights = data["sample_weight"]
+            rows = _random_rows(
+                data["n_samples"], weights, self.n_components, random_state
+            )
+            points = np.asarray(
+                to_numpy(
+                    space.xp.take(data["array"], to_namespace(rows, space), axis=0),
+                    space,
+                ),
+                dtype=np.float64,
+            )
+            return _statistics_of_rows(
+                points,
+                np.ones(len(rows)) if weights is None else weights[rows],
+                data["model"]["centre"],
+                _SCATTER[self.covariance_type],
+            )
+        host = _on_host(data)
+        return self._initial_statistics(
+            host, self._initial_responsibilities(host, random_state)
+        )
 
     def _initial_statistics(self, data, resp):
         return sufficient_statistics(
@@ -1339,14 +1392,11 @@ degrees_of_freedom_prior_, covariance_prior_
             )
         if self.init_params == "random_from_data":
             rows = _random_rows(data["n_samples"], weights, K, random_state)
-            points = _gather_rows(X, rows)
-            chosen = np.ones(K) if weights is None else weights[rows]
-            d = points.shape[1]
-            scatter = np.zeros(
-                (K, d, d) if _SCATTER[self.covariance_type] == "full" else (K, d)
-            )
-            return SufficientStatistics(
-                chosen, model["centre"], points - model["centre"], scatter
+            return _statistics_of_rows(
+                _gather_rows(X, rows),
+                np.ones(K) if weights is None else weights[rows],
+                model["centre"],
+                _SCATTER[self.covariance_type],
             )
         size = min(data["n_samples"], 10_000)
         rows = _random_rows(data["n_samples"], weights, size, random_state)
@@ -1400,9 +1450,16 @@ degrees_of_freedom_prior_, covariance_prior_
         scikit-learn's ``reg_covar`` adds ``reg_covar * N_k`` to the diagonal
         of each inverse Wishart scale: that M-step is not the maximiser of the
         ELBO over q(theta), so near convergence the ELBO can dip by a small
-        amount that is no bug. With ``reg_covar > 0`` the guard is off.
+        amount that is no bug. With ``reg_covar > 0`` the guard is off; so
+        it is for float32 X computed in float32 on a device (skvi._xp), whose
+        rounding of the bound, about 1e-7 of it, is no bug either.
         """
-        if self.reg_covar == 0:
+        array = data.get("array")
+        in_float32 = (
+            array is not None
+            and data["space"].compute_dtype(array.dtype) == data["space"].xp.float32
+        )
+        if self.reg_covar == 0 and not in_float32:
             super()._check_increase(change, elbo, n_iter, data)
 
     def _fitted_state(self, data):
@@ -1503,29 +1560,29 @@ degrees_of_freedom_prior_, covariance_prior_
                 data = self._fit_data(X, sample_weight, reset=True)
                 model = data["model"]
                 random_state = check_random_state(self.random_state)
-                statistics = (
-                    self._dask_initial_statistics(data, random_state)
-                    if data.get("dask") is not None
-                    else self._initial_statistics(
-                        data, self._initial_responsibilities(data, random_state)
-                    )
-                )
+                statistics = self._start(data, random_state)
                 scale = self.total_samples / float(statistics.weight.sum())
                 params = _m_step(statistics.scaled(scale), model)
             else:
+                space = array_space(X)
                 with np.errstate(invalid="ignore", over="ignore"):
                     X, sample_weight = check_data(
                         self, X, sample_weight, reset=False, allow_all_zero=True
                     )
+                self._fit_space = space
                 # The priors are those of the first chunk; a bad one set
                 # since is refused all the same.
                 self._check_priors(self.n_features_in_)
                 params, model = self._current()
-                data = {
-                    "X": None if is_dask_collection(X) else X,
-                    "dask": X if is_dask_collection(X) else None,
-                    "sample_weight": sample_weight,
-                }
+                data = (
+                    _device_data(X, sample_weight, space)
+                    if space is not None
+                    else {
+                        "X": None if is_dask_collection(X) else X,
+                        "dask": X if is_dask_collection(X) else None,
+                        "sample_weight": sample_weight,
+                    }
+                )
             statistics, log_norm, _ = self._expectation(dict(data, model=model), params)
             if not statistics.weight.sum() > 0:
                 return self  # a chunk of zero weight has nothing to teach
@@ -1551,30 +1608,33 @@ degrees_of_freedom_prior_, covariance_prior_
     def _current(self):
         """The fitted parameters and model, as the pure functions take them."""
         check_is_fitted(self)
+        # The numpy originals of arrays fitted on another library's data.
+        fitted = self._on_host()
         model = dict(
-            self._fitted_model,
-            covariance_type=self.covariance_type,
-            weight_prior_type=self.weight_concentration_prior_type,
-            n_components=self.means_.shape[0],
+            fitted._fitted_model,
+            covariance_type=fitted.covariance_type,
+            weight_prior_type=fitted.weight_concentration_prior_type,
+            n_components=fitted.means_.shape[0],
         )
         params = _complete(
             {
-                "weight_concentration": self.weight_concentration_,
-                "mean_precision": self.mean_precision_,
-                "means": self.means_,
-                "degrees_of_freedom": self.degrees_of_freedom_,
-                "covariances": self.covariances_,
-                "precisions_cholesky": self.precisions_cholesky_,
+                "weight_concentration": fitted.weight_concentration_,
+                "mean_precision": fitted.mean_precision_,
+                "means": fitted.means_,
+                "degrees_of_freedom": fitted.degrees_of_freedom_,
+                "covariances": fitted.covariances_,
+                "precisions_cholesky": fitted.precisions_cholesky_,
             },
             model,
         )
         return params, model
 
-    def _blockwise(self, X, function, *, dtype=np.float64, n_columns=None):
+    def _blockwise(self, X, function, *, method, dtype=np.float64, n_columns=None):
         """``function(log_rho_block)`` over row blocks of X, concatenated.
 
         On a dask collection, lazily on each row chunk, on its worker
-        (:meth:`_map_rows`), by the same :func:`_map_log_rho`.
+        (:meth:`_map_rows`), by the same :func:`_map_log_rho`; on another
+        array library's X (array API dispatch), on its device (skvi._xp).
         """
         params, model = self._current()
         return self._map_rows(
@@ -1582,6 +1642,13 @@ degrees_of_freedom_prior_, covariance_prior_
             partial(_map_log_rho, params=params, model=model, function=function),
             dtype=dtype,
             n_columns=n_columns,
+            device_function=partial(
+                _xp.row_values,
+                params=params,
+                model=model,
+                function=_DEVICE_FUNCTIONS[function],
+            ),
+            method=method,
         )
 
     def _sample_scorer(self):
@@ -1608,7 +1675,7 @@ degrees_of_freedom_prior_, covariance_prior_
         labels : ndarray of shape (n_samples,)
             For dask X, a lazy dask array with X's row chunks.
         """
-        return self._blockwise(X, _labels, dtype=np.intp)
+        return self._blockwise(X, _labels, method="predict", dtype=np.intp)
 
     def predict_proba(self, X):
         """q(z_i = k) of each sample, the responsibilities (Bishop 10.49).
@@ -1625,7 +1692,12 @@ degrees_of_freedom_prior_, covariance_prior_
             For dask X, a lazy dask array with X's row chunks.
         """
         check_is_fitted(self)
-        return self._blockwise(X, _responsibilities, n_columns=self.means_.shape[0])
+        return self._blockwise(
+            X,
+            _responsibilities,
+            method="predict_proba",
+            n_columns=self.means_.shape[0],
+        )
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then label X with a final E-step (as scikit-learn's).
@@ -1664,7 +1736,18 @@ degrees_of_freedom_prior_, covariance_prior_
         scores : ndarray of shape (n_samples,)
             For dask X, a lazy dask array with X's row chunks.
         """
-        return self._map_rows(X, self._sample_scorer())
+        scorer = self._sample_scorer()
+        return self._map_rows(
+            X,
+            scorer,
+            device_function=partial(
+                _xp.row_values,
+                params=scorer.keywords["params"],
+                model=scorer.keywords["model"],
+                function="log_norm",
+                shift=scorer.keywords["kl_per_sample"],
+            ),
+        )
 
     def sample(self, n_samples=1):
         """Draw samples from the point-estimate mixture, as scikit-learn's.
@@ -1683,24 +1766,29 @@ degrees_of_freedom_prior_, covariance_prior_
         """
         check_is_fitted(self)
         _check_n_samples(n_samples)
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        d = self.means_.shape[1]
+        space = self._fitted_space()
+        fitted = self._on_host()
+        rng = check_random_state(fitted.random_state)
+        counts = rng.multinomial(n_samples, fitted.weights_)
+        d = fitted.means_.shape[1]
         covariances = {
             "full": lambda c: c,
             "tied": lambda c: np.broadcast_to(c, (len(counts), d, d)),
             "diag": lambda c: c[:, :, None] * np.eye(d),
             "spherical": lambda c: c[:, None, None] * np.eye(d),
-        }[self.covariance_type](self.covariances_)
+        }[fitted.covariance_type](fitted.covariances_)
         X = np.vstack(
             [
                 rng.multivariate_normal(mean, covariance, int(count))
                 for mean, covariance, count in zip(
-                    self.means_, covariances, counts, strict=True
+                    fitted.means_, covariances, counts, strict=True
                 )
             ]
         )
         y = np.repeat(np.arange(len(counts)), counts)
+        if space is not None:
+            # Drawn on the host (O(n d) numbers), returned where the fit is.
+            return to_namespace(X, space), to_namespace(y, space)
         return X, y
 
     def sample_posterior(self, n_samples=1, random_state=None):
@@ -1761,6 +1849,45 @@ def _map_log_rho(X, *, params, model, function):
     return np.concatenate(parts)
 
 
+def _statistics_of_rows(points, weights, centre, scatter):
+    """The statistics of K components of one row each: 'random_from_data'."""
+    K, d = points.shape
+    return SufficientStatistics(
+        np.asarray(weights, dtype=np.float64),
+        centre,
+        points - centre,
+        np.zeros((K, d, d) if scatter == "full" else (K, d)),
+    )
+
+
+def _device_data(X, sample_weight, space):
+    """The data of a fit on another array library's X: X and its weights there.
+
+    The weights are checked on the host (numpy) and copied to X's device in
+    X's dtype, once a fit.
+    """
+    return {
+        "X": None,
+        "array": X,
+        "space": space,
+        "sample_weight": sample_weight,
+        "device_weight": None
+        if sample_weight is None
+        else to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype)),
+    }
+
+
+def _on_host(data):
+    """``data`` with X as numpy: a host copy of a device X, made once an initialisation.
+
+    The initialisations (k-means, k-means++, random rows) are scikit-learn's
+    numpy code, as in :func:`_init_kmeans`.
+    """
+    if data.get("array") is None:
+        return data
+    return dict(data, X=to_numpy(data["array"], data["space"]))
+
+
 def _labels(log_rho):
     """``argmax_k rho_ik`` of each row."""
     return log_rho.argmax(axis=0)
@@ -1774,6 +1901,14 @@ def _responsibilities(log_rho):
 def _log_norm(log_rho):
     """``log sum_k rho_ik`` of each row."""
     return _log_normalise(log_rho)[0]
+
+
+# The same per-row functions in skvi._xp, for X on a device.
+_DEVICE_FUNCTIONS = {
+    _labels: "labels",
+    _responsibilities: "responsibilities",
+    _log_norm: "log_norm",
+}
 
 
 def _sample_scores(X, *, params, model, kl_per_sample):

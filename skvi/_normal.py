@@ -13,9 +13,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _blocks, _normal_full
+from . import _blocks, _normal_full, _xp
 from ._base import VariationalEstimator
-from ._expectations import expected_log_normal, gamma_expectations
+from ._exact import exact_interval, full_exact_interval
+from ._expectations import (
+    expected_log_normal,
+    gamma_expectations,
+    wishart_expected_log_det,
+    wishart_expected_precision,
+)
 from ._kl import kl_gamma, kl_normal
 from ._stats import (
     SufficientStatistics,
@@ -28,11 +34,13 @@ from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
+    array_space,
     check_data,
     check_prior,
     check_probability,
     check_weight_sum,
     is_dask_collection,
+    to_namespace,
 )
 from .exceptions import PriorDataConflictWarning
 
@@ -395,6 +403,25 @@ def _sample_scores(
     block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
     _blocks.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
     return scores - kl_per_sample
+
+
+_INTERVAL_METHODS = ("exact", "variational")
+
+
+def _variational_interval(mean, std, level):
+    """The central interval of q(mu) = Normal(m, s**2): ``m +- z s``."""
+    # The tail probability (1 - level) / 2 is exact for any level (Sterbenz):
+    # norm.interval forms (1 + level) / 2, which rounds to 1, and so to an
+    # infinite bound, for levels within 1e-16 of 1.
+    z = stats.norm.isf(0.5 * (1.0 - level))
+    return mean - z * std, mean + z * std
+
+
+def _device_weight(sample_weight, X, space):
+    """Checked (numpy) weights as an array of X's space, in X's dtype; or None."""
+    if sample_weight is None:
+        return None
+    return to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype))
 
 
 def _unit_information_priors(weight, data_mean, sum_of_squares):
@@ -899,6 +926,8 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         """
         merging = not reset
         name = type(self).__name__
+        space = array_space(X)
+        self._fit_space = space
         X, sample_weight = check_data(
             self,
             X,
@@ -910,7 +939,18 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         priors = self._given_priors()
         reference = self._statistics.reference if merging else None
         with np.errstate(over="ignore", invalid="ignore"):
-            if is_dask_collection(X):
+            if space is not None:
+                # Another library's array (array API dispatch): the pass
+                # over its rows runs where it lives (skvi._xp).
+                statistics = _xp.statistics(
+                    X,
+                    _device_weight(sample_weight, X, space),
+                    space,
+                    scatter="full",
+                    reference=reference,
+                    estimator_name=name,
+                )
+            elif is_dask_collection(X):
                 from ._dask import dask_reduce
 
                 # Each row chunk reduced on its worker to (W, xbar, S), merged
@@ -983,6 +1023,8 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             see :func:`skvi._stats.weighted_moments_about`.
         """
         name = type(self).__name__
+        space = array_space(X)
+        self._fit_space = space
         # Finiteness is read off the accumulated sums (see _stats), which
         # saves a pass over X; an exact check runs only when they are not
         # finite.
@@ -998,7 +1040,15 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         # Squares beyond float64 are handled in _stats and checked below;
         # numpy's overflow warnings on the way would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            if is_dask_collection(X):
+            if space is not None:
+                moments = _xp.moments_about(
+                    X,
+                    _device_weight(sample_weight, X, space),
+                    space,
+                    reference=reference,
+                    estimator_name=name,
+                )
+            elif is_dask_collection(X):
                 from ._dask import dask_moments_about
 
                 moments = dask_moments_about(
@@ -1217,11 +1267,51 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             Higher is better. For dask X, a lazy dask array with X's row
             chunks.
         """
-        return self._map_rows(X, self._sample_scorer())
+        return self._map_rows(
+            X, self._sample_scorer(), device_function=self._device_scorer()
+        )
+
+    def _device_scorer(self):
+        """``(rows, space) -> score_samples(rows)`` for X on a device (skvi._xp).
+
+        ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``: the row-independent
+        terms of :func:`expected_log_normal` (or the full model's
+        ``expected_log_likelihood``) at ``x = m``, less ``KL / W``, are
+        computed once on the host, from the same formulas as the numpy path.
+        """
+        scorer = self._sample_scorer()
+        k = scorer.keywords
+        if "covariance" in k:
+            precision = wishart_expected_precision(k["dof"], k["scale"])
+            log_det = float(wishart_expected_log_det(k["dof"], k["scale"]))
+            constant = (
+                _normal_full.expected_log_likelihood(
+                    0.0, 1.0, k["covariance"], precision, log_det
+                )
+                - k["kl"] / k["weight"]
+            )
+        else:
+            precision = k["precision_mean"]
+            constant = (
+                np.sum(
+                    expected_log_normal(
+                        0.0, 1.0, k["variance"], precision, k["log_precision_mean"]
+                    )
+                )
+                - k["kl_per_sample"]
+            )
+        return partial(
+            _xp.normal_scores,
+            mean=k["mean"],
+            precision=precision,
+            constant=float(constant),
+        )
 
     def _sample_scorer(self):
         """``rows -> score_samples(rows)``, the fitted posterior bound."""
         check_is_fitted(self)
+        # The numpy originals of arrays fitted on another library's data.
+        self = self._on_host()
         if hasattr(self, "posterior_covariance_"):
             kl = _normal_full.kl_to_prior(
                 self.posterior_mean_,
@@ -1311,13 +1401,21 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         tau = rng.gamma(self.posterior_shape_, 1.0 / self.posterior_rate_, size=size)
         return mu, tau
 
-    def credible_interval(self, level=0.95):
-        """Central credible interval of each feature's mean under q(mu).
+    def credible_interval(self, level=0.95, method="exact"):
+        """Central credible interval of each feature's mean ``mu``.
 
         Parameters
         ----------
         level : float, default=0.95
             Posterior probability inside the interval, strictly between 0 and 1.
+
+        method : {"exact", "variational"}, default="exact"
+            ``"exact"``: the central interval of the exact marginal posterior
+            ``p(mu_j | X)`` under the estimator's priors, whose tails each hold
+            ``(1 - level) / 2``, computed from the fitted statistics (no pass
+            over the data). ``"variational"``: the central interval of q(mu),
+            ``posterior_mean_ +- z posterior_std_`` with ``z`` the standard
+            Normal quantile.
 
         Returns
         -------
@@ -1326,34 +1424,85 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
 
         Notes
         -----
-        Mean-field VI is known to understate posterior spread, because
-        ``q(mu) q(tau)`` ignores how uncertainty about the noise widens the
-        uncertainty about the mean. Against the exact posterior
-        (:func:`skvi.diagnostics.exact_posterior`), with the default priors,
-        ``posterior_std_`` is about 0.90 of the exact sd with 2 samples, 0.92
-        with 10, 0.97 with 30 and 0.99 with 100 (the mean over 400 features
-        of Normal(0.3, 1) data; 0.85-0.88 with 2 samples under the prior
-        Normal(0, 1), Gamma(1, 1)): with few samples these intervals are too
-        narrow.
+        Why the default is the exact interval: a user who asks for 95% should
+        get an interval that holds 95% of the posterior. q(mu)'s does not:
+        mean-field ``q(mu) q(tau)`` ignores how uncertainty about the noise
+        widens the uncertainty about the mean, so ``posterior_std_`` is, with
+        the default priors, about 0.90 of the exact posterior sd with 2
+        samples, 0.92 with 10, 0.97 with 30 and 0.99 with 100 (the mean over
+        400 features of Normal(0.3, 1) data; 0.85-0.88 with 2 samples under
+        the prior Normal(0, 1), Gamma(1, 1); see
+        :func:`skvi.diagnostics.exact_posterior`), and no linear-response
+        correction of q fixes it for this model. Over
+        2,000 samples of 8 values under weak priors, the exact 95% intervals
+        cover the true mean 95% of the time and q's about 91%. Under weak
+        priors q's 95% interval is narrower by 13-17% at 8 samples, 4% at 30,
+        1.2% at 100 and 0.4% at 300; the two differ most with few samples, or
+        where the data conflict with the prior on ``mu`` (the exact posterior
+        can then have two modes, and its interval spans both).
+
+        How it is computed (the maths is in ``skvi/_exact.py``). For
+        ``covariance_type="diag"``, ``tau`` integrates out analytically and
+        ``p(mu_j | X)`` is the Normal prior times a Student-t-like factor:
+        Gauss-Legendre quadrature on panels about its modes and a safeguarded
+        Newton solve for each bound, vectorised over features, about 0.1 ms
+        per feature over many features, a few milliseconds for one. For
+        ``"full"`` the prior on ``mu`` is independent of the Wishart prior on
+        ``Lambda`` (not the conjugate Normal-Wishart prior, under which each
+        coordinate would have a Student-t marginal); with ``Lambda``
+        integrated out, ``p(mu | X)`` is the Normal prior times a
+        multivariate-t factor, a scale mixture of Normals, so each
+        coordinate's marginal is a one-dimensional mixture of Normals,
+        integrated the same way: one eigendecomposition, then a few
+        milliseconds. Both agree with independent quadratures (through
+        ``tau``; on a 2-D grid) to about 1e-15 of the interval's width, from
+        2 to 1e7 samples and under prior-data conflict. The tails are formed
+        directly, ``P(mu < lower) = P(mu > upper) = (1 - level) / 2``, so that
+        levels within rounding of 1 give finite bounds.
 
         Examples
         --------
         >>> import numpy as np
         >>> from skvi import VariationalNormalEstimator
-        >>> X = np.random.default_rng(0).normal(10.0, 2.0, size=(400, 1))
-        >>> est = VariationalNormalEstimator(prior_std=100.0).fit(X)
-        >>> lower, upper = est.credible_interval(0.9)
-        >>> bool(lower[0] < 10.0 < upper[0])
+        >>> X = np.random.default_rng(0).normal(10.0, 2.0, size=(8, 1))
+        >>> est = VariationalNormalEstimator(
+        ...     prior_mean=0.0, prior_std=100.0, prior_shape=1.0, prior_rate=1.0
+        ... ).fit(X)
+        >>> lower, upper = est.credible_interval(0.95)
+        >>> q_lower, q_upper = est.credible_interval(0.95, method="variational")
+        >>> bool(upper[0] - lower[0] > q_upper[0] - q_lower[0])  # q is too narrow
         True
         """
         check_is_fitted(self)
         level = check_probability(level)
-        # The tail probability (1 - level) / 2 is exact for any level (Sterbenz):
-        # norm.interval forms (1 + level) / 2, which rounds to 1, and so to an
-        # infinite bound, for levels within 1e-16 of 1.
-        z = stats.norm.isf(0.5 * (1.0 - level))
-        half_width = z * self.posterior_std_
-        return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
+        if method not in _INTERVAL_METHODS:
+            raise ValueError(
+                f"method must be 'exact' or 'variational'; got {method!r}."
+            )
+        if method == "variational":
+            return _variational_interval(
+                self.posterior_mean_, self.posterior_std_, level
+            )
+        prior = tuple(
+            np.asarray(getattr(self, f"{name}_"), dtype=np.float64)
+            for name in _PRIOR_NAMES
+        )
+        if hasattr(self, "posterior_covariance_"):
+            return full_exact_interval(
+                np.float64(self.n_samples_seen_),
+                self._statistics.mean[0],
+                self._statistics.scatter[0],
+                prior,
+                self.prior_dof_,
+                level,
+            )
+        return exact_interval(
+            np.float64(self.n_samples_seen_),
+            np.asarray(self.sample_mean_, dtype=np.float64),
+            np.asarray(self._sum_of_squares, dtype=np.float64),
+            prior,
+            level,
+        )
 
     def linear_response_std(self):
         """Posterior sds of ``mu`` and ``tau`` corrected by linear response.

@@ -22,13 +22,18 @@ __all__ = [
     "POSITIVE_REAL",
     "NON_NEGATIVE_REAL",
     "assert_all_finite",
+    "array_space",
+    "check_same_space",
     "check_chunk",
     "check_data",
     "check_prior",
     "check_probability",
     "check_sample_weight",
     "check_weight_sum",
+    "float_dtypes",
     "is_dask_collection",
+    "to_namespace",
+    "to_numpy",
     "validate_data",
     "validate_params",
 ]
@@ -345,7 +350,7 @@ def check_data(
         estimator,
         X,
         reset=reset,
-        dtype=_DTYPES,
+        dtype=float_dtypes(array_space(X)),
         ensure_all_finite=ensure_all_finite,
         ensure_min_samples=ensure_min_samples,
     )
@@ -364,6 +369,17 @@ def _check_dask_layout(estimator, X, *, reset, ensure_min_samples=1):
         raise TypeError(
             f"{name} accepts a dask array or a dask DataFrame; got "
             f"{type(X).__module__}.{type(X).__name__}."
+        )
+    library = type(meta).__module__.split(".")[0]
+    if library not in ("numpy", "pandas"):
+        # A dask array of torch or cupy chunks: skvi's dask path reads numpy.
+        raise TypeError(
+            f"{name} reads dask arrays of numpy chunks; this one has chunks of "
+            f"{type(meta).__module__}.{type(meta).__name__}. Pass the array itself "
+            "under sklearn.config_context(array_api_dispatch=True) to compute "
+            "where it lives, or turn the chunks into numpy first, e.g. "
+            "X.map_blocks(lambda chunk: chunk.cpu().numpy()) for torch, "
+            "X.map_blocks(cupy.asnumpy) for cupy."
         )
     # The collection's empty stand-in (its dtypes, columns and number of
     # dimensions) through the same checks as the data: the same errors.
@@ -520,6 +536,9 @@ def check_sample_weight(sample_weight, X, *, allow_all_zero=False):
     """
     if sample_weight is None:
         return None
+    # Weights of another array API library (torch, cupy), whatever X's:
+    # checked, and used by skvi's host-side code, as numpy.
+    sample_weight = to_numpy(sample_weight)
     n_samples = X.shape[0]
     if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
         sample_weight = np.full(n_samples, float(sample_weight))
@@ -595,3 +614,198 @@ def validate_params(estimator):
 def is_dask_collection(X):
     """Whether X is a dask collection, without importing dask."""
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "__dask_graph__")
+
+
+# --------------------------------------------------------------------------
+# Array API input (PyTorch, CuPy, array-api-strict): scikit-learn's dispatch.
+#
+# With ``sklearn.config_context(array_api_dispatch=True)`` (which scikit-learn
+# allows only with the environment variable SCIPY_ARRAY_API=1 set before scipy
+# is imported), an estimator given an array of another array API library
+# computes in that library's namespace, on the array's device, and keeps its
+# fitted arrays there (scikit-learn's "Array API support" guide). Without
+# dispatch, or for numpy input, nothing here is used: numpy is the path.
+
+_ARRAY_API_HELPERS = (
+    "get_namespace_and_device",
+    "_convert_to_numpy",
+    "_is_numpy_namespace",
+    "_max_precision_float_dtype",
+)
+
+
+def _array_api_helper(name):
+    """scikit-learn's helper ``name`` (sklearn.utils._array_api), else a clear error."""
+    from sklearn.utils import _array_api
+
+    helper = getattr(_array_api, name, None)
+    if helper is None:  # pragma: no cover - scikit-learn >= 1.6 has them all
+        import sklearn
+
+        raise ImportError(
+            f"skvi's array API support needs sklearn.utils._array_api.{name}, "
+            f"which scikit-learn {sklearn.__version__} does not have. Upgrade "
+            "scikit-learn, or turn array_api_dispatch off to fit on numpy."
+        )
+    return helper
+
+
+def _is_accelerator(library, device):
+    """Whether ``device`` is a GPU or another accelerator (not a CPU).
+
+    CuPy's arrays are always on a GPU; array-api-strict's devices are CPU
+    emulations; otherwise a device whose name does not say "cpu" (torch's
+    "cuda:0", "mps", "xpu"; dpnp's "gpu").
+    """
+    if library == "array_api_strict":
+        return False
+    if library == "cupy":
+        return True
+    return "cpu" not in str(device).lower()
+
+
+class ArraySpace:
+    """Where an array lives: its array API namespace and device.
+
+    Attributes
+    ----------
+    xp : module
+        The namespace (array-api-compat's wrapper of the library).
+    device : object
+        The device (``X.device``).
+    float_dtype : dtype
+        The widest float the namespace has on that device (float64, or
+        float32 on devices without it, e.g. Apple's MPS).
+    accelerator : bool
+        Whether the device is a GPU or another accelerator (not a CPU).
+    """
+
+    def __init__(self, xp, device):
+        self.xp = xp
+        self.device = device
+        self.float_dtype = _array_api_helper("_max_precision_float_dtype")(xp, device)
+        self.accelerator = _is_accelerator(self.name, device)
+
+    def compute_dtype(self, dtype):
+        """The dtype the passes over rows of X of ``dtype`` compute in.
+
+        float32 X stays float32 on an accelerator (a GPU's fast path, with
+        the error docs/guide/gpu.md states); on a CPU device it is widened,
+        block by block, to float64, as the numpy path does (same results).
+        float64 is computed in float64 wherever the device has it.
+        """
+        if self.accelerator or self.float_dtype != self.xp.float64:
+            return dtype
+        return self.xp.float64
+
+    @property
+    def name(self):
+        """The library's name, e.g. ``"torch"``."""
+        return self.xp.__name__.replace("array_api_compat.", "")
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, ArraySpace)
+            and self.xp == other.xp
+            and self.device == other.device
+        )
+
+    def __hash__(self):
+        return hash(self.xp.__name__)
+
+    def __repr__(self):
+        return f"ArraySpace({self.name}, device={self.device!r})"
+
+
+def _is_other_array(X):
+    """Whether X is an array of an array API library other than numpy and dask.
+
+    array-api-compat's test (PyTorch's tensors, for one, have no
+    ``__array_namespace__``).
+    """
+    if isinstance(X, (np.ndarray, np.generic)) or is_dask_collection(X):
+        return False
+    from sklearn.externals.array_api_compat import is_array_api_obj
+
+    return is_array_api_obj(X)
+
+
+def array_space(X):
+    """The :class:`ArraySpace` of X if X is to be computed where it lives, else None.
+
+    None (numpy, the path of every other input) unless scikit-learn's
+    ``array_api_dispatch`` is on and X is an array of another array API
+    library than numpy. A dask collection is never one (see
+    :func:`check_data`).
+    """
+    if not get_config()["array_api_dispatch"] or not _is_other_array(X):
+        return None
+    xp, is_array_api, device = _array_api_helper("get_namespace_and_device")(X)
+    if not is_array_api or _array_api_helper("_is_numpy_namespace")(xp):
+        return None
+    return ArraySpace(xp, device)
+
+
+def float_dtypes(space):
+    """The dtypes X is read as: numpy's, or those of ``space`` (float32 stays)."""
+    if space is None:
+        return _DTYPES
+    xp = space.xp
+    return [xp.float64, xp.float32] if space.float_dtype == xp.float64 else [xp.float32]
+
+
+def to_numpy(array, space=None):
+    """An array of any array API library as a numpy array on the host.
+
+    ``space`` is the array's :class:`ArraySpace`; by default it is read off
+    the array (array-api-compat's ``array_namespace``). numpy input and
+    anything without ``__array_namespace__`` are returned unchanged.
+    """
+    if not _is_other_array(array):
+        return array
+    if space is None:
+        from sklearn.externals.array_api_compat import array_namespace
+
+        xp = array_namespace(array)
+    else:
+        xp = space.xp
+    return _array_api_helper("_convert_to_numpy")(array, xp)
+
+
+def to_namespace(array, space, dtype=None):
+    """A numpy array (or scalar) as an array of ``space``, on its device.
+
+    Floats become ``dtype`` (by default float64, or the widest float the
+    device has); integers keep their dtype.
+    """
+    array = np.asarray(array)
+    xp = space.xp
+    if array.dtype.kind == "f":
+        if dtype is None:
+            dtype = space.float_dtype
+        return xp.asarray(array, dtype=dtype, device=space.device)
+    return xp.asarray(array, device=space.device)
+
+
+def check_same_space(X, estimator, method, fitted_space):
+    """Raise if X is not where the fitted attributes are (dispatch on only).
+
+    ``fitted_space`` is the :class:`ArraySpace` of the fit, or None for numpy.
+    The message is scikit-learn's (``check_same_namespace``).
+    """
+    if not get_config()["array_api_dispatch"] or is_dask_collection(X):
+        return
+    space = array_space(X)
+    if space == fitted_space:
+        return
+    name = type(estimator).__name__
+
+    def where(space):
+        return "numpy" if space is None else f"{space.name} on device {space.device}"
+
+    raise ValueError(
+        f"Inputs passed to {name}.{method}() must use the same namespace and the "
+        f"same device as those passed to fit(): the estimator was fitted on "
+        f"{where(fitted_space)}, X is {where(space)}. Move X there first (e.g. "
+        "torch.asarray(X, device=...)), or refit on X's namespace and device."
+    )

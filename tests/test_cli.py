@@ -467,14 +467,16 @@ def test_plot_panels_for_a_short_fit_and_data_priors():
         "prior": {"prior_mean": 1.0},
     }
     ax = Figure().subplots()
-    plot._posterior_panel(ax, column)
+    plot._posterior_panel(ax, column, 0.95)
     assert [line.get_label() for line in ax.get_lines()[1:]] == [
-        "data mean = prior mean (from the data)"
+        "exact credible interval",
+        "data mean = prior mean (from the data)",
     ]
     column["prior"]["prior_mean"] = 0.9
     ax = Figure().subplots()
-    plot._posterior_panel(ax, column)
+    plot._posterior_panel(ax, column, 0.95)
     assert [line.get_label() for line in ax.get_lines()[1:]] == [
+        "exact credible interval",
         "data mean",
         "prior mean",
     ]
@@ -884,9 +886,28 @@ def test_diagnose_adds_the_exact_sd_ratio_and_kl(capsys, tmp_path):
         # Small data in conflict with the prior: q is too narrow.
         assert column["std_ratio"] < 0.97
         assert column["kl"] > 0
+    # The interval is the exact one; q's, narrower, is beside it.
+    assert result["credible_interval_method"] == "exact"
+    for j, column in enumerate(result["columns"]):
+        estimator = VariationalNormalEstimator(**column["prior"]).fit(X[:, [j]])
+        exact = estimator.credible_interval(0.95, method="exact")
+        q = estimator.credible_interval(0.95, method="variational")
+        assert_allclose(column["credible_interval"], np.ravel(exact), rtol=1e-12)
+        assert_allclose(column["variational_interval"], np.ravel(q), rtol=1e-12)
+        exact_width = np.diff(column["credible_interval"])[0]
+        assert np.diff(column["variational_interval"])[0] < 0.97 * exact_width
     _, out, _ = run(capsys, "fit", path, *options, "--diagnose")
     header = next(line for line in out.splitlines() if line.startswith("column"))
     assert "sd / exact sd" in header and "KL(q||exact)" in header
+    assert "95% credible interval (exact)" in header
+    assert "95% interval of q" in header
+    row = next(line for line in out.splitlines() if line.startswith("a "))
+    shown = re.findall(r"\[\s*(\S+),\s*(\S+)\]", row)
+    assert len(shown) == 2
+    q_first = result["columns"][0]["variational_interval"]
+    assert _close_to_shown(shown[1][0], q_first[0])
+    assert _close_to_shown(shown[1][1], q_first[1])
     # Without the option, neither the columns nor the keys.
     plain = run_json(capsys, "fit", path, *options)
     assert "std_ratio" not in plain["columns"][0]
+    assert "variational_interval" not in plain["columns"][0]

@@ -1,5 +1,6 @@
 """Every gallery example runs to the end and draws at least one figure."""
 
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ def test_example_runs_and_draws_a_figure(example, tmp_path, monkeypatch):
     no-op, the Agg backend (conftest.py). What an example may change for the
     tests after it (matplotlib's and numpy's settings, the working directory,
     its figures) is put back; its warnings are the test's, so a passing
-    example prints none.
+    example prints none. Its environment variables are put back too.
     """
     matplotlib = pytest.importorskip(
         "matplotlib", reason="the examples draw with matplotlib"
@@ -30,6 +31,9 @@ def test_example_runs_and_draws_a_figure(example, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(example)])
     monkeypatch.chdir(tmp_path)
     before = set(plt.get_fignums())
+    # An example may set environment variables (plot_array_api.py sets
+    # SCIPY_ARRAY_API=1): put back, so that later subprocesses do not inherit.
+    environment = dict(os.environ)
     try:
         with matplotlib.rc_context(), np.printoptions():
             runpy.run_path(str(example), run_name="__main__")
@@ -40,5 +44,7 @@ def test_example_runs_and_draws_a_figure(example, tmp_path, monkeypatch):
                 plt.figure(number).savefig(path)
                 assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
+        os.environ.clear()
+        os.environ.update(environment)
         for number in set(plt.get_fignums()) - before:
             plt.close(number)

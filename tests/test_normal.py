@@ -606,8 +606,8 @@ def test_sample_posterior_moments_match_q(fitted):
 
 
 @pytest.mark.parametrize("level", [0.5, 0.9, 0.95, 0.999])
-def test_credible_interval(fitted, level):
-    lower, upper = fitted.credible_interval(level)
+def test_variational_credible_interval(fitted, level):
+    lower, upper = fitted.credible_interval(level, method="variational")
     m, s = fitted.posterior_mean_, fitted.posterior_std_
     z = stats.norm.ppf(0.5 + level / 2)
     assert_allclose(lower, m - z * s, rtol=1e-12, atol=1e-12)
@@ -620,14 +620,27 @@ def test_credible_interval(fitted, level):
     assert np.all(np.abs(inside - level) <= 5 * np.sqrt(level * (1 - level) / 1e5))
 
 
-def test_credible_interval_default_is_95(fitted):
-    assert_allclose(fitted.credible_interval(), fitted.credible_interval(0.95))
+def test_credible_interval_default_is_95_and_exact(fitted):
+    """The default is the exact interval (tests/test_intervals.py checks it)."""
+    assert_array_equal(
+        fitted.credible_interval(), fitted.credible_interval(0.95, method="exact")
+    )
+    # With 25 samples q's interval is a few percent narrower.
+    exact_width = np.subtract(*fitted.credible_interval()[::-1])
+    q_width = np.subtract(*fitted.credible_interval(method="variational")[::-1])
+    assert np.all((q_width < exact_width) & (q_width > 0.9 * exact_width))
 
 
 @pytest.mark.parametrize("level", [0.0, 1.0, -0.5, 1.5, 95, np.nan, "0.9", True])
 def test_credible_interval_rejects_bad_level(fitted, level):
     with pytest.raises(ValueError):
         fitted.credible_interval(level)
+
+
+@pytest.mark.parametrize("method", ["Exact", "auto", "q", None, 1])
+def test_credible_interval_rejects_bad_method(fitted, method):
+    with pytest.raises(ValueError, match="method must be .exact. or .variational."):
+        fitted.credible_interval(0.9, method=method)
 
 
 # --------------------------------------------------------------------------

@@ -294,7 +294,7 @@ def test_fitted_attributes_and_draws():
         rtol=0.02,
         atol=0.02,
     )
-    lower, upper = est.credible_interval(0.9)
+    lower, upper = est.credible_interval(0.9, method="variational")
     z = stats.norm.ppf(0.95)
     np.testing.assert_allclose(upper - est.posterior_mean_, z * est.posterior_std_)
     np.testing.assert_allclose(est.posterior_mean_ - lower, z * est.posterior_std_)

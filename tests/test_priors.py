@@ -359,8 +359,11 @@ def test_score_on_training_data_with_weights_times_w_is_elbo():
 @pytest.mark.parametrize("level", [1 - 1e-16, 1 - 2**-53, 1e-300, 0.5, 0.95])
 def test_credible_interval_is_finite_for_any_level(level):
     est = VariationalNormalEstimator().fit(X3)
-    lower, upper = est.credible_interval(level)
+    lower, upper = est.credible_interval(level, method="variational")
     assert np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))
+    exact_lower, exact_upper = est.credible_interval(level, method="exact")
+    assert np.all(np.isfinite(exact_lower)) and np.all(np.isfinite(exact_upper))
+    assert np.all(exact_lower <= exact_upper)
     q = stats.norm(est.posterior_mean_, est.posterior_std_)
     # The interval holds `level` of q's mass, measured through the tails.
     assert_allclose(q.sf(upper) + q.cdf(lower), 1.0 - level, rtol=1e-9)

@@ -22,8 +22,9 @@ _DESCRIPTION = """\
 Each column j is modelled as independent draws from Normal(mu_j, 1/tau_j), with
 priors mu_j ~ Normal(prior_mean, prior_std**2) and tau_j ~ Gamma(prior_shape,
 prior_rate), and fitted by coordinate-ascent variational inference. For each
-column it prints the posterior mean of mu with its credible interval and the
-noise standard deviation, then the ELBO and the iterations used.
+column it prints the posterior mean of mu, the central credible interval of
+the exact posterior of mu (computed from the same statistics) and the noise
+standard deviation, then the ELBO and the iterations used.
 
 By default the priors come from the data: the unit-information prior (Kass and
 Wasserman, 1995), worth one observation, mu_j ~ Normal(mean_j, var_j) and
@@ -192,7 +193,8 @@ def add_parser(commands):
         help="also compare each column's q(mu) with the exact posterior "
         "(skvi.diagnostics.exact_posterior, no second pass over the file): "
         "the exact sd of mu, the sd ratio (q over exact, below 1 when q is too "
-        "narrow) and KL(q || exact) in nats",
+        "narrow), KL(q || exact) in nats, and q's credible interval beside the "
+        "exact one",
     )
     fit.add_argument(
         "--plot",

@@ -117,9 +117,9 @@ def main(argv=None):
     Priors: unit-information prior from the data, worth one observation
       mu ~ Normal(data mean, data variance), tau ~ Gamma(1/2, rate=data variance/2)
     <BLANKLINE>
-    column  data mean  mean of mu  95% credible interval  sd of mu  noise sd
-    age         48.52       48.52      [47.30, 49.74]         0.62     13.11
-    bmi         26.38       26.38      [25.96, 26.79]         0.21     4.418
+    column  data mean  mean of mu  95% credible interval (exact)  sd of mu  noise sd
+    age         48.52       48.52          [47.29, 49.74]             0.62     13.11
+    bmi         26.38       26.38          [25.96, 26.79]             0.21     4.418
     <BLANKLINE>
     ELBO        -3059.917611
     iterations  2

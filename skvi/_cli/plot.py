@@ -12,6 +12,12 @@ from .report import decimals, format_number
 MAX_PLOT_PANELS = 40
 _POSTERIOR = {"color": "C0", "label": "q(mu)"}
 _DATA_MEAN = {"color": "C1", "linewidth": 1.2, "linestyle": ":", "label": "data mean"}
+_EXACT_INTERVAL = {
+    "color": "C3",
+    "linewidth": 3.0,
+    "solid_capstyle": "butt",
+    "label": "exact credible interval",
+}
 _PRIOR_MEAN = {
     "color": "C2",
     "linewidth": 1.0,
@@ -96,8 +102,9 @@ def _prior_at_data_mean(column):
     return abs(column["prior"]["prior_mean"] - column["data_mean"]) <= 1e-3 * width
 
 
-def _posterior_panel(ax, column):
-    """q(mu) with its credible interval, the data mean and the prior's mean."""
+def _posterior_panel(ax, column, level):
+    """q(mu) shaded over its own interval, the exact interval as a bar below it,
+    the data mean and the prior's mean."""
     import numpy as np
     from matplotlib.ticker import MaxNLocator
     from scipy import stats
@@ -105,16 +112,22 @@ def _posterior_panel(ax, column):
     mean, std = column["posterior_mean"], column["posterior_std"]
     lower, upper = column["credible_interval"]
     data_mean = column["data_mean"]
-    # The panel shows q(mu) and, when the prior pulled it away, the data mean.
+    # The panel shows q(mu), the exact interval and, when the prior pulled q
+    # away, the data mean.
     grid_mu = np.linspace(
-        min(mean - 4 * std, data_mean - std), max(mean + 4 * std, data_mean + std), 401
+        min(mean - 4 * std, data_mean - std, lower),
+        max(mean + 4 * std, data_mean + std, upper),
+        401,
     )
     density = stats.norm.pdf(grid_mu, mean, std)
     ax.plot(grid_mu, density, **_POSTERIOR)
-    inside = (grid_mu >= lower) & (grid_mu <= upper)
+    # q's own central interval, m +- z s; the table's is the exact one, below.
+    half_width = stats.norm.isf(0.5 * (1.0 - level)) * std
+    inside = (grid_mu >= mean - half_width) & (grid_mu <= mean + half_width)
     ax.fill_between(
         grid_mu[inside], density[inside], color="C0", alpha=0.25, linewidth=0
     )
+    ax.plot([lower, upper], [0.05 * density.max()] * 2, **_EXACT_INTERVAL)
     prior_mean = column["prior"]["prior_mean"]
     shared = _prior_at_data_mean(column)
     ax.axvline(data_mean, **(_SHARED_MEAN if shared else _DATA_MEAN))
@@ -165,18 +178,21 @@ def plot(estimator, result, path):
     _elbo_panels(top, estimator.elbo_history_)
 
     level = f"{result['credible_level']:.1%}".replace(".0%", "%")
-    title = f"q(mu) per column: posterior mean and {level} credible interval (shaded)"
+    title = (
+        f"q(mu) per column, shaded over its {level} interval; in red and in "
+        f"each title, the exact {level} credible interval"
+    )
     more = len(result["columns"]) - len(columns)
     if more:
         title += f"; {more} more columns in the table"
     bottom.suptitle(title)
     axes = bottom.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, column in zip(axes, columns, strict=False):
-        _posterior_panel(ax, column)
+        _posterior_panel(ax, column, result["credible_level"])
     from matplotlib.lines import Line2D
 
     shared = [_prior_at_data_mean(column) for column in columns]
-    styles = [_POSTERIOR]
+    styles = [_POSTERIOR, _EXACT_INTERVAL]
     if any(shared):
         styles.append(_SHARED_MEAN)
     if not all(shared):

@@ -1,0 +1,696 @@
+"""The n-sized passes of both estimators in any array API namespace (GPU).
+
+With scikit-learn's ``array_api_dispatch`` on, a PyTorch or CuPy array (or
+array-api-strict's) is fitted where it lives: the passes over its rows, the
+only work that grows with n, run here in its namespace on its device, written
+with the array API standard alone (https://data-apis.org/array-api/), so
+that one code serves every library. What they return is small and goes to
+the host as numpy float64: the sufficient statistics (:class:`SufficientStatistics`,
+O(K d^2) numbers), the E-step's log-normaliser and entropy (two numbers),
+so that the K- and d-sized updates (the M-step, digamma, the Cholesky
+factors, the KLs) run unchanged in numpy, with a few small transfers an
+iteration. The per-row values (scores, labels, responsibilities) stay on
+the device.
+
+The maths is that of the numpy path, with the same formulas:
+
+- the Normal model's diagonal statistics (:func:`moments_about`): each block
+  summed about one shift ``c`` (the first block's mean, or the reference of
+  earlier statistics), ``sum w (x - c)`` and ``sum w (x - c)**2``; a block that
+  loses more than ``skvi._stats._MAX_CANCELLATION`` digits to cancellation
+  is summed again about its own mean (a compensated two-pass, Chan, Golub &
+  LeVeque 1979, eq. 1.7); blocks merged on the host (Chan's formulas);
+- a full scatter, and the mixture's per-component statistics
+  (:func:`component_statistics`): each component's weighted mean ``c_k`` in a
+  first product ``r^T (x - centre)``, then ``S_k = E_k^T (r_k E_k) -
+  e_k e_k^T / W_k`` with ``E_k = x - centre - c_k`` and ``e_k = r_k^T E_k``
+  (compensated, as ``skvi._stats._full_scatter``); the diagonal families take
+  raw sums about the centre and recompute centred only the components that
+  cancelled, as ``skvi._stats.diagonal_statistics_about``;
+- the mixture's E-step (:func:`local_step`): ``log rho_ik`` (Bishop 10.46)
+  with the Mahalanobis term of each covariance type computed as in
+  ``skvi._mixture._MAHALANOBIS``, the log-sum-exp and ``r_ik`` (10.49).
+
+Precision. Every operation runs in X's dtype: float64 input is computed in
+float64 and agrees with the numpy path to rounding (tests: 1e-12); float32
+input stays float32, the fast path on a GPU, but the sums that the fit
+compares across iterations (``W``, ``sum w x``, ``sum w x**2``,
+``sum_i w_i log sum_k rho_ik``) accumulate in float64 where the device has
+it. The float32 error is documented in docs/guide/gpu.md.
+
+Memory. The rows are cut into blocks of :data:`skvi._blocks.DEVICE_BLOCK_ELEMENTS`
+values of temporaries (1 GiB of float64), run one after another from the
+calling thread: the library parallelises each operation on its device.
+
+References
+----------
+T. F. Chan, G. H. Golub and R. J. LeVeque, "Updating formulae and a pairwise
+algorithm for computing sample variances", Stanford CS report STAN-CS-79-773, 1979.
+C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import math
+
+import numpy as np
+
+from . import _blocks
+from ._stats import (
+    _TRUSTED_RATIO,
+    SufficientStatistics,
+    _default_block_rows,
+    merge_moments_about,
+    sufficient_statistics,
+    weighted_moments_about,
+)
+from ._validation import assert_all_finite, to_namespace, to_numpy
+
+__all__ = [
+    "component_statistics",
+    "local_step",
+    "moments_about",
+    "normal_scores",
+    "row_values",
+    "statistics",
+]
+
+
+# --------------------------------------------------------------------------
+# Helpers: transfers and blocks
+
+
+def _host(array, space):
+    """A (small) device array as numpy float64 on the host."""
+    return np.asarray(to_numpy(array, space), dtype=np.float64)
+
+
+def _sum_dtype(space):
+    """The dtype sums accumulate in: float64 where the device has it."""
+    return space.float_dtype
+
+
+def _rows(X, rows, dtype, xp):
+    """Rows ``rows`` of X in the compute dtype (widened block by block, if at all)."""
+    block = X[rows, ...]
+    return block if block.dtype == dtype else xp.astype(block, dtype)
+
+
+def _plan(n_samples, width):
+    """Rows per block for ``width`` values a row: skvi._blocks' device policy."""
+    block_rows, _ = _blocks.plan(
+        n_samples, width, block_elements=_blocks.DEVICE_BLOCK_ELEMENTS
+    )
+    return block_rows
+
+
+def _blockwise(function, n_samples, block_rows):
+    """``[function(rows) for rows in blocks]``, in order, in the calling thread."""
+    return _blocks.map_blocks(function, n_samples, block_rows, n_threads=1)
+
+
+def _check_finite(block, space, estimator_name):
+    """Raise scikit-learn's error for NaN or infinity in ``block`` (if any)."""
+    xp = space.xp
+    if not bool(xp.all(xp.isfinite(block))):
+        assert_all_finite(
+            to_numpy(block, space), input_name="X", estimator_name=estimator_name
+        )
+
+
+# --------------------------------------------------------------------------
+# The Normal model's diagonal statistics: one weight vector, one pass
+
+
+def _block_sums(deviation, weights, space):
+    """``(sum w d, sum w d**2)`` of a block's deviations, accumulated in float64."""
+    xp = space.xp
+    wide = _sum_dtype(space)
+    if weights is None:
+        first = xp.sum(deviation, axis=0, dtype=wide)
+        second = xp.sum(deviation * deviation, axis=0, dtype=wide)
+    else:
+        weighted = deviation * weights[:, None]
+        first = xp.sum(weighted, axis=0, dtype=wide)
+        second = xp.sum(weighted * deviation, axis=0, dtype=wide)
+    return _host(first, space), _host(second, space)
+
+
+def _shift_of(centre, space, dtype):
+    """``centre`` rounded to X's dtype, on the device, and its exact float64 value.
+
+    The deviations are ``x - shift`` in X's dtype; the float64 value of the
+    shift actually subtracted is the reference the block's offsets are about.
+    """
+    shift = to_namespace(np.asarray(centre, dtype=np.float64), space, dtype=dtype)
+    return shift, _host(shift, space)
+
+
+def moments_about(
+    X, sample_weight, space, *, reference=None, estimator_name=None, block_rows=None
+):
+    """``(W, reference, offset, S)`` of :func:`skvi._stats.weighted_moments_about`.
+
+    One pass over the rows of X in ``space``; the blocks' sums come to the
+    host (2 d numbers a block) and are merged there exactly (Chan et al.).
+    Each block is summed about one shift (the reference given, else the
+    first block's mean) and summed again about its own mean where more than
+    ``skvi._stats._MAX_CANCELLATION`` digits cancelled. A block whose sums are
+    not finite raises scikit-learn's error for NaN or infinity, or (finite
+    data whose squares overflow X's dtype) is summed on the host.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features), of ``space``
+    sample_weight : array of shape (n_samples,) of ``space``, or None
+    space : skvi._validation.ArraySpace
+    reference : ndarray of shape (n_features,), default=None
+        The point to give the mean against (``partial_fit``).
+    estimator_name : str, default=None
+    block_rows : int, default=None
+        Rows per block; by default the device policy (:mod:`skvi._blocks`).
+
+    Returns
+    -------
+    weight : float
+    reference, offset, sum_of_squares : ndarray of shape (n_features,), float64
+    """
+    n_samples, n_features = X.shape
+    dtype = space.compute_dtype(X.dtype)
+    if block_rows is None:
+        block_rows = _plan(n_samples, 2 * n_features)
+    host_weight = None if sample_weight is None else to_numpy(sample_weight, space)
+    if reference is not None:
+        shift, shift_value = _shift_of(reference, space, dtype)
+    else:
+        # The numpy path's choice (skvi._stats._probe_shift): no shift (a
+        # reference of 0) unless the rows of numpy's first block lose digits
+        # to cancellation; then their mean.
+        probe = slice(0, _default_block_rows(n_samples, n_features, None))
+        weights = None if sample_weight is None else sample_weight[probe]
+        total = (
+            float(probe.stop - probe.start)
+            if host_weight is None
+            else float(host_weight[probe].sum())
+        )
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            first, second = _block_sums(
+                _rows(X, probe, dtype, space.xp), weights, space
+            )
+            centre = first / total if total > 0 else np.zeros(n_features)
+            trusted = ((second - first * centre) * _TRUSTED_RATIO >= second).all()
+        if trusted or not np.isfinite(centre).all():
+            centre = np.zeros(n_features)
+        shift, shift_value = _shift_of(centre, space, dtype)
+
+    def block_moments(rows):
+        block = _rows(X, rows, dtype, space.xp)
+        weights = None if sample_weight is None else sample_weight[rows]
+        weight = (
+            float(rows.stop - rows.start)
+            if host_weight is None
+            else float(host_weight[rows].sum())
+        )
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            first, second = _block_sums(block - shift, weights, space)
+            finite = np.isfinite(first).all() and np.isfinite(second).all()
+            if weight == 0.0:
+                if not finite:
+                    _check_finite(block, space, estimator_name)
+                return 0.0, shift_value, np.zeros(n_features), np.zeros(n_features)
+            offset = first / weight
+            scatter = second - first * offset
+            if finite and (scatter * _TRUSTED_RATIO >= second).all():
+                return weight, shift_value, offset, scatter
+        if not finite:
+            _check_finite(block, space, estimator_name)
+            # Finite data whose squares overflow X's dtype: the host's
+            # float64 path scales them exactly (skvi._stats).
+            host = np.asarray(to_numpy(block, space), dtype=np.float64)
+            w = None if host_weight is None else host_weight[rows]
+            total, own, offset, scatter = weighted_moments_about(
+                host, w, estimator_name=estimator_name
+            )
+            return total, own, offset, scatter
+        # Cancellation: again, about the block's own mean (Chan et al. eq. 1.7).
+        centre, centre_value = _shift_of(shift_value + offset, space, dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            correction, second = _block_sums(block - centre, weights, space)
+            offset = correction / weight
+            return weight, centre_value, offset, second - correction * offset
+
+    parts = _blockwise(block_moments, n_samples, block_rows)
+    weights = np.array([part[0] for part in parts])
+    references = np.stack([part[1] for part in parts])
+    offsets = np.stack([part[2] for part in parts])
+    scatters = np.stack([part[3] for part in parts])
+    with np.errstate(over="ignore", invalid="ignore"):
+        weight, common, offset, scatter = merge_moments_about(
+            weights, references, offsets, scatters
+        )
+        if reference is None:
+            reference = common
+        else:
+            reference = np.asarray(reference, dtype=np.float64)
+            offset = (common - reference) + offset
+    return weight, reference, offset, scatter
+
+
+# --------------------------------------------------------------------------
+# Per-component statistics (full scatter, or the mixture's E-step)
+
+
+def _diagonal_components(deviation, resp, weight, space, squares=None):
+    """Diagonal statistics about the centre; cancelled components recomputed.
+
+    ``S_kj = r_k^T d_j**2 - (r_k^T d_j)**2 / W_k`` (raw sums about the centre,
+    ``d = x - centre``); a component losing more than
+    ``skvi._stats._MAX_CANCELLATION`` digits is recomputed about its own
+    mean, compensated, as ``skvi._stats._diagonal_scatter_about``.
+    Returns ``(offset, scatter)``, the offsets about the centre.
+    """
+    xp = space.xp
+    first = _host(resp.T @ deviation, space)
+    if squares is None:
+        squares = deviation * deviation
+    second = _host(resp.T @ squares, space)
+    positive = (weight > 0)[:, None]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        offset = np.where(positive, first / np.where(positive, weight[:, None], 1), 0)
+        scatter = np.where(positive, second - first * offset, 0.0)
+        trusted = (scatter * _TRUSTED_RATIO >= second) | ~positive
+    for k in np.flatnonzero(~trusted.all(axis=1)):
+        column = resp[:, k]
+        centre, centre_value = _shift_of(offset[k], space, deviation.dtype)
+        centred = deviation - centre
+        correction = _host(xp.sum(centred * column[:, None], axis=0), space)
+        squares = _host(xp.sum(centred * centred * column[:, None], axis=0), space)
+        offset[k] = centre_value + correction / weight[k]
+        scatter[k] = squares - correction * correction / weight[k]
+    return offset, scatter
+
+
+def _full_components(deviation, resp, weight, space, squares=None):
+    """Full scatters, each component centred on its own mean (compensated).
+
+    ``S_k = E_k^T (r_k E_k) - e_k e_k^T / W_k`` with ``E_k = d - c_k``,
+    ``c_k = r_k^T d / W_k`` and ``e_k = r_k^T E_k`` (Chan et al. eq. 1.7, as
+    ``skvi._stats._full_scatter``); symmetrised. Returns ``(offset, scatter)``,
+    the offsets about the centre.
+    """
+    xp = space.xp
+    n_components = resp.shape[1]
+    n_features = deviation.shape[1]
+    first = _host(resp.T @ deviation, space)
+    positive = weight > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centres = np.where(
+            positive[:, None], first / np.where(positive, weight, 1.0)[:, None], 0.0
+        )
+    offset = np.zeros((n_components, n_features))
+    scatter = np.zeros((n_components, n_features, n_features))
+    components = np.flatnonzero(positive)
+    if components.size == 0:
+        return offset, scatter
+    corrections, products, centre_values = [], [], []
+    for k in components:
+        column = resp[:, k]
+        centre, centre_value = _shift_of(centres[k], space, deviation.dtype)
+        centred = deviation - centre
+        weighted = centred * column[:, None]
+        corrections.append(xp.sum(weighted, axis=0))
+        products.append(centred.T @ weighted)
+        centre_values.append(centre_value)
+    # Two transfers for all components.
+    corrections = _host(xp.stack(corrections), space)
+    products = _host(xp.stack(products), space)
+    for index, k in enumerate(components):
+        correction = corrections[index]
+        offset[k] = centre_values[index] + correction / weight[k]
+        product = products[index] - np.outer(correction, correction) / weight[k]
+        scatter[k] = 0.5 * (product + product.T)
+    return offset, scatter
+
+
+_COMPONENTS = {"diag": _diagonal_components, "full": _full_components}
+
+
+def component_statistics(
+    deviation, resp, centre, space, *, scatter, X=None, squares=None
+):
+    """:class:`SufficientStatistics` of one block from its deviations ``x - centre``.
+
+    Parameters
+    ----------
+    deviation : array of shape (n_rows, n_features), of ``space``
+        ``x - centre`` in X's dtype.
+    resp : array of shape (n_rows, K), of ``space``
+        Each row's weight in each component (frequency weights included).
+    centre : ndarray of shape (n_features,), float64
+        The exact value of the centre subtracted: the statistics' reference.
+    space : skvi._validation.ArraySpace
+    scatter : {"diag", "full"}
+    X : array of shape (n_rows, n_features), optional
+        The block's rows: if the sums overflow X's dtype, the statistics are
+        taken on the host from them (skvi._stats scales such data exactly).
+    squares : array of shape (n_rows, n_features), optional
+        ``deviation * deviation`` if the caller has it (diagonal families).
+
+    Returns
+    -------
+    statistics : SufficientStatistics
+    """
+    xp = space.xp
+    weight = _host(xp.sum(resp, axis=0, dtype=_sum_dtype(space)), space)
+    offset, result = _COMPONENTS[scatter](deviation, resp, weight, space, squares)
+    if np.isfinite(offset).all() and np.isfinite(result).all():
+        return SufficientStatistics(weight, np.asarray(centre), offset, result)
+    if X is None:
+        raise ValueError(
+            "The statistics of X overflow its dtype; refit on numpy float64 data."
+        )
+    return sufficient_statistics(
+        np.asarray(to_numpy(X, space), dtype=np.float64),
+        None,
+        _host(resp, space),
+        scatter=scatter,
+        reference=centre,
+    )
+
+
+def statistics(
+    X, sample_weight, space, *, scatter, reference=None, estimator_name=None
+):
+    """:func:`skvi._stats.sufficient_statistics` of X (one component), in ``space``.
+
+    ``scatter="diag"`` is :func:`moments_about`; ``"full"`` sums each block
+    about the reference given (else the first block's mean), compensated.
+    """
+    if scatter == "diag":
+        weight, reference, offset, sum_of_squares = moments_about(
+            X,
+            sample_weight,
+            space,
+            reference=reference,
+            estimator_name=estimator_name,
+        )
+        return SufficientStatistics(
+            np.array([weight]), reference, offset[None], sum_of_squares[None]
+        )
+    xp = space.xp
+    n_samples, n_features = X.shape
+    dtype = space.compute_dtype(X.dtype)
+    block_rows = _plan(n_samples, 3 * n_features)
+    if reference is None:
+        # The numpy path's reference: the mean of numpy's first block.
+        rows = slice(0, _blocks.plan(n_samples, 3 * n_features + 1)[0])
+        block = _rows(X, rows, dtype, space.xp)
+        if sample_weight is None:
+            total = float(block.shape[0])
+            first = xp.sum(block, axis=0, dtype=_sum_dtype(space))
+        else:
+            total = float(_host(xp.sum(sample_weight[rows]), space))
+            first = xp.sum(
+                block * sample_weight[rows][:, None], axis=0, dtype=_sum_dtype(space)
+            )
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            centre = _host(first, space) / total if total > 0 else 0.0 * first
+        reference = np.where(np.isfinite(centre), centre, 0.0)
+    shift, shift_value = _shift_of(reference, space, dtype)
+
+    def block_statistics(rows):
+        block = _rows(X, rows, dtype, space.xp)
+        resp = (
+            xp.ones((block.shape[0], 1), dtype=dtype, device=space.device)
+            if sample_weight is None
+            else sample_weight[rows][:, None]
+        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            part = component_statistics(
+                block - shift, resp, shift_value, space, scatter="full", X=block
+            )
+        if not (np.isfinite(part.offset).all() and np.isfinite(part.scatter).all()):
+            _check_finite(block, space, estimator_name)
+        return part
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        parts = _blockwise(block_statistics, n_samples, block_rows)
+        merged = SufficientStatistics.merge_all(parts)
+    return SufficientStatistics(
+        merged.weight,
+        np.asarray(reference, dtype=np.float64),
+        (merged.reference - reference) + merged.offset,
+        merged.scatter,
+    )
+
+
+# --------------------------------------------------------------------------
+# The mixture's E-step
+
+
+def device_parameters(params, model, space, dtype):
+    """What the E-step needs of q(theta), as arrays of ``space`` in X's dtype.
+
+    Computed once an E-step (K- and d-sized), from the host's parameters.
+    The centre (the data's mean) is subtracted from X once per block, as
+    in ``skvi._mixture._deviations``.
+    """
+    covariance_type = model["covariance_type"]
+    U = np.asarray(params["precisions_cholesky"], dtype=np.float64)
+    shifted_means = np.asarray(params["means"], dtype=np.float64) - model["centre"]
+    K, d = shifted_means.shape
+    arrays = {"offset": params["log_rho_offset"]}
+    if covariance_type == "full":
+        # ||U_k^T (x - m_k)||^2: one product with the stacked U_k^T.
+        arrays["stacked"] = np.ascontiguousarray(
+            U.transpose(0, 2, 1).reshape(K * d, d).T
+        )
+        arrays["projected_means"] = np.einsum("kd,kde->ke", shifted_means, U).reshape(
+            K * d
+        )
+    elif covariance_type == "tied":
+        arrays["cholesky"] = U
+        arrays["projected_means"] = shifted_means @ U
+    elif covariance_type == "diag":
+        precisions = U**2
+        arrays["precisions_t"] = np.ascontiguousarray(precisions.T)
+        arrays["cross_t"] = np.ascontiguousarray((2.0 * shifted_means * precisions).T)
+        arrays["constant"] = (shifted_means**2 * precisions).sum(1)
+    else:
+        arrays["precisions"] = U**2
+        arrays["means_t"] = np.ascontiguousarray((2.0 * shifted_means).T)
+        arrays["constant"] = (shifted_means**2).sum(1)
+    result = {
+        name: to_namespace(value, space, dtype=dtype) for name, value in arrays.items()
+    }
+    result["centre"], result["centre_value"] = _shift_of(model["centre"], space, dtype)
+    result["K"], result["d"] = K, d
+    return result
+
+
+def _mahalanobis_full(deviation, squares, p, xp):
+    """``||U_k^T (x_i - m_k)||^2``, shape (n, K) (skvi._mixture._mahalanobis_full)."""
+    projected = deviation @ p["stacked"] - p["projected_means"]
+    projected = projected * projected
+    return xp.sum(xp.reshape(projected, (deviation.shape[0], p["K"], p["d"])), axis=2)
+
+
+def _mahalanobis_tied(deviation, squares, p, xp):
+    """``||U^T x_i - U^T m_k||^2``, shape (n, K) (skvi._mixture._mahalanobis_tied)."""
+    projected = deviation @ p["cholesky"]
+    difference = projected[:, None, :] - p["projected_means"][None, :, :]
+    return xp.sum(difference * difference, axis=2)
+
+
+def _mahalanobis_diag(deviation, squares, p, xp):
+    """``sum_j p_kj (x_ij - m_kj)^2`` (n, K), expanded about the centre."""
+    return squares @ p["precisions_t"] - deviation @ p["cross_t"] + p["constant"]
+
+
+def _mahalanobis_spherical(deviation, squares, p, xp):
+    """``p_k ||x_i - m_k||^2`` (n, K), expanded about the centre."""
+    distance = xp.sum(squares, axis=1)[:, None] - deviation @ p["means_t"]
+    return (distance + p["constant"]) * p["precisions"]
+
+
+_MAHALANOBIS = {
+    "full": _mahalanobis_full,
+    "tied": _mahalanobis_tied,
+    "diag": _mahalanobis_diag,
+    "spherical": _mahalanobis_spherical,
+}
+
+_DIAGONAL = {"diag", "spherical"}
+
+
+def _log_rho_block(block, p, covariance_type, xp):
+    """``(log rho, d, d * d or None)`` of a block; log rho (Bishop 10.46): (n, K)."""
+    deviation = block - p["centre"]
+    squares = deviation * deviation if covariance_type in _DIAGONAL else None
+    mahalanobis = _MAHALANOBIS[covariance_type](deviation, squares, p, xp)
+    # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
+    return -0.5 * (mahalanobis - p["offset"]), deviation, squares
+
+
+def _log_normalise(log_rho, xp):
+    """``(log sum_k rho_ik, r_ik, log r_ik)`` per row: log-sum-exp (Bishop 10.49)."""
+    top = xp.max(log_rho, axis=1, keepdims=True)
+    resp = xp.exp(log_rho - top)
+    total = xp.sum(resp, axis=1, keepdims=True)
+    resp = resp / total
+    log_norm = top + xp.log(total)
+    return log_norm[:, 0], resp, log_rho - log_norm
+
+
+def _width(K, d, covariance_type):
+    """Values of temporaries per row of an E-step block (as _mixture._ROW_ELEMENTS)."""
+    return (
+        (K * d + 3 * K + 2 * d)
+        if covariance_type in ("full", "tied")
+        else (3 * K + 3 * d)
+    )
+
+
+def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
+    """``skvi._mixture._local_step`` over all rows of X, in ``space``.
+
+    Returns
+    -------
+    statistics : SufficientStatistics
+        Responsibility-weighted statistics (host, float64).
+    log_norm : float
+        ``sum_i w_i log sum_k rho_ik``, accumulated in float64.
+    neg_entropy : float
+        ``sum_i w_i sum_k r_ik log r_ik``, accumulated in float64.
+    """
+    xp = space.xp
+    covariance_type = model["covariance_type"]
+    scatter = "full" if covariance_type in ("full", "tied") else "diag"
+    dtype = space.compute_dtype(X.dtype)
+    p = device_parameters(params, model, space, dtype)
+    n_samples = X.shape[0]
+    block_rows = _plan(n_samples, _width(p["K"], p["d"], covariance_type))
+    wide = _sum_dtype(space)
+
+    def block_step(rows):
+        block = _rows(X, rows, dtype, space.xp)
+        log_rho_block, deviation, squares = _log_rho_block(
+            block, p, covariance_type, xp
+        )
+        log_norm, resp, log_resp = _log_normalise(log_rho_block, xp)
+        row_neg_entropy = xp.sum(resp * log_resp, axis=1)
+        if sample_weight is None:
+            total_log_norm = xp.sum(log_norm, dtype=wide)
+            neg_entropy = xp.sum(row_neg_entropy, dtype=wide)
+        else:
+            weights = sample_weight[rows]
+            total_log_norm = xp.sum(
+                xp.astype(log_norm, wide) * xp.astype(weights, wide)
+            )
+            neg_entropy = xp.sum(
+                xp.astype(row_neg_entropy, wide) * xp.astype(weights, wide)
+            )
+            resp = resp * weights[:, None]
+        statistics = component_statistics(
+            deviation,
+            resp,
+            p["centre_value"],
+            space,
+            scatter=scatter,
+            X=block,
+            squares=squares,
+        )
+        return statistics, float(total_log_norm), float(neg_entropy)
+
+    parts = _blockwise(block_step, n_samples, block_rows)
+    total_log_norm = math.fsum(part[1] for part in parts)
+    neg_entropy = math.fsum(part[2] for part in parts)
+    if not (math.isfinite(total_log_norm) and math.isfinite(neg_entropy)):
+        for rows in _blocks.block_slices(n_samples, block_rows):
+            _check_finite(X[rows, ...], space, estimator_name)
+    return (
+        SufficientStatistics.merge_all([part[0] for part in parts]),
+        total_log_norm,
+        neg_entropy,
+    )
+
+
+# --------------------------------------------------------------------------
+# Per-row values of a fitted model, returned on the device
+
+
+def _labels(log_rho, xp):
+    return xp.argmax(log_rho, axis=1)
+
+
+def _responsibilities(log_rho, xp):
+    return _log_normalise(log_rho, xp)[1]
+
+
+def _log_norm(log_rho, xp):
+    return _log_normalise(log_rho, xp)[0]
+
+
+ROW_FUNCTIONS = {
+    "labels": _labels,
+    "responsibilities": _responsibilities,
+    "log_norm": _log_norm,
+}
+
+
+def row_values(X, space, *, params, model, function, shift=0.0):
+    """``function(log rho)`` of the rows of X, in ``space``, on X's device.
+
+    ``function`` is a key of :data:`ROW_FUNCTIONS`: ``"labels"`` (predict),
+    ``"responsibilities"`` (predict_proba), ``"log_norm"`` (score_samples,
+    less ``shift``).
+    """
+    xp = space.xp
+    covariance_type = model["covariance_type"]
+    dtype = space.compute_dtype(X.dtype)
+    p = device_parameters(params, model, space, dtype)
+    block_rows = _plan(X.shape[0], _width(p["K"], p["d"], covariance_type))
+    apply = ROW_FUNCTIONS[function]
+    parts = _blockwise(
+        lambda rows: apply(
+            _log_rho_block(_rows(X, rows, dtype, space.xp), p, covariance_type, xp)[0],
+            xp,
+        ),
+        X.shape[0],
+        block_rows,
+    )
+    values = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    if function == "labels":
+        return values
+    # Floats as the numpy path gives them: float64 (where the device has it).
+    values = xp.astype(values, space.float_dtype)
+    return values - shift if function == "log_norm" else values
+
+
+def normal_scores(X, space, *, mean, precision, constant):
+    """Each row's ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``, in ``space``.
+
+    The Normal model's ``score_samples``: ``constant`` holds the terms that do
+    not depend on the row (the expected log-likelihood of ``x = m`` less
+    ``KL / W``); ``precision`` is ``E[tau]`` (diag, shape (d,)) or
+    ``E[Lambda]`` (full, (d, d)).
+    """
+    xp = space.xp
+    dtype = space.compute_dtype(X.dtype)
+    mean_array = to_namespace(mean, space, dtype=dtype)
+    precision_array = to_namespace(precision, space, dtype=dtype)
+    n_samples, n_features = X.shape
+    block_rows = _plan(n_samples, 2 * n_features)
+
+    def block_scores(rows):
+        deviation = _rows(X, rows, dtype, space.xp) - mean_array
+        if precision.ndim == 1:
+            quadratic = (deviation * deviation) @ precision_array
+        else:
+            quadratic = xp.sum((deviation @ precision_array) * deviation, axis=1)
+        return constant - 0.5 * quadratic
+
+    parts = _blockwise(block_scores, n_samples, block_rows)
+    scores = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    # float64 (where the device has it), as the numpy path gives them.
+    return xp.astype(scores, space.float_dtype)
