@@ -307,6 +307,8 @@ def test_cli_robust_table_names_the_model(capsys, spend_csv):
     status, out, _ = _run(capsys, "fit", path, "--robust")
     assert status == 0
     assert "Model: Student-t noise, 4 degrees of freedom (--robust)" in out
+    # The robust mean is far from the sample mean by design, not by the prior.
+    assert "Note: The prior on mu" not in out
     assert re.search(r"noise sd\s+nu$", out, re.M)
     assert re.search(r"^spend .* 4\.00$", out, re.M)
     status, out, _ = _run(capsys, "fit", path)
