@@ -512,6 +512,13 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         self.tol = tol
         self.verbose = verbose
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Not yet on the array API dispatch of skvi._xp (issue 16): its passes
+        # over X are numpy's and dask's.
+        tags.array_api_support = False
+        return tags
+
     # The Normal model's check of the priors given (same names, same rules).
     _given_priors = VariationalNormalEstimator._given_priors
 

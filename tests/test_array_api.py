@@ -483,6 +483,8 @@ def test_sklearn_array_api_input(entry, namespace, device, dtype):
     reason = _unusable_device(namespace, device)
     if reason:
         pytest.skip(reason)
+    if not entry.estimator.__sklearn_tags__().array_api_support:
+        pytest.skip(f"{entry.id} declares no array API support (its tags)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         # The check's keywords changed across scikit-learn releases.
