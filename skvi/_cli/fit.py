@@ -44,7 +44,9 @@ columns), to show a real result at once.
 
 With --robust, the noise is Student-t with --degrees-of-freedom NU (default 4)
 instead of Normal (VariationalStudentEstimator, the same priors): a few gross
-outliers then barely move the posterior mean. Each of its iterations passes
+outliers then barely move the posterior mean; its interval is q(mu)'s, and a
+column nu shows the degrees of freedom (fitted per column with
+--fit-degrees-of-freedom). Each of its iterations passes
 over every row, so --robust holds the columns fitted in memory (8 bytes a
 value) instead of merging chunks.
 """
