@@ -173,6 +173,34 @@ _ILL_DEFINED = (
 )
 
 
+# Data, or weights times squared deviations, beyond float64: the Normal
+# estimator's message, with the mixture's remedies.
+_OVERFLOW = (
+    "The mean or spread of X overflows float64 (values beyond about 1e154, whose "
+    "squares exceed about 1e308; with sample_weight, sum_i w_i (x_i - mean)**2 "
+    "must also stay below about 1e308). Rescale X, and the priors with it, or "
+    "divide sample_weight by a common factor, before fitting."
+)
+
+
+def _check_representable(*arrays):
+    """Raise the overflow error unless every array is finite."""
+    if not all(np.isfinite(array).all() for array in arrays):
+        raise ValueError(_OVERFLOW)
+
+
+def _checked_elbo(elbo):
+    """The ELBO, or the overflow error when it is beyond float64 (or NaN)."""
+    if not np.isfinite(elbo):
+        raise ValueError(
+            "The ELBO is beyond float64's range (about 1.8e308): the total sample "
+            "weight times the log-density per sample overflows. Divide "
+            "sample_weight by a common factor (the posterior's certainty grows "
+            "with their sum), or rescale X."
+        )
+    return elbo
+
+
 def _precision_cholesky_full(covariances):
     """Upper factors U_k with ``U_k U_k^T = covariances_k^-1``: ``U_k = L_k^-T``.
 
@@ -507,28 +535,74 @@ def _deviations(X, model):
 
 
 def _log_rho_from(deviation, squares, params, model):
-    """``log rho_ik`` of the E-step (Bishop 10.46), shape (K, n_rows)."""
+    """``log rho_ik`` of the E-step (Bishop 10.46), shape (K, n_rows), and far rows.
+
+    Returns ``(log_rho, shift)``: ``shift`` is None, or for rows far enough
+    that a Mahalanobis term overflows float64 (see :func:`_far_log_rho`) the
+    part of ``log rho_ik`` common to all k (0 for the other rows), which
+    ``log_rho`` then leaves out.
+    """
+    shifted_means = params["means"] - model["centre"]
     mahalanobis = _MAHALANOBIS[model["covariance_type"]](
-        deviation,
-        squares,
-        params["means"] - model["centre"],
-        params["precisions_cholesky"],
+        deviation, squares, shifted_means, params["precisions_cholesky"]
     )
     # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
     mahalanobis -= params["log_rho_offset"][:, None]
     mahalanobis *= -0.5
-    return mahalanobis
+    shift = None
+    if not np.isfinite(mahalanobis.sum()):
+        far = ~np.isfinite(mahalanobis).all(axis=0)
+        if far.any():
+            shift = np.zeros(deviation.shape[0])
+            mahalanobis[:, far], shift[far] = _far_log_rho(
+                deviation[far], shifted_means, params, model
+            )
+    return mahalanobis, shift
+
+
+def _far_log_rho(deviation, shifted_means, params, model):
+    """``log rho_ik`` of rows whose Mahalanobis terms overflow, as (relative, shift).
+
+    For each row, with ``s`` the power of two at or below max_j |x_ij - c_j|
+    (exact scaling), ``D_ik = s**2 Q_ik`` where ``Q_ik`` is the Mahalanobis
+    term of ``(x_i - c) / s`` about ``(m_k - c) / s``, of order one. Then
+    ``log rho_ik = shift_i + relative_ik`` with ``shift_i = -s**2 min_k
+    Q_ik / 2`` (-inf when it overflows: the density is below float64's range)
+    and ``relative_ik = -s**2 (Q_ik - min_k Q_ik) / 2 + offset_k / 2``: the
+    nearest component, in the metric of q, takes the row, as it does in the
+    limit; ties are split by E[log pi_k] and the log-determinants.
+    """
+    scale = np.ldexp(1.0, np.frexp(np.abs(deviation).max(axis=1))[1] - 1)
+    relative = np.empty((shifted_means.shape[0], deviation.shape[0]))
+    shift = np.empty(deviation.shape[0])
+    # Rows of one scale at a time: far rows are few, their scales fewer.
+    for value in np.unique(scale):
+        rows = scale == value
+        scaled = deviation[rows] / value
+        q = _MAHALANOBIS[model["covariance_type"]](
+            scaled,
+            scaled * scaled,
+            shifted_means / value,
+            params["precisions_cholesky"],
+        )
+        nearest = q.min(axis=0)
+        shift[rows] = -0.5 * nearest * value * value
+        relative[:, rows] = -0.5 * (q - nearest) * value * value
+    relative += 0.5 * params["log_rho_offset"][:, None]
+    return relative, shift
 
 
 def _log_rho(X, params, model):
-    """``log rho_ik`` of the E-step (Bishop 10.46) on rows of X, shape (K, n_rows)."""
-    return _log_rho_from(*_deviations(X, model), params, model)
+    """``(log rho_ik, shift)`` of :func:`_log_rho_from` on rows of X."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _log_rho_from(*_deviations(X, model), params, model)
 
 
-def _log_normalise(log_rho):
+def _log_normalise(log_rho, shift=None):
     """``log sum_k rho_ik`` per row; ``log_rho`` becomes ``log r_ik`` in place.
 
-    The log-sum-exp shifted by each row's largest term; returns also the
+    The log-sum-exp shifted by each row's largest term (plus ``shift``, the
+    far rows' common term, see :func:`_log_rho_from`); returns also the
     responsibilities ``r_ik = rho_ik / sum_j rho_ij`` (Bishop 10.49).
     """
     top = log_rho.max(axis=0)
@@ -539,6 +613,10 @@ def _log_normalise(log_rho):
     log_total = np.log(total)
     log_rho -= log_total
     top += log_total
+    if shift is not None:
+        top += shift
+        # r log r is 0 where r is 0 (log r = -inf for a far row's others).
+        np.maximum(log_rho, np.finfo(np.float64).min, out=log_rho)
     return top, resp
 
 
@@ -554,9 +632,10 @@ def _local_step(X, sample_weight, params, model):
     neg_entropy : float
         ``sum_i w_i sum_k r_ik log r_ik``.
     """
-    deviation, squares = _deviations(X, model)
-    log_resp = _log_rho_from(deviation, squares, params, model)
-    log_norm, resp = _log_normalise(log_resp)
+    with np.errstate(over="ignore", invalid="ignore"):
+        deviation, squares = _deviations(X, model)
+        log_resp, shift = _log_rho_from(deviation, squares, params, model)
+    log_norm, resp = _log_normalise(log_resp, shift)
     np.multiply(log_resp, resp, out=log_resp)
     row_neg_entropy = log_resp.sum(axis=0)
     if sample_weight is None:
@@ -683,6 +762,7 @@ def _parameters(concentration, mean_precision, means, dof, inverse_scale, model)
     """
     covariance_type = model["covariance_type"]
     covariances = inverse_scale / np.reshape(dof, _DOF_SHAPE[covariance_type])
+    _check_representable(means, covariances)
     params = {
         "weight_concentration": concentration,
         "mean_precision": mean_precision,
@@ -1129,6 +1209,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 X, sample_weight, scatter=scatter, estimator_name=type(self).__name__
             )
             data = {"X": X, "sample_weight": sample_weight}
+        _check_representable(moments.mean, moments.scatter)
         if n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
@@ -1295,6 +1376,11 @@ degrees_of_freedom_prior_, covariance_prior_
         )
 
     def _initial_state(self, data, random_state):
+        # Overflow is checked where it matters (_OVERFLOW, _checked_elbo).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._initial_state_quietly(data, random_state)
+
+    def _initial_state_quietly(self, data, random_state):
         statistics = (
             self._dask_initial_statistics(data, random_state)
             if data.get("dask") is not None
@@ -1373,6 +1459,11 @@ degrees_of_freedom_prior_, covariance_prior_
         )
 
     def _sweep(self, data, state):
+        # Overflow is checked where it matters (_OVERFLOW, _checked_elbo).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._sweep_quietly(data, state)
+
+    def _sweep_quietly(self, data, state):
         """M-step on the last E-step's statistics, then the E-step."""
         statistics, _, neg_entropy = state["local"]
         params = _m_step(statistics, data["model"])
@@ -1385,7 +1476,9 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _elbo(self, data, state):
         """``sum_i w_i log sum_k rho_ik - KL(q(theta) || p(theta))`` (Bishop 10.70)."""
-        return state["local"][1] - _kl_to_prior(state["params"], data["model"])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            kl = _kl_to_prior(state["params"], data["model"])
+        return _checked_elbo(state["local"][1] - kl)
 
     def _convergence_threshold(self, data):
         """``tol``, on the total ELBO, as scikit-learn's on its bound."""
@@ -1406,6 +1499,11 @@ degrees_of_freedom_prior_, covariance_prior_
             super()._check_increase(change, elbo, n_iter, data)
 
     def _fitted_state(self, data):
+        # Overflow is checked where it matters (_OVERFLOW, _checked_elbo).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._fitted_state_quietly(data)
+
+    def _fitted_state_quietly(self, data):
         params = _complete(
             {
                 "weight_concentration": self.weight_concentration_,
@@ -1497,7 +1595,9 @@ degrees_of_freedom_prior_, covariance_prior_
             rho_ik - KL``, and ``n_samples_seen_`` is ``total_samples``, the
             weight that q's KL is shared among in ``score_samples``.
         """
-        with self._exclusive():
+        # Overflow is checked where it matters (_OVERFLOW, _checked_elbo).
+        quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        with self._exclusive(), quiet:
             first = not hasattr(self, "means_")
             if first:
                 data = self._fit_data(X, sample_weight, reset=True)
@@ -1543,7 +1643,7 @@ degrees_of_freedom_prior_, covariance_prior_
             self._store(model, params)
             self.n_batch_iter_ = iteration
             self.n_samples_seen_ = float(self.total_samples)
-            self.elbo_ = scale * log_norm - _kl_to_prior(params, model)
+            self.elbo_ = _checked_elbo(scale * log_norm - _kl_to_prior(params, model))
         return self
 
     # -- prediction ---------------------------------------------------------
@@ -1751,25 +1851,25 @@ def _map_log_rho(X, *, params, model, function):
     """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
     blocks = _row_blocks(X.shape[0], *params["means"].shape, model["covariance_type"])
     parts = _map_groups(
-        lambda block: function(_log_rho(X[blocks[block]], params, model)),
+        lambda block: function(*_log_rho(X[blocks[block]], params, model)),
         len(blocks),
     )
     return np.concatenate(parts)
 
 
-def _labels(log_rho):
+def _labels(log_rho, shift):
     """``argmax_k rho_ik`` of each row."""
     return log_rho.argmax(axis=0)
 
 
-def _responsibilities(log_rho):
+def _responsibilities(log_rho, shift):
     """``r_ik`` (Bishop 10.49), rows by components."""
-    return _log_normalise(log_rho)[1].T
+    return _log_normalise(log_rho, shift)[1].T
 
 
-def _log_norm(log_rho):
+def _log_norm(log_rho, shift):
     """``log sum_k rho_ik`` of each row."""
-    return _log_normalise(log_rho)[0]
+    return _log_normalise(log_rho, shift)[0]
 
 
 def _sample_scores(X, *, params, model, kl_per_sample):
