@@ -233,11 +233,14 @@ _PRECISION_CHOLESKY = {
 
 
 def _scale_full(precisions_cholesky, dof, K, d):
-    """``W_k = precisions_k / nu_k`` as (K, d, d) matrices."""
-    return (
-        np.einsum("kij,klj->kil", precisions_cholesky, precisions_cholesky)
-        / dof[:, None, None]
-    )
+    """``W_k = precisions_k / nu_k`` as (K, d, d) matrices.
+
+    ``U_k U_k^T`` by batched BLAS matmul: einsum's loop over the same
+    product is some 30x slower at d = 1000.
+    """
+    return (precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)) / dof[
+        :, None, None
+    ]
 
 
 def _scale_tied(precisions_cholesky, dof, K, d):
@@ -1183,6 +1186,10 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _fit_data(self, X, sample_weight, *, reset):
         """Validate X, read it once for the data-dependent priors; the model dict."""
+        if reset and self.warm_start and hasattr(self, "converged_"):
+            self._check_continuation(
+                "fit with warm_start=True", np.shape(X)[1] if np.ndim(X) == 2 else None
+            )
         # The finiteness check sums X: inf + -inf there is the error it
         # raises, not a numpy warning.
         with np.errstate(invalid="ignore", over="ignore"):
@@ -1531,11 +1538,9 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _store(self, model, params):
         """Set the priors' and q's attributes (scikit-learn's names)."""
-        self._fitted_model = {
-            key: value
-            for key, value in model.items()
-            if key not in ("covariance_type", "weight_prior_type", "n_components")
-        }
+        # The settings that shaped q are kept with it: predictions follow
+        # the fit, whatever set_params has changed since.
+        self._fitted_model = dict(model)
         self.weight_concentration_prior_ = model["weight_concentration_prior"]
         self.mean_precision_prior_ = model["mean_precision_prior"]
         self.mean_prior_ = model["mean_prior"]
@@ -1547,15 +1552,54 @@ degrees_of_freedom_prior_, covariance_prior_
         self.degrees_of_freedom_ = params["degrees_of_freedom"]
         self.covariances_ = params["covariances"]
         self.precisions_cholesky_ = params["precisions_cholesky"]
-        self.weights_ = _WEIGHT_PRIOR[self.weight_concentration_prior_type]["point"](
+        self.weights_ = _WEIGHT_PRIOR[model["weight_prior_type"]]["point"](
             params["weight_concentration"]
         )
         self.precisions_ = {
-            "full": lambda u: np.einsum("kij,klj->kil", u, u),
+            "full": lambda u: u @ np.swapaxes(u, -1, -2),
             "tied": lambda u: u @ u.T,
             "diag": np.square,
             "spherical": np.square,
-        }[self.covariance_type](params["precisions_cholesky"])
+        }[model["covariance_type"]](params["precisions_cholesky"])
+
+    def _fitted_settings(self):
+        """The settings q was fitted with (pickles before 0.x: the current ones)."""
+        fitted = getattr(self, "_fitted_model", {})
+        return {
+            "covariance_type": fitted.get("covariance_type", self.covariance_type),
+            "weight_prior_type": fitted.get(
+                "weight_prior_type", self.weight_concentration_prior_type
+            ),
+            "n_components": len(self.means_),
+            "n_features": self.means_.shape[1],
+        }
+
+    def _check_continuation(self, method, n_features):
+        """Refuse to continue a fit whose shape the parameters have changed since.
+
+        ``warm_start`` and ``partial_fit`` start from the fitted q: it has the
+        components, covariance type, weight prior and features it was fitted
+        with, and cannot be continued as another.
+        """
+        fitted = self._fitted_settings()
+        current = {
+            "covariance_type": self.covariance_type,
+            "weight_prior_type": self.weight_concentration_prior_type,
+            "n_components": self.n_components,
+            "n_features": n_features,
+        }
+        names = {
+            "weight_prior_type": "weight_concentration_prior_type",
+            "n_features": "the number of features",
+        }
+        for key, value in current.items():
+            if value != fitted[key]:
+                name = names.get(key, key)
+                raise ValueError(
+                    f"{method} continues the fitted q, which has {name} = "
+                    f"{fitted[key]!r}, but {name} is now {value!r}. Call fit with "
+                    "warm_start=False (or on a new estimator) to start again."
+                )
 
     # -- streaming: stochastic variational inference -----------------------
 
@@ -1617,6 +1661,7 @@ degrees_of_freedom_prior_, covariance_prior_
                     X, sample_weight = check_data(
                         self, X, sample_weight, reset=False, allow_all_zero=True
                     )
+                self._check_continuation("partial_fit", self.n_features_in_)
                 # The priors are those of the first chunk; a bad one set
                 # since is refused all the same.
                 self._check_priors(self.n_features_in_)
@@ -1651,12 +1696,7 @@ degrees_of_freedom_prior_, covariance_prior_
     def _current(self):
         """The fitted parameters and model, as the pure functions take them."""
         check_is_fitted(self)
-        model = dict(
-            self._fitted_model,
-            covariance_type=self.covariance_type,
-            weight_prior_type=self.weight_concentration_prior_type,
-            n_components=self.means_.shape[0],
-        )
+        model = {**self._fitted_settings(), **self._fitted_model}
         params = _complete(
             {
                 "weight_concentration": self.weight_concentration_,
@@ -1791,7 +1831,7 @@ degrees_of_freedom_prior_, covariance_prior_
             "tied": lambda c: np.broadcast_to(c, (len(counts), d, d)),
             "diag": lambda c: c[:, :, None] * np.eye(d),
             "spherical": lambda c: c[:, None, None] * np.eye(d),
-        }[self.covariance_type](self.covariances_)
+        }[self._fitted_settings()["covariance_type"]](self.covariances_)
         X = np.vstack(
             [
                 rng.multivariate_normal(mean, covariance, int(count))
