@@ -1400,6 +1400,7 @@ degrees_of_freedom_prior_, covariance_prior_
             "params": params,
             "local": self._expectation(data, params),
             "lower_bounds": [],
+            "start_bound": -np.inf,
         }
 
     def _initial_statistics(self, data, resp):
@@ -1479,6 +1480,7 @@ degrees_of_freedom_prior_, covariance_prior_
             "params": params,
             "local": self._expectation(data, params),
             "lower_bounds": state["lower_bounds"] + [lower_bound],
+            "start_bound": state["start_bound"],
         }
 
     def _elbo(self, data, state):
@@ -1488,8 +1490,23 @@ degrees_of_freedom_prior_, covariance_prior_
         return _checked_elbo(state["local"][1] - kl)
 
     def _convergence_threshold(self, data):
-        """``tol``, on the total ELBO, as scikit-learn's on its bound."""
+        """``tol``, on scikit-learn's bound (see :meth:`_converged`)."""
         return self.tol
+
+    def _converged(self, change, threshold, state):
+        """scikit-learn's stopping rule, exactly: ``|change of its bound| < tol``.
+
+        ``BaseMixture.fit_predict`` stops when its lower bound (a total over
+        the samples, evaluated after the M-step on the E-step before it)
+        changed by strictly less than ``tol``; the first change of a fresh
+        start is infinite, that of a warm start is taken from the last fit's
+        ``lower_bound_``. The full ELBO is a half-sweep later and larger by a
+        constant only at the optimum, so that a rule on it would stop one
+        iteration apart from scikit-learn's on some data.
+        """
+        bounds = state["lower_bounds"]
+        previous = bounds[-2] if len(bounds) > 1 else state["start_bound"]
+        return abs(bounds[-1] - previous) < threshold
 
     def _total_weight(self, data):
         return data["model"]["total_weight"]
@@ -1526,6 +1543,8 @@ degrees_of_freedom_prior_, covariance_prior_
             "params": params,
             "local": self._expectation(data, params),
             "lower_bounds": [],
+            # scikit-learn's warm start measures its first change from here.
+            "start_bound": self.lower_bound_,
         }
 
     def _set_fitted(self, data, state):

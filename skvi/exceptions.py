@@ -7,7 +7,22 @@ from sklearn.exceptions import (
     InconsistentVersionWarning as _SklearnInconsistentVersionWarning,
 )
 
-__all__ = ["ConvergenceWarning", "ELBODecreaseWarning", "InconsistentVersionWarning"]
+__all__ = [
+    "ConvergenceWarning",
+    "DiagnosticWarning",
+    "ELBODecreaseWarning",
+    "InconsistentVersionWarning",
+]
+
+
+class DiagnosticWarning(UserWarning):
+    """A diagnostic of :mod:`skvi.diagnostics` could not be computed in full.
+
+    The values it could not compute are NaN (never a wrong number), and the
+    message names which and why: for example ``exact_posterior`` on a prior
+    so much wider than the data (``prior_std`` over 1e150 times their scale)
+    that its quadrature leaves float64's range.
+    """
 
 
 class ELBODecreaseWarning(RuntimeWarning):
