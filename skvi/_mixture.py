@@ -201,6 +201,22 @@ def _checked_elbo(elbo):
     return elbo
 
 
+def _is_singular(covariance, mean):
+    """Whether an empirical covariance is singular, judged scale-free.
+
+    A feature is constant when its variance is within rounding of zero
+    relative to its mean; otherwise the correlation matrix
+    ``D^-1/2 C D^-1/2`` (features of any scales, 1e6 against 1e-6, weigh
+    alike) is singular when its smallest eigenvalue is below 1e-12.
+    """
+    variances = np.diagonal(covariance)
+    if np.any(variances <= (4.0 * np.finfo(np.float64).eps * np.abs(mean)) ** 2):
+        return True
+    spread = np.sqrt(variances)
+    correlation = covariance / spread[:, None] / spread[None, :]
+    return bool(np.linalg.eigvalsh(correlation)[0] <= 1e-12)
+
+
 def _precision_cholesky_full(covariances):
     """Upper factors U_k with ``U_k U_k^T = covariances_k^-1``: ``U_k = L_k^-T``.
 
@@ -1285,7 +1301,7 @@ degrees_of_freedom_prior_, covariance_prior_
         # constant or collinear feature) would make the prior improper:
         # regularise it as the components are.
         matrix = _as_matrix(covariance, self.covariance_type, scatter.shape[-1])
-        if np.linalg.eigvalsh(matrix)[0] <= 1e-12 * max(np.abs(matrix).max(), 1e-300):
+        if _is_singular(matrix, moments.mean[0]):
             if self.reg_covar == 0:
                 raise ValueError(
                     "The empirical covariance of X is singular (fewer samples "
@@ -1343,10 +1359,15 @@ degrees_of_freedom_prior_, covariance_prior_
             array = np.array(value, dtype=np.float64)
         except (TypeError, ValueError):
             array = np.full(1, np.nan)
-        if array.shape != expected or not np.all(np.isfinite(array)):
+        if array.shape != expected:
             raise InvalidParameterError(
                 f"The parameter '{covariance_type} covariance_prior' should have "
                 f"the shape {expected}, but got {array.shape}."
+            )
+        if not np.all(np.isfinite(array)):
+            raise InvalidParameterError(
+                f"The parameter '{covariance_type} covariance_prior' should hold "
+                f"finite numbers, but got {value!r}."
             )
         matrix = _as_matrix(array, covariance_type, d)
         if not (np.allclose(matrix, matrix.T) and np.linalg.eigvalsh(matrix)[0] > 0.0):

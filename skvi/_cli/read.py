@@ -50,10 +50,21 @@ class DataSource:
     rows_read: int = 0
 
 
-def select_columns(available, requested):
-    """Indices of the requested columns in ``available``; all when None."""
+def select_columns(available, requested, header=None):
+    """Indices of the requested columns in ``available``; all when None.
+
+    ``header`` holds the names as the file writes them (``available`` may
+    tell repeated ones apart): a name repeated there cannot be chosen.
+    """
     if requested is None:
         return list(range(len(available)))
+    header = available if header is None else header
+    ambiguous = [name for name in requested if header.count(name) > 1]
+    if ambiguous:
+        raise CommandLineError(
+            f"column {ambiguous[0]!r} appears more than once in the header, so "
+            "--columns cannot tell which one to use; rename one of them"
+        )
     unknown = [name for name in requested if name not in available]
     if unknown:
         raise CommandLineError(
@@ -238,11 +249,30 @@ def _read_header(stream, where):
             f"{exc.reason}); save it as UTF-8"
         ) from None
     if not text.strip():
+        if line:
+            raise CommandLineError(
+                f"{where}, line 1 is blank: the header row of column names must "
+                "be the first line (remove the blank lines before it)"
+            )
         raise CommandLineError(
             f"{where} is empty: expected a header row of column names, then rows "
             "of numbers"
         )
-    fields = next(csv.reader([text]))
+    if "\r" in text.rstrip("\r\n"):
+        raise CommandLineError(
+            f"{where} has line breaks that are a lone carriage return (CR, as "
+            "old Mac files): save it with LF or CRLF line endings"
+        )
+    if text.count('"') % 2:
+        raise CommandLineError(
+            f"{where}, line 1: a quote in the header row is not closed on that "
+            "line (an unclosed quote, or a line break inside quotes); the column "
+            "names must fit on the first line"
+        )
+    try:
+        fields = next(csv.reader([text]))
+    except csv.Error as exc:
+        raise CommandLineError(f"{where}, line 1 is not valid CSV: {exc}") from None
     if len(fields) > MAX_COLUMNS:
         raise CommandLineError(
             f"{where} has {len(fields):,} columns; skvi fit reads at most "
@@ -275,9 +305,18 @@ def _column_names(header_line, fields):
     names = list(pd.read_csv(io.BytesIO(header_line), nrows=0).columns)
     if len(names) != len(fields):
         names = fields
+    stripped = [field.strip() for field in fields]
+    # A repeated name is shown as the file writes it, with its position (not
+    # as pandas' "a.1", a name the file does not hold).
     shown = [
-        str(name).strip() if field.strip() else f"column {k}"
-        for k, (name, field) in enumerate(zip(names, fields, strict=True), start=1)
+        (
+            f"column {k}"
+            if not field
+            else f"{field} (column {k})"
+            if field in stripped[: k - 1]
+            else str(name).strip()
+        )
+        for k, (name, field) in enumerate(zip(names, stripped, strict=True), start=1)
     ]
     return names, shown
 
@@ -293,7 +332,9 @@ def csv_source(path, columns, chunk_rows, progress):
     try:
         header_line, fields = _read_header(stream, where)
         names, shown = _column_names(header_line, fields)
-        usecols = select_columns(shown, columns)
+        usecols = select_columns(
+            shown, columns, header=[field.strip() for field in fields]
+        )
         guarded = _GuardedStream(header_line, stream)
     except BaseException:
         if raw is not None:
