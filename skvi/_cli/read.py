@@ -232,10 +232,20 @@ def _looks_numeric(text):
 
 def _read_header(stream, where):
     """The header line's bytes and its fields, checked."""
+    blank = 0
     try:
         line = stream.readline(MAX_LINE_BYTES + 1)
+        # Blank lines before the header: counted, to say so (not "empty").
+        while line and not line.strip() and blank < MAX_LINE_BYTES:
+            blank += 1
+            line = stream.readline(MAX_LINE_BYTES + 1)
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
         raise CommandLineError(f"cannot read {where}: {exc}") from None
+    if blank and line:
+        raise CommandLineError(
+            f"{where} starts with {blank} blank line(s): the header row of column "
+            "names must be the first line; remove the blank lines before it"
+        )
     if len(line) > MAX_LINE_BYTES:
         raise CommandLineError(
             f"{where}, line 1 is longer than {MAX_LINE_BYTES:,} bytes: a header "
@@ -249,11 +259,6 @@ def _read_header(stream, where):
             f"{exc.reason}); save it as UTF-8"
         ) from None
     if not text.strip():
-        if line:
-            raise CommandLineError(
-                f"{where}, line 1 is blank: the header row of column names must "
-                "be the first line (remove the blank lines before it)"
-            )
         raise CommandLineError(
             f"{where} is empty: expected a header row of column names, then rows "
             "of numbers"
