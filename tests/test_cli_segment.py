@@ -120,3 +120,111 @@ def test_default_run_prints_no_warning(capsys):
         status, out, err = _run(capsys, "segment", "--json")
     assert status == 0 and err == ""
     assert len(json.loads(out)["segments"]) >= 2
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("scale", [3.3e-302, 7.1e-160, 2.5e180, 4.4e302])
+def test_segments_at_any_scale(tmp_path, capsys, scale):
+    """Two clusters stay two at scales whose squares under- or overflow."""
+    X, _ = _customers(tmp_path / "c.csv", seed=2)
+    path = tmp_path / "scaled.csv"
+    np.savetxt(
+        path, X * scale, delimiter=",", header="recency,frequency,value", comments=""
+    )
+    status, out, err = _run(capsys, "segment", path, "--components", 5, "--json")
+    assert status == 0 and err == ""
+    result = _strict_json(out)
+    assert len(result["segments"]) == 3
+    biggest = result["segments"][0]
+    assert biggest["credible_interval"]["recency"][0] < biggest["mean"]["recency"]
+    assert biggest["mean"]["recency"] < biggest["credible_interval"]["recency"][1]
+    # The same segments as at unit scale, in the data's units.
+    status, unit_out, _ = _run(capsys, "segment", tmp_path / "c.csv", "--components", 5, "--json")
+    unit = _strict_json(unit_out)
+    assert_allclose(
+        [s["mean"]["value"] for s in result["segments"]],
+        [s["mean"]["value"] * scale for s in unit["segments"]],
+        rtol=1e-6,
+    )
+
+
+def test_labels_never_overwrite_the_input(tmp_path, capsys):
+    _customers(tmp_path / "c.csv")
+    before = (tmp_path / "c.csv").read_bytes()
+    status, out, err = _run(capsys, "segment", tmp_path / "c.csv", "--labels", tmp_path / "c.csv")
+    assert status == 2 and out == ""
+    assert "input file" in err and err.count("\n") == 1
+    assert (tmp_path / "c.csv").read_bytes() == before
+
+
+def test_labels_to_standard_output(tmp_path, capsys):
+    _customers(tmp_path / "c.csv")
+    status, out, err = _run(capsys, "segment", tmp_path / "c.csv", "--labels", "-", "--components", 4)
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "row,segment,probability" and len(lines) == 601
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_level_next_to_one(tmp_path, capsys):
+    _customers(tmp_path / "c.csv")
+    for flag in ([], ["--json"]):
+        status, out, err = _run(
+            capsys, "segment", tmp_path / "c.csv", "--level", "0.9999999999999998", *flag
+        )
+        assert status == 0 and err == ""
+        if flag:
+            interval = _strict_json(out)["segments"][0]["credible_interval"]["value"]
+            assert np.all(np.isfinite(interval)) and interval[0] < interval[1]
+        else:
+            assert "99.99999999999998% credible interval" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"x,y\r1,2\r3,4\r", "carriage return"),
+        (b'"x\n y",z\n1,2\n', "not closed"),
+        (b'x,"y\n1,2\n', "not closed"),
+        (b"\n\nx,y\n1,2\n3,4\n", "blank line"),
+    ],
+)
+def test_malformed_headers_get_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    for command in ("segment", "fit"):
+        status, out, err = _run(capsys, command, path)
+        assert status == 2 and out == ""
+        assert message in err and err.count("\n") == 1
+
+
+def test_a_repeated_column_name_cannot_be_chosen(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("p,q,p\n1,2,3\n2,3,1\n3,1,2\n4,4,4\n")
+    status, out, err = _run(capsys, "segment", path, "--columns", "p,q")
+    assert status == 2 and "more than once" in err
+    status, out, err = _run(capsys, "fit", path, "--json")
+    assert status == 0
+    assert [c["name"] for c in json.loads(out)["columns"]] == ["p", "q", "p (column 3)"]
+
+
+@pytest.mark.parametrize("command", ["fit", "segment"])
+def test_a_full_disk_gets_one_line(command):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "skvi", command, "--columns", "age,bmi"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert done.returncode == 74
+    assert done.stderr.count("\n") == 1 and "cannot write the output" in done.stderr
