@@ -178,6 +178,8 @@ def _estimator_options(args):
 
 def fit_chunks(source, estimator):
     """``partial_fit`` every chunk of ``source``; return the fitted estimator."""
+    from . import read
+
     for chunk in source.chunks:
         try:
             estimator.partial_fit(chunk)
@@ -185,7 +187,7 @@ def fit_chunks(source, estimator):
             raise CommandLineError(str(exc)) from None
         source.rows_read += chunk.shape[0]
     if source.rows_read == 0:
-        where = source.path or "the data"
+        where = read.describe(source.path)
         raise CommandLineError(f"{where} has a header row but no data rows")
     return estimator
 

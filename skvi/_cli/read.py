@@ -447,7 +447,7 @@ class _CSVChunks:
         """Name the line and column at fault, re-reading the file slowly."""
         if self.raw is None:
             # Standard input cannot be read twice: say what pandas said.
-            return _describe_without_lines(self.where, exc, rows_before)
+            return _describe_without_lines(self.where, exc, rows_before, self.rows)
         stream, raw, _ = _open_binary(self.where)
         with raw:
             if isinstance(exc, _LineTooLong):
@@ -485,17 +485,27 @@ def _find_long_line(stream, where):
     return None
 
 
-def _describe_without_lines(where, exc, rows_before):
-    """A message for data that cannot be read again (standard input)."""
+def _describe_without_lines(where, exc, rows_before, chunk_rows):
+    """A message for data that cannot be read again (standard input).
+
+    The fault lies in the chunk that failed: rows ``rows_before + 1`` to
+    ``rows_before + chunk_rows`` (pandas parses a chunk at a time).
+    """
+    rows = f"rows {rows_before + 1:,} to {rows_before + chunk_rows:,}"
     if isinstance(exc, _LineTooLong):
-        return _long_line_message(f"{where}: a line after row {rows_before:,}")
+        return _long_line_message(f"{where}: a line in {rows}")
     if isinstance(exc, UnicodeDecodeError):
         return f"{where} is not UTF-8 text ({exc.reason}); send UTF-8"
     detail = " ".join(str(exc).split())
     return (
-        f"{where}: cannot parse the data after row {rows_before:,}: {detail} "
+        f"{where}: cannot parse the data in {rows}: {detail} "
         "(save it to a file for the line and column at fault)"
     )
+
+
+def describe(path):
+    """How the messages name a data source: its path, or standard input."""
+    return "standard input" if path == STDIN else (path or "the data")
 
 
 def _find_bad_utf8(stream, where):
@@ -517,6 +527,7 @@ def _find_bad_field(text, where, n_columns, usecols, shown):
     reader = csv.reader(text)
     next(reader, None)  # the header, checked already
     while True:
+        first_line = reader.line_num + 1
         try:
             row = next(reader, None)
         except csv.Error as exc:
@@ -530,6 +541,12 @@ def _find_bad_field(text, where, n_columns, usecols, shown):
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
+        if line > first_line and any("\n" in field or "\r" in field for field in row):
+            return (
+                f"{where}, line {first_line}: a quote opened on this line is not "
+                f"closed before line {line} (a field cannot span lines): is a "
+                "quote left open?"
+            )
         if len(row) != n_columns:
             return (
                 f"{where}, line {line} has {len(row)} field{'s' * (len(row) > 1)}, "

@@ -147,10 +147,12 @@ def _read_all(source):
     """Every chunk of ``source``, stacked."""
     import numpy as np
 
+    from . import read
+
     chunks = list(source.chunks)
     source.rows_read = sum(chunk.shape[0] for chunk in chunks)
     if source.rows_read == 0:
-        where = source.path or "the data"
+        where = read.describe(source.path)
         raise CommandLineError(f"{where} has a header row but no data rows")
     return np.concatenate(chunks)
 
