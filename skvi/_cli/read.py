@@ -541,11 +541,14 @@ def _find_bad_field(text, where, n_columns, usecols, shown):
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
-        if line > first_line and any("\n" in field or "\r" in field for field in row):
+        spans_lines = line > first_line
+        if len(row) != n_columns and spans_lines:
+            # A ragged row over several lines: a quote left open swallowed them.
             return (
                 f"{where}, line {first_line}: a quote opened on this line is not "
-                f"closed before line {line} (a field cannot span lines): is a "
-                "quote left open?"
+                f"closed as expected (the row runs to line {line} with "
+                f"{len(row)} field{'s' * (len(row) > 1)}, the header has {n_columns}): "
+                "is a quote left open?"
             )
         if len(row) != n_columns:
             return (
