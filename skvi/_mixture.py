@@ -1258,6 +1258,10 @@ degrees_of_freedom_prior_, covariance_prior_
         else:
             covariance_prior = self._check_covariance_prior(d)
         prior_inverse_scale_matrix = _as_matrix(covariance_prior, covariance_type, d)
+        scatter = moments.scatter[0]
+        self._warn_if_reg_covar_dominates(
+            (np.diagonal(scatter) if scatter.ndim == 2 else scatter) / weight
+        )
         return {
             "covariance_type": covariance_type,
             "weight_prior_type": self.weight_concentration_prior_type,
@@ -1280,6 +1284,26 @@ degrees_of_freedom_prior_, covariance_prior_
             "centre": data_mean,
             "total_weight": weight,
         }
+
+    def _warn_if_reg_covar_dominates(self, variances):
+        """Warn when reg_covar is at least the smallest variance of a feature.
+
+        The M-step adds ``reg_covar`` to every component's covariance: on
+        data whose spread is of its order (variances of 1e-6 or less at the
+        default 1e-6) it widens each component past the gaps between them,
+        and clusters merge. scikit-learn says nothing; skvi warns.
+        """
+        spread = variances[variances > 0]
+        if self.reg_covar > 0 and spread.size and self.reg_covar >= spread.min():
+            warnings.warn(
+                f"reg_covar={self.reg_covar:g} is {self.reg_covar / spread.min():.3g} "
+                f"times the smallest variance of a feature of X ({spread.min():.3g}): "
+                "it dominates the components' covariances and can merge clusters. "
+                "Standardise X (e.g. sklearn.preprocessing.StandardScaler) or "
+                "lower reg_covar.",
+                UserWarning,
+                stacklevel=5,
+            )
 
     def _empirical_covariance_prior(self, moments, weight):
         """Weighted empirical covariance (ddof=1), its diagonal, or the mean of it."""

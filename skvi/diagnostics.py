@@ -1085,9 +1085,15 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
             f"largest ~3 sqrt(n_draws) ratios); got {n_draws!r}."
         )
     random_state = check_random_state(random_state)
-    log_ratios, draws = log_ratio_function(
-        estimator, X, sample_weight, int(n_draws), random_state
-    )
+    try:
+        log_ratios, draws = log_ratio_function(
+            estimator, X, sample_weight, int(n_draws), random_state
+        )
+    except MemoryError:
+        raise ValueError(
+            f"n_draws={n_draws} draws from q do not fit in memory; 1000 to "
+            "10000 draws are usual (k-hat's noise falls as 1/sqrt(n_draws))."
+        ) from None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         log_weights, khat = _pareto_smoothed_log_weights(log_ratios)
     weights = np.exp(log_weights)

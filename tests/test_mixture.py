@@ -607,3 +607,14 @@ def test_default_covariance_prior_of_features_on_different_scales(covariance_typ
         n_components=2, covariance_type=covariance_type, max_iter=0
     ).fit(X)
     assert_allclose(ours.covariance_prior_, reference.covariance_prior_, rtol=1e-10)
+
+
+def test_warns_when_reg_covar_dominates_the_spread():
+    """Clusters 2e-4 apart merge under reg_covar=1e-6: said, not silent."""
+    X, _ = _blobs()
+    with pytest.warns(UserWarning, match="reg_covar=1e-06 .* merge clusters") as record:
+        VariationalGaussianMixture(n_components=3, random_state=0).fit(X * 3e-5)
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        VariationalGaussianMixture(n_components=3, random_state=0).fit(X * 3e-2)
