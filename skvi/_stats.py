@@ -975,6 +975,11 @@ def _general_statistics(
     common ``reference``: one rounding of each final mean, none of a scatter.
     """
     n_samples, n_features = X.shape
+    if block_rows is None and scatter == "full":
+        # Each block's full scatter costs O(K d**2) beyond its product (the
+        # correction, the symmetrisation, the merge): blocks of at least d
+        # rows keep that below the product's O(rows K d**2) on wide data.
+        block_rows = max(_BLOCK_ELEMENTS // n_features, n_features)
     block_rows = _default_block_rows(n_samples, n_features, block_rows)
     bounds = _group_bounds(n_samples, block_rows)
 
