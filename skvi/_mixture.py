@@ -82,10 +82,10 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import VariationalEstimator
 from ._expectations import (
     LOG_2PI,
+    _expected_log_det,
     _wishart_log_normalizer,
     dirichlet_expected_log,
     stick_breaking_expected_log_weights,
-    wishart_expected_log_det,
 )
 from ._kl import _log_dirichlet_normalizer, kl_beta, kl_dirichlet, kl_normal_wishart
 from ._natural import (
@@ -272,6 +272,16 @@ def _scale_diag(precisions_cholesky, dof, K, d):
 def _scale_spherical(precisions_cholesky, dof, K, d):
     return (precisions_cholesky**2 / dof)[:, None, None] * np.eye(d)
 
+
+# log|W_k| = log|precisions_k| - d log nu_k from the factors' diagonals
+# (|U U^T| = prod_j U_jj**2): no O(K d**3) factorisation of W_k again.
+_LOG_DET_SCALE = {
+    "full": lambda u, dof, d: 2.0 * np.log(np.diagonal(u, axis1=1, axis2=2)).sum(1)
+    - d * np.log(dof),
+    "tied": lambda u, dof, d: 2.0 * np.log(np.diagonal(u)).sum() - d * np.log(dof),
+    "diag": lambda u, dof, d: 2.0 * np.log(u).sum(1) - d * np.log(dof),
+    "spherical": lambda u, dof, d: d * (2.0 * np.log(u) - np.log(dof)),
+}
 
 _SCALE = {
     "full": _scale_full,
@@ -803,8 +813,15 @@ def _complete(params, model):
     expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
         params["weight_concentration"]
     )
+    log_det_scale = np.broadcast_to(
+        _LOG_DET_SCALE[model["covariance_type"]](
+            params["precisions_cholesky"], params["degrees_of_freedom"], d
+        ),
+        (K,),
+    )
     params["scale"] = scale
-    params["expected_log_det"] = wishart_expected_log_det(dof, scale)
+    params["log_det_scale"] = log_det_scale
+    params["expected_log_det"] = _expected_log_det(dof, log_det_scale, d)
     # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
     params["log_rho_offset"] = (
         2.0 * expected_log_weights
@@ -894,7 +911,7 @@ def _sklearn_lower_bound(neg_entropy, params, model):
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
     # log B(W_k, nu_k) + d(d-1)/4 log pi: scikit-learn's _log_wishart_norm
     log_wishart = _wishart_log_normalizer(
-        dof, np.linalg.slogdet(params["scale"])[1], d
+        dof, params["log_det_scale"], d
     ) + d * (d - 1) / 4 * np.log(np.pi)
     log_norm_weight = _WEIGHT_PRIOR[model["weight_prior_type"]]["log_norm"](
         params["weight_concentration"]
