@@ -212,6 +212,8 @@ def _is_singular(covariance, mean):
     variances = np.diagonal(covariance)
     if np.any(variances <= (4.0 * np.finfo(np.float64).eps * np.abs(mean)) ** 2):
         return True
+    if not np.any(covariance - np.diag(variances)):
+        return False  # diagonal, with no constant feature
     spread = np.sqrt(variances)
     correlation = covariance / spread[:, None] / spread[None, :]
     return bool(np.linalg.eigvalsh(correlation)[0] <= 1e-12)
