@@ -50,7 +50,8 @@ examples:
   skvi fit scores.csv --plot fit.png       also draw the ELBO and q(mu)
 
 exit status: 0 done; 2 bad input (a missing or malformed file, an invalid
-option), with one line on stderr; 130 interrupted by Ctrl-C; 141 the reader of
+option), with one line on stderr; 74 the output cannot be written (a full
+disk), with one line on stderr; 130 interrupted by Ctrl-C; 141 the reader of
 the output has gone (skvi fit | head -1). On a terminal, a progress bar shows
 on stderr while a large file is read.
 """

@@ -29,7 +29,8 @@ switches off the segments the data do not support. The columns are
 standardised before the fit and reported in their own units. For each segment
 it prints its weight, its size (the rows assigned to it) and, per column, the
 posterior mean of the segment's mean with its credible interval (the Student-t
-marginal of q). Segments of weight below 1% are counted, not shown.
+marginal of q). Segments of weight below 1% are counted, not shown. The ELBO
+reported is that of the standardised columns.
 
 FILE is read as by 'skvi fit' (a header row, one number per field, "-" for
 standard input, compressed files as they are), into memory: the fit visits
@@ -42,9 +43,11 @@ examples:
   skvi segment --components 4                   segment the diabetes data
   skvi segment customers.csv --components 8 --columns recency,frequency,value
   skvi segment customers.csv --labels segments.csv --plot segments.png
+  skvi segment customers.csv --labels - > segments.csv   the labels only
   skvi segment customers.csv --json > segments.json
 
-exit status: 0 done; 2 bad input, with one line on stderr; 130 interrupted;
+exit status: 0 done; 2 bad input, with one line on stderr; 74 the output
+cannot be written (a full disk), with one line on stderr; 130 interrupted;
 141 the reader of the output has gone.
 """
 
