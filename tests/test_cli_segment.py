@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
@@ -228,3 +230,53 @@ def test_a_full_disk_gets_one_line(command):
         )
     assert done.returncode == 74
     assert done.stderr.count("\n") == 1 and "cannot write the output" in done.stderr
+
+
+def _run_quietly(*args):
+    """``(status, stdout, stderr)`` of the program in this process."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(arg) for arg in args])
+    return status, out.getvalue(), err.getvalue()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    exponent=st.floats(-300, 300),
+    far=st.one_of(st.none(), st.floats(0, 300)),
+    command=st.sampled_from(
+        [
+            ["segment", "--components", "3", "--json"],
+            ["segment", "--components", "3", "--covariance-type", "diag", "--json"],
+            ["segment", "--components", "2", "--covariance-type", "spherical"],
+            ["segment", "--components", "2", "--covariance-type", "tied"],
+            ["fit", "--json", "--diagnose"],
+            ["fit", "--diagnose"],
+        ]
+    ),
+)
+def test_any_scale_and_far_rows_give_valid_output_or_one_line(exponent, far, command):
+    """Data from 1e-300 to 1e300, a far row or not: strict JSON, or one error line."""
+    import tempfile
+
+    rng = np.random.default_rng(abs(int(exponent * 1000)) % 2**32)
+    X = np.concatenate([rng.normal(-3, 1, (30, 2)), rng.normal(3, 1, (30, 2))])
+    X = X * 10.0**exponent
+    if far is not None:
+        X[0, 0] = 10.0 ** min(exponent + far, 307.0)
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/data.csv"
+        np.savetxt(path, X, delimiter=",", header="x,y", comments="", fmt="%.17g")
+        status, out, err = _run_quietly(command[0], path, *command[1:])
+    if status == 0:
+        assert err == ""
+        if "--json" in command:
+            _strict_json(out)
+        else:
+            assert "nan" not in out.lower().replace("n/a", "")
+    else:
+        assert status == 2 and out == ""
+        assert err.startswith("skvi: error: ") and err.count("\n") == 1
