@@ -980,8 +980,10 @@ class VariationalGaussianMixture(VariationalEstimator, DensityMixin, BaseEstimat
         shared by all components, diagonal, or a multiple of the identity.
 
     tol : float, default=1e-3
-        Convergence threshold: iterations stop when the ELBO changes by at
-        most ``tol`` (an absolute change of the total, as scikit-learn's).
+        Convergence threshold, scikit-learn's rule exactly: iterations stop
+        when ``lower_bound_`` (scikit-learn's bound, a total over the samples)
+        changes by strictly less than ``tol``, so that ``n_iter_`` and the fit
+        match :class:`~sklearn.mixture.BayesianGaussianMixture`'s.
 
     reg_covar : float, default=1e-6
         Added to the diagonal of each component's empirical covariance, as in
@@ -1653,7 +1655,7 @@ degrees_of_freedom_prior_, covariance_prior_
         }[model["covariance_type"]](params["precisions_cholesky"])
 
     def _fitted_settings(self):
-        """The settings q was fitted with (pickles before 0.x: the current ones)."""
+        """The settings q was fitted with (an older pickle's: the current ones)."""
         fitted = getattr(self, "_fitted_model", {})
         return {
             "covariance_type": fitted.get("covariance_type", self.covariance_type),

@@ -147,7 +147,9 @@ def test_segments_at_any_scale(tmp_path, capsys, scale):
     assert biggest["credible_interval"]["recency"][0] < biggest["mean"]["recency"]
     assert biggest["mean"]["recency"] < biggest["credible_interval"]["recency"][1]
     # The same segments as at unit scale, in the data's units.
-    status, unit_out, _ = _run(capsys, "segment", tmp_path / "c.csv", "--components", 5, "--json")
+    status, unit_out, _ = _run(
+        capsys, "segment", tmp_path / "c.csv", "--components", 5, "--json"
+    )
     unit = _strict_json(unit_out)
     assert_allclose(
         [s["mean"]["value"] for s in result["segments"]],
@@ -159,7 +161,9 @@ def test_segments_at_any_scale(tmp_path, capsys, scale):
 def test_labels_never_overwrite_the_input(tmp_path, capsys):
     _customers(tmp_path / "c.csv")
     before = (tmp_path / "c.csv").read_bytes()
-    status, out, err = _run(capsys, "segment", tmp_path / "c.csv", "--labels", tmp_path / "c.csv")
+    status, out, err = _run(
+        capsys, "segment", tmp_path / "c.csv", "--labels", tmp_path / "c.csv"
+    )
     assert status == 2 and out == ""
     assert "input file" in err and err.count("\n") == 1
     assert (tmp_path / "c.csv").read_bytes() == before
@@ -167,7 +171,9 @@ def test_labels_never_overwrite_the_input(tmp_path, capsys):
 
 def test_labels_to_standard_output(tmp_path, capsys):
     _customers(tmp_path / "c.csv")
-    status, out, err = _run(capsys, "segment", tmp_path / "c.csv", "--labels", "-", "--components", 4)
+    status, out, err = _run(
+        capsys, "segment", tmp_path / "c.csv", "--labels", "-", "--components", 4
+    )
     assert status == 0 and err == ""
     lines = out.splitlines()
     assert lines[0] == "row,segment,probability" and len(lines) == 601
@@ -178,7 +184,8 @@ def test_a_level_next_to_one(tmp_path, capsys):
     _customers(tmp_path / "c.csv")
     for flag in ([], ["--json"]):
         status, out, err = _run(
-            capsys, "segment", tmp_path / "c.csv", "--level", "0.9999999999999998", *flag
+            capsys, "segment", tmp_path / "c.csv", "--level", "0.9999999999999998",
+            *flag,
         )
         assert status == 0 and err == ""
         if flag:

@@ -131,7 +131,9 @@ def test_continuing_on_other_features_is_refused(entry):
     weight_exponent=st.floats(-300, 306),
     far=st.floats(0, 300),
 )
-def test_any_scale_weight_and_far_point(entry, name, value, exponent, weight_exponent, far):
+def test_any_scale_weight_and_far_point(
+    entry, name, value, exponent, weight_exponent, far
+):
     """Random scales, weights and far points: finite results or one clear error."""
     X = entry.make_data(40, 2, seed=11) * 10.0**exponent
     weights = np.full(40, 10.0**weight_exponent / 40)

@@ -95,9 +95,8 @@ def test_same_random_state_gives_scikit_learns_kmeans_start():
     params = dict(n_components=3, random_state=7, max_iter=2000, tol=1e-12)
     reference = BayesianGaussianMixture(**params).fit(X)
     ours = VariationalGaussianMixture(**params).fit(X)
-    # Both stop on a change of the bound below tol, measured half an
-    # iteration apart (see the Notes on elbo_ and lower_bound_).
-    assert abs(ours.n_iter_ - reference.n_iter_) <= 1
+    # Both stop on scikit-learn's rule, a change of its bound below tol.
+    assert ours.n_iter_ == reference.n_iter_
     for name in ["weights_", "means_", "covariances_"]:
         assert_allclose(getattr(ours, name), getattr(reference, name), rtol=1e-6)
 
@@ -599,7 +598,7 @@ def test_far_rows_match_the_direct_log_density_where_it_is_finite():
 def test_default_covariance_prior_of_features_on_different_scales(covariance_type):
     """Not singular, so scikit-learn's empirical covariance, no reg_covar added."""
     X, _ = _blobs()
-    X = X * np.array([4e4, 2e-4, 3.0])
+    X = X * np.array([1e5, 2e-2, 3.0])  # variances 1e10 to 1e-3
     ours = VariationalGaussianMixture(
         n_components=2, covariance_type=covariance_type, max_iter=0
     ).fit(X)
@@ -612,8 +611,10 @@ def test_default_covariance_prior_of_features_on_different_scales(covariance_typ
 def test_warns_when_reg_covar_dominates_the_spread():
     """Clusters 2e-4 apart merge under reg_covar=1e-6: said, not silent."""
     X, _ = _blobs()
-    with pytest.warns(UserWarning, match="reg_covar=1e-06 .* merge clusters") as record:
-        VariationalGaussianMixture(n_components=3, random_state=0).fit(X * 3e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="reg_covar=1e-06 .* clusters") as record:
+            VariationalGaussianMixture(n_components=3, random_state=0).fit(X * 3e-5)
     assert record[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
