@@ -287,3 +287,27 @@ def test_any_scale_and_far_rows_give_valid_output_or_one_line(exponent, far, com
     else:
         assert status == 2 and out == ""
         assert err.startswith("skvi: error: ") and err.count("\n") == 1
+
+
+def test_messages_name_the_place_and_the_option(tmp_path, monkeypatch):
+    """Standard input by name and by its chunk's rows; an open quote; the seed."""
+    import io
+    import sys
+
+    bad = "p,q\n" + "".join(f"{i},{i % 5}\n" for i in range(7000)).replace(
+        "6100,0", "6100,zz"
+    )
+    for command in ("fit", "segment"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(bad.encode())))
+        status, out, err = _run_quietly(command, "-", "--chunk-rows", 2500)
+        assert status == 2 and "standard input" in err
+        assert "rows 5,001 to 7,500" in err
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"p,q\n")))
+        status, out, err = _run_quietly(command, "-")
+        assert status == 2 and "standard input has a header row" in err
+    path = tmp_path / "open.csv"
+    path.write_text('p,q\n1,2\n"3,4\n5,6\n7,8\n')
+    status, out, err = _run_quietly("segment", path)
+    assert status == 2 and "line 3: a quote opened on this line" in err
+    status, out, err = _run_quietly("segment", "--random-state", "-3")
+    assert status == 2 and "--random-state: must be an integer from 0" in err
