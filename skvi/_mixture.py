@@ -1456,6 +1456,7 @@ degrees_of_freedom_prior_, covariance_prior_
         )
 
     def _initial_state(self, data, random_state):
+        """The starting state (:meth:`_initial_state_quietly`), numpy's warnings off."""
         # Overflow is checked where it matters (_OVERFLOW, _checked_elbo).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._initial_state_quietly(data, random_state)
@@ -1540,6 +1541,7 @@ degrees_of_freedom_prior_, covariance_prior_
         )
 
     def _sweep(self, data, state):
+        """One sweep (:meth:`_sweep_quietly`), numpy's warnings off."""
         # Overflow is checked where it matters (_OVERFLOW, _checked_elbo).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._sweep_quietly(data, state)
@@ -1596,6 +1598,7 @@ degrees_of_freedom_prior_, covariance_prior_
             super()._check_increase(change, elbo, n_iter, data)
 
     def _fitted_state(self, data):
+        """The last fit's state (:meth:`_fitted_state_quietly`), warnings off."""
         # Overflow is checked where it matters (_OVERFLOW, _checked_elbo).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return self._fitted_state_quietly(data)
