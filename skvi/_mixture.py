@@ -1342,9 +1342,12 @@ degrees_of_freedom_prior_, covariance_prior_
         """
         spread = variances[variances > 0]
         if self.reg_covar > 0 and spread.size and self.reg_covar >= spread.min():
+            with np.errstate(over="ignore"):
+                ratio = self.reg_covar / spread.min()
+            times = f"{ratio:.3g} times" if np.isfinite(ratio) else "over 1e308 times"
             warnings.warn(
-                f"reg_covar={self.reg_covar:g} is {self.reg_covar / spread.min():.3g} "
-                f"times the smallest variance of a feature of X ({spread.min():.3g}): "
+                f"reg_covar={self.reg_covar:g} is {times} "
+                f"the smallest variance of a feature of X ({spread.min():.3g}): "
                 "it dominates the components' covariances and can merge clusters. "
                 "Standardise X (e.g. sklearn.preprocessing.StandardScaler) or "
                 "lower reg_covar.",
