@@ -198,9 +198,11 @@ def _checked_elbo(elbo):
     if not np.isfinite(elbo):
         raise ValueError(
             "The ELBO is beyond float64's range (about 1.8e308): the total sample "
-            "weight times the log-density per sample overflows. Divide "
+            "weight times the log-density per sample overflows, or the data's "
+            "scale is too small for its densities (a spread below about 1e-150). "
+            "Rescale X (e.g. sklearn.preprocessing.StandardScaler), or divide "
             "sample_weight by a common factor (the posterior's certainty grows "
-            "with their sum), or rescale X."
+            "with their sum)."
         )
     return elbo
 
