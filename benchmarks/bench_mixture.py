@@ -4,11 +4,17 @@ Run by hand, e.g.::
 
     python benchmarks/bench_mixture.py                          # the README table
     python benchmarks/bench_mixture.py --rows 1e4 1e5 --features 2 10   # quick
+    python benchmarks/bench_mixture.py --rows --features --types full   # wide only
     python benchmarks/bench_mixture.py --array-api torch --device cuda  # on a GPU
+    python benchmarks/bench_mixture.py --threads 1 2 all --rows 1e6 --features 10
 
 ``--array-api torch|cupy`` (with ``--device cuda`` or ``cpu``) times skvi
 against scikit-learn's GaussianMixture on the same device, at 2e6 x 10,
 K = 8, full and diag, float64 and float32 (benchmarks/_array_api.py).
+``--threads`` with several counts sweeps them (benchmarks/_threads.py).
+
+After the main table it runs wide data: ``--wide-rows`` rows (2000) of
+``--wide-features`` features (200 and 1000; none with an empty list).
 
 Both estimators get the same data (a mixture of 8 Gaussians), the same
 initialisation (``init_params="random"`` with the same ``random_state``
@@ -171,8 +177,8 @@ def main(argv=None):
     if wants_array_api(argv):
         return mixture_main(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=float, nargs="+", default=[1e4, 1e5, 1e6])
-    parser.add_argument("--features", type=int, nargs="+", default=[2, 10, 50])
+    parser.add_argument("--rows", type=float, nargs="*", default=[1e4, 1e5, 1e6])
+    parser.add_argument("--features", type=int, nargs="*", default=[2, 10, 50])
     parser.add_argument("--types", nargs="+", default=COVARIANCE_TYPES)
     parser.add_argument("--components", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=3)
@@ -191,6 +197,9 @@ def main(argv=None):
         default=None,
         help="override skvi's float64 values per row block (for tuning)",
     )
+    # Wide data (issue 17): few rows, many features, after the main table.
+    parser.add_argument("--wide-rows", type=float, default=2e3)
+    parser.add_argument("--wide-features", type=int, nargs="*", default=[200, 1000])
     args = parser.parse_args(argv)
     if args.block_elements:
         from skvi import _blocks
@@ -217,40 +226,36 @@ def main(argv=None):
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     limits = threadpool_limits(1) if args.threads == "1" else contextlib.nullcontext()
+    cases = [(int(n), d) for n in args.rows for d in args.features] + [
+        (int(args.wide_rows), d) for d in args.wide_features
+    ]
     with limits:
-        for n_samples in (int(n) for n in args.rows):
-            for n_features in args.features:
-                X = _data(n_samples, n_features, args.components)
-                for covariance_type in args.types:
-                    params = _params(covariance_type, args.components, args.iterations)
-                    reference, fitted_reference = _per_iteration(
-                        _TimedSklearn, X, params
+        for n_samples, n_features in cases:
+            X = _data(n_samples, n_features, args.components)
+            for covariance_type in args.types:
+                params = _params(covariance_type, args.components, args.iterations)
+                reference, fitted_reference = _per_iteration(_TimedSklearn, X, params)
+                ours, fitted = _per_iteration(_TimedSkvi, X, params)
+                # Same start, same iterations: the same fit, to rounding.
+                agreement = np.max(
+                    np.abs(fitted.means_ - fitted_reference.means_)
+                ) / np.max(np.abs(fitted_reference.means_))
+                memory = (
+                    ("-", "-")
+                    if args.no_memory
+                    else (
+                        _mib(_peak_memory(_TimedSklearn, X, params)),
+                        _mib(_peak_memory(_TimedSkvi, X, params)),
                     )
-                    ours, fitted = _per_iteration(_TimedSkvi, X, params)
-                    # Same start, same iterations: the same fit, to rounding.
-                    agreement = np.max(
-                        np.abs(fitted.means_ - fitted_reference.means_)
-                    ) / np.max(np.abs(fitted_reference.means_))
-                    memory = (
-                        ("-", "-")
-                        if args.no_memory
-                        else (
-                            _mib(_peak_memory(_TimedSklearn, X, params)),
-                            _mib(_peak_memory(_TimedSkvi, X, params)),
-                        )
-                    )
-                    print(
-                        f"| {n_samples:.0e} | {n_features} | {covariance_type} "
-                        f"| {reference:.4f} | {ours:.4f} | {reference / ours:.1f}x "
-                        f"| {memory[0]} | {memory[1]} |"
-                        + (
-                            ""
-                            if agreement < 1e-6
-                            else f" means differ: {agreement:.1e}"
-                        ),
-                        flush=True,
-                    )
-                del X
+                )
+                print(
+                    f"| {n_samples:.0e} | {n_features} | {covariance_type} "
+                    f"| {reference:.4f} | {ours:.4f} | {reference / ours:.1f}x "
+                    f"| {memory[0]} | {memory[1]} |"
+                    + ("" if agreement < 1e-6 else f" means differ: {agreement:.1e}"),
+                    flush=True,
+                )
+            del X
     print(f"# load average {os.getloadavg()[0]:.2f} (1 min) at the end")
 
 

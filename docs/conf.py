@@ -104,7 +104,11 @@ def setup(app):
 # build so that it cannot go stale.
 _GENERATED = Path(__file__).parent / "_generated"
 _GENERATED.mkdir(exist_ok=True)
-for _args, _name in [((), "skvi_help.txt"), (("fit",), "skvi_fit_help.txt")]:
+for _args, _name in [
+    ((), "skvi_help.txt"),
+    (("fit",), "skvi_fit_help.txt"),
+    (("segment",), "skvi_segment_help.txt"),
+]:
     _help = subprocess.run(
         [sys.executable, "-m", "skvi", *_args, "--help"],
         capture_output=True,

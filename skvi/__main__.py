@@ -4,9 +4,12 @@
 
 import sys
 
-from ._cli import main
-
 # The guard keeps ``pytest --doctest-modules`` from running the program when it
 # imports this module.
 if __name__ == "__main__":
+    try:
+        from ._cli import main
+    except KeyboardInterrupt:
+        # Ctrl-C before the program's own handling starts: quiet, as after.
+        sys.exit(130)
     sys.exit(main())

@@ -162,7 +162,8 @@ class VariationalEstimator(VersionedStateMixin):
             repeat up to max_iter times:
                 state = _sweep(data, state)          # every factor once
                 elbo = _elbo(data, state)            # never decreases
-                stop when |elbo - previous| <= _convergence_threshold(data)
+                stop when _converged(elbo - previous, _convergence_threshold(data),
+                                     state)  # |change| <= threshold by default
         keep the initialisation with the highest ELBO; _set_fitted(data, state)
 
     and does the bookkeeping around it: the ELBO history and its guard
@@ -343,7 +344,7 @@ class VariationalEstimator(VersionedStateMixin):
                             f"\t time lapse {time.perf_counter() - start:.5f}s"
                         )
                     print(line)
-                if abs(change) <= threshold:
+                if self._converged(change, threshold, state):
                     converged = True
                     break
             if self.verbose:
@@ -366,6 +367,10 @@ class VariationalEstimator(VersionedStateMixin):
         self.elbo_ = float(history[-1])
         self.n_iter_ = len(history) if max_iter > 0 else 0
         self.converged_ = converged
+
+    def _converged(self, change, threshold, state):
+        """The stopping rule: the ELBO changed by at most the threshold."""
+        return abs(change) <= threshold
 
     def _check_increase(self, change, elbo, n_iter, data):
         """Warn when the ELBO decreased by more than rounding."""

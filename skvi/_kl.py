@@ -173,10 +173,32 @@ def kl_gamma(shape, rate, prior_shape, prior_rate):
     )
 
 
+def _is_diagonal(matrices):
+    """Whether every matrix of a (..., d, d) stack is diagonal (an O(d**2) test)."""
+    d = matrices.shape[-1]
+    flat = matrices.reshape(-1, d * d)[:, 1:]
+    return d == 1 or not np.any(flat.reshape(-1, d - 1, d + 1)[:, :, :-1])
+
+
+def _cholesky(matrices):
+    """Lower Cholesky factors; O(d**2) for diagonal ones (the mixture's diag types)."""
+    if _is_diagonal(matrices):
+        factors = np.zeros_like(matrices)
+        d = matrices.shape[-1]
+        diagonal = np.sqrt(np.diagonal(matrices, axis1=-2, axis2=-1))
+        factors[..., np.arange(d), np.arange(d)] = diagonal
+        return factors
+    return np.linalg.cholesky(matrices)
+
+
 def _relative_cholesky(scale, prior_scale):
     """``M = L0^-1 L`` for ``W = L L^T``, ``W0 = L0 L0^T``; ``W0^-1 W`` ~ ``M M^T``."""
-    cholesky = np.linalg.cholesky(np.asarray(scale, dtype=float))
-    prior_cholesky = np.linalg.cholesky(np.asarray(prior_scale, dtype=float))
+    cholesky = _cholesky(np.asarray(scale, dtype=float))
+    prior_cholesky = _cholesky(np.asarray(prior_scale, dtype=float))
+    if _is_diagonal(prior_cholesky) and _is_diagonal(cholesky):
+        d = cholesky.shape[-1]
+        prior_diagonal = np.diagonal(prior_cholesky, axis1=-2, axis2=-1)
+        return cholesky / prior_diagonal[..., :, None] * np.eye(d)
     return np.linalg.solve(prior_cholesky, cholesky)
 
 
@@ -297,7 +319,7 @@ def kl_normal_wishart(
     precision_ratio = prior_mean_precision / mean_precision
     shift = np.einsum(
         "...ji,...j->...i",
-        np.linalg.cholesky(scale),
+        _cholesky(scale),
         mean - np.asarray(prior_mean, dtype=float),
     )
     scale_part = (precision_ratio - 1.0) - _log_ratio(

@@ -987,12 +987,21 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
                 "The mean or spread of X overflows float64 (values beyond about "
                 "1e150). Rescale X, and the priors with it, before fitting."
             )
+        resolved = priors["prior_std"] is None
         if any(value is None for value in priors.values()):
             from_data = _unit_information_priors(weight, data_mean, np.diag(scatter))
             priors = {
                 name: from_data[name] if value is None else value
                 for name, value in priors.items()
             }
+        if resolved and np.any(priors["prior_std"] < _normal_full.SMALLEST_PRIOR_STD):
+            # The data-resolved prior_std is the data's own spread.
+            raise ValueError(
+                "The spread of X is below what covariance_type='full' can represent "
+                f"in float64 (a standard deviation under "
+                f"{_normal_full.SMALLEST_PRIOR_STD:.3g}, whose square underflows). "
+                "Rescale X, or use covariance_type='diag', which takes any scale."
+            )
         _normal_full.check_prior_std(priors["prior_std"])
         prior_dof, prior_scale = _normal_full.wishart_prior(
             priors["prior_shape"], priors["prior_rate"]

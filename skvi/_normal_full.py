@@ -298,6 +298,10 @@ def sample_scores(X, mean, covariance, dof, scale, kl, weight):
     def block_scores(rows):
         deviation = X[rows] - mean
         quadratic = np.einsum("ij,ij->i", np.dot(deviation, precision_mean), deviation)
+        # A positive-definite form of finite deviations is >= 0: NaN there is
+        # inf - inf from terms that overflowed, a point beyond float64's reach
+        # (its log-density -inf, as the diagonal model gives).
+        quadratic[np.isnan(quadratic)] = np.inf
         scores[rows] = expected_log_likelihood(
             quadratic, 1.0, covariance, precision_mean, log_det_mean
         )

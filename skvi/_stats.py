@@ -823,20 +823,29 @@ def _component_block(block, responsibilities, scatter, buffers, estimator_name):
         shape = (n_components, n_features) + (n_features,) * (scatter == "full")
         return weight, np.zeros(shape[:2]), np.zeros(shape[:2]), np.zeros(shape)
     # The block's weighted mean over all components: the diagonal path's shift.
-    centre = np.dot(row_weight, block) / total
-    centres, offset, result = _SCATTERS[scatter](
-        block, responsibilities, weight, centre, buffers
-    )
+    # Overflow is detected below, and handled: numpy's warnings are noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        centre = np.dot(row_weight, block) / total
+        centres, offset, result = _SCATTERS[scatter](
+            block, responsibilities, weight, centre, buffers
+        )
     finite = np.isfinite(centre).all() and np.isfinite(centres).all()
     if finite and np.isfinite(offset).all() and np.isfinite(result).all():
         return weight, centres, offset, result
     assert_all_finite(block, input_name="X", estimator_name=estimator_name)
+    # Scaled values within +-2 and weights within (0, 2] keep every sum of
+    # the scaled block finite, so that the second call returns at once; the
+    # scatter scaled back may still overflow (its caller then refuses it).
     scale = _overflow_scale(block)
     scaled = np.divide(block, scale, dtype=np.float64)
-    weight, centres, offset, result = _component_block(
-        scaled, responsibilities, scatter, buffers, estimator_name
+    largest = max(float(responsibilities.max()), 1.0)
+    weight_scale = float(np.ldexp(1.0, np.frexp(largest)[1] - 1))
+    _, centres, offset, result = _component_block(
+        scaled, responsibilities / weight_scale, scatter, buffers, estimator_name
     )
-    return weight, centres * scale, offset * scale, _scale_scatter(result, scale)
+    with np.errstate(over="ignore"):
+        result = _scale_scatter(result, scale) * weight_scale
+    return weight, centres * scale, offset * scale, result
 
 
 def _component_rows(X, sample_weight, responsibilities, rows, scatter, buffers, name):
@@ -887,6 +896,12 @@ def _general_statistics(
     width = _BUFFERS[scatter] * n_features + n_components
     if block_rows is None:
         block_rows, _ = _blocks.plan(n_samples, width)
+        if scatter == "full":
+            # Each block's full scatter costs O(K d**2) beyond its product
+            # (the correction, the symmetrisation, the merge): blocks of at
+            # least d rows keep that below the product's O(rows K d**2) on
+            # wide data.
+            block_rows = max(block_rows, n_features)
     block_rows, group_blocks = _blocks.plan(
         n_samples, width, block_rows=block_rows, result_elements=result
     )

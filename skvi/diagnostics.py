@@ -26,6 +26,7 @@
 # with weights w_i, W = sum_i w_i, xbar the weighted mean, S the weighted sum of
 # squares about xbar.
 
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from math import exp, log1p
@@ -55,6 +56,7 @@ from ._normal import (
 )
 from ._stats import weighted_moments_about
 from ._validation import check_data, is_dask_collection
+from .exceptions import DiagnosticWarning
 
 __all__ = [
     "ExactPosterior",
@@ -221,6 +223,26 @@ def _integration_bound(direction, mode_t, relative_log):
     return mode_t + direction * outer
 
 
+def _exact_feature_or_nan(*args):
+    """:func:`_exact_feature`, or NaN where the quadrature leaves float64's range."""
+    failed = (np.nan,) * 5
+    # quad's warnings matter for a result it returns (a slowly converging
+    # tail), not for one refused here: exact_posterior then warns instead.
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        try:
+            result = _exact_feature(*args)
+        except (OverflowError, ZeroDivisionError, ValueError):
+            return failed
+    if not np.all(np.isfinite(result)):
+        return failed
+    for warning in caught:
+        warnings.warn_explicit(
+            warning.message, warning.category, warning.filename, warning.lineno
+        )
+    return result
+
+
 def _exact_feature(mode, second, weight, data_mean, sum_of_squares, prior):
     """Quadrature for one feature: ``(log_z, mean, std, tau_mean, tau_std)``.
 
@@ -368,7 +390,7 @@ def exact_posterior(estimator):
     other = np.where(first_wins, second, first)
     results = np.array(
         [
-            _exact_feature(
+            _exact_feature_or_nan(
                 mode[j],
                 other[j],
                 weight,
@@ -396,6 +418,18 @@ def exact_posterior(estimator):
         + log_z
     )
     elbo = feature_elbo(estimator)
+    failed = ~(np.isfinite(log_evidence) & (std > 0) & np.isfinite(std))
+    if failed.any():
+        log_evidence[failed] = std[failed] = mean[failed] = np.nan
+        warnings.warn(
+            f"exact_posterior could not integrate feature(s) "
+            f"{np.flatnonzero(failed).tolist()}: the posterior leaves float64's "
+            "range (a prior on mu 1e150 or more times wider than the data's "
+            "scale, or data and priors beyond float64). Their results are NaN; "
+            "give prior_std on the data's scale, or rescale X and the priors.",
+            DiagnosticWarning,
+            stacklevel=2,
+        )
     return ExactPosterior(
         mean=mean,
         std=std,
@@ -436,6 +470,11 @@ def exact_posterior(estimator):
 
 _KHAT_GOOD = 0.5
 _KHAT_USABLE = 0.7
+# Fewer effective draws than this (or NaN) mean that the importance weights
+# have collapsed onto a few draws: the tail k-hat is fitted to is then
+# rounding (arviz returns a floor k-hat, 0.05-0.17, on ratios that span
+# hundreds of nats), and nothing the draws say can be trusted.
+_MIN_EFFECTIVE_DRAWS = 10.0
 
 
 @dataclass(frozen=True)
@@ -452,6 +491,8 @@ class PSISDiagnostic:
         (Yao et al., 2018): k < 0.5, q is close to the posterior and the
         corrected moments are reliable; 0.5 <= k < 0.7, usable, the corrected
         moments converge slowly; k >= 0.7, do not trust q nor the correction.
+        ``reading`` says so, and says "do not trust" wherever the effective
+        sample size is NaN or below 10 (collapsed weights), whatever k-hat.
     mean, std : dict of str to ndarray
         Importance-corrected posterior means and standard deviations of each
         parameter, keyed by the names of ``sample_posterior``'s outputs:
@@ -483,10 +524,16 @@ class PSISDiagnostic:
 
     @property
     def reading(self):
-        """``"good"``, ``"usable"`` or ``"do not trust"`` for each k-hat."""
+        """``"good"``, ``"usable"`` or ``"do not trust"`` for each k-hat.
+
+        "do not trust" also wherever the effective sample size is NaN or
+        below 10: the weights have collapsed onto a few draws, and a k-hat
+        fitted to such a tail means nothing, however small.
+        """
+        collapsed = ~(self.effective_sample_size >= _MIN_EFFECTIVE_DRAWS)
         return np.select(
-            [self.khat < _KHAT_GOOD, self.khat < _KHAT_USABLE],
-            ["good", "usable"],
+            [collapsed, self.khat < _KHAT_GOOD, self.khat < _KHAT_USABLE],
+            ["do not trust", "good", "usable"],
             "do not trust",
         )
 
@@ -929,9 +976,15 @@ def psis_diagnostic(estimator, X, n_draws=1000, random_state=None, sample_weight
             f"largest ~3 sqrt(n_draws) ratios); got {n_draws!r}."
         )
     random_state = check_random_state(random_state)
-    log_ratios, draws = log_ratio_function(
-        estimator, X, sample_weight, int(n_draws), random_state
-    )
+    try:
+        log_ratios, draws = log_ratio_function(
+            estimator, X, sample_weight, int(n_draws), random_state
+        )
+    except MemoryError:
+        raise ValueError(
+            f"n_draws={n_draws} draws from q do not fit in memory; 1000 to "
+            "10000 draws are usual (k-hat's noise falls as 1/sqrt(n_draws))."
+        ) from None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         log_weights, khat = _pareto_smoothed_log_weights(log_ratios)
     weights = np.exp(log_weights)

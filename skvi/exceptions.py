@@ -9,10 +9,40 @@ from sklearn.exceptions import (
 
 __all__ = [
     "ConvergenceWarning",
+    "DiagnosticWarning",
     "ELBODecreaseWarning",
     "InconsistentVersionWarning",
     "PriorDataConflictWarning",
 ]
+
+
+class DiagnosticWarning(UserWarning):
+    """A diagnostic of :mod:`skvi.diagnostics` could not be computed in full.
+
+    The values it could not compute are NaN (never a wrong number), and the
+    message names which and why: for example ``exact_posterior`` on a prior
+    so much wider than the data (``prior_std`` over 1e150 times their scale)
+    that its quadrature leaves float64's range.
+
+    Examples
+    --------
+    Make an incomplete diagnostic fail instead of warning:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skvi import VariationalNormalEstimator
+    >>> from skvi.diagnostics import exact_posterior
+    >>> from skvi.exceptions import DiagnosticWarning
+    >>> X = np.random.default_rng(0).normal(size=(30, 1)) * 1e-140
+    >>> est = VariationalNormalEstimator(prior_std=1e290, prior_rate=1e-282).fit(X)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", DiagnosticWarning)
+    ...     try:
+    ...         exact_posterior(est)
+    ...     except DiagnosticWarning as warning:
+    ...         print(str(warning)[:50])
+    exact_posterior could not integrate feature(s) [0]
+    """
 
 
 class ELBODecreaseWarning(RuntimeWarning):

@@ -243,6 +243,18 @@ class Entry:
     properties: frozenset = PROPERTIES
     reference: NormalReference | None = None
     expected_failed_checks: dict = field(default_factory=dict)
+    # Parameters that choose the model's structure, each with every value it
+    # takes: the generic suites run over each (covariance types, weight
+    # priors), and check that changing one after a fit is handled.
+    structure_params: dict = field(default_factory=dict)
+
+    def variants(self):
+        """``(name, value)`` of every structure setting, one at a time."""
+        return [
+            (name, value)
+            for name, values in self.structure_params.items()
+            for value in values
+        ]
 
     def prior(self, name):
         """The :class:`Prior` called ``name``."""
@@ -443,6 +455,7 @@ def _normal_entry(id, estimator):
             prior_shape=np.array([2.0, 1.0, 5.0]),
             prior_rate=np.array([1.0, 0.1, 4.0]),
         ),
+        structure_params={"covariance_type": ("diag", "full")},
         reference=NormalReference(
             prior_mean="prior_mean",
             prior_std="prior_std",
@@ -591,6 +604,13 @@ def _mixture_entry(id, estimator):
             "mean_precision_prior": [0.1, 1.0],
         },
         min_samples=2,
+        structure_params={
+            "covariance_type": ("full", "tied", "diag", "spherical"),
+            "weight_concentration_prior_type": (
+                "dirichlet_process",
+                "dirichlet_distribution",
+            ),
+        },
         # Left out besides those above (skvi's mixture, for now): "affine" and
         # "any_scale", since the k-means start on degenerate samples (two
         # equal rows) need not be affine-equivariant; and "bound_climbs" at

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
@@ -139,7 +141,9 @@ def test_segments_with_no_rows_are_switched_off_not_listed():
     args = Namespace(level=0.95, labels=None, plot=None, missing="error")
     args.max_iter, args.tol = 500, 1e-6
     source = DataSource("data", ["x", "y"], iter(()), rows_read=200)
-    out = segment.result(source, X, est, labels, None, args, 0.0, 1.0)
+    # The data as they are: centre 0 and spread 1, no power-of-two magnitude.
+    unit = (np.zeros(2), 1.0), (np.ones(2), 1.0)
+    out = segment.result(source, X, est, labels, None, args, *unit)
     assert [s["size"] for s in out["segments"]] == [200]
     assert out["switched_off"] == 2
     assert "1 segments of at most 3 (2 switched off: weight < 1% or no rows)" in (
@@ -180,3 +184,196 @@ def test_missing_drop_keeps_the_row_numbers_of_the_file(tmp_path, capsys):
     assert (result["rows_read"], result["rows_dropped"]) == (597, 3)
     rows = [int(line.split(",")[0]) for line in labels.read_text().splitlines()[1:]]
     assert rows == [r for r in range(600) if r not in (0, 7, 100)]
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("scale", [3.3e-302, 7.1e-160, 2.5e180, 4.4e302])
+def test_segments_at_any_scale(tmp_path, capsys, scale):
+    """Two clusters stay two at scales whose squares under- or overflow."""
+    X, _ = _customers(tmp_path / "c.csv", seed=2)
+    path = tmp_path / "scaled.csv"
+    np.savetxt(
+        path, X * scale, delimiter=",", header="recency,frequency,value", comments=""
+    )
+    status, out, err = _run(capsys, "segment", path, "--components", 5, "--json")
+    assert status == 0 and err == ""
+    result = _strict_json(out)
+    assert len(result["segments"]) == 3
+    biggest = result["segments"][0]
+    assert biggest["credible_interval"]["recency"][0] < biggest["mean"]["recency"]
+    assert biggest["mean"]["recency"] < biggest["credible_interval"]["recency"][1]
+    # The same segments as at unit scale, in the data's units.
+    status, unit_out, _ = _run(
+        capsys, "segment", tmp_path / "c.csv", "--components", 5, "--json"
+    )
+    unit = _strict_json(unit_out)
+    assert_allclose(
+        [s["mean"]["value"] for s in result["segments"]],
+        [s["mean"]["value"] * scale for s in unit["segments"]],
+        rtol=1e-6,
+    )
+
+
+def test_labels_never_overwrite_the_input(tmp_path, capsys):
+    _customers(tmp_path / "c.csv")
+    before = (tmp_path / "c.csv").read_bytes()
+    status, out, err = _run(
+        capsys, "segment", tmp_path / "c.csv", "--labels", tmp_path / "c.csv"
+    )
+    assert status == 2 and out == ""
+    assert "input file" in err and err.count("\n") == 1
+    assert (tmp_path / "c.csv").read_bytes() == before
+
+
+def test_labels_to_standard_output(tmp_path, capsys):
+    _customers(tmp_path / "c.csv")
+    status, out, err = _run(
+        capsys, "segment", tmp_path / "c.csv", "--labels", "-", "--components", 4
+    )
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "row,segment,probability" and len(lines) == 601
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_level_next_to_one(tmp_path, capsys):
+    _customers(tmp_path / "c.csv")
+    for flag in ([], ["--json"]):
+        status, out, err = _run(
+            capsys,
+            "segment",
+            tmp_path / "c.csv",
+            "--level",
+            "0.9999999999999998",
+            *flag,
+        )
+        assert status == 0 and err == ""
+        if flag:
+            interval = _strict_json(out)["segments"][0]["credible_interval"]["value"]
+            assert np.all(np.isfinite(interval)) and interval[0] < interval[1]
+        else:
+            assert "99.99999999999998% credible interval" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"x,y\r1,2\r3,4\r", "carriage return"),
+        (b'"x\n y",z\n1,2\n', "not closed"),
+        (b'x,"y\n1,2\n', "not closed"),
+        (b"\n\nx,y\n1,2\n3,4\n", "blank line"),
+    ],
+)
+def test_malformed_headers_get_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    for command in ("segment", "fit"):
+        status, out, err = _run(capsys, command, path)
+        assert status == 2 and out == ""
+        assert message in err and err.count("\n") == 1
+
+
+def test_a_repeated_column_name_cannot_be_chosen(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("p,q,p\n1,2,3\n2,3,1\n3,1,2\n4,4,4\n")
+    status, out, err = _run(capsys, "segment", path, "--columns", "p,q")
+    assert status == 2 and "more than once" in err
+    status, out, err = _run(capsys, "fit", path, "--json")
+    assert status == 0
+    assert [c["name"] for c in json.loads(out)["columns"]] == ["p", "q", "p (column 3)"]
+
+
+@pytest.mark.parametrize("command", ["fit", "segment"])
+def test_a_full_disk_gets_one_line(command):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "skvi", command, "--columns", "age,bmi"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert done.returncode == 74
+    assert done.stderr.count("\n") == 1 and "cannot write the output" in done.stderr
+
+
+def _run_quietly(*args):
+    """``(status, stdout, stderr)`` of the program in this process."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(arg) for arg in args])
+    return status, out.getvalue(), err.getvalue()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    exponent=st.floats(-300, 300),
+    far=st.one_of(st.none(), st.floats(0, 300)),
+    command=st.sampled_from(
+        [
+            ["segment", "--components", "3", "--json"],
+            ["segment", "--components", "3", "--covariance-type", "diag", "--json"],
+            ["segment", "--components", "2", "--covariance-type", "spherical"],
+            ["segment", "--components", "2", "--covariance-type", "tied"],
+            ["fit", "--json", "--diagnose"],
+            ["fit", "--diagnose"],
+        ]
+    ),
+)
+def test_any_scale_and_far_rows_give_valid_output_or_one_line(exponent, far, command):
+    """Data from 1e-300 to 1e300, a far row or not: strict JSON, or one error line."""
+    import tempfile
+
+    rng = np.random.default_rng(abs(int(exponent * 1000)) % 2**32)
+    X = np.concatenate([rng.normal(-3, 1, (30, 2)), rng.normal(3, 1, (30, 2))])
+    X = X * 10.0**exponent
+    if far is not None:
+        X[0, 0] = 10.0 ** min(exponent + far, 307.0)
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/data.csv"
+        np.savetxt(path, X, delimiter=",", header="x,y", comments="", fmt="%.17g")
+        status, out, err = _run_quietly(command[0], path, *command[1:])
+    if status == 0:
+        assert err == ""
+        if "--json" in command:
+            _strict_json(out)
+        else:
+            assert "nan" not in out.lower().replace("n/a", "")
+    else:
+        assert status == 2 and out == ""
+        assert err.startswith("skvi: error: ") and err.count("\n") == 1
+
+
+def test_messages_name_the_place_and_the_option(tmp_path, monkeypatch):
+    """Standard input by name and by its chunk's rows; an open quote; the seed."""
+    import io
+    import sys
+
+    bad = "p,q\n" + "".join(f"{i},{i % 5}\n" for i in range(7000)).replace(
+        "6100,0", "6100,zz"
+    )
+    for command in ("fit", "segment"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(bad.encode())))
+        status, out, err = _run_quietly(command, "-", "--chunk-rows", 2500)
+        assert status == 2 and "standard input" in err
+        assert "rows 5,001 to 7,500" in err
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"p,q\n")))
+        status, out, err = _run_quietly(command, "-")
+        assert status == 2 and "standard input has a header row" in err
+    path = tmp_path / "open.csv"
+    path.write_text('p,q\n1,2\n"3,4\n5,6\n7,8\n')
+    status, out, err = _run_quietly("segment", path)
+    assert status == 2 and "line 3: a quote opened on this line" in err
+    status, out, err = _run_quietly("segment", "--random-state", "-3")
+    assert status == 2 and "--random-state: must be an integer from 0" in err

@@ -905,3 +905,26 @@ def test_mixture_weights_beyond_float64_keep_finite_log_ratios(weight_prior):
     assert np.all(np.abs(draws["log_weights"].mean(axis=0) - expected) < 5 * error)
     log_ratios, _ = _mixture_log_ratios(est, X, None, 1000, np.random.RandomState(0))
     assert np.all(np.isfinite(log_ratios))
+
+
+def test_collapsed_importance_weights_read_do_not_trust():
+    """Log ratios spread over hundreds of nats: ESS ~1 or NaN, never "good"."""
+    rng = np.random.default_rng(12)
+    X = rng.normal(-1.0, 0.7, size=(300, 2))
+    est = VariationalNormalEstimator().fit(X)
+    check = psis_diagnostic(est, X * 13.0, random_state=3)
+    assert np.all(check.reading == "do not trust")
+    good = psis_diagnostic(est, X, random_state=3)
+    assert np.all(good.effective_sample_size > 10)
+
+
+def test_exact_posterior_out_of_range_warns_and_gives_nan():
+    from skvi.exceptions import DiagnosticWarning
+
+    X = np.random.default_rng(5).normal(size=(30, 2)) * 1e-140
+    est = VariationalNormalEstimator(
+        prior_std=1e290, prior_rate=1e-282, prior_shape=0.5
+    ).fit(X)
+    with pytest.warns(DiagnosticWarning, match=r"feature\(s\) \[0, 1\]"):
+        exact = exact_posterior(est)
+    assert np.all(np.isnan(exact.std)) and np.all(np.isnan(exact.kl))

@@ -95,9 +95,8 @@ def test_same_random_state_gives_scikit_learns_kmeans_start():
     params = dict(n_components=3, random_state=7, max_iter=2000, tol=1e-12)
     reference = BayesianGaussianMixture(**params).fit(X)
     ours = VariationalGaussianMixture(**params).fit(X)
-    # Both stop on a change of the bound below tol, measured half an
-    # iteration apart (see the Notes on elbo_ and lower_bound_).
-    assert abs(ours.n_iter_ - reference.n_iter_) <= 1
+    # Both stop on scikit-learn's rule, a change of its bound below tol.
+    assert ours.n_iter_ == reference.n_iter_
     for name in ["weights_", "means_", "covariances_"]:
         assert_allclose(getattr(ours, name), getattr(reference, name), rtol=1e-6)
 
@@ -585,3 +584,74 @@ def test_grid_search_picks_the_number_of_segments_without_a_scorer():
         cv=3,
     ).fit(X)
     assert search.best_params_["variationalgaussianmixture__n_components"] == 4
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("seed", [3, 8])
+def test_stops_where_scikit_learn_stops_at_default_settings(covariance_type, seed):
+    """scikit-learn's rule, |change of its bound| < tol: the same n_iter_ and fit."""
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(c, 1.3, (120, 3)) for c in (-5.0, 1.0, 6.0)])
+    params = dict(n_components=5, covariance_type=covariance_type, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = BayesianGaussianMixture(**params).fit(X)
+        ours = VariationalGaussianMixture(**params).fit(X)
+        assert ours.n_iter_ == reference.n_iter_
+        assert_allclose(ours.covariances_, reference.covariances_, rtol=1e-8)
+        # A warm start measures its first change from the last lower_bound_.
+        reference.set_params(warm_start=True, max_iter=4).fit(X)
+        ours.set_params(warm_start=True, max_iter=4).fit(X)
+    assert ours.n_iter_ == reference.n_iter_
+
+
+def test_far_rows_match_the_direct_log_density_where_it_is_finite():
+    """The scaled far-row path gives the direct path's log-sum-exp and resp."""
+    from skvi._mixture import _deviations, _far_log_rho, _log_normalise, _log_rho_from
+
+    X, _ = _blobs()
+    for covariance_type in COVARIANCE_TYPES:
+        est = VariationalGaussianMixture(
+            n_components=3, covariance_type=covariance_type, random_state=1
+        ).fit(X)
+        params, model = est._current()
+        # Far enough to exercise the scaling, near enough that the direct
+        # path resolves every difference of its Mahalanobis terms.
+        points = np.array([[21.0, -7.0, 1.0], [-30.0, 10.0, 5.0]])
+        deviation, squares = _deviations(points, model)
+        direct, shift = _log_rho_from(deviation, squares, params, model)
+        assert shift is None
+        relative, far_shift = _far_log_rho(
+            deviation, params["means"] - model["centre"], params, model
+        )
+        expected_norm, expected_resp = _log_normalise(direct.copy())
+        norm, resp = _log_normalise(relative, far_shift)
+        assert_allclose(norm, expected_norm, rtol=1e-12)
+        assert_allclose(resp, expected_resp, atol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_default_covariance_prior_of_features_on_different_scales(covariance_type):
+    """Not singular, so scikit-learn's empirical covariance, no reg_covar added."""
+    X, _ = _blobs()
+    X = X * np.array([1e5, 2e-2, 3.0])  # variances 1e10 to 1e-3
+    ours = VariationalGaussianMixture(
+        n_components=2, covariance_type=covariance_type, max_iter=0
+    ).fit(X)
+    reference = BayesianGaussianMixture(
+        n_components=2, covariance_type=covariance_type, max_iter=0
+    ).fit(X)
+    assert_allclose(ours.covariance_prior_, reference.covariance_prior_, rtol=1e-10)
+
+
+def test_warns_when_reg_covar_dominates_the_spread():
+    """Clusters 2e-4 apart merge under reg_covar=1e-6: said, not silent."""
+    X, _ = _blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="reg_covar=1e-06 .* clusters") as record:
+            VariationalGaussianMixture(n_components=3, random_state=0).fit(X * 3e-5)
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        VariationalGaussianMixture(n_components=3, random_state=0).fit(X * 3e-2)

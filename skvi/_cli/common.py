@@ -19,6 +19,9 @@ CHUNK_CELLS = 2**21
 # Columns a file may have: the parser's cost and the table grow with them, and
 # a 2-million-column line would take minutes and gigabytes.
 MAX_COLUMNS = 10_000
+# "-" as a file name: standard input for the data, standard output for an
+# output file.
+STDIN = STDOUT = "-"
 DEFAULT_DATA = "scikit-learn's diabetes data, load_diabetes(scaled=False)"
 # Spellings of a missing value that spreadsheets and pandas write; named in the
 # error message so that the user knows the row was not merely mistyped.
@@ -29,6 +32,8 @@ EXIT_BROKEN_PIPE = 128 + 13
 # 128 + SIGINT: what a shell reports for a program ended by Ctrl-C.
 EXIT_INTERRUPTED = 128 + 2
 EXIT_BAD_INPUT = 2
+# sysexits.h's EX_IOERR: standard output could not be written (a full disk).
+EXIT_WRITE_ERROR = 74
 
 
 def add_missing_option(parser):
@@ -61,6 +66,19 @@ def positive_int(text):
     if not 1 <= value <= MAX_CHUNK_ROWS:
         raise argparse.ArgumentTypeError(
             f"must be an integer from 1 to {MAX_CHUNK_ROWS:,}; got {text!r}"
+        )
+    return value
+
+
+def seed(text):
+    """Parse a random seed, an integer from 0 to 2**32 - 1 (numpy's), for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 0 to {2**32 - 1}; got {text!r}"
         )
     return value
 

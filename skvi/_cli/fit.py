@@ -63,7 +63,8 @@ examples:
   skvi fit scores.csv --plot fit.png       also draw the ELBO and q(mu)
 
 exit status: 0 done; 2 bad input (a missing or malformed file, an invalid
-option), with one line on stderr; 130 interrupted by Ctrl-C; 141 the reader of
+option), with one line on stderr; 74 the output cannot be written (a full
+disk), with one line on stderr; 130 interrupted by Ctrl-C; 141 the reader of
 the output closed the pipe before the output was written (as head -1 does on
 an output larger than the pipe's buffer; a smaller one is written whole, and
 the status is 0). On a terminal, a progress bar shows on stderr while a large
@@ -217,6 +218,8 @@ def _estimator_options(args):
 
 def fit_chunks(source, estimator):
     """``partial_fit`` every chunk of ``source``; return the fitted estimator."""
+    from . import read
+
     for chunk in source.chunks:
         try:
             estimator.partial_fit(chunk)
@@ -224,7 +227,7 @@ def fit_chunks(source, estimator):
             raise CommandLineError(str(exc)) from None
         source.rows_read += chunk.shape[0]
     if source.rows_read == 0:
-        where = source.path or "the data"
+        where = read.describe(source.path)
         raise CommandLineError(f"{where} has a header row but no data rows")
     return estimator
 

@@ -3,17 +3,21 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import errno
 import importlib
 import os
 import sys
+import warnings
 
 from .._version import __version__
 from .common import (
     EXIT_BAD_INPUT,
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
+    EXIT_WRITE_ERROR,
     CommandLineError,
     catch_interrupts,
+    interrupted,
 )
 
 __all__ = ["main"]
@@ -102,11 +106,13 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success; 2 on bad input, with one line on stderr; 130 when
-        interrupted with Ctrl-C; 141 (128 + SIGPIPE, what a shell shows for
-        a program ended by a closed pipe) when the reader of the output has
-        closed the pipe before the output was written, as ``head -1`` does
-        after the first line of an output larger than the pipe's buffer. The
+        0 on success; 2 on bad input, with one line on stderr; 74 when
+        standard output cannot be written (a full disk), with one line on
+        stderr; 130 when interrupted with Ctrl-C; 141 (128 + SIGPIPE, what
+        a shell shows for a program ended by a closed pipe) when the reader
+        of the output has closed the pipe before the output was written, as
+        ``head -1`` does after the first line of an output larger than the
+        pipe's buffer. The
         last two print nothing.
 
     Examples
@@ -130,7 +136,8 @@ def main(argv=None):
     try:
         try:
             args = build_parser().parse_args(argv)
-            with catch_interrupts():
+            with catch_interrupts(), warnings.catch_warnings():
+                _quiet_numerics()
                 status = args.handler(args)
         except SystemExit as exc:
             # argparse's --help, --version and usage errors: a status, like
@@ -150,3 +157,35 @@ def main(argv=None):
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        if interrupted():
+            return EXIT_INTERRUPTED
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        # Standard output cannot be written (a full disk, /dev/full, a
+        # device error): one line, and no second failure at exit.
+        _silence_stdout()
+        print(f"skvi: error: cannot write the output: {exc}", file=sys.stderr)
+        return EXIT_WRITE_ERROR
+    except Exception:
+        # Ctrl-C during the first imports can surface as another error (numpy
+        # turns an interrupted import of its C extensions into ImportError).
+        if interrupted():
+            return EXIT_INTERRUPTED
+        raise
+
+
+# What writing to a full or failing device raises (reading errors are
+# CommandLineErrors, raised where the file is read).
+_WRITE_ERRORS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT}
+
+
+def _quiet_numerics():
+    """No numpy RuntimeWarning on stderr, which is for the one-line error only.
+
+    Values out of float64's range are checked where they matter and become
+    errors or notes; the intermediate warnings are noise. A decrease of the
+    ELBO (a bug, skvi.exceptions.ELBODecreaseWarning) is still shown.
+    """
+    warnings.simplefilter("ignore", RuntimeWarning)
+    warnings.filterwarnings("default", message="The ELBO decreased")

@@ -6,7 +6,7 @@ import math
 import os
 
 from .common import CommandLineError
-from .report import decimals, format_number
+from .report import decimals, format_level, format_number
 
 # Panels beyond this make the figure unreadable; the table has every column.
 MAX_PLOT_PANELS = 40
@@ -177,7 +177,7 @@ def plot(estimator, result, path):
     top, bottom = figure.subfigures(2, 1, height_ratios=[3.2, 2.3 * n_rows + 0.2])
     _elbo_panels(top, estimator.elbo_history_)
 
-    level = f"{result['credible_level']:.1%}".replace(".0%", "%")
+    level = format_level(result["credible_level"])
     title = (
         f"q(mu) per column, shaded over its {level} interval; in red and in "
         f"each title, the exact {level} credible interval"

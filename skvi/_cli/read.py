@@ -67,10 +67,21 @@ class DataSource:
         return int(sum(len(rows) for rows in self.dropped))
 
 
-def select_columns(available, requested):
-    """Indices of the requested columns in ``available``; all when None."""
+def select_columns(available, requested, header=None):
+    """Indices of the requested columns in ``available``; all when None.
+
+    ``header`` holds the names as the file writes them (``available`` may
+    tell repeated ones apart): a name repeated there cannot be chosen.
+    """
     if requested is None:
         return list(range(len(available)))
+    header = available if header is None else header
+    ambiguous = [name for name in requested if header.count(name) > 1]
+    if ambiguous:
+        raise CommandLineError(
+            f"column {ambiguous[0]!r} appears more than once in the header, so "
+            "--columns cannot tell which one to use; rename one of them"
+        )
     unknown = [name for name in requested if name not in available]
     if unknown:
         raise CommandLineError(
@@ -329,10 +340,20 @@ def _looks_numeric(text):
 
 def _read_header(stream, where):
     """The header line's bytes and its fields, checked."""
+    blank = 0
     try:
         line = stream.readline(MAX_LINE_BYTES + 1)
+        # Blank lines before the header: counted, to say so (not "empty").
+        while line and not line.strip() and blank < MAX_LINE_BYTES:
+            blank += 1
+            line = stream.readline(MAX_LINE_BYTES + 1)
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
         raise CommandLineError(f"cannot read {where}: {exc}") from None
+    if blank and line:
+        raise CommandLineError(
+            f"{where} starts with {blank} blank line(s): the header row of column "
+            "names must be the first line; remove the blank lines before it"
+        )
     if len(line) > MAX_LINE_BYTES:
         raise CommandLineError(
             f"{where}, line 1 is longer than {MAX_LINE_BYTES:,} bytes: a header "
@@ -350,7 +371,21 @@ def _read_header(stream, where):
             f"{where} is empty: expected a header row of column names, then rows "
             "of numbers"
         )
-    fields = next(csv.reader([text]))
+    if "\r" in text.rstrip("\r\n"):
+        raise CommandLineError(
+            f"{where} has line breaks that are a lone carriage return (CR, as "
+            "old Mac files): save it with LF or CRLF line endings"
+        )
+    if text.count('"') % 2:
+        raise CommandLineError(
+            f"{where}, line 1: a quote in the header row is not closed on that "
+            "line (an unclosed quote, or a line break inside quotes); the column "
+            "names must fit on the first line"
+        )
+    try:
+        fields = next(csv.reader([text]))
+    except csv.Error as exc:
+        raise CommandLineError(f"{where}, line 1 is not valid CSV: {exc}") from None
     if len(fields) > MAX_COLUMNS:
         raise CommandLineError(
             f"{where} has {len(fields):,} columns; skvi fit reads at most "
@@ -383,9 +418,18 @@ def _column_names(header_line, fields):
     names = list(pd.read_csv(io.BytesIO(header_line), nrows=0).columns)
     if len(names) != len(fields):
         names = fields
+    stripped = [field.strip() for field in fields]
+    # A repeated name is shown as the file writes it, with its position (not
+    # as pandas' "a.1", a name the file does not hold).
     shown = [
-        str(name).strip() if field.strip() else f"column {k}"
-        for k, (name, field) in enumerate(zip(names, fields, strict=True), start=1)
+        (
+            f"column {k}"
+            if not field
+            else f"{field} (column {k})"
+            if field in stripped[: k - 1]
+            else str(name).strip()
+        )
+        for k, (name, field) in enumerate(zip(names, stripped, strict=True), start=1)
     ]
     return names, shown
 
@@ -405,7 +449,9 @@ def csv_source(path, columns, chunk_rows, progress, missing="error"):
     try:
         header_line, fields = _read_header(stream, where)
         names, shown = _column_names(header_line, fields)
-        usecols = select_columns(shown, columns)
+        usecols = select_columns(
+            shown, columns, header=[field.strip() for field in fields]
+        )
         guarded = _GuardedStream(header_line, stream)
     except BaseException:
         if raw is not None:
@@ -530,7 +576,7 @@ class _CSVChunks:
         """Name the line and column at fault, re-reading the file slowly."""
         if self.raw is None:
             # Standard input cannot be read twice: say what pandas said.
-            return _describe_without_lines(self.where, exc, rows_before)
+            return _describe_without_lines(self.where, exc, rows_before, self.rows)
         stream, raw, _ = _open_binary(self.where)
         with raw:
             if isinstance(exc, _LineTooLong):
@@ -573,17 +619,27 @@ def _find_long_line(stream, where):
     return None
 
 
-def _describe_without_lines(where, exc, rows_before):
-    """A message for data that cannot be read again (standard input)."""
+def _describe_without_lines(where, exc, rows_before, chunk_rows):
+    """A message for data that cannot be read again (standard input).
+
+    The fault lies in the chunk that failed: rows ``rows_before + 1`` to
+    ``rows_before + chunk_rows`` (pandas parses a chunk at a time).
+    """
+    rows = f"rows {rows_before + 1:,} to {rows_before + chunk_rows:,}"
     if isinstance(exc, _LineTooLong):
-        return _long_line_message(f"{where}: a line after row {rows_before:,}")
+        return _long_line_message(f"{where}: a line in {rows}")
     if isinstance(exc, UnicodeDecodeError):
         return f"{where} is not UTF-8 text ({exc.reason}); send UTF-8"
     detail = " ".join(str(exc).split())
     return (
-        f"{where}: cannot parse the data after row {rows_before:,}: {detail} "
+        f"{where}: cannot parse the data in {rows}: {detail} "
         "(save it to a file for the line and column at fault)"
     )
+
+
+def describe(path):
+    """How the messages name a data source: its path, or standard input."""
+    return "standard input" if path == STDIN else (path or "the data")
 
 
 def _find_bad_utf8(stream, where):
@@ -608,6 +664,7 @@ def _find_bad_field(text, where, n_columns, usecols, shown, drop_missing=False):
     reader = csv.reader(text)
     next(reader, None)  # the header, checked already
     while True:
+        first_line = reader.line_num + 1
         try:
             row = next(reader, None)
         except csv.Error as exc:
@@ -621,6 +678,15 @@ def _find_bad_field(text, where, n_columns, usecols, shown, drop_missing=False):
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
+        spans_lines = line > first_line
+        if len(row) != n_columns and spans_lines:
+            # A ragged row over several lines: a quote left open swallowed them.
+            return (
+                f"{where}, line {first_line}: a quote opened on this line is not "
+                f"closed as expected (the row runs to line {line} with "
+                f"{len(row)} field{'s' * (len(row) > 1)}, the header has {n_columns}): "
+                "is a quote left open?"
+            )
         if len(row) != n_columns:
             return (
                 f"{where}, line {line} has {len(row)} field{'s' * (len(row) > 1)}, "

@@ -10,17 +10,55 @@ from .priors import DATA_PRIOR, DATA_PRIOR_FORMULA, PRIOR_NAMES
 
 
 def decimals(std):
-    """Decimal places that show two significant digits of ``std``."""
+    """Decimal places that show two significant digits of ``std``.
+
+    Negative for an sd above 10: the digits of the units place and above
+    that the uncertainty leaves meaningful (see :func:`format_number`).
+    """
     if not (std > 0 and math.isfinite(std)):
         return 6
-    return max(0, 1 - math.floor(math.log10(std)))
+    return 1 - math.floor(math.log10(std))
 
 
 def format_number(value, places):
-    """Fixed-point with ``places`` decimals, or scientific when that is unwieldy."""
+    """``value`` to ``places`` decimals: fixed-point, or scientific when unwieldy.
+
+    In scientific notation the mantissa keeps the same digits (at least 6, at
+    most 17), so that ``1e150 +- 1e140`` shows its bounds apart.
+    """
+    if not math.isfinite(value):
+        return str(value)
     if places > 10 or abs(value) >= 1e12:
-        return f"{value:.6e}"
-    return f"{value:.{places}f}"
+        exponent = math.floor(math.log10(abs(value))) if value else 0
+        return f"{value:.{min(16, max(6, exponent + places))}e}"
+    return f"{value:.{max(0, places)}f}"
+
+
+def format_level(level):
+    """A probability as a percentage with the digits it has: 95%, 99.9999999%.
+
+    From its shortest decimal form, so that no rounding shows 0.9999999999999999
+    as 100%.
+    """
+    from decimal import Decimal
+
+    percent = (Decimal(repr(float(level))) * 100).normalize()
+    return f"{percent:{'f' if percent.adjusted() >= -6 else 'e'}}%"
+
+
+def json_safe(value):
+    """``value`` with every NaN or infinite float replaced by None (JSON null).
+
+    JSON has no NaN nor Infinity (Python's json writes them, and strict
+    readers refuse the file); the result says what is missing in its notes.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def _significant(value, digits):
@@ -125,15 +163,37 @@ def result(source, estimator, used, chosen, args):
 
 def _add_diagnosis(estimator, result, level):
     """The exact posterior's sd of mu, q's sd ratio, KL(q || exact) and q's interval."""
+    import warnings
+
     from ..diagnostics import exact_posterior
 
-    exact = exact_posterior(estimator)
+    with warnings.catch_warnings(record=True) as caught:
+        # Its warnings become notes (stderr is for errors only).
+        warnings.simplefilter("always")
+        exact = exact_posterior(estimator)
     lower, upper = estimator.credible_interval(level, method="variational")
     for j, column in enumerate(result["columns"]):
         column["exact_std"] = float(exact.std[j])
         column["std_ratio"] = float(exact.std_ratio[j])
         column["kl"] = float(exact.kl[j])
         column["variational_interval"] = [float(lower[j]), float(upper[j])]
+    failed = [
+        column["name"]
+        for column in result["columns"]
+        if not math.isfinite(column["exact_std"])
+    ]
+    result["diagnosis_notes"] = []
+    if failed:
+        result["diagnosis_notes"].append(
+            f"The exact posterior of {', '.join(failed)} is beyond float64's range "
+            "(a prior on mu 1e150 or more times wider than the data's scale): "
+            "its sd, ratio and KL are left out (null in JSON)."
+        )
+    elif caught:
+        result["diagnosis_notes"].append(
+            "The exact posterior's quadrature converged slowly (a posterior with "
+            "heavy tails under a nearly flat prior): its sd is set by the prior."
+        )
 
 
 def notes(result):
@@ -150,6 +210,7 @@ def notes(result):
     note = _prior_note(result) if result["model"] == "normal" else None
     if note:
         found.append(note)
+    found.extend(result.pop("diagnosis_notes", []))
     return found
 
 
@@ -188,9 +249,14 @@ def dropped_rows(count):
     return f"{count:,} (with a missing value; --missing drop)"
 
 
+def _or_na(value, spec):
+    """``value`` formatted, or ``n/a`` when it could not be computed."""
+    return format(value, spec) if math.isfinite(value) else "n/a"
+
+
 def format_json(result):
-    """The result as indented JSON."""
-    return json.dumps(result, indent=2)
+    """The result as indented JSON (strict: no NaN nor Infinity)."""
+    return json.dumps(json_safe(result), indent=2, allow_nan=False)
 
 
 def _interval_cell(lower, upper, rows, first):
@@ -224,8 +290,8 @@ def format_table(result):
             )
             + (
                 [
-                    f"{column['std_ratio']:.3f}",
-                    f"{column['kl']:.2g}",
+                    _or_na(column["std_ratio"], ".3f"),
+                    _or_na(column["kl"], ".2g"),
                     *(
                         format_number(bound, places)
                         for bound in column["variational_interval"]
@@ -236,7 +302,7 @@ def format_table(result):
             )
         )
     diagnosed = "std_ratio" in result["columns"][0]
-    level = f"{result['credible_level']:.1%}".replace(".0%", "%")
+    level = format_level(result["credible_level"])
     table = [
         [
             "column",

@@ -11,12 +11,15 @@ import warnings
 from .common import (
     CREDIBLE_LEVEL,
     DEFAULT_CHUNK_ROWS,
+    STDIN,
+    STDOUT,
     CommandLineError,
     add_missing_option,
     check_estimator_options,
     column_list,
     positive_int,
     probability,
+    seed,
 )
 
 _DESCRIPTION = """\
@@ -28,7 +31,8 @@ standardised before the fit and reported in their own units. For each segment
 it prints its weight, its size (the rows assigned to it) and, per column, the
 posterior mean of the segment's mean with its credible interval (the Student-t
 marginal of q). Segments of weight below 1%, or that no row is assigned to,
-are switched off: counted, not shown.
+are switched off: counted, not shown. The ELBO reported is that of the
+standardised columns.
 
 FILE is read as by 'skvi fit' (a header row, one number per field, "-" for
 standard input, compressed files as they are), into memory: the fit visits
@@ -41,9 +45,11 @@ examples:
   skvi segment --components 4                   segment the diabetes data
   skvi segment customers.csv --components 8 --columns recency,frequency,value
   skvi segment customers.csv --labels segments.csv --plot segments.png
+  skvi segment customers.csv --labels - > segments.csv   the labels only
   skvi segment customers.csv --json > segments.json
 
-exit status: 0 done; 2 bad input, with one line on stderr; 130 interrupted;
+exit status: 0 done; 2 bad input, with one line on stderr; 74 the output
+cannot be written (a full disk), with one line on stderr; 130 interrupted;
 141 the reader of the output (or of --labels /dev/stdout) closed the pipe.
 """
 
@@ -101,7 +107,7 @@ def add_parser(commands):
         ("max_iter", int, "maximum number of iterations per start"),
         ("tol", float, "stop when the ELBO changes by at most TOL"),
         ("n_init", int, "starts; the one with the highest ELBO is kept"),
-        ("random_state", int, "seed of the starts"),
+        ("random_state", seed, "seed of the starts"),
     ]:
         segment.add_argument(
             "--" + name.replace("_", "-"),
@@ -128,8 +134,9 @@ def add_parser(commands):
     segment.add_argument(
         "--labels",
         metavar="OUT.csv",
-        help="write each row's segment and its probability to OUT.csv (the row "
-        "numbers count data rows from 0, dropped rows included)",
+        help="write each row's segment and its probability to OUT.csv (- for "
+        "standard output, which then holds the labels only; the row numbers "
+        "count data rows from 0, dropped rows included)",
     )
     add_missing_option(segment)
     segment.add_argument(
@@ -148,10 +155,12 @@ def _read_all(source):
     """Every chunk of ``source``, stacked."""
     import numpy as np
 
+    from . import read
+
     chunks = list(source.chunks)
     source.rows_read = sum(chunk.shape[0] for chunk in chunks)
     if source.rows_read == 0:
-        where = source.path or "the data"
+        where = read.describe(source.path)
         raise CommandLineError(f"{where} has a header row but no data rows")
     return np.concatenate(chunks)
 
@@ -178,10 +187,43 @@ def _mean_intervals(estimator, level, centre, scale):
     t_scale = np.sqrt(
         covariances * dof[:, None] / (estimator.mean_precision_ * t_dof)[:, None]
     )
-    lower, upper = stats.t.interval(
-        level, t_dof[:, None], loc=estimator.means_, scale=t_scale
+    # The upper quantile from the tail (isf): 1 - (1 - level) / 2 rounds to 1
+    # for levels within 1e-16 of 1, where ppf is infinite.
+    half_width = t_scale * stats.t.isf((1.0 - level) / 2.0, t_dof[:, None])
+    return (
+        _in_data_units(estimator.means_ - half_width, centre, scale),
+        _in_data_units(estimator.means_ + half_width, centre, scale),
     )
-    return lower * scale + centre, upper * scale + centre
+
+
+def _standardise(X):
+    """``(Z, centre, scale)``: X's columns standardised, without overflow.
+
+    Each column is first divided by the power of two at or below its largest
+    |x| (exact), so that its mean and sd are those of values within +-2: data
+    at 1e300 do not overflow the squares, data at 1e-300 do not underflow
+    them. ``centre`` and ``scale`` are pairs ``(in those units, the power of
+    two)``; a constant column (sd within rounding of zero) gets scale 1.
+    """
+    import numpy as np
+
+    largest = np.abs(X).max(axis=0)
+    magnitude = np.where(largest > 0, np.ldexp(1.0, np.frexp(largest)[1] - 1), 1.0)
+    Y = X / magnitude
+    centre = Y.mean(axis=0)
+    spread = Y.std(axis=0)
+    constant = spread <= 4.0 * np.finfo(np.float64).eps * np.abs(centre)
+    spread[constant] = 1.0
+    return (Y - centre) / spread, (centre, magnitude), (spread, magnitude)
+
+
+def _in_data_units(values, centre, scale):
+    """Standardised values back in the data's units: ``(z sd + mean) 2**e``."""
+    import numpy as np
+
+    (mean, magnitude), (spread, _) = centre, scale
+    with np.errstate(over="ignore"):
+        return (values * spread + mean) * magnitude
 
 
 def result(source, X, estimator, labels, probabilities, args, centre, scale):
@@ -189,7 +231,7 @@ def result(source, X, estimator, labels, probabilities, args, centre, scale):
     import numpy as np
 
     lower, upper = _mean_intervals(estimator, args.level, centre, scale)
-    means = estimator.means_ * scale + centre
+    means = _in_data_units(estimator.means_, centre, scale)
     sizes = np.bincount(labels, minlength=estimator.n_components)
     order = np.argsort(-estimator.weights_)
     # A component that no row is assigned to segments nothing, whatever its
@@ -222,7 +264,9 @@ def result(source, X, estimator, labels, probabilities, args, centre, scale):
             for number, k in enumerate(active, start=1)
         ],
         "switched_off": estimator.n_components - len(active),
+        # The ELBO of the fit, to the standardised columns.
         "elbo": float(estimator.elbo_),
+        "elbo_of": "the standardised columns",
         "n_iter": int(estimator.n_iter_),
         "converged": bool(estimator.converged_),
         "max_iter": args.max_iter,
@@ -250,9 +294,9 @@ def format_table(result):
     """The segments as aligned text for people."""
     import textwrap
 
-    from .report import dropped_rows, format_number
+    from .report import dropped_rows, format_level, format_number
 
-    level = f"{result['credible_level']:.1%}".replace(".0%", "%")
+    level = format_level(result["credible_level"])
     lines = [
         f"Data: {result['data']}",
         f"{len(result['segments'])} segments of at most {result['components']} "
@@ -265,7 +309,7 @@ def format_table(result):
         for name in result["columns"]:
             lo, hi = segment["credible_interval"][name]
             # The digits that the width of the interval leaves meaningful.
-            places = max(0, min(6, 2 - _floor_log10(hi - lo)))
+            places = 2 - _floor_log10(hi - lo)
             cells.append(
                 (
                     name,
@@ -289,7 +333,7 @@ def format_table(result):
         "yes" if result["converged"] else f"no: max_iter={result['max_iter']} reached"
     )
     footer = [
-        ("ELBO", f"{result['elbo']:.6f}"),
+        ("ELBO", f"{result['elbo']:.6f} (of the standardised columns)"),
         ("iterations", str(result["n_iter"])),
         ("converged", converged),
         ("rows read", f"{result['rows_read']:,}"),
@@ -311,25 +355,67 @@ def format_table(result):
 def _floor_log10(value):
     import math
 
-    return math.floor(math.log10(value)) if value > 0 else 0
+    return math.floor(math.log10(value)) if 0 < value < math.inf else 0
 
 
 def _write_labels(path, rows, segments, probabilities):
     """One line per row: its number, segment (0: switched off) and probability.
 
     ``rows`` are the data rows' numbers (0 for the first), which skip the
-    rows that ``--missing drop`` left out. A reader that has gone (``--labels
-    /dev/stdout | head``) ends the program quietly, as on standard output.
+    rows that ``--missing drop`` left out. ``-`` writes them to standard
+    output; a reader that has gone (``--labels /dev/stdout | head``) ends the
+    program quietly, as on standard output.
     """
+    lines = (
+        f"{row},{number},{p:.6g}\n"
+        for row, number, p in zip(rows, segments, probabilities, strict=True)
+    )
+    if path == STDOUT:
+        sys.stdout.write("row,segment,probability\n")
+        sys.stdout.writelines(lines)
+        return
     try:
         with open(path, "w", encoding="utf-8") as out:
             out.write("row,segment,probability\n")
-            for row, number, p in zip(rows, segments, probabilities, strict=True):
-                out.write(f"{row},{number},{p:.6g}\n")
+            out.writelines(lines)
     except BrokenPipeError:
         raise
     except OSError as exc:
         raise CommandLineError(f"cannot write the labels to {path}: {exc}") from None
+
+
+def _check_outputs(args):
+    """Refuse output paths that would overwrite the input, or clash."""
+    outputs = {"--labels": args.labels, "--plot": args.plot}
+    if args.labels == STDOUT and args.json:
+        raise CommandLineError(
+            "--labels - writes the labels to standard output, where --json "
+            "writes the result: write the labels to a file instead"
+        )
+    if args.plot == STDOUT:
+        raise CommandLineError("--plot needs a file name, not - (standard output)")
+    for option, path in outputs.items():
+        if not path or path == STDOUT:
+            continue
+        if args.file and args.file != STDIN and _same_file(path, args.file):
+            raise CommandLineError(
+                f"{option} {path} is the input file: writing it would overwrite "
+                "the data; choose another file name"
+            )
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            what = "the labels" if option == "--labels" else "the plot"
+            raise CommandLineError(f"cannot write {what} to {path}: no such directory")
+    if args.labels and args.plot and args.labels != STDOUT:
+        if os.path.abspath(args.labels) == os.path.abspath(args.plot):
+            raise CommandLineError("--labels and --plot name the same file")
+
+
+def _same_file(path, other):
+    """Whether ``path`` is ``other`` (the same file, or the same name)."""
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return os.path.abspath(path) == os.path.abspath(other)
 
 
 def _plot(X, segment, estimator, result, path):
@@ -379,18 +465,16 @@ def run(args):
     from .._mixture import VariationalGaussianMixture
     from ..exceptions import ConvergenceWarning
     from . import plot, read
+    from .report import json_safe
 
     options = {
         name: getattr(args, name)
         for name in ("n_components", "max_iter", "tol", "n_init")
     }
     check_estimator_options(VariationalGaussianMixture, options, "skvi segment")
+    _check_outputs(args)
     if args.plot:
         plot.check_target(args.plot)
-    if args.labels and not os.path.isdir(os.path.dirname(os.path.abspath(args.labels))):
-        raise CommandLineError(
-            f"cannot write the labels to {args.labels}: no such directory"
-        )
     with read.Progress(sys.stderr) as progress:
         source = read.open_source(
             args.file,
@@ -401,9 +485,7 @@ def run(args):
             prog="skvi segment",
         )
         X = _read_all(source)
-    centre = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
+    Z, centre, scale = _standardise(X)
     estimator = VariationalGaussianMixture(
         covariance_type=args.covariance_type,
         random_state=args.random_state,
@@ -413,7 +495,6 @@ def run(args):
         # The report says whether the fit converged.
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
-            Z = (X - centre) / scale
             estimator.fit(Z)
         except ValueError as exc:
             raise CommandLineError(str(exc)) from None
@@ -432,5 +513,10 @@ def run(args):
         _write_labels(args.labels, rows, segments, probabilities.max(axis=1))
     if args.plot:
         _plot(X, segments, estimator, outcome, args.plot)
-    print(json.dumps(outcome, indent=2) if args.json else format_table(outcome))
+    if args.labels == STDOUT:
+        return 0
+    if args.json:
+        print(json.dumps(json_safe(outcome), indent=2, allow_nan=False))
+    else:
+        print(format_table(outcome))
     return 0
