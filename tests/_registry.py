@@ -673,6 +673,8 @@ def _student_entry(id, estimator):
             "other_params": {**normal.other_params, "degrees_of_freedom": 2.5},
             "search_grid": {"degrees_of_freedom": [1.0, 4.0, 30.0]},
             "reference": None,
+            # nu fixed or fitted: each generic suite runs over both.
+            "structure_params": {"degrees_of_freedom_update": ("fixed", "fit")},
         }
     )
 
