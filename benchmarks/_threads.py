@@ -100,34 +100,56 @@ def gil_share(function, seconds=0.3):
     return min(1.0, max(0.0, 1.0 - turns / (rate * elapsed)))
 
 
+TINY_ROWS = 64
+
+
+def _counting_blocks(timer, X):
+    """``timer(X)``, and the number of row blocks its passes cut."""
+    from skvi import _blocks
+
+    counted = []
+    slices = _blocks.block_slices
+
+    def counting(n_samples, block_rows):
+        result = slices(n_samples, block_rows)
+        counted.append(len(result))
+        return result
+
+    _blocks.block_slices = counting
+    try:
+        seconds = timer(X)
+    finally:
+        _blocks.block_slices = slices
+    return seconds, sum(counted)
+
+
 def python_share(timer, X, width, min_rows=1):
     """The Python (per-block, GIL-held) share of a pass, from its own blocks.
 
-    ``timer(X) -> seconds`` times the pass on one thread. The same pass over
-    as many one-row blocks as X has blocks does the same Python, block for
-    block, with next to no numpy work in it: its time over the real pass's
-    time is the share of the pass that holds the GIL (numpy's own calls
-    release it, for ``numpy.dot`` and ufunc loops). A model that needs at
-    least ``min_rows`` rows (a mixture's K) runs on that many one-row blocks,
-    and the time is scaled back to the real pass's number of blocks.
+    ``timer(X) -> seconds`` times the pass on one thread. The same pass on
+    blocks of about :data:`TINY_ROWS` rows does the same Python per block
+    with next to no numpy work in it: its time per block, times the real
+    pass's number of blocks, over the real pass's time is the share of the
+    pass that holds the GIL (numpy's own calls release it, for ``numpy.dot``
+    and ufunc loops). Blocks are counted as the engine cuts them (the
+    Normal's are whole rows of its shift); a model that needs at least
+    ``min_rows`` rows (a mixture's K) runs on at least that many.
     """
     from skvi import _blocks
 
-    rows, _ = _blocks.plan(len(X), width)
-    n_blocks = -(-len(X) // rows)
     with threadpool_limits(1):
         timer(X)
-        real = statistics.median(timer(X) for _ in range(3))
+        real, n_blocks = min(_counting_blocks(timer, X) for _ in range(3))
         saved = _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS
-        _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS = 1, 1
+        _blocks.BLOCK_ELEMENTS = TINY_ROWS * int(width)
+        _blocks.MIN_BLOCK_ROWS = TINY_ROWS
         try:
-            tiny = X[: max(n_blocks, min_rows)]
+            tiny = X[: max(TINY_ROWS * n_blocks, min_rows)]
             timer(tiny)
-            python = statistics.median(timer(tiny) for _ in range(5))
-            python *= n_blocks / len(tiny)
+            python, tiny_blocks = min(_counting_blocks(timer, tiny) for _ in range(5))
         finally:
             _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS = saved
-    return min(1.0, python / real), n_blocks
+    return min(1.0, python * n_blocks / max(tiny_blocks, 1) / real), n_blocks
 
 
 def amdahl(share, n_threads):
