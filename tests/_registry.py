@@ -247,6 +247,12 @@ class Entry:
     # takes: the generic suites run over each (covariance types, weight
     # priors), and check that changing one after a fit is handled.
     structure_params: dict = field(default_factory=dict)
+    # Relative tolerance of a scale attribute after the affine transform of
+    # data and priors (tests/test_properties.py): CAVI's iterates are
+    # equivariant, so rounding alone; a model whose iteration takes
+    # ELBO-based decisions (the Student's SQUAREM step, kept only where its
+    # ELBO does not drop) may decide one rounding apart.
+    affine_rtol: float = 1e-6
 
     def variants(self):
         """``(name, value)`` of every structure setting, one at a time."""
@@ -675,6 +681,9 @@ def _student_entry(id, estimator):
             "reference": None,
             # nu fixed or fitted: each generic suite runs over both.
             "structure_params": {"degrees_of_freedom_update": ("fixed", "fit")},
+            # SQUAREM's accept-or-reject on the ELBO, after 8 of its sweeps
+            # (CI's derandomized examples: 1.04e-6 on posterior_rate_).
+            "affine_rtol": 1e-5,
         }
     )
 

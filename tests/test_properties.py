@@ -268,7 +268,7 @@ def test_affine_transform_of_data_and_priors(entry, sample, draw, scale, shift):
                 atol=1e-9 * (size * scale + abs(shift)) + resolution * scale * spread,
             )
         else:
-            tolerance = dict(rtol=1e-6)
+            tolerance = dict(rtol=entry.affine_rtol)
         np.testing.assert_allclose(
             getattr(transformed, name), expected, err_msg=name, **tolerance
         )
