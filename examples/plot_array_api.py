@@ -45,8 +45,22 @@ except ImportError:
     print("array-api-strict (PyTorch is not installed)")
 
 
+# scikit-learn refuses the dispatch where it cannot run it (scikit-learn 1.6
+# without the array-api-compat package, or scipy older than 1.14): this
+# example then runs on numpy, and says so.
+try:
+    with sklearn.config_context(array_api_dispatch=True):
+        pass
+    dispatch = True
+except (ImportError, RuntimeError) as error:
+    dispatch = False
+    print(f"array API dispatch is not available here ({error}); numpy instead")
+
+
 def on_device(array):
     """A numpy array as an array of the library, on its device."""
+    if not dispatch:
+        return array
     if device is None:
         return library.asarray(array)
     return library.asarray(array, device=device)
@@ -78,7 +92,7 @@ on_numpy = sklearn.clone(mixture).fit(X)
 # array where it is. Its fitted arrays live there too, and ``predict``
 # returns there: nothing comes back to numpy unless asked.
 X_device = on_device(X)
-with sklearn.config_context(array_api_dispatch=True):
+with sklearn.config_context(array_api_dispatch=dispatch):
     on_library = sklearn.clone(mixture).fit(X_device)
     labels = on_library.predict(X_device)
 print(
@@ -88,15 +102,18 @@ print(
 )
 print("labels is a", type(labels).__module__, type(labels).__name__)
 
+
 # %%
 # The two fits agree to rounding: the maths is the same, only the library
 # that runs the passes over the rows differs.
-from sklearn.externals.array_api_compat import array_namespace  # noqa: E402
-from sklearn.utils._array_api import _convert_to_numpy  # noqa: E402
-
-
 def to_numpy(array):
-    return np.asarray(_convert_to_numpy(array, array_namespace(array)))
+    """An array of the library as numpy (a no-op on numpy)."""
+    if isinstance(array, np.ndarray):
+        return array
+    from sklearn.utils._array_api import _convert_to_numpy, get_namespace
+
+    with sklearn.config_context(array_api_dispatch=True):
+        return np.asarray(_convert_to_numpy(array, get_namespace(array)[0]))
 
 
 difference = np.max(np.abs(to_numpy(on_library.means_) - on_numpy.means_))

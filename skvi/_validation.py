@@ -717,17 +717,35 @@ class ArraySpace:
         return f"ArraySpace({self.name}, device={self.device!r})"
 
 
+def _array_api_compat():
+    """array-api-compat: scikit-learn's vendored copy, else the package, else None.
+
+    scikit-learn vendors it from 1.7 on; 1.6 needs the package for its array
+    API dispatch, and without it no array can be dispatched anyway.
+    """
+    try:
+        from sklearn.externals import array_api_compat
+    except ImportError:
+        try:
+            import array_api_compat
+        except ImportError:
+            return None
+    return array_api_compat
+
+
 def _is_other_array(X):
     """Whether X is an array of an array API library other than numpy and dask.
 
     array-api-compat's test (PyTorch's tensors, for one, have no
-    ``__array_namespace__``).
+    ``__array_namespace__``); without array-api-compat, whether X has
+    ``__array_namespace__``.
     """
     if isinstance(X, (np.ndarray, np.generic)) or is_dask_collection(X):
         return False
-    from sklearn.externals.array_api_compat import is_array_api_obj
-
-    return is_array_api_obj(X)
+    compat = _array_api_compat()
+    if compat is None:
+        return hasattr(X, "__array_namespace__")
+    return compat.is_array_api_obj(X)
 
 
 def array_space(X):
@@ -764,9 +782,10 @@ def to_numpy(array, space=None):
     if not _is_other_array(array):
         return array
     if space is None:
-        from sklearn.externals.array_api_compat import array_namespace
-
-        xp = array_namespace(array)
+        compat = _array_api_compat()
+        if compat is None:
+            return np.asarray(array)
+        xp = compat.array_namespace(array)
     else:
         xp = space.xp
     return _array_api_helper("_convert_to_numpy")(array, xp)

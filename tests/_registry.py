@@ -253,6 +253,10 @@ class Entry:
     # ELBO-based decisions (the Student's SQUAREM step, kept only where its
     # ELBO does not drop) may decide one rounding apart.
     affine_rtol: float = 1e-6
+    # The stopping rule of those two fits: the same 8 sweeps (tol=0), for
+    # models whose iterates are equivariant; to the fixed point for a model
+    # whose iteration is not (both then land on the same answer).
+    affine_stop: dict = field(default_factory=lambda: {"tol": 0.0, "max_iter": 8})
 
     def variants(self):
         """``(name, value)`` of every structure setting, one at a time."""
@@ -681,9 +685,12 @@ def _student_entry(id, estimator):
             "reference": None,
             # nu fixed or fitted: each generic suite runs over both.
             "structure_params": {"degrees_of_freedom_update": ("fixed", "fit")},
-            # SQUAREM's accept-or-reject on the ELBO, after 8 of its sweeps
-            # (CI's derandomized examples: 1.04e-6 on posterior_rate_).
-            "affine_rtol": 1e-5,
+            # SQUAREM's accept-or-reject on the ELBO is not equivariant to
+            # rounding, and its linear convergence leaves the scale a few
+            # 1e-6 to 1e-5 from the fixed point when the ELBO stops moving
+            # (1.2e-5 measured on CI's derandomized examples, tol=1e-12).
+            "affine_rtol": 1e-4,
+            "affine_stop": {"tol": 1e-12, "max_iter": 1000},
         }
     )
 

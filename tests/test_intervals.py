@@ -147,8 +147,10 @@ def test_exact_interval_flat_prior_limit_is_the_student_t():
     for level in (0.5, 0.95, 1 - 1e-9):
         t = stats.t(dof, loc=xbar, scale=math.sqrt(2 * B / (W * dof)))
         lower, upper = est.credible_interval(level)
-        assert_allclose(lower[0], t.ppf((1 - level) / 2), rtol=1e-12)
-        assert_allclose(upper[0], t.isf((1 - level) / 2), rtol=1e-12)
+        # scipy 1.11's t quantiles are themselves good to ~2e-11 (the oldest
+        # supported scipy; 1.17's to 1e-16).
+        assert_allclose(lower[0], t.ppf((1 - level) / 2), rtol=1e-10)
+        assert_allclose(upper[0], t.isf((1 - level) / 2), rtol=1e-10)
 
 
 def test_exact_interval_point_mass_prior_limit_is_the_prior():

@@ -22,6 +22,10 @@ from tests._registry import (
     reference_entries,
 )
 
+# The mixture warns when reg_covar dominates data of extreme scale (issue 17);
+# the properties here hold all the same, and the warning is tested elsewhere.
+pytestmark = pytest.mark.filterwarnings("ignore:reg_covar=.*dominates:UserWarning")
+
 
 def _parametrize(entries):
     return pytest.mark.parametrize("entry", entries, ids=entry_id)
@@ -246,7 +250,7 @@ def test_affine_transform_of_data_and_priors(entry, sample, draw, scale, shift):
     params = draw.draw(entry.typical_priors(X.shape[1]))
     # The same number of sweeps for both fits: tol=0 stops only on an exactly
     # flat bound, max_iter otherwise.
-    base = {**params, "tol": 0.0, "max_iter": 8}
+    base = {**params, **entry.affine_stop}
     moved = entry.move(base, scale, shift)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -277,8 +281,8 @@ def test_affine_transform_of_data_and_priors(entry, sample, draw, scale, shift):
     np.testing.assert_allclose(
         transformed.elbo_history_[:n_iter],
         fitted.elbo_history_[:n_iter] + shift_of_elbo,
-        rtol=1e-6,
-        atol=1e-6 * (1 + abs(shift_of_elbo)),
+        rtol=entry.affine_rtol,
+        atol=entry.affine_rtol * (1 + abs(shift_of_elbo)),
     )
 
 
