@@ -71,7 +71,9 @@ def on_device(array):
 # ---------------------------
 # Two features per customer (say, monthly spend and visits, standardised),
 # three segments of different sizes; the mixture is given five components,
-# and its Dirichlet-process prior may leave some of them (nearly) empty.
+# and its Dirichlet-process prior leaves the two it does not need empty.
+# (``random_state=5``: with 0, k-means starts it in a local optimum that
+# splits the largest segment in two, at an ELBO 27 nats lower.)
 rng = np.random.default_rng(0)
 centres = np.array([[-2.0, 0.0], [2.0, 1.5], [0.5, -2.5]])
 sizes = [3000, 2000, 1000]
@@ -82,7 +84,7 @@ X = np.vstack(
     ]
 )
 
-mixture = VariationalGaussianMixture(n_components=5, max_iter=1000, random_state=0)
+mixture = VariationalGaussianMixture(n_components=5, max_iter=1000, random_state=5)
 on_numpy = sklearn.clone(mixture).fit(X)
 
 # %%
