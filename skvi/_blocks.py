@@ -72,7 +72,6 @@ function that itself passes over rows) runs in the thread that started it.
 import contextlib
 import contextvars
 import itertools
-import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -393,8 +392,3 @@ def one_blas_thread():
             yield
     finally:
         _blas_capped.release()
-
-
-def n_blocks(n_samples, block_rows):
-    """The number of blocks of a pass."""
-    return math.ceil(n_samples / block_rows) if n_samples else 0
