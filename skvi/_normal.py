@@ -424,6 +424,26 @@ def _device_weight(sample_weight, X, space):
     return to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype))
 
 
+def _check_n_draws(n_samples):
+    """Refuse an ``n_samples`` of posterior draws that is not an integer >= 1."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
+        raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be an integer >= 1; got {n_samples}.")
+
+
+def _draw_mean_field(mean, std, shape, rate, n_samples, rng):
+    """``n_samples`` draws of ``mu ~ q(mu)`` and ``tau ~ q(tau)`` per feature.
+
+    q(mu) = Normal(mean, std**2) and q(tau) = Gamma(shape, rate), independent
+    (the mean-field family); each of shape (n_samples, n_features).
+    """
+    size = (n_samples, mean.shape[0])
+    mu = rng.normal(mean, std, size=size)
+    tau = rng.gamma(shape, 1.0 / rate, size=size)
+    return mu, tau
+
+
 def _unit_information_priors(weight, data_mean, sum_of_squares):
     """The priors worth one observation (Kass and Wasserman, 1995), per feature.
 
@@ -1391,10 +1411,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         >>> noise_draws = 1 / np.sqrt(tau)  # draws of each feature's noise sd
         """
         check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
-            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples}.")
+        _check_n_draws(n_samples)
         rng = check_random_state(random_state)
         if hasattr(self, "posterior_covariance_"):
             return _normal_full.draw(
@@ -1405,10 +1422,14 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
                 n_samples,
                 rng,
             )
-        size = (n_samples, self.n_features_in_)
-        mu = rng.normal(self.posterior_mean_, self.posterior_std_, size=size)
-        tau = rng.gamma(self.posterior_shape_, 1.0 / self.posterior_rate_, size=size)
-        return mu, tau
+        return _draw_mean_field(
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+            n_samples,
+            rng,
+        )
 
     def credible_interval(self, level=0.95, method="exact"):
         """Central credible interval of each feature's mean ``mu``.

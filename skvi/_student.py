@@ -18,7 +18,9 @@ from ._expectations import LOG_2PI, gamma_expectations
 from ._normal import (
     _PRIOR_NAMES,
     VariationalNormalEstimator,
+    _check_n_draws,
     _check_representable,
+    _draw_mean_field,
     _kl_to_prior,
     _unit_information_priors,
     _update_mean,
@@ -719,15 +721,15 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
             Draws of each feature's location and precision.
         """
         check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
-            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples}.")
-        rng = check_random_state(random_state)
-        size = (n_samples, self.n_features_in_)
-        mu = rng.normal(self.posterior_mean_, self.posterior_std_, size=size)
-        tau = rng.gamma(self.posterior_shape_, 1.0 / self.posterior_rate_, size=size)
-        return mu, tau
+        _check_n_draws(n_samples)
+        return _draw_mean_field(
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+            n_samples,
+            check_random_state(random_state),
+        )
 
     def credible_interval(self, level=0.95, method="variational"):
         """Central credible interval of each feature's location under q(mu).
