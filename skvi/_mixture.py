@@ -606,6 +606,13 @@ _ROW_ELEMENTS = {
 }
 
 
+# The Python steps of one E-step block (:func:`_local_step`: its numpy calls
+# and their Python wrappers, counted with sys.setprofile by
+# tests/test_blocks.py), for the row-block engine's policy (skvi._blocks):
+# 52 to 64 by covariance type and weighting.
+_E_STEP_OPERATIONS = 64
+
+
 def _width(n_components, n_features, covariance_type):
     """Float64 values per row of an E-step block (:data:`_ROW_ELEMENTS`)."""
     return _ROW_ELEMENTS[covariance_type](n_components, n_features)
@@ -770,7 +777,7 @@ def _blockwise_local(X, sample_weight, params, model):
     K, covariance_type = model["n_components"], model["covariance_type"]
     width = _width(K, d, covariance_type)
     result = K * d * (d if _SCATTER[covariance_type] == "full" else 1)
-    block_rows, _ = _blocks.plan(n_samples, width)
+    block_rows, _ = _blocks.plan(n_samples, width, operations=_E_STEP_OPERATIONS)
     if _SCATTER[covariance_type] == "full":
         # Each block's full statistics are merged at O(K d**2): blocks of at
         # least d rows keep that below the E-step's O(rows K d**2) on wide

@@ -669,9 +669,7 @@ def test_statistics_from_deviations_match_fsum_references(reference, scatter):
         _as_scatter(bound, scatter),
     )
     if scatter == "full":
-        np.testing.assert_array_equal(
-            stats.scatter, stats.scatter.transpose(0, 2, 1)
-        )
+        np.testing.assert_array_equal(stats.scatter, stats.scatter.transpose(0, 2, 1))
 
 
 @pytest.mark.parametrize("scatter", ["diag", "full"])
