@@ -101,8 +101,7 @@ from ._natural import (
 )
 from ._stats import (
     SufficientStatistics,
-    block_statistics,
-    diagonal_statistics_about,
+    statistics_about,
     sufficient_statistics,
 )
 from ._validation import (
@@ -311,51 +310,105 @@ _SCALE = {
 # statistics then reuse.
 
 
-def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
-    """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
+# Each family splits its term in two: ``_terms_*`` (per pass: what depends on
+# q only, computed once) and ``_from_terms_*`` (per block, a few numpy calls),
+# so that a block's Python stays a small share of its time (skvi._blocks).
+
+
+def _terms_full(shifted_means, precisions_cholesky):
+    """The stacked ``U_k^T`` (K d, d) and ``U_k^T (m_k - c)`` (K d, 1)."""
     K, d, _ = precisions_cholesky.shape
     stacked = precisions_cholesky.transpose(0, 2, 1).reshape(K * d, d)
+    shift = np.einsum("kd,kde->ke", shifted_means, precisions_cholesky)
+    return np.ascontiguousarray(stacked), shift.reshape(K * d, 1)
+
+
+def _from_terms_full(deviation, squares, terms):
+    """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
+    stacked, shift = terms
     projected = np.dot(stacked, deviation.T)
-    projected -= np.einsum("kd,kde->ke", shifted_means, precisions_cholesky).reshape(
-        K * d
-    )[:, None]
+    projected -= shift
     np.multiply(projected, projected, out=projected)
-    return projected.reshape(K, d, deviation.shape[0]).sum(axis=1)
+    d = deviation.shape[1]
+    return projected.reshape(-1, d, deviation.shape[0]).sum(axis=1)
 
 
-def _mahalanobis_tied(deviation, squares, shifted_means, precisions_cholesky):
+def _terms_tied(shifted_means, precisions_cholesky):
+    """``U^T`` (d, d) and ``U^T (m_k - c)`` as (K, d, 1)."""
+    shift = (shifted_means @ precisions_cholesky)[:, :, None]
+    return np.ascontiguousarray(precisions_cholesky.T), shift
+
+
+def _from_terms_tied(deviation, squares, terms):
     """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
-    projected = np.dot(precisions_cholesky.T, deviation.T)
-    difference = projected[None] - (shifted_means @ precisions_cholesky)[:, :, None]
+    transposed, shift = terms
+    projected = np.dot(transposed, deviation.T)
+    difference = projected[None] - shift
     np.multiply(difference, difference, out=difference)
     return difference.sum(axis=1)
 
 
-def _mahalanobis_diag(deviation, squares, shifted_means, precisions_cholesky):
+def _terms_diag(shifted_means, precisions_cholesky):
+    """``p_k``, ``-2 p_k (m_k - c)`` and ``sum_j p_kj (m_kj - c_j)^2`` (K, 1)."""
+    precisions = precisions_cholesky**2
+    return (
+        precisions,
+        -2.0 * shifted_means * precisions,
+        (shifted_means**2 * precisions).sum(1)[:, None],
+    )
+
+
+def _from_terms_diag(deviation, squares, terms):
     """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about the centre."""
-    precisions = precisions_cholesky**2
+    precisions, linear, constant = terms
     result = np.dot(precisions, squares.T)
-    result -= np.dot(2.0 * shifted_means * precisions, deviation.T)
-    result += (shifted_means**2 * precisions).sum(1)[:, None]
+    result += np.dot(linear, deviation.T)
+    result += constant
     return result
 
 
-def _mahalanobis_spherical(deviation, squares, shifted_means, precisions_cholesky):
+def _terms_spherical(shifted_means, precisions_cholesky):
+    """``p_k`` (K, 1), ``-2 (m_k - c)`` and ``||m_k - c||^2`` (K, 1)."""
+    return (
+        (precisions_cholesky**2)[:, None],
+        -2.0 * shifted_means,
+        (shifted_means**2).sum(1)[:, None],
+    )
+
+
+def _from_terms_spherical(deviation, squares, terms):
     """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about the centre."""
-    precisions = precisions_cholesky**2
-    result = np.dot(-2.0 * shifted_means, deviation.T)
+    precisions, linear, constant = terms
+    result = np.dot(linear, deviation.T)
     result += squares.sum(axis=1)
-    result += (shifted_means**2).sum(1)[:, None]
-    result *= precisions[:, None]
+    result += constant
+    result *= precisions
     return result
 
 
-_MAHALANOBIS = {
-    "full": _mahalanobis_full,
-    "tied": _mahalanobis_tied,
-    "diag": _mahalanobis_diag,
-    "spherical": _mahalanobis_spherical,
+_TERMS = {
+    "full": (_terms_full, _from_terms_full),
+    "tied": (_terms_tied, _from_terms_tied),
+    "diag": (_terms_diag, _from_terms_diag),
+    "spherical": (_terms_spherical, _from_terms_spherical),
 }
+
+
+def _mahalanobis_terms(shifted_means, params, model):
+    """The per-pass terms of the E-step's Mahalanobis distances (``_TERMS``)."""
+    terms = _TERMS[model["covariance_type"]][0]
+    return terms(shifted_means, params["precisions_cholesky"])
+
+
+def _mahalanobis(deviation, squares, shifted_means, precisions_cholesky, kind):
+    """Mahalanobis terms of family ``kind``, shape (K, n), in one call."""
+    terms, from_terms = _TERMS[kind]
+    return from_terms(deviation, squares, terms(shifted_means, precisions_cholesky))
+
+
+def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
+    """``||U_k^T (x_i - m_k)||^2``, shape (K, n) (:func:`_from_terms_full`)."""
+    return _mahalanobis(deviation, squares, shifted_means, precisions_cholesky, "full")
 
 
 # ---------------------------------------------------------------------------
@@ -553,6 +606,13 @@ _ROW_ELEMENTS = {
 }
 
 
+# The Python steps of one E-step block (:func:`_local_step`: its numpy calls
+# and their Python wrappers, counted with sys.setprofile by
+# tests/test_blocks.py), for the row-block engine's policy (skvi._blocks):
+# 52 to 64 by covariance type and weighting.
+_E_STEP_OPERATIONS = 64
+
+
 def _width(n_components, n_features, covariance_type):
     """Float64 values per row of an E-step block (:data:`_ROW_ELEMENTS`)."""
     return _ROW_ELEMENTS[covariance_type](n_components, n_features)
@@ -569,7 +629,7 @@ def _deviations(X, model):
     return deviation, squares
 
 
-def _log_rho_from(deviation, squares, params, model):
+def _log_rho_from(deviation, squares, params, model, terms=None):
     """``log rho_ik`` of the E-step (Bishop 10.46), shape (K, n_rows), and far rows.
 
     Returns ``(log_rho, shift)``: ``shift`` is None, or for rows far enough
@@ -577,10 +637,9 @@ def _log_rho_from(deviation, squares, params, model):
     part of ``log rho_ik`` common to all k (0 for the other rows), which
     ``log_rho`` then leaves out.
     """
-    shifted_means = params["means"] - model["centre"]
-    mahalanobis = _MAHALANOBIS[model["covariance_type"]](
-        deviation, squares, shifted_means, params["precisions_cholesky"]
-    )
+    if terms is None:
+        terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
+    mahalanobis = _TERMS[model["covariance_type"]][1](deviation, squares, terms)
     # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
     mahalanobis -= params["log_rho_offset"][:, None]
     mahalanobis *= -0.5
@@ -590,7 +649,7 @@ def _log_rho_from(deviation, squares, params, model):
         if far.any():
             shift = np.zeros(deviation.shape[0])
             mahalanobis[:, far], shift[far] = _far_log_rho(
-                deviation[far], shifted_means, params, model
+                deviation[far], params["means"] - model["centre"], params, model
             )
     return mahalanobis, shift
 
@@ -614,11 +673,12 @@ def _far_log_rho(deviation, shifted_means, params, model):
     for value in np.unique(scale):
         rows = scale == value
         scaled = deviation[rows] / value
-        q = _MAHALANOBIS[model["covariance_type"]](
+        q = _mahalanobis(
             scaled,
             scaled * scaled,
             shifted_means / value,
             params["precisions_cholesky"],
+            model["covariance_type"],
         )
         nearest = q.min(axis=0)
         shift[rows] = -0.5 * nearest * value * value
@@ -627,10 +687,10 @@ def _far_log_rho(deviation, shifted_means, params, model):
     return relative, shift
 
 
-def _log_rho(X, params, model):
+def _log_rho(X, params, model, terms=None):
     """``(log rho_ik, shift)`` of :func:`_log_rho_from` on rows of X."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return _log_rho_from(*_deviations(X, model), params, model)
+        return _log_rho_from(*_deviations(X, model), params, model, terms)
 
 
 def _log_normalise(log_rho, shift=None):
@@ -655,8 +715,10 @@ def _log_normalise(log_rho, shift=None):
     return top, resp
 
 
-def _local_step(X, sample_weight, params, model):
+def _local_step(X, sample_weight, params, model, terms=None):
     """E-step on rows of X, reduced to what the M-step and the ELBO need.
+
+    ``terms``: the pass's :func:`_mahalanobis_terms`, computed here if None.
 
     Returns
     -------
@@ -669,7 +731,7 @@ def _local_step(X, sample_weight, params, model):
     """
     with np.errstate(over="ignore", invalid="ignore"):
         deviation, squares = _deviations(X, model)
-        log_resp, shift = _log_rho_from(deviation, squares, params, model)
+        log_resp, shift = _log_rho_from(deviation, squares, params, model, terms)
     log_norm, resp = _log_normalise(log_resp, shift)
     np.multiply(log_resp, resp, out=log_resp)
     row_neg_entropy = log_resp.sum(axis=0)
@@ -679,20 +741,17 @@ def _local_step(X, sample_weight, params, model):
         total_log_norm = np.dot(sample_weight, log_norm)
         neg_entropy = np.dot(sample_weight, row_neg_entropy)
         resp *= sample_weight
-    statistics = _STATISTICS[_SCATTER[model["covariance_type"]]](
-        X, deviation, squares, resp.T, model["centre"]
+    # The M-step's statistics reuse the block's d (and d * d): one block of
+    # the engine's pass, with no pass of its own.
+    statistics = statistics_about(
+        X,
+        deviation,
+        squares,
+        resp.T,
+        model["centre"],
+        scatter=_SCATTER[model["covariance_type"]],
     )
     return statistics, float(total_log_norm), float(neg_entropy)
-
-
-def _full_statistics(X, deviation, squares, responsibilities, reference):
-    """Full scatters: each component centred on its own mean (skvi._stats)."""
-    return block_statistics(X, responsibilities, reference, scatter="full")
-
-
-# The statistics of the M-step from the E-step's block: the diagonal
-# families reuse its d and d * d, saving two of four passes over the block.
-_STATISTICS = {"diag": diagonal_statistics_about, "full": _full_statistics}
 
 
 def _merge_local(parts):
@@ -718,7 +777,7 @@ def _blockwise_local(X, sample_weight, params, model):
     K, covariance_type = model["n_components"], model["covariance_type"]
     width = _width(K, d, covariance_type)
     result = K * d * (d if _SCATTER[covariance_type] == "full" else 1)
-    block_rows, _ = _blocks.plan(n_samples, width)
+    block_rows, _ = _blocks.plan(n_samples, width, operations=_E_STEP_OPERATIONS)
     if _SCATTER[covariance_type] == "full":
         # Each block's full statistics are merged at O(K d**2): blocks of at
         # least d rows keep that below the E-step's O(rows K d**2) on wide
@@ -728,9 +787,11 @@ def _blockwise_local(X, sample_weight, params, model):
         n_samples, width, block_rows=block_rows, result_elements=result
     )
 
+    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
+
     def block_step(rows):
         weights = None if sample_weight is None else sample_weight[rows]
-        return _local_step(X[rows], weights, params, model)
+        return _local_step(X[rows], weights, params, model, terms)
 
     return _merge_local(
         _blocks.map_blocks(
@@ -2082,8 +2143,9 @@ def _map_log_rho(X, *, params, model, function):
     K, d = params["means"].shape
     width = _width(K, d, model["covariance_type"])
     block_rows, _ = _blocks.plan(X.shape[0], width)
+    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
     parts = _blocks.map_blocks(
-        lambda rows: function(*_log_rho(X[rows], params, model)),
+        lambda rows: function(*_log_rho(X[rows], params, model, terms)),
         X.shape[0],
         block_rows,
         row_elements=width,
