@@ -441,7 +441,7 @@ def test_pareto_shape_of_a_known_ratio():
     asymptotically (w = exp(c x**2)), and 8000 draws estimate k = 0.75 low.
     """
     pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
-    from skvi.diagnostics import _pareto_smoothed_log_weights
+    from skvi.diagnostics._psis import _pareto_smoothed_log_weights
 
     x = np.random.default_rng(0).standard_normal((8000, 1))
     wide = stats.norm.logpdf(x, 0.0, 2.0) - stats.norm.logpdf(x)
@@ -661,7 +661,7 @@ def test_mixture_log_ratios_equal_a_direct_computation(
     covariance_type, weight_prior, weighted
 ):
     """Each draw's log ratio, z summed out, as scipy.stats computes it."""
-    from skvi.diagnostics import _mixture_log_ratios
+    from skvi.diagnostics._psis import _log_ratios
 
     X = _clusters(60, 4.0, seed=1, n_components=2)
     w = np.random.default_rng(2).uniform(0.5, 2.0, len(X)) if weighted else None
@@ -673,7 +673,7 @@ def test_mixture_log_ratios_equal_a_direct_computation(
         weight_concentration_prior_type=weight_prior,
     )
     n_draws, seed = 4, 7
-    log_ratios, draws = _mixture_log_ratios(
+    log_ratios, draws = _log_ratios(
         est, X, w, n_draws, np.random.RandomState(seed)
     )
     # The draws are sample_posterior's (one implementation of sampling).
@@ -711,9 +711,9 @@ def test_mixture_log_ratios_equal_a_direct_computation(
 
 def _elbo_gap(est, X, n_draws, seed):
     """``mean_s r_s - elbo_`` and the Monte Carlo standard error of the mean."""
-    from skvi.diagnostics import _mixture_log_ratios
+    from skvi.diagnostics._psis import _log_ratios
 
-    log_ratios, _ = _mixture_log_ratios(
+    log_ratios, _ = _log_ratios(
         est, X, None, n_draws, np.random.RandomState(seed)
     )
     return log_ratios.mean() - est.elbo_, log_ratios.std() / np.sqrt(n_draws)
@@ -881,7 +881,7 @@ def test_mixture_weights_beyond_float64_keep_finite_log_ratios(weight_prior):
     from scipy.special import digamma
 
     from skvi._mixture import _sample_posterior
-    from skvi.diagnostics import _mixture_log_ratios
+    from skvi.diagnostics._psis import _log_ratios
 
     X = _clusters(3000, 10.0, seed=0)
     est = _mixture(
@@ -903,7 +903,7 @@ def test_mixture_weights_beyond_float64_keep_finite_log_ratios(weight_prior):
         expected = digamma(alpha) - digamma(alpha.sum())
     error = draws["log_weights"].std(axis=0) / np.sqrt(n_draws)
     assert np.all(np.abs(draws["log_weights"].mean(axis=0) - expected) < 5 * error)
-    log_ratios, _ = _mixture_log_ratios(est, X, None, 1000, np.random.RandomState(0))
+    log_ratios, _ = _log_ratios(est, X, None, 1000, np.random.RandomState(0))
     assert np.all(np.isfinite(log_ratios))
 
 
