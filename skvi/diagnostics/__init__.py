@@ -29,7 +29,7 @@ defining its methods (docs/architecture.md, "How a model plugs in"):
 - ``exact_posterior``: ``_normal_gamma_statistics()``, the total weight, each
   feature's weighted mean and sum of squares about it and the priors
   ``(m0, s0, a0, b0)``, and ``_feature_elbos()``, the fitted ELBO of each
-  feature;
+  feature (with the public ``posterior_std_``, q's sd of ``mu``);
 - ``linear_response_std``: ``_linear_response()``, the corrected sds;
 - any of them, optionally: ``_check_diagnostic(function_name)``, which raises
   a ``ValueError`` where this fit cannot answer.

@@ -26,6 +26,7 @@
 #       weight, each feature's weighted mean and sum of squares about it, and
 #       the priors, float64 arrays of shape (n_features,) (W a scalar)
 #   _feature_elbos() -> the fitted ELBO of each feature, summing to elbo_
+#   (and the public posterior_std_, q's sd of mu, for the sd ratio)
 #
 # linear_response_std:
 #   _linear_response() -> LinearResponseStd of the fitted q (closed form)

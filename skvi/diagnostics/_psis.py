@@ -49,8 +49,9 @@ class PSISDiagnostic:
     ----------
     khat : ndarray
         The Pareto shape of the importance ratios' tail, one per group: per
-        feature for :class:`~skvi.VariationalNormalEstimator`, shape
-        (n_features,); one for the whole model for
+        feature for :class:`~skvi.VariationalNormalEstimator` and
+        :class:`~skvi.VariationalStudentEstimator`, shape (n_features,);
+        one for the whole model for
         :class:`~skvi.VariationalGaussianMixture`, shape (). The reading
         (Yao et al., 2018): k < 0.5, q is close to the posterior and the
         corrected moments are reliable; 0.5 <= k < 0.7, usable, the corrected
@@ -60,7 +61,8 @@ class PSISDiagnostic:
     mean, std : dict of str to ndarray
         Importance-corrected posterior means and standard deviations of each
         parameter, keyed by the names of ``sample_posterior``'s outputs:
-        ``"mu"`` and ``"tau"`` (n_features,) for the Normal estimator;
+        ``"mu"`` and ``"tau"`` (n_features,) for the Normal and Student-t
+        estimators;
         ``"weights"`` (n_components,), ``"means"`` (n_components, n_features)
         and ``"precisions"`` (n_components, n_features, n_features) for the
         mixture.
