@@ -18,7 +18,8 @@ The functions are algorithms: each asks the estimator for what it needs
 through a small protocol of private methods, never through the model's
 module or class, and refuses an estimator without them with a ``TypeError``
 naming it and the missing capability. A model takes part in a diagnostic by
-defining its methods (docs/architecture.md, "How a model plugs in"):
+defining its methods (docs/architecture.md, "What the diagnostics ask: the
+protocol"):
 
 - ``psis_diagnostic``: ``_sample_q(n_draws, random_state)``, a dict of draws
   from q with the draws on the first axis (keys named as ``sample_posterior``

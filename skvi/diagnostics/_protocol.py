@@ -5,7 +5,7 @@
 # The diagnostics are algorithms; the models answer them through private
 # methods, so that diagnostics never imports a model's module nor tests its
 # class. A model takes part in a diagnostic by defining its methods (listed
-# here and in docs/architecture.md, "How a model plugs in"):
+# here and in docs/architecture.md, "What the diagnostics ask"):
 #
 # psis_diagnostic (importance sampling from q; any model):
 #   _sample_q(n_draws, random_state) -> dict of draws from q, each of shape
