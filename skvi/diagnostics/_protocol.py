@@ -71,8 +71,8 @@ def check_protocol(estimator, function_name):
     if missing:
         raise TypeError(
             f"{function_name} does not know {type(estimator).__name__}: it needs "
-            f"{capability} (the methods {', '.join(missing)} of the protocol in "
-            f"skvi.diagnostics), as {examples} have."
+            f"{capability}, the methods {', '.join(missing)} of skvi.diagnostics' "
+            f"protocol (answered by {examples})."
         )
     check_is_fitted(estimator)
     check = getattr(estimator, "_check_diagnostic", None)
