@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 from scipy import stats
-from scipy.special import betaln, digamma
+from scipy.special import betaln, digamma, polygamma
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
@@ -15,6 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 from . import _blocks
 from ._base import VariationalEstimator
 from ._expectations import LOG_2PI, gamma_expectations
+from ._mixture import VariationalGaussianMixture
+from ._natural import svi_step_size
 from ._normal import (
     _PRIOR_NAMES,
     VariationalNormalEstimator,
@@ -81,8 +83,9 @@ def _row_moments(rows, weights, *, mean, std, precision_mean, dof):
 
     ``z = (x - m) sqrt(E[tau])`` is the deviation in noise units, ``c = z**2 +
     E[tau] s**2`` and ``E[w] = (nu + 1)/(nu + c)``. Returns ``(A, offset,
-    S_z, L)`` per feature: ``A = sum_i v_i E[w_i]``, the E[w]-weighted mean
-    and centred sum of squares of ``z``, and ``L = sum_i v_i log(1 + c_i/nu)``.
+    S_z, L, Q)`` per feature: ``A = sum_i v_i E[w_i]``, the E[w]-weighted mean
+    and centred sum of squares of ``z``, ``L = sum_i v_i log(1 + c_i/nu)``
+    and ``Q = sum_i v_i E[w_i]**2`` (for partial_fit's step on nu).
     """
     scale = np.sqrt(precision_mean)
     spread = (std * scale) ** 2
@@ -100,13 +103,20 @@ def _row_moments(rows, weights, *, mean, std, precision_mean, dof):
         (weighted * z).sum(axis=0), total, out=np.zeros_like(total), where=total > 0
     )
     centred = z - offset
-    return total, offset, (weighted * centred * centred).sum(axis=0), log_excess
+    squares = (weighted * expected_w).sum(axis=0)
+    return (
+        total,
+        offset,
+        (weighted * centred * centred).sum(axis=0),
+        log_excess,
+        squares,
+    )
 
 
 def _merge_parts(parts, mean, precision_mean):
     """Merge the parts of :func:`_row_moments` (Chan), back in the units of x.
 
-    Returns ``A``, ``xbar_w``, ``S_w`` and ``L`` per feature.
+    Returns ``A``, ``xbar_w``, ``S_w``, ``L`` and ``Q`` per feature.
     """
     totals = np.array([part[0] for part in parts])
     offsets = np.array([part[1] for part in parts])[:, :, np.newaxis]
@@ -119,6 +129,7 @@ def _merge_parts(parts, mean, precision_mean):
         mean + offset[:, 0] / scale,
         scatter[:, 0] / precision_mean,
         log_excess,
+        np.sum([part[4] for part in parts], axis=0),
     )
 
 
@@ -262,7 +273,7 @@ def _state_at(data, mean, std, shape, rate, dof):
     q(w_ij) = Gamma((nu + 1)/2, (nu + c_ij)/2), and the sums of the next sweep.
     """
     precision_mean, log_precision_mean = gamma_expectations(shape, rate)
-    weight_w, mean_w, sum_of_squares_w, log_excess = _weight_pass(
+    weight_w, mean_w, sum_of_squares_w, log_excess, square_w = _weight_pass(
         data["X"],
         data["sample_weight"],
         mean=mean,
@@ -282,6 +293,7 @@ def _state_at(data, mean, std, shape, rate, dof):
         "mean_w": mean_w,
         "sum_of_squares_w": sum_of_squares_w,
         "log_excess": log_excess,
+        "square_w": square_w,
     }
 
 
@@ -318,6 +330,91 @@ def _extrapolate(data, state, first, second):
         np.exp(target[2]),
         np.clip(np.exp(target[3]), *_DOF_BOUNDS) if data["fit_dof"] else second["dof"],
     )
+
+
+# Stochastic VI (partial_fit; Hoffman, Blei, Wang and Paisley, 2013, "Stochastic
+# Variational Inference", JMLR 14, Algorithm 1). Each call takes a batch B of
+# total weight W_B from a data set of total weight N (``total_samples``):
+#   local step:  q(w_ij) of the batch rows, optimal at the current q(mu) q(tau)
+#                (one pass over B: the sums A_B, xbar_w, S_w, L_B above);
+#   global step: each factor's CAVI target computed as if the data were B
+#                replicated N / W_B times (their eq. 24: the batch's sums scaled
+#                by c = N / W_B), and its natural parameters moved towards it,
+#                eta <- (1 - rho) eta + rho eta_hat (their eq. 25), with
+#                rho_t = (learning_offset + t)**(-learning_decay) (their eq. 26).
+# q(mu) = Normal(m, s**2) has eta = (m / s**2, -1 / (2 s**2)) and q(tau) =
+# Gamma(a, b) has eta = (a - 1, -b). As the CAVI sweep does, q(mu) steps first
+# and q(tau)'s target is taken at the stepped q(mu) (a natural-gradient step in
+# each factor given the others), so that one batch equal to the data with
+# rho = 1 and N = W is exactly one CAVI sweep. nu stays fixed (the class Notes).
+
+
+def _normal_step(mean, std, target_mean, target_std, rho):
+    """``eta <- (1 - rho) eta + rho eta_hat`` on q(mu)'s natural parameters.
+
+    With precisions ``1/s**2``: ``1/s'**2 = (1 - rho)/s**2 + rho/s_hat**2`` and
+    ``m' = m + omega (m_hat - m)``, ``omega = rho s'**2 / s_hat**2``; written
+    with the ratio ``r = s / s_hat``, so that no square of ``s`` leaves float64.
+    """
+    ratio_squared = (std / target_std) ** 2
+    spread = (1.0 - rho) + rho * ratio_squared
+    return mean + (rho * ratio_squared / spread) * (target_mean - mean), std / np.sqrt(
+        spread
+    )
+
+
+def _svi_step(data, local, rho, scale):
+    """One global step of stochastic VI from a batch's q(w) (comment above).
+
+    ``local`` is the batch's state at the current q (:func:`_state_at`) and
+    ``scale = N / W_B``. Returns the new ``(m, s, a, b)`` and nu (unchanged).
+    """
+    prior_mean, prior_std, prior_shape, prior_rate = data["prior"]
+    weight_w, mean_w = local["weight_w"], local["mean_w"]
+    # q(mu): the target is the Normal's update with the weights c v_i E[w_i].
+    target_mean, target_std = _update_mean(
+        scale * weight_w, mean_w, local["precision_mean"], prior_mean, prior_std
+    )
+    mean, std = _normal_step(local["mean"], local["std"], target_mean, target_std, rho)
+    # q(tau): a_hat = a0 + N/2, b_hat = b0 + c (S_w + A ((xbar_w - m)**2 + s**2))/2.
+    target_rate = prior_rate + 0.5 * scale * (
+        local["sum_of_squares_w"] + weight_w * ((mean_w - mean) ** 2 + std**2)
+    )
+    target_shape = prior_shape + 0.5 * scale * data["weight"]
+    shape = (1.0 - rho) * local["shape"] + rho * target_shape
+    rate = (1.0 - rho) * local["rate"] + rho * target_rate
+    dof = _dof_step(data["weight"], local, rho) if data["fit_dof"] else local["dof"]
+    return mean, std, shape, rate, dof
+
+
+def _dof_step(weight, local, rho):
+    """A stochastic Newton step on ``log nu`` (comment above), at most 1 in size.
+
+    With ``h(nu) = sum_i v_i l_i / W`` (q(w) optimal given nu; ``c_ij`` fixed
+    by q(mu) q(tau)), ``A, L, Q`` of :func:`_row_moments` divided by ``W``:
+    ``h' = (psi((nu+1)/2) - psi(nu/2) + 1 - L - A)/2`` (g(nu) / W above) and
+    ``h'' = ((psi_1((nu+1)/2) - psi_1(nu/2))/2 + 1/nu - (2A - Q)/(nu+1))/2``;
+    in ``t = log nu``, ``dh/dt = nu h'`` and ``d2h/dt2 = nu**2 h'' + nu h'``.
+    Where h is not concave in t, a unit step uphill.
+    """
+    dof = local["dof"]
+    mean_w, mean_log = local["weight_w"] / weight, local["log_excess"] / weight
+    mean_square = local["square_w"] / weight
+    half, half_up = 0.5 * dof, 0.5 * (dof + 1.0)
+    slope = dof * 0.5 * (digamma(half_up) - digamma(half) + 1.0 - mean_log - mean_w)
+    curvature = (
+        dof
+        * dof
+        * 0.5
+        * (
+            0.5 * (polygamma(1, half_up) - polygamma(1, half))
+            + 1.0 / dof
+            - (2.0 * mean_w - mean_square) / (dof + 1.0)
+        )
+        + slope
+    )
+    newton = np.divide(-slope, curvature, out=np.sign(slope), where=curvature < 0.0)
+    return np.clip(dof * np.exp(rho * np.clip(newton, -1.0, 1.0)), *_DOF_BOUNDS)
 
 
 class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstimator):
@@ -490,6 +587,11 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         "max_iter": [POSITIVE_INT],
         "tol": [NON_NEGATIVE_REAL],
         "verbose": ["verbose"],
+        # partial_fit's stochastic VI: the mixture's parameters and checks.
+        **{
+            name: VariationalGaussianMixture._parameter_constraints[name]
+            for name in ("learning_decay", "learning_offset", "total_samples")
+        },
     }
 
     def __init__(
@@ -503,6 +605,9 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         max_iter=100,
         tol=1e-8,
         verbose=0,
+        learning_decay=0.7,
+        learning_offset=10.0,
+        total_samples=1e6,
     ):
         self.prior_mean = prior_mean
         self.prior_std = prior_std
@@ -513,6 +618,9 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
+        self.total_samples = total_samples
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -532,15 +640,23 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         pass also finds NaN and infinity, as in the Normal model.
         """
         name = type(self).__name__
+        # A later partial_fit batch may have zero weight (it then changes nothing).
         X, sample_weight = check_data(
-            self, X, sample_weight, reset=reset, ensure_all_finite=False
+            self,
+            X,
+            sample_weight,
+            reset=reset,
+            allow_all_zero=not reset,
+            ensure_all_finite=False,
         )
         priors = self._given_priors()
         with np.errstate(over="ignore", invalid="ignore"):
             if is_dask_collection(X):
                 from ._dask import dask_moments_about
 
-                moments = dask_moments_about(X, sample_weight, estimator_name=name)
+                moments = dask_moments_about(
+                    X, sample_weight, allow_all_zero=not reset, estimator_name=name
+                )
             else:
                 moments = weighted_moments_about(X, sample_weight, estimator_name=name)
         weight, reference, offset, sum_of_squares = moments
@@ -621,6 +737,10 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
     def _set_fitted(self, data, state):
         """Set the fitted attributes from the final state."""
         _check_representable(state)
+        # fit starts afresh: a later partial_fit starts its step sizes anew.
+        self.__dict__.pop("n_batch_iter_", None)
+        self.__dict__.pop("_weight_seen", None)
+        self._fitted_dof_update = self.degrees_of_freedom_update
         self.n_samples_seen_ = data["weight"]
         self.sample_mean_ = data["data_mean"]
         for name, value in data["priors"].items():
@@ -631,6 +751,148 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         self.posterior_shape_ = state["shape"]
         self.posterior_rate_ = state["rate"]
         self.noise_std_ = 1.0 / np.sqrt(state["precision_mean"])
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of stochastic variational inference on a batch of rows.
+
+        Hoffman, Blei, Wang and Paisley (2013), Algorithm 1, as
+        :meth:`VariationalGaussianMixture.partial_fit
+        <skvi.VariationalGaussianMixture.partial_fit>` does it: the batch's
+        q(w_ij), optimal at the current q(mu) q(tau) (the local step), then
+        a step of each global factor's natural parameters towards the CAVI
+        update that the data would give if they were the batch replicated up
+        to ``total_samples``: ``eta <- (1 - rho_t) eta + rho_t eta_hat``, with
+        ``rho_t = (learning_offset + t)^-learning_decay``, t = 1, 2, ...
+        (Notes). nu stays fixed: ``degrees_of_freedom_update="fit"`` is
+        refused here (Notes).
+
+        The first call (on an unfitted estimator) resolves the priors left
+        None from its batch and starts q as ``fit`` does, with the batch's
+        statistics scaled to ``total_samples``; a fitted estimator (by
+        ``fit`` or ``partial_fit``) continues from its q, with its priors and
+        nu (changed by ``set_params`` at the next ``fit``; continuing a fit
+        whose nu was fitted is refused). After ``fit``, ``t`` starts again
+        at 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch of rows, with the features of the earlier ones. A dask
+            array or DataFrame is reduced on the workers.
+
+        y : None
+            Ignored; present for API consistency.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights of the batch; a later batch of zero weight
+            changes nothing.
+
+        Returns
+        -------
+        self : VariationalStudentEstimator
+            ``elbo_`` then holds the batch's unbiased estimate of the ELBO of
+            the updated q on ``total_samples`` rows like it, ``score(X,
+            sample_weight) * total_samples``; ``n_samples_seen_`` is
+            ``total_samples``, the weight that q's KL is shared among in
+            ``score_samples``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvi import VariationalStudentEstimator
+        >>> rng = np.random.default_rng(0)
+        >>> X = 10.0 + rng.standard_t(4.0, size=(20_000, 1))
+        >>> est = VariationalStudentEstimator(total_samples=len(X))
+        >>> for epoch in range(3):
+        ...     for batch in np.array_split(X, 20):
+        ...         est = est.partial_fit(batch)
+        >>> whole = VariationalStudentEstimator().fit(X)
+        >>> shift = (est.posterior_mean_ - whole.posterior_mean_) / whole.posterior_std_
+        >>> bool(abs(shift[0]) < 3.0)
+        True
+        """
+        quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        with self._exclusive():
+            first = not hasattr(self, "posterior_mean_")
+            if not first:
+                self._check_dof_update()
+            data = self._fit_data(X, sample_weight, reset=first)
+            if not data["weight"] > 0:
+                return self  # a batch of zero weight has nothing to teach
+            total = float(self.total_samples)
+            scale = total / data["weight"]
+            with quiet:
+                if first:
+                    # fit's first sweep, on the batch's statistics scaled to N;
+                    # its pass over the batch is the first local step.
+                    scaled = dict(
+                        data,
+                        weight=total,
+                        sum_of_squares=scale * data["sum_of_squares"],
+                    )
+                    local = _cavi_sweep(scaled, self._initial_state(scaled, None))
+                    seen, sample_mean = 0.0, data["data_mean"]
+                else:
+                    data["priors"] = {n: getattr(self, f"{n}_") for n in _PRIOR_NAMES}
+                    data["prior"] = tuple(data["priors"].values())
+                    local = _state_at(
+                        data,
+                        self.posterior_mean_,
+                        self.posterior_std_,
+                        self.posterior_shape_,
+                        self.posterior_rate_,
+                        self.degrees_of_freedom_,
+                    )
+                    seen = getattr(self, "_weight_seen", self.n_samples_seen_)
+                    sample_mean = self.sample_mean_
+                iteration = getattr(self, "n_batch_iter_", 0) + 1
+                rho = min(
+                    float(
+                        svi_step_size(
+                            iteration,
+                            delay=self.learning_offset,
+                            forgetting_rate=self.learning_decay,
+                        )
+                    ),
+                    1.0,
+                )
+                state = _state_at(data, *_svi_step(data, local, rho, scale))
+                # The batch's estimate of the ELBO: its sums scaled by N / W_B.
+                elbo = float(
+                    np.sum(
+                        _feature_elbo(
+                            dict(data, weight=total),
+                            dict(state, log_excess=scale * state["log_excess"]),
+                        )
+                    )
+                )
+            seen += data["weight"]
+            self._set_fitted(
+                dict(
+                    data,
+                    weight=total,
+                    data_mean=sample_mean
+                    + (data["weight"] / seen) * (data["data_mean"] - sample_mean),
+                ),
+                dict(state, elbo=elbo),
+            )
+            self._weight_seen = seen
+            self.n_batch_iter_ = iteration
+            self.elbo_ = elbo
+            if self.verbose:
+                print(f"  Batch {iteration}\t rho {rho:.4g}\t ELBO {elbo:.10g}")
+        return self
+
+    def _check_dof_update(self):
+        """Refuse to continue q with another ``degrees_of_freedom_update``."""
+        fitted = getattr(self, "_fitted_dof_update", self.degrees_of_freedom_update)
+        if fitted != self.degrees_of_freedom_update:
+            raise ValueError(
+                "partial_fit continues the fitted q, which has "
+                f"degrees_of_freedom_update = {fitted!r}, but "
+                f"degrees_of_freedom_update is now {self.degrees_of_freedom_update!r}."
+                " Call fit (or use a new estimator) to start again."
+            )
 
     def _posterior(self):
         """The fitted q(mu) q(tau) as keyword arguments of the row functions."""

@@ -221,11 +221,6 @@ def test_exact_interval_is_refused_clearly():
         est.credible_interval(0.9, method="exact")
 
 
-def test_no_partial_fit():
-    # Every sweep needs every row; see the class Notes.
-    assert not hasattr(VariationalStudentEstimator(), "partial_fit")
-
-
 def test_dask_fit_equals_numpy_fit():
     da = pytest.importorskip("dask.array")
     X = _heavy_tailed(300, seed=6)
