@@ -268,25 +268,23 @@ def _cavi_sweep_by_hand(x, v, est, prior):
     return m1, s1, a0 + v.sum() / 2, b1
 
 
-@pytest.mark.parametrize("first_call", [True, False])
-def test_one_batch_of_all_data_with_step_one_is_a_cavi_sweep(first_call):
-    """rho_1 = (0 + 1)^-kappa = 1 and total_samples = W: the step is the sweep.
-
-    The first call starts as fit does (fit with max_iter=1 is that start), then
-    steps; a later call steps from the fitted q.
-    """
-    rng = np.random.default_rng(11)
-    X = _heavy_tailed(200, seed=11)
+def _weighted_outliers(seed=11):
+    rng = np.random.default_rng(seed)
+    X = _heavy_tailed(200, seed=seed)
     X[:3] = 40.0
     v = rng.uniform(0, 3, 200)
     v[rng.random(200) < 0.2] = 0.0
+    return X, v
+
+
+def test_one_batch_of_all_data_with_step_one_is_a_cavi_sweep():
+    """rho_1 = (0 + 1)^-kappa = 1 and total_samples = W: the step is the sweep,
+    from the fitted q (fit with max_iter=1: not at the fixed point)."""
+    X, v = _weighted_outliers()
     params = dict(PRIOR, learning_offset=0.0, total_samples=v.sum())
-    start = _quiet_fit_weighted(X, v, max_iter=1, **params)
-    expected = _cavi_sweep_by_hand(X[:, 0], v, start, tuple(PRIOR.values()))
-    if first_call:
-        est = VariationalStudentEstimator(**params).partial_fit(X, sample_weight=v)
-    else:
-        est = start.partial_fit(X, sample_weight=v)
+    est = _quiet_fit_weighted(X, v, max_iter=1, **params)
+    expected = _cavi_sweep_by_hand(X[:, 0], v, est, tuple(PRIOR.values()))
+    est.partial_fit(X, sample_weight=v)
     got = [
         est.posterior_mean_[0],
         est.posterior_std_[0],
@@ -298,6 +296,23 @@ def test_one_batch_of_all_data_with_step_one_is_a_cavi_sweep(first_call):
     assert est.n_samples_seen_ == v.sum()
     # elbo_ is the batch's estimate at the new q: here the ELBO itself.
     assert_allclose(est.elbo_, est.score(X, sample_weight=v) * v.sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_first_call_is_fit_on_the_batch_scaled_to_total_samples(scale):
+    X, v = _weighted_outliers(seed=17)
+    est = VariationalStudentEstimator(total_samples=scale * v.sum())
+    est.partial_fit(X, sample_weight=v)
+    expected = VariationalStudentEstimator().fit(X, sample_weight=scale * v)
+    for name in ["posterior_mean_", "posterior_std_", "posterior_rate_", "elbo_"]:
+        assert_allclose(getattr(est, name), getattr(expected, name), rtol=1e-12)
+    assert_allclose(est.posterior_shape_, expected.posterior_shape_, rtol=1e-15)
+    # The priors resolved from the batch do not depend on the scaling.
+    for name in ["prior_mean_", "prior_std_", "prior_shape_", "prior_rate_"]:
+        assert_allclose(getattr(est, name), getattr(expected, name), rtol=1e-12)
+    assert_allclose(est.sample_mean_, np.average(X, axis=0, weights=v), rtol=1e-12)
+    assert est.n_samples_seen_ == scale * v.sum()
+    assert est.n_batch_iter_ == 1
 
 
 def _quiet_fit_weighted(X, v, **params):
@@ -338,10 +353,10 @@ def test_stream_agrees_with_fit(t4_rows):
     """1e5 rows in batches of 1,000, five epochs, nu fixed: fit's q, give or take.
 
     Measured (seeds as here): posterior mean 0.26 posterior sds from fit's,
-    noise scale 0.14 of its sd, posterior sd 1.0008 times fit's, ELBO of the
+    noise scale 0.17 of its sd, posterior sd 1.0006 times fit's, ELBO of the
     stream's q on all rows 0.03 nats below fit's; the epoch means of elbo_
-    426 nats below fit's ELBO in the first epoch, 1.0-1.4 above it in the
-    next four (each batch's estimate is taken on the batch that moved q).
+    0.6, 2.1, 1.6, 1.3, 1.0 nats above fit's ELBO (each batch's estimate is
+    taken on the batch that moved q, so a little optimistic).
     """
     X = t4_rows
     N = len(X)
@@ -358,31 +373,30 @@ def test_stream_agrees_with_fit(t4_rows):
     elbo = est.score(X) * N
     assert whole.elbo_ - 1.0 < elbo <= whole.elbo_ + 1e-9 * abs(whole.elbo_)
     # The ELBO of the stream converges: the epoch means of its estimates.
-    assert abs(epoch_elbos[0] - whole.elbo_) > 50.0
-    assert abs(epoch_elbos[-1] - whole.elbo_) < 5.0
+    assert np.all(np.abs(epoch_elbos - whole.elbo_) < 5.0)
     assert est.n_batch_iter_ == 500
     assert est.n_samples_seen_ == N
     assert_allclose(est.sample_mean_, X.mean(axis=0), rtol=1e-12)
 
 
 def test_stream_fits_nu(t4_rows):
-    """With nu fitted, eight epochs from nu = 4 approach fit's nu (3.93).
+    """With nu fitted, five epochs reach fit's nu (3.930) and q.
 
-    Measured: nu 3.979 after eight epochs (fit's 3.930; the ridge between nu
-    and the noise scale is slow to climb); noise scale 2.1 of its sd from
-    fit's, mean 0.04 posterior sds.
+    Measured: nu 3.970; noise scale 0.35 of its sd from fit's, posterior mean
+    0.26 posterior sds; ELBO on all rows 0.42 nats below fit's.
     """
     X = t4_rows
     N = len(X)
     params = dict(STREAM_PRIOR, degrees_of_freedom_update="fit")
     whole = VariationalStudentEstimator(**params).fit(X)
     est = VariationalStudentEstimator(total_samples=N, **params)
-    _stream(est, X, epochs=8)
+    _stream(est, X, epochs=5)
     assert_allclose(est.degrees_of_freedom_, whole.degrees_of_freedom_, rtol=0.03)
     shift = (est.posterior_mean_ - whole.posterior_mean_) / whole.posterior_std_
     assert abs(shift[0]) < 2.0
     noise_shift = (est.noise_std_ - whole.noise_std_) / _noise_std_sd(whole)
-    assert abs(noise_shift[0]) < 4.0
+    assert abs(noise_shift[0]) < 2.0
+    assert whole.elbo_ - 2.0 < est.score(X) * N <= whole.elbo_
 
 
 def test_partial_fit_after_fit_continues_from_fit(t4_rows):
