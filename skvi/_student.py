@@ -362,9 +362,8 @@ def _normal_step(mean, std, target_mean, target_std, rho):
     """
     ratio_squared = (std / target_std) ** 2
     spread = (1.0 - rho) + rho * ratio_squared
-    return mean + (rho * ratio_squared / spread) * (target_mean - mean), std / np.sqrt(
-        spread
-    )
+    omega = rho * ratio_squared / spread
+    return mean + omega * (target_mean - mean), std / np.sqrt(spread)
 
 
 def _svi_step(data, local, rho, scale):
@@ -406,17 +405,9 @@ def _dof_step(weight, local, rho):
     mean_square = local["square_w"] / weight
     half, half_up = 0.5 * dof, 0.5 * (dof + 1.0)
     slope = dof * 0.5 * (digamma(half_up) - digamma(half) + 1.0 - mean_log - mean_w)
-    curvature = (
-        dof
-        * dof
-        * 0.5
-        * (
-            0.5 * (polygamma(1, half_up) - polygamma(1, half))
-            + 1.0 / dof
-            - (2.0 * mean_w - mean_square) / (dof + 1.0)
-        )
-        + slope
-    )
+    second = 0.5 * (polygamma(1, half_up) - polygamma(1, half)) + 1.0 / dof
+    second -= (2.0 * mean_w - mean_square) / (dof + 1.0)
+    curvature = 0.5 * dof * dof * second + slope
     newton = np.divide(-slope, curvature, out=np.sign(slope), where=curvature < 0.0)
     return np.clip(dof * np.exp(rho * np.clip(newton, -1.0, 1.0)), *_DOF_BOUNDS)
 
@@ -875,7 +866,6 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         >>> bool(abs(shift[0]) < 3.0)
         True
         """
-        quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
         with self._exclusive():
             first = not hasattr(self, "posterior_mean_")
             if not first:
@@ -892,7 +882,7 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
                 self._weight_seen = data["weight"]
                 self.n_batch_iter_ = 1
                 return self
-            with quiet:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 data["priors"] = {n: getattr(self, f"{n}_") for n in _PRIOR_NAMES}
                 data["prior"] = tuple(data["priors"].values())
                 local = _state_at(
@@ -905,25 +895,15 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
                 )
                 seen = getattr(self, "_weight_seen", self.n_samples_seen_)
                 iteration = getattr(self, "n_batch_iter_", 0) + 1
-                rho = min(
-                    float(
-                        svi_step_size(
-                            iteration,
-                            delay=self.learning_offset,
-                            forgetting_rate=self.learning_decay,
-                        )
-                    ),
-                    1.0,
+                # rho_t <= 1: t >= 1 and learning_offset >= 0.
+                rho = float(
+                    svi_step_size(iteration, self.learning_offset, self.learning_decay)
                 )
                 state = _state_at(data, *_svi_step(data, local, rho, scale))
                 # The batch's estimate of the ELBO: its sums scaled by N / W_B.
-                elbo = float(
-                    np.sum(
-                        _feature_elbo(
-                            dict(data, weight=total),
-                            dict(state, log_excess=scale * state["log_excess"]),
-                        )
-                    )
+                elbo = self._elbo(
+                    dict(data, weight=total),
+                    dict(state, log_excess=scale * state["log_excess"]),
                 )
             seen += data["weight"]
             sample_mean = self.sample_mean_
