@@ -349,8 +349,9 @@ def _extrapolate(data, state, first, second):
 # rho = 1 and N = W is exactly one CAVI sweep. A fitted nu (a point estimate)
 # takes a Robbins-Monro step rho times the Newton step on log nu of the batch's
 # ELBO with q(w) optimal given nu (:func:`_dof_step`): the sweep's ECM step
-# would move nu at EM's rate, slow for nu (about 6% of the way per unit of rho,
-# measured on Student-t(4) data), where the Newton step goes all the way.
+# would move nu at EM's rate, slow for nu (measured on Student-t(4) data, with
+# that step stochastic: about 6% of the way per unit of rho), where the Newton
+# step goes all the way.
 
 
 def _normal_step(mean, std, target_mean, target_std, rho):
@@ -815,8 +816,8 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         update that the data would give if they were the batch replicated up
         to ``total_samples``: ``eta <- (1 - rho_t) eta + rho_t eta_hat``, with
         ``rho_t = (learning_offset + t)^-learning_decay``, t = 1, 2, ...
-        (Notes). nu stays fixed: ``degrees_of_freedom_update="fit"`` is
-        refused here (Notes).
+        (Notes). With ``degrees_of_freedom_update="fit"``, each feature's nu
+        takes ``rho_t`` times the Newton step on ``log nu`` (Notes).
 
         The first call (on an unfitted estimator) is ``fit`` on its batch
         with the weights scaled to total ``total_samples`` (the priors left

@@ -450,18 +450,20 @@ def test_partial_fit_weights_and_failures():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
 
 
-def test_partial_fit_on_dask_batches_equals_numpy():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_partial_fit_on_dask_batches_equals_numpy(weighted):
     da = pytest.importorskip("dask.array")
     X = np.hstack([_heavy_tailed(300, seed=14), _heavy_tailed(300, seed=15)])
-    v = np.random.default_rng(16).uniform(0, 2, 300)
+    v = np.random.default_rng(16).uniform(0, 2, 300) if weighted else None
     lazy = VariationalStudentEstimator(total_samples=3000.0)
     eager = VariationalStudentEstimator(total_samples=3000.0)
     for rows in np.array_split(np.arange(300), 3):
+        weights = None if v is None else v[rows]
         lazy.partial_fit(
             da.from_array(X[rows], chunks=(40, 2)),
-            sample_weight=da.from_array(v[rows], chunks=40),
+            sample_weight=None if v is None else da.from_array(weights, chunks=40),
         )
-        eager.partial_fit(X[rows], sample_weight=v[rows])
+        eager.partial_fit(X[rows], sample_weight=weights)
     for name in ["posterior_mean_", "posterior_std_", "posterior_rate_", "elbo_"]:
         assert_allclose(getattr(lazy, name), getattr(eager, name), rtol=1e-10)
 
