@@ -64,6 +64,9 @@ PROPERTIES = frozenset(
         # in units 1e-150 to 1e150 and far from zero (1e9, 1e160)
         "any_scale",
         "independent_features",  # a joint fit == one fit per column
+        # partial_fit over any chunking == fit on the concatenation (exact
+        # streaming; a model whose partial_fit is stochastic VI leaves it out)
+        "partial_fit_is_fit",
     }
 )
 
@@ -637,6 +640,7 @@ def _mixture_entry(id, estimator):
             "affine",
             "any_scale",
             "bound_climbs",
+            "partial_fit_is_fit",  # stochastic VI
         },
         expected_failed_checks={
             "check_sample_weight_equivalence_on_dense_data": (
@@ -671,12 +675,18 @@ def _student_entry(id, estimator):
                 max_iter=100,
                 tol=1e-8,
                 verbose=0,
+                learning_decay=0.7,
+                learning_offset=10.0,
+                total_samples=1e6,
             ),
             "invalid_params": {
                 "max_iter": (0, -1, 2.5, 1.5),
                 "tol": (-1e-3, np.nan),
                 "degrees_of_freedom": (0.0, -1.0, np.nan, "fit"),
                 "degrees_of_freedom_update": ("both", None),
+                "learning_decay": (0.5, 1.5),
+                "learning_offset": (-1.0,),
+                "total_samples": (0.0, -5.0),
             },
             "fitted_attributes": normal.fitted_attributes + ("degrees_of_freedom_",),
             "units": {**normal.units, "degrees_of_freedom_": 0},
@@ -691,6 +701,9 @@ def _student_entry(id, estimator):
             # (1.2e-5 measured on CI's derandomized examples, tol=1e-12).
             "affine_rtol": 1e-4,
             "affine_stop": {"tol": 1e-12, "max_iter": 1000},
+            # partial_fit is stochastic VI (tests/test_student.py compares
+            # its stream with fit).
+            "properties": normal.properties - {"partial_fit_is_fit"},
         }
     )
 
