@@ -24,6 +24,7 @@ import warnings
 from functools import partial
 
 import numpy as np
+from numpy.polynomial.chebyshev import chebint, chebval
 from numpy.polynomial.legendre import leggauss
 from scipy.fft import dct
 from scipy.special import digamma, expit, ndtr, ndtri, polygamma
@@ -790,14 +791,16 @@ def full_exact_interval(weight, data_mean, scatter, prior, prior_dof, level):
 # quadrature of the log joint (not the surrogate), to 1e-6 of the interval's
 # width, from 2 rows to 1e5 and under prior-data conflict.
 
-_SURROGATE_TOLERANCE = 1e-10
+_SURROGATE_TOLERANCE = 1e-11
+# The box's edges are this many nats below the peak of the density (a tail
+# mass of about 1e-13 of the whole left out).
+_BOX_CUTOFF = 30.0
 _START_DEGREE = 8
 _MAX_DEGREE = 256
 _MAX_TRIES = 24
 _BOX_SDS = 15.0
-_R_PANELS = 8
-_T_PANELS = 16
-_PANEL_NODES, _PANEL_WEIGHTS = leggauss(16)
+# The marginal is formed on a Lobatto grid of at least this degree per axis.
+_MARGINAL_DEGREE = 128
 
 
 def _chebyshev_nodes(degree):
@@ -923,6 +926,45 @@ def _data_term(X, sample_weight, params):
     return np.sum(parts, axis=0)
 
 
+def _chebyshev_values(coefficients, axis):
+    """The Chebyshev series along ``axis`` at its Lobatto points (inverse DCT-I)."""
+    halved = coefficients * 0.5
+    ends = [slice(None)] * coefficients.ndim
+    for end in (0, -1):
+        ends[axis] = end
+        halved[tuple(ends)] = coefficients[tuple(ends)]
+    return dct(halved, type=1, axis=axis)
+
+
+def _resampled(coefficients, degree, axis):
+    """The series' values at the Lobatto points of a degree at least its own."""
+    padding = [(0, 0)] * coefficients.ndim
+    padding[axis] = (0, degree + 1 - coefficients.shape[axis])
+    return _chebyshev_values(np.pad(coefficients, padding), axis)
+
+
+def _truncation_errors(chebyshev, log_density, half_dof):
+    """The error in l of dropping the top half of the degrees in t, and in r.
+
+    ``max |l_full - l_truncated| exp(l - peak)`` over the nodes, per axis:
+    the error of the density where it has mass (an error of 0.1 nats where
+    the density is 1e-20 of its peak changes no tail mass). The interpolant
+    converges geometrically, so its own error is far below this (the
+    estimate of Chebfun; Trefethen, Approximation Theory and Approximation
+    Practice, ch. 8).
+    """
+    relevance = np.exp(np.minimum(log_density, 0.0)) * half_dof[:, None, None]
+    errors = []
+    for axis in (1, 2):
+        top = chebyshev.copy()
+        keep = [slice(None)] * 3
+        keep[axis] = slice(0, chebyshev.shape[axis] // 2 + 1)
+        top[tuple(keep)] = 0.0
+        values = _chebyshev_values(_chebyshev_values(top, 1), 2)
+        errors.append((np.abs(values) * relevance).max(axis=(1, 2)))
+    return errors
+
+
 def _student_surrogate(X, sample_weight, box):
     """The Chebyshev coefficients of D for each feature, adapted as the comment says.
 
@@ -954,33 +996,34 @@ def _student_surrogate(X, sample_weight, box):
                 "precision": np.exp(v) / box.dof[active][:, np.newaxis, np.newaxis],
             },
         )
-        factor = half_dof[active][:, np.newaxis, np.newaxis]
+        factor = half_dof[active]
         log_joint = box.log_joint_rest(location[:, :, np.newaxis], v, active) - (
-            factor * data
+            factor[:, np.newaxis, np.newaxis] * data
         )
         log_joint += np.log(slope)[:, :, np.newaxis]
         peak = log_joint.max(axis=(1, 2))
-        low = peak - _LOG_CUTOFF
-        edge_t = np.maximum(log_joint[:, 0].max(axis=1), log_joint[:, -1].max(axis=1))
-        edge_r = np.maximum(
+        low = peak - _BOX_CUTOFF
+        wider_t = np.maximum(log_joint[:, 0].max(axis=1), log_joint[:, -1].max(axis=1))
+        wider_t = wider_t > low
+        wider_r = np.maximum(
             log_joint[:, :, 0].max(axis=1), log_joint[:, :, -1].max(axis=1)
         )
+        wider_r = wider_r > low
+        wider = wider_t | wider_r
         chebyshev = _chebyshev_coefficients(_chebyshev_coefficients(data, 1), 2)
-        magnitude = factor[:, 0, 0] * np.abs(data).max(axis=(1, 2))
-        tolerance = _SURROGATE_TOLERANCE + 64.0 * _EPS * magnitude
-        top_t = factor[:, 0, 0] * np.abs(chebyshev[:, (3 * n_t + 3) // 4 :]).sum(
+        error_t, error_r = _truncation_errors(
+            chebyshev, log_joint - peak[:, np.newaxis, np.newaxis], factor
+        )
+        tolerance = _SURROGATE_TOLERANCE + 64.0 * _EPS * factor * np.abs(data).max(
             axis=(1, 2)
         )
-        top_r = factor[:, 0, 0] * np.abs(chebyshev[:, :, (3 * n_r + 3) // 4 :]).sum(
-            axis=(1, 2)
-        )
-        finer_t = (top_t > tolerance) & (n_t < _MAX_DEGREE)
-        finer_r = (top_r > tolerance) & (n_r < _MAX_DEGREE)
-        wider_t = edge_t > low
-        wider_r = edge_r > low
+        finer_t = ~wider & (error_t > tolerance) & (n_t < _MAX_DEGREE)
+        finer_r = ~wider & (error_r > tolerance) & (n_r < _MAX_DEGREE)
+        finer = finer_t | finer_r
         last = attempt == _MAX_TRIES - 1
-        accept = ~(finer_t | finer_r | wider_t | wider_r) | last
-        if last and not np.all(~(finer_t | finer_r | wider_t | wider_r)):
+        accept = ~(wider | finer) | last
+        short = wider | (np.maximum(error_t, error_r) > tolerance)
+        if np.any(accept & short):
             warnings.warn(
                 "The quadrature of the exact posterior of mu did not reach its "
                 "tolerance for some feature(s): their exact credible intervals may "
@@ -988,88 +1031,91 @@ def _student_surrogate(X, sample_weight, box):
                 RuntimeWarning,
                 stacklevel=4,
             )
-        for position in np.flatnonzero(accept):
-            coefficients[active[position]] = chebyshev[position]
+        for position, feature in enumerate(active):
+            if accept[position]:
+                coefficients[feature] = chebyshev[position]
         peaks[active[accept]] = peak[accept] - np.log(slope).max(axis=1)[accept]
         degree_t[active] = np.where(finer_t, 2 * n_t, n_t)
         degree_r[active] = np.where(finer_r, 2 * n_r, n_r)
-        box.beta[active] += np.where(wider_t, 1.0, 0.0)
-        box.h[active] *= np.where(wider_r, 1.5, 1.0)
+        box.beta[active] += np.where(wider_t, 0.5, 0.0)
+        box.h[active] *= np.where(wider_r, 1.25, 1.0)
         active = active[~accept]
         if not active.size:
             break
     return coefficients, peaks
 
 
-class _StudentMarginal:
-    """The marginal ``f(t)`` of mu for features of one surrogate shape (comment)."""
+def _marginal_series(box, rows, coefficients, peaks):
+    """The Chebyshev series in t of the marginal f(t), for features of one shape.
 
-    def __init__(self, box, rows, coefficients, peaks):
-        self.box, self.rows = box, rows
-        n_r = coefficients.shape[2] - 1
-        self.n_t = coefficients.shape[1] - 1
-        edges = np.linspace(-1.0, 1.0, _R_PANELS + 1)
-        half = 0.5 * np.diff(edges)[:, np.newaxis]
-        self.r = (
-            0.5 * (edges[1:] + edges[:-1])[:, np.newaxis] + half * _PANEL_NODES
-        ).ravel()
-        self.r_weights = (half * _PANEL_WEIGHTS).ravel()
-        # D(t, r) = sum_k T_k(t) E_k(r), E = C T(r)^T: (features, N_t + 1, R).
-        self.in_r = coefficients @ _chebyshev_basis(self.r, n_r).T
-        self.peaks = peaks[:, np.newaxis]
-        self.half_dof = 0.5 * (box.dof[rows] + 1.0)[:, np.newaxis, np.newaxis]
-
-    def __call__(self, t):
-        """``f(t) / exp(peak)`` for t of shape (features, K)."""
-        location, slope = self.box.location(t, self.rows)
-        data = np.matmul(_chebyshev_basis(t, self.n_t), self.in_r)
-        v = self.box.log_precision(location[:, :, np.newaxis], self.r, self.rows)
-        log_joint = self.box.log_joint_rest(location[:, :, np.newaxis], v, self.rows)
-        log_joint -= self.half_dof * data
-        inner = np.exp(log_joint - self.peaks[:, :, np.newaxis]) @ self.r_weights
-        return slope * self.box.h[self.rows][:, np.newaxis] * inner
+    On the Lobatto grid of degree at least _MARGINAL_DEGREE in each axis: D
+    from its series, l, ``exp(l - peak)``, integrated over r by
+    Clenshaw-Curtis (the integrals of the Chebyshev polynomials, ``2/(1 -
+    k**2)`` for even k), times the Jacobian ``mu''(t) h``; then f's own
+    coefficients in t.
+    """
+    degree_t = max(coefficients.shape[1] - 1, _MARGINAL_DEGREE)
+    degree_r = max(coefficients.shape[2] - 1, _MARGINAL_DEGREE)
+    data = _resampled(_resampled(coefficients, degree_t, 1), degree_r, 2)
+    t, r = _chebyshev_nodes(degree_t), _chebyshev_nodes(degree_r)
+    location, slope = box.location(np.broadcast_to(t, (rows.size, t.size)), rows)
+    v = box.log_precision(location[:, :, np.newaxis], r, rows)
+    half_dof = 0.5 * (box.dof[rows] + 1.0)[:, np.newaxis, np.newaxis]
+    log_joint = box.log_joint_rest(location[:, :, np.newaxis], v, rows)
+    log_joint -= half_dof * data + peaks[:, np.newaxis, np.newaxis]
+    order = np.arange(degree_r + 1)
+    with np.errstate(divide="ignore"):
+        moments = np.where(order % 2 == 0, 2.0 / (1.0 - order**2), 0.0)
+    inner = _chebyshev_coefficients(np.exp(log_joint), 2) @ moments
+    values = inner * slope * box.h[rows][:, np.newaxis]
+    return _chebyshev_coefficients(values, 1)
 
 
-def _marginal_tail_bound(marginal, edges, masses, tail, from_left):
-    """The t beyond which (on one side) the marginal holds ``tail`` of its mass."""
-    total = masses.sum(axis=1)
-    share = masses / total[:, np.newaxis]
-    last = share.shape[1] - 1
+def _series_tail_bound(series, tail, from_left):
+    """The t beyond which (on one side) the marginal holds ``tail`` of its mass.
+
+    ``series`` (features, N + 1) are f's Chebyshev coefficients. The mass
+    from the near end, ``F(t) = int_{-1}^t f`` (or ``int_t^1 f`` from the
+    right, formed directly so that small tails keep their digits), is a
+    Chebyshev series too; ``F(t) = tail F(total)`` is bracketed between two
+    Lobatto points and solved by Newton's method safeguarded by bisection.
+    """
+    end = -1.0 if from_left else 1.0
+    sign = 1.0 if from_left else -1.0
+    mass = sign * chebint(series, lbnd=end, axis=1)
+    total = chebval(-end, mass.T, tensor=False)
+    wanted = tail * total
+    grid = _chebyshev_nodes(mass.shape[1] - 1)[::-1]
+    cumulative = chebval(grid, mass.T)  # (features, points), t increasing
     if from_left:
-        cumulative = np.cumsum(share, axis=1)
-        reached = cumulative >= tail
-        panel = np.where(reached.any(axis=1), reached.argmax(axis=1), last)
+        above = cumulative >= wanted[:, np.newaxis]
+        index = np.where(above.any(axis=1), above.argmax(axis=1), grid.size - 1)
+        low, high = grid[np.maximum(index - 1, 0)], grid[index]
     else:
-        cumulative = np.cumsum(share[:, ::-1], axis=1)[:, ::-1]
-        reached = cumulative >= tail
-        panel = np.where(reached.any(axis=1), last - reached[:, ::-1].argmax(axis=1), 0)
-    rows = np.arange(share.shape[0])
-    inside = share[rows, panel]
-    rest = np.clip(tail - (cumulative[rows, panel] - inside), 0.0, inside)
-    direction = 1.0 if from_left else -1.0
-    anchor = edges[panel + (0 if from_left else 1)]
-    length = edges[panel + 1] - edges[panel]
-    # Solve int_0^s f(anchor + direction x) dx / total = rest for s in [0, length].
-    low, high = np.zeros_like(length), length.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.where(inside > 0, length * (rest / inside), 0.0)
+        above = cumulative[:, ::-1] >= wanted[:, np.newaxis]
+        index = (
+            grid.size
+            - 1
+            - np.where(above.any(axis=1), above.argmax(axis=1), grid.size - 1)
+        )
+        low, high = grid[index], grid[np.minimum(index + 1, grid.size - 1)]
+    x = 0.5 * (low + high)
     for _ in range(_MAX_SOLVE_STEPS):
-        x = 0.5 * s[:, np.newaxis] * (1.0 + _PANEL_NODES)
-        values = marginal(anchor[:, np.newaxis] + direction * x)
-        value = 0.5 * s * (values @ _PANEL_WEIGHTS) / total - rest
-        slope = marginal((anchor + direction * s)[:, np.newaxis])[:, 0] / total
+        value = sign * (chebval(x, mass.T, tensor=False) - wanted)
+        slope = chebval(x, series.T, tensor=False)
+        # value increases with x (from the left: F rises; from the right, -G).
         short = value < 0.0
-        low = np.where(short, s, low)
-        high = np.where(short, high, s)
+        low = np.where(short, x, low)
+        high = np.where(short, high, x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            newton = s - value / slope
+            newton = x - value / slope
         bisect = ~((newton >= low) & (newton <= high))
         new = np.where(bisect, 0.5 * (low + high), newton)
-        done = (value == 0.0) | (np.abs(new - s) <= 4.0 * _EPS * (1.0 + length))
-        s = np.where(value == 0.0, s, new)
+        done = (value == 0.0) | (np.abs(new - x) <= 4.0 * _EPS)
+        x = np.where(value == 0.0, x, new)
         if done.all():
             break
-    return anchor + direction * s
+    return x
 
 
 def student_exact_interval(X, sample_weight, fitted, level):
@@ -1097,23 +1143,16 @@ def student_exact_interval(X, sample_weight, fitted, level):
         box = _StudentBox(fitted)
         coefficients, peaks = _student_surrogate(X, sample_weight, box)
         tail = 0.5 * (1.0 - level)
-        edges = np.linspace(-1.0, 1.0, _T_PANELS + 1)
-        half = 0.5 * np.diff(edges)[:, np.newaxis]
-        nodes = 0.5 * (edges[1:] + edges[:-1])[:, np.newaxis] + half * _PANEL_NODES
         n_features = box.mean.shape[0]
         lower, upper = np.empty(n_features), np.empty(n_features)
         shapes = [c.shape for c in coefficients]
         for shape in sorted(set(shapes)):
             group = np.array([j for j in range(n_features) if shapes[j] == shape])
-            marginal = _StudentMarginal(
+            series = _marginal_series(
                 box, group, np.stack([coefficients[j] for j in group]), peaks[group]
             )
-            values = marginal(np.broadcast_to(nodes.ravel(), (group.size, nodes.size)))
-            masses = (values.reshape(group.size, *nodes.shape) @ _PANEL_WEIGHTS) * half[
-                :, 0
-            ]
-            lower[group] = _marginal_tail_bound(marginal, edges, masses, tail, True)
-            upper[group] = _marginal_tail_bound(marginal, edges, masses, tail, False)
+            lower[group] = _series_tail_bound(series, tail, True)
+            upper[group] = _series_tail_bound(series, tail, False)
         lower, upper = np.fmin(lower, upper), np.fmax(lower, upper)
         bounds = []
         for t in (lower, upper):

@@ -213,14 +213,6 @@ def test_fitted_degrees_of_freedom_maximise_the_elbo():
         assert other.elbo_ < fitted.elbo_
 
 
-def test_exact_interval_is_refused_clearly():
-    est = VariationalStudentEstimator().fit(_heavy_tailed(20, seed=5))
-    lower, upper = est.credible_interval(0.9, method="variational")
-    assert lower[0] < est.posterior_mean_[0] < upper[0]
-    with pytest.raises(ValueError, match="method must be 'variational'"):
-        est.credible_interval(0.9, method="exact")
-
-
 def test_no_partial_fit():
     # Every sweep needs every row; see the class Notes.
     assert not hasattr(VariationalStudentEstimator(), "partial_fit")
@@ -433,9 +425,13 @@ def _reference_tail(inner, mode, bound, scale, below):
     return tail / total, inner(bound) / total
 
 
-def _check_exact_interval(est, X, level, values=None, counts=None, rtol=1e-6):
+def _check_exact_interval(
+    est, X, level, values=None, counts=None, weights=None, rtol=1e-6
+):
     """The exact bounds hold (1 - level)/2 each, by the reference, to rtol of the width."""
-    lower, upper = est.credible_interval(level, method="exact", X=X)
+    lower, upper = est.credible_interval(
+        level, method="exact", X=X, sample_weight=weights
+    )
     if values is None:
         values, counts = np.unique(X[:, 0], return_counts=True)
     inner, mode = _reference_density(
@@ -456,8 +452,153 @@ def _check_exact_interval(est, X, level, values=None, counts=None, rtol=1e-6):
     return lower, upper
 
 
-@pytest.mark.parametrize("n", [2, 3, 8, 30, 1000])
+# Measured errors of the bounds, in units of the interval's width: about 1e-8
+# at 2 rows, 1e-10 at 3, 1e-12 at 8 and under conflict, 1e-15 from 30 rows
+# (and which of skvi and the reference holds the 1e-8 at 2 rows is not
+# resolved: both are far inside the issue's 1e-6).
+@pytest.mark.parametrize("n", [2, 3, 8, 30])
 def test_exact_interval_against_quadrature(n):
     X = _heavy_tailed(n, seed=n)
     est = VariationalStudentEstimator(**PRIOR).fit(X)
     _check_exact_interval(est, X, 0.95)
+
+
+def test_exact_interval_check_is_sensitive():
+    """The reference check fails for bounds off by 1e-5 of the width."""
+    X = _heavy_tailed(8, seed=8)
+    est = VariationalStudentEstimator(**PRIOR).fit(X)
+    lower, upper = est.credible_interval(0.95, method="exact", X=X)
+    shift = 1e-5 * (upper - lower)
+
+    class Shifted:
+        def __getattr__(self, name):
+            return getattr(est, name)
+
+        def credible_interval(self, *args, **kwargs):
+            return lower - shift, upper
+
+    with pytest.raises(AssertionError):
+        _check_exact_interval(Shifted(), X, 0.95)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.99])
+def test_exact_interval_weighted_and_other_levels(level):
+    X = _heavy_tailed(6, seed=11)
+    counts = np.array([1, 3, 2, 1, 4, 2])
+    est = VariationalStudentEstimator(**PRIOR).fit(X, sample_weight=counts)
+    lower, upper = _check_exact_interval(est, X, level, X[:, 0], counts, weights=counts)
+    # Integer weights are repeated rows.
+    repeated = np.repeat(X, counts, axis=0)
+    again = VariationalStudentEstimator(**PRIOR).fit(repeated)
+    assert_allclose(
+        again.credible_interval(level, method="exact", X=repeated),
+        (lower, upper),
+        rtol=0,
+        atol=1e-8 * (upper - lower),
+    )
+
+
+def test_exact_interval_spans_both_modes_of_a_conflict():
+    """A tight prior at 0 against 5 rows near 6: two modes, at 2.4 and 5.6."""
+    X = (6.0 + np.array([-0.5, 0.3, 0.1, 0.4, -0.2]))[:, np.newaxis]
+    est = VariationalStudentEstimator(
+        prior_mean=0.0, prior_std=1.0, prior_shape=2.0, prior_rate=1.0
+    ).fit(X)
+    lower, upper = _check_exact_interval(est, X, 0.95)
+    # q sits on the data's mode; the exact interval reaches the prior's.
+    q_lower, _ = est.credible_interval(0.95)
+    assert lower[0] < 2.4 < 5.0 < q_lower[0]
+
+
+def test_exact_interval_many_rows():
+    """1e5 rows (200 values, each 500 times: a cheap reference, a long pass)."""
+    base = 1.0 + 2.0 * np.random.default_rng(0).standard_t(3, size=200)
+    X = np.repeat(base, 500)[:, np.newaxis]
+    est = VariationalStudentEstimator(**PRIOR).fit(X)
+    values, counts = np.unique(base, return_counts=True)
+    _check_exact_interval(est, X, 0.95, values, 500.0 * counts)
+    # q's interval is too narrow even here: 0.85 of the exact width.
+    q_lower, q_upper = est.credible_interval(0.95)
+    exact = np.diff(est.credible_interval(0.95, method="exact", X=X), axis=0)
+    assert 0.8 < (q_upper - q_lower)[0] / exact[0, 0] < 0.9
+
+
+@pytest.mark.parametrize("unit", [1e-150, 1e150])
+def test_exact_interval_at_extreme_scales(unit):
+    """Data and priors in units 1e-150 or 1e150: the same interval, scaled."""
+    X = _heavy_tailed(8, seed=3)
+    prior = dict(PRIOR)
+    base = VariationalStudentEstimator(**prior).fit(X)
+    moved = {
+        "prior_mean": prior["prior_mean"] * unit,
+        "prior_std": prior["prior_std"] * unit,
+        "prior_shape": prior["prior_shape"],
+        "prior_rate": prior["prior_rate"] * unit**2,
+    }
+    est = VariationalStudentEstimator(**moved).fit(X * unit)
+    lower, upper = base.credible_interval(0.95, method="exact", X=X)
+    got = est.credible_interval(0.95, method="exact", X=X * unit)
+    assert np.all(np.isfinite(got))
+    assert_allclose(got[0] / unit, lower, rtol=1e-9)
+    assert_allclose(got[1] / unit, upper, rtol=1e-9)
+
+
+def test_exact_intervals_keep_their_promise():
+    """Coverage over 2,000 samples of 8 rows from a Student-t(4), weak priors.
+
+    Each column of X is one sample (features are independent a posteriori,
+    so one fit gives 2,000 posteriors). The exact 95% intervals cover the
+    true mean (0) at 95%, within 1% (the Monte Carlo sd is
+    sqrt(0.95 * 0.05 / 2000) = 0.49%, so +-1% is about 2 sds); q's cover it
+    about 87% of the time (measured: 86.6%), mean field's shortfall.
+    """
+    X = np.random.default_rng(20).standard_t(4.0, size=(8, 2000))
+    est = VariationalStudentEstimator(
+        prior_mean=0.0, prior_std=100.0, prior_shape=0.01, prior_rate=0.01
+    ).fit(X)
+    lower, upper = est.credible_interval(0.95, method="exact", X=X)
+    covered = np.mean((lower < 0.0) & (0.0 < upper))
+    assert abs(covered - 0.95) < 0.01
+    q_lower, q_upper = est.credible_interval(0.95)
+    q_covered = np.mean((q_lower < 0.0) & (0.0 < q_upper))
+    assert q_covered < 0.92
+
+
+def test_exact_interval_dask_equals_numpy():
+    da = pytest.importorskip("dask.array")
+    X = np.hstack([_heavy_tailed(60, seed=6), _heavy_tailed(60, seed=7)])
+    weights = np.random.default_rng(7).uniform(0, 2, 60)
+    est = VariationalStudentEstimator().fit(X, sample_weight=weights)
+    eager = est.credible_interval(0.9, method="exact", X=X, sample_weight=weights)
+    lazy = est.credible_interval(
+        0.9,
+        method="exact",
+        X=da.from_array(X, chunks=(25, 2)),
+        sample_weight=da.from_array(weights, chunks=25),
+    )
+    assert_allclose(lazy, eager, rtol=1e-12)
+
+
+def test_exact_interval_bad_input():
+    X = _heavy_tailed(20, seed=5)
+    est = VariationalStudentEstimator().fit(X)
+    before = est.credible_interval(0.9, method="exact", X=X)
+    with pytest.raises(ValueError, match="needs the training data"):
+        est.credible_interval(0.9, method="exact")
+    with pytest.raises(ValueError, match="method must be 'exact' or 'variational'"):
+        est.credible_interval(0.9, method="laplace", X=X)
+    for level in (0.0, 1.0, 1.5, np.nan):
+        with pytest.raises(ValueError, match="level"):
+            est.credible_interval(level, method="exact", X=X)
+    with pytest.raises(ValueError, match="features"):
+        est.credible_interval(0.9, method="exact", X=np.hstack([X, X]))
+    bad = X.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.credible_interval(0.9, method="exact", X=bad)
+    with pytest.raises(ValueError, match="data the estimator was fitted on"):
+        est.credible_interval(0.9, method="exact", X=X[:-1])
+    with pytest.raises(ValueError, match="data the estimator was fitted on"):
+        est.credible_interval(0.9, method="exact", X=X, sample_weight=np.full(20, 2.0))
+    # Nothing fitted is lost, and the next call gives the same interval.
+    assert_allclose(est.credible_interval(0.9, method="exact", X=X), before, rtol=0)
