@@ -798,7 +798,7 @@ _BOX_CUTOFF = 30.0
 _START_DEGREE = 8
 _MAX_DEGREE = 256
 _MAX_TRIES = 24
-_BOX_SDS = 15.0
+_BOX_SDS = 10.0
 # The marginal is formed on a Lobatto grid of at least this degree per axis.
 _MARGINAL_DEGREE = 128
 
@@ -850,7 +850,14 @@ class _StudentBox:
         self.core = _BOX_SDS * std / self.sigma
         self.beta = np.zeros_like(self.core)
         self.v0 = digamma(shape) - np.log(shape)
-        self.h = _BOX_SDS * np.sqrt(polygamma(1, shape))
+        # The box's reach below and above v0 in v (widened side by side).
+        self.below = _BOX_SDS * np.sqrt(polygamma(1, shape))
+        self.above = self.below.copy()
+
+    @property
+    def h(self):
+        """Half the box's height in v: the Jacobian of r -> v."""
+        return 0.5 * (self.below + self.above)
 
     def location(self, t, rows=slice(None)):
         """``mu'(t)`` and ``d mu'/dt`` for features ``rows`` (t: (features, ...))."""
@@ -867,7 +874,8 @@ class _StudentBox:
         """``v = v0 - log1p(mu'**2) + h r``; location (f, T, 1), r (R,)."""
         v0 = self.v0[rows][:, np.newaxis, np.newaxis]
         h = self.h[rows][:, np.newaxis, np.newaxis]
-        return v0 - np.log1p(location * location) + h * r
+        middle = 0.5 * (self.above - self.below)[rows][:, np.newaxis, np.newaxis]
+        return v0 + middle - np.log1p(location * location) + h * r
 
     def log_joint_rest(self, location, v, rows=slice(None)):
         """l less its data term: the prior on mu and the tau terms (comment)."""
@@ -944,7 +952,7 @@ def _resampled(coefficients, degree, axis):
 
 
 def _truncation_errors(chebyshev, log_density, half_dof):
-    """The error in l of dropping the top half of the degrees in t, and in r.
+    """The error in l of dropping the top eighth of the degrees in t, and in r.
 
     ``max |l_full - l_truncated| exp(l - peak)`` over the nodes, per axis:
     the error of the density where it has mass (an error of 0.1 nats where
@@ -958,7 +966,7 @@ def _truncation_errors(chebyshev, log_density, half_dof):
     for axis in (1, 2):
         top = chebyshev.copy()
         keep = [slice(None)] * 3
-        keep[axis] = slice(0, chebyshev.shape[axis] // 2 + 1)
+        keep[axis] = slice(0, (7 * chebyshev.shape[axis]) // 8)
         top[tuple(keep)] = 0.0
         values = _chebyshev_values(_chebyshev_values(top, 1), 2)
         errors.append((np.abs(values) * relevance).max(axis=(1, 2)))
@@ -1005,11 +1013,28 @@ def _student_surrogate(X, sample_weight, box):
         low = peak - _BOX_CUTOFF
         wider_t = np.maximum(log_joint[:, 0].max(axis=1), log_joint[:, -1].max(axis=1))
         wider_t = wider_t > low
-        wider_r = np.maximum(
-            log_joint[:, :, 0].max(axis=1), log_joint[:, :, -1].max(axis=1)
-        )
-        wider_r = wider_r > low
+        # r's nodes run from 1 (the top of the box in v) to -1.
+        wider_above = log_joint[:, :, 0].max(axis=1) > low
+        wider_below = log_joint[:, :, -1].max(axis=1) > low
+        wider_r = wider_above | wider_below
         wider = wider_t | wider_r
+        shrunk = np.zeros(active.size, dtype=bool)
+        if attempt == 0:
+            # Fit the box in v to the density at the first try (it falls
+            # faster above v0 than below): each side ends a node beyond the
+            # last above the cutoff, where that saves a fifth or more.
+            above_cutoff = (log_joint > low[:, np.newaxis, np.newaxis]).any(axis=1)
+            top = np.clip(above_cutoff.argmax(axis=1) - 1, 0, None)
+            bottom = np.clip(n_r + 1 - above_cutoff[:, ::-1].argmax(axis=1), None, n_r)
+            middle = 0.5 * (box.above - box.below)[active]
+            half = box.h[active]
+            above = np.maximum(middle + half * r[top], 0.1 * box.above[active])
+            below = np.maximum(-(middle + half * r[bottom]), 0.1 * box.below[active])
+            shrink_above = ~wider_above & (above < 0.8 * box.above[active])
+            shrink_below = ~wider_below & (below < 0.8 * box.below[active])
+            box.above[active] = np.where(shrink_above, above, box.above[active])
+            box.below[active] = np.where(shrink_below, below, box.below[active])
+            shrunk = shrink_above | shrink_below
         chebyshev = _chebyshev_coefficients(_chebyshev_coefficients(data, 1), 2)
         error_t, error_r = _truncation_errors(
             chebyshev, log_joint - peak[:, np.newaxis, np.newaxis], factor
@@ -1021,7 +1046,7 @@ def _student_surrogate(X, sample_weight, box):
         finer_r = ~wider & (error_r > tolerance) & (n_r < _MAX_DEGREE)
         finer = finer_t | finer_r
         last = attempt == _MAX_TRIES - 1
-        accept = ~(wider | finer) | last
+        accept = ~(wider | finer | shrunk) | last
         short = wider | (np.maximum(error_t, error_r) > tolerance)
         if np.any(accept & short):
             warnings.warn(
@@ -1038,7 +1063,8 @@ def _student_surrogate(X, sample_weight, box):
         degree_t[active] = np.where(finer_t, 2 * n_t, n_t)
         degree_r[active] = np.where(finer_r, 2 * n_r, n_r)
         box.beta[active] += np.where(wider_t, 0.5, 0.0)
-        box.h[active] *= np.where(wider_r, 1.25, 1.0)
+        box.above[active] *= np.where(wider_above, 1.25, 1.0)
+        box.below[active] *= np.where(wider_below, 1.25, 1.0)
         active = active[~accept]
         if not active.size:
             break
