@@ -882,8 +882,8 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
         if not same:
             raise ValueError(
                 "X (and sample_weight) must be the data the estimator was fitted "
-                f"on: method='exact' conditions on them. Got a total weight of "
-                f"{weight:g} and means differing from the fit's (total weight "
-                f"{self.n_samples_seen_:g})."
+                "on: method='exact' conditions on them. Got a total weight of "
+                f"{float(weight):g} and means differing from the fit's (total "
+                f"weight {float(self.n_samples_seen_):g})."
             )
         return X, sample_weight

@@ -494,7 +494,7 @@ def test_exact_interval_weighted_and_other_levels(level):
         again.credible_interval(level, method="exact", X=repeated),
         (lower, upper),
         rtol=0,
-        atol=1e-8 * (upper - lower),
+        atol=1e-8 * float(upper[0] - lower[0]),
     )
 
 
@@ -507,7 +507,7 @@ def test_exact_interval_spans_both_modes_of_a_conflict():
     lower, upper = _check_exact_interval(est, X, 0.95)
     # q sits on the data's mode; the exact interval reaches the prior's.
     q_lower, _ = est.credible_interval(0.95)
-    assert lower[0] < 2.4 < 5.0 < q_lower[0]
+    assert lower[0] < 2.4 < 4.0 < q_lower[0]
 
 
 def test_exact_interval_many_rows():
@@ -549,8 +549,10 @@ def test_exact_intervals_keep_their_promise():
     Each column of X is one sample (features are independent a posteriori,
     so one fit gives 2,000 posteriors). The exact 95% intervals cover the
     true mean (0) at 95%, within 1% (the Monte Carlo sd is
-    sqrt(0.95 * 0.05 / 2000) = 0.49%, so +-1% is about 2 sds); q's cover it
-    about 87% of the time (measured: 86.6%), mean field's shortfall.
+    sqrt(0.95 * 0.05 / 2000) = 0.49%, so +-1% is about 2 sds; measured:
+    95.35%); q's fall short, mean field's understated sd (measured: 89%).
+    The slowest of these tests (about 15 s on 2 cores): few rows under
+    vague priors need the interpolant's largest degrees.
     """
     X = np.random.default_rng(20).standard_t(4.0, size=(8, 2000))
     est = VariationalStudentEstimator(
