@@ -602,7 +602,6 @@ BAD_INPUTS = [
         ["fit", "--robust", "--degrees-of-freedom", "0"],
         ["--degrees-of-freedom", "> 0"],
     ),
-    ("diagnose with --robust", None, ["fit", "--robust", "--diagnose"], ["--robust"]),
     ("level 1", None, ["fit", "--level", "1"], ["--level", "between 0 and 1"]),
     ("chunk-rows not int", None, ["fit", "--chunk-rows", "1.5"], ["--chunk-rows"]),
     (

@@ -274,7 +274,9 @@ def test_cli_robust_is_the_student_fit(capsys, spend_csv):
     assert result["degrees_of_freedom"] == 3.0
     assert result["degrees_of_freedom_fitted"] is False
     assert [c["degrees_of_freedom"] for c in result["columns"]] == [3.0, 3.0]
-    lower, upper = est.credible_interval(0.95)
+    # The exact interval, labelled; --diagnose adds q's beside it.
+    assert result["credible_interval_method"] == "exact"
+    lower, upper = est.credible_interval(0.95, method="exact", X=X)
     for j, column in enumerate(result["columns"]):
         assert column["posterior_mean"] == pytest.approx(est.posterior_mean_[j])
         assert column["posterior_std"] == pytest.approx(est.posterior_std_[j])
@@ -282,6 +284,30 @@ def test_cli_robust_is_the_student_fit(capsys, spend_csv):
         assert column["credible_interval"] == pytest.approx([lower[j], upper[j]])
     assert result["elbo"] == pytest.approx(est.elbo_, rel=1e-12)
     assert result["rows_read"] == 500
+    status, out, err = _run(
+        capsys,
+        "fit",
+        path,
+        "--robust",
+        "--degrees-of-freedom",
+        3,
+        "--json",
+        "--diagnose",
+    )
+    assert status == 0, err
+    diagnosed = json.loads(out)
+    q_lower, q_upper = est.credible_interval(0.95)
+    for j, column in enumerate(diagnosed["columns"]):
+        assert column["credible_interval"] == pytest.approx([lower[j], upper[j]])
+        assert column["variational_interval"] == pytest.approx([q_lower[j], q_upper[j]])
+        # q's is the narrower.
+        assert np.diff(column["variational_interval"]) < np.diff(
+            column["credible_interval"]
+        )
+    status, out, _ = _run(capsys, "fit", path, "--robust", "--diagnose")
+    assert status == 0
+    assert "95% credible interval (exact)" in out
+    assert "95% interval of q" in out
     # Without --robust: the Normal model, whose mean the outliers move.
     status, out, _ = _run(capsys, "fit", path, "--json")
     normal = json.loads(out)
@@ -428,7 +454,7 @@ def _reference_tail(inner, mode, bound, scale, below):
 def _check_exact_interval(
     est, X, level, values=None, counts=None, weights=None, rtol=1e-6
 ):
-    """The exact bounds hold (1 - level)/2 each, by the reference, to rtol of the width."""
+    """The bounds hold (1 - level)/2 each by the reference, to rtol of the width."""
     lower, upper = est.credible_interval(
         level, method="exact", X=X, sample_weight=weights
     )

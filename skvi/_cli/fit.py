@@ -44,8 +44,9 @@ columns), to show a real result at once.
 
 With --robust, the noise is Student-t with --degrees-of-freedom NU (default 4)
 instead of Normal (VariationalStudentEstimator, the same priors): a few gross
-outliers then barely move the posterior mean; its interval is q(mu)'s, and a
-column nu shows the degrees of freedom (fitted per column with
+outliers then barely move the posterior mean; its interval is again the exact
+posterior's (a 2-D quadrature over mu and tau, a few more passes over the rows),
+and a column nu shows the degrees of freedom (fitted per column with
 --fit-degrees-of-freedom). Each of its iterations passes
 over every row, so --robust holds the columns fitted in memory (8 bytes a
 value) instead of merging chunks.
@@ -197,7 +198,7 @@ def add_parser(commands):
         "(skvi.diagnostics.exact_posterior, no second pass over the file): "
         "the exact sd of mu, the sd ratio (q over exact, below 1 when q is too "
         "narrow), KL(q || exact) in nats, and q's credible interval beside the "
-        "exact one",
+        "exact one (with --robust: q's credible interval only)",
     )
     fit.add_argument(
         "--plot",
@@ -243,8 +244,9 @@ def fit_whole(source, estimator):
     if source.rows_read == 0:
         where = source.path or "the data"
         raise CommandLineError(f"{where} has a header row but no data rows")
+    source.data = np.concatenate(chunks)
     try:
-        estimator.fit(np.concatenate(chunks))
+        estimator.fit(source.data)
     except ValueError as exc:
         raise CommandLineError(str(exc)) from None
     return estimator
@@ -280,11 +282,6 @@ def run(args):
     from . import plot, priors, read, report
 
     estimator_class, extra, read_into = _model(args)
-    if args.robust and args.diagnose:
-        raise CommandLineError(
-            "--diagnose compares with the Normal model's exact posterior; it does "
-            "not apply to --robust"
-        )
     options = _estimator_options(args)
     check_estimator_options(estimator_class, {**options, **extra}, "skvi fit")
     if args.plot:

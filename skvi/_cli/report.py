@@ -107,10 +107,16 @@ def result(source, estimator, used, chosen, args):
     """
     # The exact central interval of p(mu | X): it holds the level it promises,
     # where q(mu)'s is too narrow with few rows (--diagnose adds q's). The
-    # Student-t model (--robust) has q(mu)'s only.
+    # Student-t model (--robust) needs the rows again for it (no statistics
+    # summarise its likelihood): those the fit kept.
     robust = hasattr(estimator, "degrees_of_freedom_")
-    method = "variational" if robust else "exact"
-    lower, upper = estimator.credible_interval(args.level, method=method)
+    method = "exact"
+    if robust:
+        lower, upper = estimator.credible_interval(
+            args.level, method=method, X=source.data
+        )
+    else:
+        lower, upper = estimator.credible_interval(args.level, method=method)
     columns = [
         {
             "name": name,
@@ -162,10 +168,20 @@ def result(source, estimator, used, chosen, args):
 
 
 def _add_diagnosis(estimator, result, level):
-    """The exact posterior's sd of mu, q's sd ratio, KL(q || exact) and q's interval."""
+    """The exact posterior's sd of mu, q's sd ratio, KL(q || exact) and q's interval.
+
+    The Student-t model (--robust) gets q's interval only: its exact sd and
+    KL have no closed form to read off the fitted estimator.
+    """
     import warnings
 
     from ..diagnostics import exact_posterior
+
+    if hasattr(estimator, "degrees_of_freedom_"):
+        lower, upper = estimator.credible_interval(level, method="variational")
+        for j, column in enumerate(result["columns"]):
+            column["variational_interval"] = [float(lower[j]), float(upper[j])]
+        return
 
     with warnings.catch_warnings(record=True) as caught:
         # Its warnings become notes (stderr is for errors only).
@@ -289,19 +305,22 @@ def format_table(result):
                 else []
             )
             + (
-                [
-                    _or_na(column["std_ratio"], ".3f"),
-                    _or_na(column["kl"], ".2g"),
-                    *(
-                        format_number(bound, places)
-                        for bound in column["variational_interval"]
-                    ),
-                ]
+                [_or_na(column["std_ratio"], ".3f"), _or_na(column["kl"], ".2g")]
                 if "std_ratio" in column
                 else []
             )
+            + (
+                [
+                    format_number(bound, places)
+                    for bound in column["variational_interval"]
+                ]
+                if "variational_interval" in column
+                else []
+            )
         )
-    diagnosed = "std_ratio" in result["columns"][0]
+    first = result["columns"][0]
+    compared = "std_ratio" in first
+    diagnosed = "variational_interval" in first
     level = format_level(result["credible_level"])
     table = [
         [
@@ -313,17 +332,15 @@ def format_table(result):
             "noise sd",
         ]
         + (["nu"] if result["model"] == "student-t" else [])
-        + (
-            ["sd / exact sd", "KL(q||exact)", f"{level} interval of q"]
-            if diagnosed
-            else []
-        )
+        + (["sd / exact sd", "KL(q||exact)"] if compared else [])
+        + ([f"{level} interval of q"] if diagnosed else [])
     ]
-    # --robust (a column nu) and --diagnose (three columns) never meet.
+    # q's interval, when shown, is the last two cells of each row.
+    last = len(rows[0]) - 2
     for name, data_mean, mean, lower, upper, std, noise, *more in rows:
         interval = _interval_cell(lower, upper, rows, 3)
         if diagnosed:
-            more = more[:2] + [_interval_cell(*more[2:], rows, 9)]
+            more = more[:-2] + [_interval_cell(*more[-2:], rows, last)]
         table.append([name, data_mean, mean, interval, std, noise, *more])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [f"Data: {result['data']}", *result["prior_description"]]
@@ -339,7 +356,9 @@ def format_table(result):
         cells = [row[0].ljust(widths[0])]
         for i in range(1, len(row)):
             # Intervals have one width already; centre them under their title.
-            align = str.center if i in (3, 8) else str.rjust
+            align = (
+                str.center if i == 3 or (diagnosed and i == len(row) - 1) else str.rjust
+            )
             cells.append(align(row[i], widths[i]))
         lines.append("  ".join(cells).rstrip())
     if result["converged"]:
