@@ -576,7 +576,7 @@ def test_exact_intervals_keep_their_promise():
     so one fit gives 2,000 posteriors). The exact 95% intervals cover the
     true mean (0) at 95%, within 1% (the Monte Carlo sd is
     sqrt(0.95 * 0.05 / 2000) = 0.49%, so +-1% is about 2 sds; measured:
-    95.35%); q's fall short, mean field's understated sd (measured: 89%).
+    95.35%); q's fall short, mean field's understated sd (measured: 87.85%).
     The slowest of these tests (about 15 s on 2 cores): few rows under
     vague priors need the interpolant's largest degrees.
     """
