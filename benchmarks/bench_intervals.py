@@ -16,6 +16,14 @@ its ratios, under the same load, to ``fit`` on the data (one pass over 8 or
 ``skvi.diagnostics.exact_posterior`` (adaptive quadrature, a Python loop over
 columns). Each repeat times the cases back to back, so a ratio compares
 timings taken under the same load.
+
+The Student-t model (VariationalStudentEstimator) has no statistics to
+keep: its exact interval (``method="exact", X=X``) passes over the rows to
+build an interpolant of its likelihood (one pass per try, all nodes at
+once), so its cost grows with the rows. Its table (``--student-rows``, a few
+columns of Student-t(4) data under the default priors) shows the time of
+the exact interval and its ratio to the fit's own time on the same data,
+timed back to back.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -32,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from skvi import VariationalNormalEstimator  # noqa: E402
+from skvi import VariationalNormalEstimator, VariationalStudentEstimator  # noqa: E402
 from skvi.diagnostics import exact_posterior  # noqa: E402
 
 MIN_TIMING = 0.05  # seconds
@@ -167,6 +175,38 @@ def full_table(args, rng):
             )
 
 
+def student_table(args, rng):
+    header = (
+        f"{'Student-t, rows':>15s} {'columns':>7s} {'exact s':>9s} {'fit s':>9s} "
+        f"{'exact / fit':>11s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for rows in args.student_rows:
+        columns = args.student_columns
+        X = 3.0 + 2.0 * rng.standard_t(4.0, size=(rows, columns))
+        est = VariationalStudentEstimator().fit(X)
+        cases = {
+            "exact": partial(est.credible_interval, 0.95, method="exact", X=X),
+            "fit": partial(VariationalStudentEstimator().fit, X),
+        }
+        # Large data: one call per timing, fewer repeats.
+        repeats = args.repeats if rows <= 100_000 else max(1, args.repeats // 2)
+        times = {case: [] for case in cases}
+        for _ in range(repeats):
+            for case, function in cases.items():
+                start = time.perf_counter()
+                function()
+                times[case].append(time.perf_counter() - start)
+        ratio = statistics.median(
+            e / f for e, f in zip(times["exact"], times["fit"], strict=True)
+        )
+        print(
+            f"{rows:15,d} {columns:7d} {statistics.median(times['exact']):9.3f} "
+            f"{statistics.median(times['fit']):9.3f} {ratio:11.2f}"
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -174,6 +214,17 @@ def main(argv=None):
     )
     parser.add_argument("--full-columns", type=int, nargs="+", default=[2, 10, 50])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--student-rows",
+        type=int,
+        nargs="+",
+        default=[1_000, 100_000, 1_000_000],
+        help="rows of the Student-t table (e.g. add 10000000: about 1 GiB)",
+    )
+    parser.add_argument("--student-columns", type=int, default=3)
+    parser.add_argument(
+        "--only-student", action="store_true", help="the Student-t table only"
+    )
     args = parser.parse_args(argv)
     print(
         f"Python {platform.python_version()}, numpy {np.__version__}, "
@@ -181,9 +232,12 @@ def main(argv=None):
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     rng = np.random.default_rng(0)
-    diagonal_table(args, rng)
-    print()
-    full_table(args, rng)
+    if not args.only_student:
+        diagonal_table(args, rng)
+        print()
+        full_table(args, rng)
+        print()
+    student_table(args, rng)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _blocks
 from ._base import VariationalEstimator
+from ._exact import student_exact_interval
 from ._expectations import LOG_2PI, gamma_expectations
 from ._mixture import VariationalGaussianMixture
 from ._natural import svi_step_size
@@ -1035,33 +1036,163 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
             check_random_state(random_state),
         )
 
-    def credible_interval(self, level=0.95, method="variational"):
-        """Central credible interval of each feature's location under q(mu).
+    def credible_interval(
+        self, level=0.95, method="variational", *, X=None, sample_weight=None
+    ):
+        """Central credible interval of each feature's location ``mu``.
 
         Parameters
         ----------
         level : float, default=0.95
             Posterior probability inside the interval, strictly between 0 and 1.
 
-        method : {"variational"}, default="variational"
-            ``"variational"``: the interval of q(mu). (``"exact"``, the
-            quadrature of the Normal estimator, is not available for this
-            model yet.)
+        method : {"variational", "exact"}, default="variational"
+            ``"variational"``: the central interval of q(mu),
+            ``posterior_mean_ +- z posterior_std_`` with ``z`` the standard
+            Normal quantile. ``"exact"``: the central interval of the exact
+            marginal posterior ``p(mu_j | X)`` under the estimator's priors and
+            ``degrees_of_freedom_``, whose tails each hold ``(1 - level) / 2``;
+            it needs the training data, ``X``.
+
+        X : array-like, pandas DataFrame or dask collection of shape \
+                (n_samples, n_features), default=None
+            With ``method="exact"``: the data the estimator was fitted on
+            (checked against the fitted ``n_samples_seen_`` and
+            ``sample_mean_``). Unused by ``"variational"``.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            With ``method="exact"``: the weights of the fit, if any.
 
         Returns
         -------
         lower, upper : ndarray of shape (n_features,)
+            Bounds of the interval.
+
+        Notes
+        -----
+        Why the default is q(mu)'s interval here, unlike
+        :meth:`VariationalNormalEstimator.credible_interval
+        <skvi.VariationalNormalEstimator.credible_interval>`, whose default
+        is the exact one: the Normal model's exact posterior depends on the
+        data only through statistics the fitted estimator keeps, so its
+        exact interval costs nothing and needs nothing; the Student-t
+        model has no such statistics (each row's weight depends on ``mu``
+        and ``tau``), so its exact interval needs the training data again
+        and a few passes over it, and the fitted estimator keeps only its
+        parameters, as scikit-learn's do. A method that asks for the data
+        is one the caller asks for explicitly. But prefer it where it
+        matters: mean field understates the spread of ``mu`` (q's interval
+        is 0.72-0.85 of the exact one's width from 2 rows to 1e5, the
+        factorisation of ``mu`` from ``tau`` and the weights), so q's 95%
+        interval covers the true mean less often than 95%; over 2,000
+        samples of 8 rows from a Student-t(4) under weak priors, the exact
+        intervals cover it 95.35% of the time (the Monte Carlo sd is 0.49%)
+        and q's 87.85% (tests/test_student.py). The two differ most
+        with few rows, and where the data conflict with the prior on ``mu``
+        (the exact posterior can then have two modes). ``skvi fit --robust``
+        reports the exact interval.
+
+        How it is computed (the maths is in ``skvi/_exact.py``): integrating
+        each ``w_i`` out gives ``x_i | mu, tau ~ Student-t(nu, mu, 1/tau)``,
+        and ``p(mu | X)`` is a 2-D integral over ``(mu, log tau)`` with no
+        sufficient statistics. Its data term is evaluated at the nodes of a
+        tensor Chebyshev interpolant on a box adapted to the posterior
+        (centred on q, widened until its edges are 30 nats below the peak,
+        its degrees doubled until the density is right to about 1e-11 of its
+        peak), each try one pass over X in row blocks evaluating every node;
+        the rest (the integral over ``tau``, the CDF of ``mu``, the root
+        find for each bound) uses the interpolant only. With many rows one
+        or two passes of 81 or 289 nodes suffice (about 1.7-1.8 times the
+        fit's own time at 1e5 and 1e6 rows; benchmarks/bench_intervals.py);
+        with few rows the degrees grow, but the passes are short. The bounds
+        agree with an independent nested quadrature to 1e-10 of the
+        interval's width or better, from 2 rows to 1e5, under prior-data
+        conflict and at scales 1e-150 and 1e150 (tests/test_student.py).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvi import VariationalStudentEstimator
+        >>> X = np.random.default_rng(0).standard_t(4, size=(8, 1)) + 10.0
+        >>> est = VariationalStudentEstimator(
+        ...     prior_mean=0.0, prior_std=100.0, prior_shape=1.0, prior_rate=1.0
+        ... ).fit(X)
+        >>> lower, upper = est.credible_interval(0.95, method="exact", X=X)
+        >>> q_lower, q_upper = est.credible_interval(0.95)
+        >>> bool(upper[0] - lower[0] > q_upper[0] - q_lower[0])  # q is too narrow
+        True
         """
         check_is_fitted(self)
         level = check_probability(level)
-        if method != "variational":
+        if method not in ("variational", "exact"):
             raise ValueError(
-                f"method must be 'variational' for {type(self).__name__} (exact "
-                f"intervals are not implemented for this model yet); got {method!r}."
+                f"method must be 'exact' or 'variational'; got {method!r}."
             )
-        z = stats.norm.isf(0.5 * (1.0 - level))
-        half_width = z * self.posterior_std_
-        return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
+        if method == "variational":
+            z = stats.norm.isf(0.5 * (1.0 - level))
+            half_width = z * self.posterior_std_
+            return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
+        if X is None:
+            raise ValueError(
+                f"method='exact' needs the training data: "
+                f"{type(self).__name__}.credible_interval(level, method='exact', "
+                "X=X) (and sample_weight=, if the fit had weights). The Student-t "
+                "model's exact posterior has no sufficient statistics to keep."
+            )
+        X, sample_weight = self._check_training_data(X, sample_weight)
+        prior = tuple(
+            np.broadcast_to(
+                getattr(self, f"{name}_"), self.posterior_mean_.shape
+            ).astype(np.float64)
+            for name in _PRIOR_NAMES
+        )
+        return student_exact_interval(
+            X,
+            sample_weight,
+            (
+                self.posterior_mean_,
+                self.posterior_std_,
+                self.posterior_shape_,
+                self.posterior_rate_,
+                np.asarray(self.degrees_of_freedom_, dtype=np.float64),
+                prior,
+                np.float64(self.n_samples_seen_),
+            ),
+            level,
+        )
+
+    def _check_training_data(self, X, sample_weight):
+        """X and its weights, checked, and checked to be the training data.
+
+        The exact posterior conditions on the data of the fit: X with
+        another number of rows, total weight or mean would give the
+        posterior of other data under priors resolved from the fit's, a
+        silently wrong answer, so it is refused. The check is the fit's own
+        pass (the same total weight and weighted mean, to rounding).
+        """
+        name = type(self).__name__
+        X, sample_weight = check_data(self, X, sample_weight, reset=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if is_dask_collection(X):
+                from ._dask import dask_moments_about
+
+                moments = dask_moments_about(X, sample_weight, estimator_name=name)
+            else:
+                moments = weighted_moments_about(X, sample_weight, estimator_name=name)
+        weight, reference, offset, sum_of_squares = moments
+        spread = np.sqrt(sum_of_squares / max(weight, 1.0))
+        same = abs(weight - self.n_samples_seen_) <= 1e-12 * weight and np.all(
+            np.abs(reference + offset - self.sample_mean_)
+            <= 1e-9 * (spread + np.abs(self.sample_mean_))
+        )
+        if not same:
+            raise ValueError(
+                "X (and sample_weight) must be the data the estimator was fitted "
+                "on: method='exact' conditions on them. Got a total weight of "
+                f"{float(weight):g} and means differing from the fit's (total "
+                f"weight {float(self.n_samples_seen_):g})."
+            )
+        return X, sample_weight
 
     # The protocol of skvi.diagnostics (skvi/diagnostics/_protocol.py): what
     # its algorithms ask of this model, answered here where its maths lives.

@@ -946,7 +946,12 @@ def test_robust_diagnose_adds_psis_khat(capsys, tmp_path):
     assert result["notes"] == []
     _, out, _ = run(capsys, "fit", path, "--robust", "--diagnose")
     header = next(line for line in out.splitlines() if line.startswith("column"))
-    assert header.split()[-8:] == "nu k-hat PSIS reading sd / PSIS sd".split()
+    # nu, PSIS's three columns, then q's interval beside the exact one.
+    expected = "nu k-hat PSIS reading sd / PSIS sd 95% interval of q".split()
+    assert header.split()[-12:] == expected
+    for j, column in enumerate(result["columns"]):
+        lower, upper = column["variational_interval"]
+        assert lower < column["posterior_mean"] < upper
     options = ["--robust", "--diagnose", "--degrees-of-freedom", "0.05"]
     status, out, err = run(capsys, "fit", path, *options, "--json")
     assert status == 0 and err == ""

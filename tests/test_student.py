@@ -214,14 +214,6 @@ def test_fitted_degrees_of_freedom_maximise_the_elbo():
         assert other.elbo_ < fitted.elbo_
 
 
-def test_exact_interval_is_refused_clearly():
-    est = VariationalStudentEstimator().fit(_heavy_tailed(20, seed=5))
-    lower, upper = est.credible_interval(0.9, method="variational")
-    assert lower[0] < est.posterior_mean_[0] < upper[0]
-    with pytest.raises(ValueError, match="method must be 'variational'"):
-        est.credible_interval(0.9, method="exact")
-
-
 def test_dask_fit_equals_numpy_fit():
     da = pytest.importorskip("dask.array")
     X = _heavy_tailed(300, seed=6)
@@ -503,7 +495,9 @@ def test_cli_robust_is_the_student_fit(capsys, spend_csv):
     assert result["degrees_of_freedom"] == 3.0
     assert result["degrees_of_freedom_fitted"] is False
     assert [c["degrees_of_freedom"] for c in result["columns"]] == [3.0, 3.0]
-    lower, upper = est.credible_interval(0.95)
+    # The exact interval, labelled; --diagnose adds q's beside it.
+    assert result["credible_interval_method"] == "exact"
+    lower, upper = est.credible_interval(0.95, method="exact", X=X)
     for j, column in enumerate(result["columns"]):
         assert column["posterior_mean"] == pytest.approx(est.posterior_mean_[j])
         assert column["posterior_std"] == pytest.approx(est.posterior_std_[j])
@@ -511,6 +505,30 @@ def test_cli_robust_is_the_student_fit(capsys, spend_csv):
         assert column["credible_interval"] == pytest.approx([lower[j], upper[j]])
     assert result["elbo"] == pytest.approx(est.elbo_, rel=1e-12)
     assert result["rows_read"] == 500
+    status, out, err = _run(
+        capsys,
+        "fit",
+        path,
+        "--robust",
+        "--degrees-of-freedom",
+        3,
+        "--json",
+        "--diagnose",
+    )
+    assert status == 0, err
+    diagnosed = json.loads(out)
+    q_lower, q_upper = est.credible_interval(0.95)
+    for j, column in enumerate(diagnosed["columns"]):
+        assert column["credible_interval"] == pytest.approx([lower[j], upper[j]])
+        assert column["variational_interval"] == pytest.approx([q_lower[j], q_upper[j]])
+        # q's is the narrower.
+        assert np.diff(column["variational_interval"]) < np.diff(
+            column["credible_interval"]
+        )
+    status, out, _ = _run(capsys, "fit", path, "--robust", "--diagnose")
+    assert status == 0
+    assert "95% credible interval (exact)" in out
+    assert "95% interval of q" in out
     # Without --robust: the Normal model, whose mean the outliers move.
     status, out, _ = _run(capsys, "fit", path, "--json")
     normal = json.loads(out)
@@ -565,3 +583,271 @@ def test_cli_robust_defaults_are_the_estimators():
 
     params = VariationalStudentEstimator().get_params()
     assert {name: params[name] for name in ROBUST_DEFAULTS} == ROBUST_DEFAULTS
+
+
+# --------------------------------------------------------------------------
+# credible_interval(method="exact") against an independent quadrature
+
+
+def _reference_density(values, counts, nu, m0, s0, a0, b0):
+    """The unnormalised density of mu, ``int p(mu, v, X) dv``, and its mode.
+
+    ``p(mu, v, X)`` with ``v = log tau``: the Normal prior on mu, the Gamma
+    prior on tau (times its Jacobian ``tau``) and a Student-t factor per
+    distinct value (``counts`` of it), in the original units. For each mu,
+    v's conditional is log-concave: its mode by Newton's method, then the
+    trapezoid rule on 481 points a third of its width apart (geometrically
+    accurate for a smooth integrand negligible at the ends). None of skvi's
+    surrogate, box or units.
+    """
+    from scipy import optimize
+
+    half = 0.5 * (nu + 1.0)
+    total = counts.sum()
+
+    def log_joint(mu, v):
+        # mu, v: arrays broadcasting to (..., 1) against the values.
+        scaled = np.exp(v) * (values - mu) ** 2 / nu
+        return (
+            -0.5 * ((mu[..., 0] - m0) / s0) ** 2
+            + (a0 + 0.5 * total) * v[..., 0]
+            - b0 * np.exp(v[..., 0])
+            - half * (np.log1p(scaled) @ counts)
+        )
+
+    def conditional(mu):
+        mu = mu[:, np.newaxis]
+        squared = (values - mu) ** 2
+        v = -np.log(squared @ counts / total + b0)[:, np.newaxis]
+        for _ in range(100):
+            ratio = np.exp(v) * squared / nu
+            share = ratio / (1.0 + ratio)
+            slope = a0 + 0.5 * total - b0 * np.exp(v[:, 0]) - half * (share @ counts)
+            bend = b0 * np.exp(v[:, 0]) + half * ((share * (1.0 - share)) @ counts)
+            step = np.clip(slope / bend, -2.0, 2.0)[:, np.newaxis]
+            v = v + step
+            if np.all(np.abs(step) < 1e-13):
+                break
+        return v[:, 0], 1.0 / np.sqrt(bend)
+
+    def log_density(mu):
+        mu = np.atleast_1d(np.asarray(mu, dtype=float))
+        mode, width = conditional(mu)
+        offsets = np.arange(-120, 121) / 3.0
+        v = mode[:, np.newaxis] + width[:, np.newaxis] * offsets
+        grid = log_joint(
+            np.broadcast_to(mu[:, np.newaxis], v.shape)[..., np.newaxis],
+            v[..., np.newaxis],
+        )
+        return logsumexp(grid, axis=1) + np.log(width / 3.0)
+
+    centre = float(np.median(values))
+    spread = float(np.std(values)) / np.sqrt(total) + 1e-300
+    found = optimize.minimize_scalar(
+        lambda mu: -log_density(mu)[0], bracket=(centre - spread, centre + spread)
+    )
+    top = log_density(found.x)[0]
+    return lambda mu: float(np.exp(log_density(mu)[0] - top)), found.x
+
+
+def _reference_tail(inner, mode, bound, scale, below):
+    """``P(mu < bound)`` (or ``> bound``) relative to the whole, by quad."""
+    from scipy import integrate
+
+    def piece(a, b):
+        return integrate.quad(inner, a, b, epsabs=0.0, epsrel=1e-10, limit=200)[0]
+
+    # Panels of 1, 4, 16, ... posterior scales about the mode, then to infinity.
+    edges = mode + scale * np.concatenate(
+        [-np.geomspace(1024.0, 1.0, 6), [0.0], np.geomspace(1.0, 1024.0, 6)]
+    )
+    edges = np.unique(np.concatenate([edges, [bound]]))
+    masses = [piece(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    masses = [integrate.quad(inner, -np.inf, edges[0])[0]] + masses
+    masses += [integrate.quad(inner, edges[-1], np.inf)[0]]
+    masses = np.array(masses)
+    cut = np.searchsorted(edges, bound) + 1  # masses[:cut] lie below bound
+    total = masses.sum()
+    tail = masses[:cut].sum() if below else masses[cut:].sum()
+    return tail / total, inner(bound) / total
+
+
+def _check_exact_interval(
+    est, X, level, values=None, counts=None, weights=None, rtol=1e-6
+):
+    """The bounds hold (1 - level)/2 each by the reference, to rtol of the width."""
+    lower, upper = est.credible_interval(
+        level, method="exact", X=X, sample_weight=weights
+    )
+    if values is None:
+        values, counts = np.unique(X[:, 0], return_counts=True)
+    inner, mode = _reference_density(
+        values,
+        counts.astype(float),
+        est.degrees_of_freedom_[0],
+        est.prior_mean_[0],
+        est.prior_std_[0],
+        est.prior_shape_[0],
+        est.prior_rate_[0],
+    )
+    width = upper[0] - lower[0]
+    tail = 0.5 * (1.0 - level)
+    for bound, below in ((lower[0], True), (upper[0], False)):
+        mass, density = _reference_tail(inner, mode, bound, 0.25 * width, below)
+        # A bound off by e moves the tail mass by about density * e.
+        assert abs(mass - tail) / density <= rtol * width, (bound, mass, tail)
+    return lower, upper
+
+
+# Measured errors of the bounds, in units of the interval's width: about 1e-8
+# at 2 rows, 1e-10 at 3, 1e-12 at 8 and under conflict, 1e-15 from 30 rows
+# (and which of skvi and the reference holds the 1e-8 at 2 rows is not
+# resolved: both are far inside the issue's 1e-6).
+@pytest.mark.parametrize("n", [2, 3, 8, 30])
+def test_exact_interval_against_quadrature(n):
+    X = _heavy_tailed(n, seed=n)
+    est = VariationalStudentEstimator(**PRIOR).fit(X)
+    _check_exact_interval(est, X, 0.95)
+
+
+def test_exact_interval_check_is_sensitive():
+    """The reference check fails for bounds off by 1e-5 of the width."""
+    X = _heavy_tailed(8, seed=8)
+    est = VariationalStudentEstimator(**PRIOR).fit(X)
+    lower, upper = est.credible_interval(0.95, method="exact", X=X)
+    shift = 1e-5 * (upper - lower)
+
+    class Shifted:
+        def __getattr__(self, name):
+            return getattr(est, name)
+
+        def credible_interval(self, *args, **kwargs):
+            return lower - shift, upper
+
+    with pytest.raises(AssertionError):
+        _check_exact_interval(Shifted(), X, 0.95)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.99])
+def test_exact_interval_weighted_and_other_levels(level):
+    X = _heavy_tailed(6, seed=11)
+    counts = np.array([1, 3, 2, 1, 4, 2])
+    est = VariationalStudentEstimator(**PRIOR).fit(X, sample_weight=counts)
+    lower, upper = _check_exact_interval(est, X, level, X[:, 0], counts, weights=counts)
+    # Integer weights are repeated rows.
+    repeated = np.repeat(X, counts, axis=0)
+    again = VariationalStudentEstimator(**PRIOR).fit(repeated)
+    assert_allclose(
+        again.credible_interval(level, method="exact", X=repeated),
+        (lower, upper),
+        rtol=0,
+        atol=1e-8 * float(upper[0] - lower[0]),
+    )
+
+
+def test_exact_interval_spans_both_modes_of_a_conflict():
+    """A tight prior at 0 against 5 rows near 6: two modes, at 2.4 and 5.6."""
+    X = (6.0 + np.array([-0.5, 0.3, 0.1, 0.4, -0.2]))[:, np.newaxis]
+    est = VariationalStudentEstimator(
+        prior_mean=0.0, prior_std=1.0, prior_shape=2.0, prior_rate=1.0
+    ).fit(X)
+    lower, upper = _check_exact_interval(est, X, 0.95)
+    # q sits on the data's mode; the exact interval reaches the prior's.
+    q_lower, _ = est.credible_interval(0.95)
+    assert lower[0] < 2.4 < 4.0 < q_lower[0]
+
+
+def test_exact_interval_many_rows():
+    """1e5 rows (200 values, each 500 times: a cheap reference, a long pass)."""
+    base = 1.0 + 2.0 * np.random.default_rng(0).standard_t(3, size=200)
+    X = np.repeat(base, 500)[:, np.newaxis]
+    est = VariationalStudentEstimator(**PRIOR).fit(X)
+    values, counts = np.unique(base, return_counts=True)
+    _check_exact_interval(est, X, 0.95, values, 500.0 * counts)
+    # q's interval is too narrow even here: 0.85 of the exact width.
+    q_lower, q_upper = est.credible_interval(0.95)
+    exact = np.diff(est.credible_interval(0.95, method="exact", X=X), axis=0)
+    assert 0.8 < (q_upper - q_lower)[0] / exact[0, 0] < 0.9
+
+
+@pytest.mark.parametrize("unit", [1e-150, 1e150])
+def test_exact_interval_at_extreme_scales(unit):
+    """Data and priors in units 1e-150 or 1e150: the same interval, scaled."""
+    X = _heavy_tailed(8, seed=3)
+    prior = dict(PRIOR)
+    base = VariationalStudentEstimator(**prior).fit(X)
+    moved = {
+        "prior_mean": prior["prior_mean"] * unit,
+        "prior_std": prior["prior_std"] * unit,
+        "prior_shape": prior["prior_shape"],
+        "prior_rate": prior["prior_rate"] * unit**2,
+    }
+    est = VariationalStudentEstimator(**moved).fit(X * unit)
+    lower, upper = base.credible_interval(0.95, method="exact", X=X)
+    got = est.credible_interval(0.95, method="exact", X=X * unit)
+    assert np.all(np.isfinite(got))
+    assert_allclose(got[0] / unit, lower, rtol=1e-9)
+    assert_allclose(got[1] / unit, upper, rtol=1e-9)
+
+
+def test_exact_intervals_keep_their_promise():
+    """Coverage over 2,000 samples of 8 rows from a Student-t(4), weak priors.
+
+    Each column of X is one sample (features are independent a posteriori,
+    so one fit gives 2,000 posteriors). The exact 95% intervals cover the
+    true mean (0) at 95%, within 1% (the Monte Carlo sd is
+    sqrt(0.95 * 0.05 / 2000) = 0.49%, so +-1% is about 2 sds; measured:
+    95.35%); q's fall short, mean field's understated sd (measured: 87.85%).
+    The slowest of these tests (about 15 s on 2 cores): few rows under
+    vague priors need the interpolant's largest degrees.
+    """
+    X = np.random.default_rng(20).standard_t(4.0, size=(8, 2000))
+    est = VariationalStudentEstimator(
+        prior_mean=0.0, prior_std=100.0, prior_shape=0.01, prior_rate=0.01
+    ).fit(X)
+    lower, upper = est.credible_interval(0.95, method="exact", X=X)
+    covered = np.mean((lower < 0.0) & (0.0 < upper))
+    assert abs(covered - 0.95) < 0.01
+    q_lower, q_upper = est.credible_interval(0.95)
+    q_covered = np.mean((q_lower < 0.0) & (0.0 < q_upper))
+    assert q_covered < 0.92
+
+
+def test_exact_interval_dask_equals_numpy():
+    da = pytest.importorskip("dask.array")
+    X = np.hstack([_heavy_tailed(60, seed=6), _heavy_tailed(60, seed=7)])
+    weights = np.random.default_rng(7).uniform(0, 2, 60)
+    est = VariationalStudentEstimator().fit(X, sample_weight=weights)
+    eager = est.credible_interval(0.9, method="exact", X=X, sample_weight=weights)
+    lazy = est.credible_interval(
+        0.9,
+        method="exact",
+        X=da.from_array(X, chunks=(25, 2)),
+        sample_weight=da.from_array(weights, chunks=25),
+    )
+    assert_allclose(lazy, eager, rtol=1e-12)
+
+
+def test_exact_interval_bad_input():
+    X = _heavy_tailed(20, seed=5)
+    est = VariationalStudentEstimator().fit(X)
+    before = est.credible_interval(0.9, method="exact", X=X)
+    with pytest.raises(ValueError, match="needs the training data"):
+        est.credible_interval(0.9, method="exact")
+    with pytest.raises(ValueError, match="method must be 'exact' or 'variational'"):
+        est.credible_interval(0.9, method="laplace", X=X)
+    for level in (0.0, 1.0, 1.5, np.nan):
+        with pytest.raises(ValueError, match="level"):
+            est.credible_interval(level, method="exact", X=X)
+    with pytest.raises(ValueError, match="features"):
+        est.credible_interval(0.9, method="exact", X=np.hstack([X, X]))
+    bad = X.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.credible_interval(0.9, method="exact", X=bad)
+    with pytest.raises(ValueError, match="data the estimator was fitted on"):
+        est.credible_interval(0.9, method="exact", X=X[:-1])
+    with pytest.raises(ValueError, match="data the estimator was fitted on"):
+        est.credible_interval(0.9, method="exact", X=X, sample_weight=np.full(20, 2.0))
+    # Nothing fitted is lost, and the next call gives the same interval.
+    assert_allclose(est.credible_interval(0.9, method="exact", X=X), before, rtol=0)

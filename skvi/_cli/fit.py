@@ -44,8 +44,9 @@ columns), to show a real result at once.
 
 With --robust, the noise is Student-t with --degrees-of-freedom NU (default 4)
 instead of Normal (VariationalStudentEstimator, the same priors): a few gross
-outliers then barely move the posterior mean; its interval is q(mu)'s, and a
-column nu shows the degrees of freedom (fitted per column with
+outliers then barely move the posterior mean; its interval is again the exact
+posterior's (a 2-D quadrature over mu and tau, a few more passes over the rows),
+and a column nu shows the degrees of freedom (fitted per column with
 --fit-degrees-of-freedom). Each of its iterations passes
 over every row, so --robust holds the columns fitted in memory (8 bytes a
 value) instead of merging chunks. The Student-t model has no exact posterior
@@ -203,7 +204,8 @@ def add_parser(commands):
         "(skvi.diagnostics.psis_diagnostic, 1000 draws, seed 0, one more pass "
         "over the rows held, evaluating every draw; needs arviz-stats): each "
         "column's k-hat, its reading (good below 0.5, usable below 0.7, else "
-        "do not trust), and q's sd of mu over the importance-corrected one",
+        "do not trust), q's sd of mu over the importance-corrected one, and q's "
+        "credible interval beside the exact one",
     )
     fit.add_argument(
         "--plot",
@@ -252,6 +254,8 @@ def fit_whole(source, estimator):
         where = source.path or "the data"
         raise CommandLineError(f"{where} has a header row but no data rows")
     data = np.concatenate(chunks)
+    # Kept for the exact interval, which passes over the rows again.
+    source.data = data
     try:
         estimator.fit(data)
     except ValueError as exc:

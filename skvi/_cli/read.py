@@ -60,6 +60,9 @@ class DataSource:
     path: str | None = None
     rows_read: int = 0
     dropped: list = field(default_factory=list)
+    # The rows fitted, kept where the report needs them again (--robust's
+    # exact interval); None where the fit merged chunks.
+    data: object = None
 
     @property
     def rows_dropped(self):

@@ -110,10 +110,16 @@ def result(source, estimator, used, chosen, args, data=None):
     """
     # The exact central interval of p(mu | X): it holds the level it promises,
     # where q(mu)'s is too narrow with few rows (--diagnose adds q's). The
-    # Student-t model (--robust) has q(mu)'s only.
+    # Student-t model (--robust) needs the rows again for it (no statistics
+    # summarise its likelihood): those the fit kept.
     robust = hasattr(estimator, "degrees_of_freedom_")
-    method = "variational" if robust else "exact"
-    lower, upper = estimator.credible_interval(args.level, method=method)
+    method = "exact"
+    if robust:
+        lower, upper = estimator.credible_interval(
+            args.level, method=method, X=source.data
+        )
+    else:
+        lower, upper = estimator.credible_interval(args.level, method=method)
     columns = [
         {
             "name": name,
@@ -160,18 +166,28 @@ def result(source, estimator, used, chosen, args, data=None):
     }
     if getattr(args, "diagnose", False):
         if robust:
+            # PSIS's check of q, then q's interval beside the exact one.
             _add_psis(estimator, out, data)
-        else:
-            _add_diagnosis(estimator, out, args.level)
+        _add_diagnosis(estimator, out, args.level)
     out["notes"] = notes(out)
     return out
 
 
 def _add_diagnosis(estimator, result, level):
-    """The exact posterior's sd of mu, q's sd ratio, KL(q || exact) and q's interval."""
+    """The exact posterior's sd of mu, q's sd ratio, KL(q || exact) and q's interval.
+
+    The Student-t model (--robust) gets q's interval only: its exact sd and
+    KL have no closed form to read off the fitted estimator.
+    """
     import warnings
 
     from ..diagnostics import exact_posterior
+
+    if hasattr(estimator, "degrees_of_freedom_"):
+        lower, upper = estimator.credible_interval(level, method="variational")
+        for j, column in enumerate(result["columns"]):
+            column["variational_interval"] = [float(lower[j]), float(upper[j])]
+        return
 
     with warnings.catch_warnings(record=True) as caught:
         # Its warnings become notes (stderr is for errors only).
@@ -342,21 +358,24 @@ def format_table(result):
                 else []
             )
             + (
-                [
-                    _or_na(column["std_ratio"], ".3f"),
-                    _or_na(column["kl"], ".2g"),
-                    *(
-                        format_number(bound, places)
-                        for bound in column["variational_interval"]
-                    ),
-                ]
+                [_or_na(column["std_ratio"], ".3f"), _or_na(column["kl"], ".2g")]
                 if "std_ratio" in column
                 else []
             )
+            + (
+                [
+                    format_number(bound, places)
+                    for bound in column["variational_interval"]
+                ]
+                if "variational_interval" in column
+                else []
+            )
         )
-    diagnosed = "std_ratio" in result["columns"][0]
+    first = result["columns"][0]
+    compared = "std_ratio" in first
     # --robust --diagnose: PSIS's three columns after nu.
-    checked = "khat" in result["columns"][0]
+    checked = "khat" in first
+    diagnosed = "variational_interval" in first
     level = format_level(result["credible_level"])
     table = [
         [
@@ -369,18 +388,15 @@ def format_table(result):
         ]
         + (["nu"] if result["model"] == "student-t" else [])
         + (["k-hat", "PSIS reading", "sd / PSIS sd"] if checked else [])
-        + (
-            ["sd / exact sd", "KL(q||exact)", f"{level} interval of q"]
-            if diagnosed
-            else []
-        )
+        + (["sd / exact sd", "KL(q||exact)"] if compared else [])
+        + ([f"{level} interval of q"] if diagnosed else [])
     ]
-    # The Normal's --diagnose (three columns, the last an interval) and
-    # --robust (a column nu, then PSIS's three with --diagnose) never meet.
+    # q's interval, when shown, is the last two cells of each row.
+    last = len(rows[0]) - 2
     for name, data_mean, mean, lower, upper, std, noise, *more in rows:
         interval = _interval_cell(lower, upper, rows, 3)
         if diagnosed:
-            more = more[:2] + [_interval_cell(*more[2:], rows, 9)]
+            more = more[:-2] + [_interval_cell(*more[-2:], rows, last)]
         table.append([name, data_mean, mean, interval, std, noise, *more])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [f"Data: {result['data']}", *result["prior_description"]]
@@ -397,7 +413,11 @@ def format_table(result):
         for i in range(1, len(row)):
             # Intervals have one width already; centre them under their
             # title, as PSIS's reading (a word) under its own.
-            align = str.center if i in (3, 8) else str.rjust
+            align = (
+                str.center
+                if i == 3 or (checked and i == 8) or (diagnosed and i == len(row) - 1)
+                else str.rjust
+            )
             cells.append(align(row[i], widths[i]))
         lines.append("  ".join(cells).rstrip())
     if result["converged"]:
