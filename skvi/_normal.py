@@ -10,7 +10,6 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _blocks, _normal_full, _xp
@@ -34,6 +33,7 @@ from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
+    StrOptions,
     array_space,
     check_data,
     check_prior,
