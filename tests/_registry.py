@@ -584,16 +584,15 @@ _COVARIANCE_PRIOR_FORM = {
 def _mixture_entry(
     id, estimator, properties=None, structure_params=None, tight_stop=None
 ):
-    """A Bayesian Gaussian mixture's settings (``covariance_type="full"``).
+    """A Bayesian Gaussian mixture's settings, for ``estimator``'s covariance type.
 
-    Prepared for skvi's VariationalGaussianMixture (branch ``mixture``), not
-    yet registered: append ``_mixture_entry("VariationalGaussianMixture",
-    VariationalGaussianMixture(n_components=2, random_state=0))`` to
-    ``ENTRIES`` once skvi exports it. Its priors take no per-feature scalar:
-    ``mean_prior`` is a vector and ``covariance_prior`` a matrix, so each is
-    expanded from a scalar. Left out of ``properties``: row order, rows of
-    weight 0 and repeated rows change the k-means initialisation, and the
-    features are not independent.
+    Its priors take no per-feature scalar: ``mean_prior`` is a vector and
+    ``covariance_prior`` a matrix, vector or float by covariance type, so each
+    is expanded from a scalar. By default (the estimator as users meet it,
+    k-means start) left out of ``properties``: row order, rows of weight 0
+    and repeated rows change the k-means initialisation, and the features are
+    not independent; ``_fixed_start_mixture_entry`` gives the properties a
+    start that does not depend on them.
     """
     return Entry(
         id=id,
@@ -748,11 +747,26 @@ def _mixture_entry(
             ),
         }
         if properties is None
-        else {},
+        else _SINGULAR_DEFAULT_PRIOR.get(estimator.covariance_type, {}),
         tight_stop={"tol": 0.0, "max_iter": 10_000}
         if tight_stop is None
         else tight_stop,
     )
+
+
+# With reg_covar=0, a matrix covariance_prior left None (the empirical
+# covariance of X) must be non-singular.
+_SINGULAR_DEFAULT_PRIOR = {
+    covariance_type: {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "the check fits 15 rows of 30 features, whose empirical "
+            "covariance (the default covariance_prior) is singular: refused "
+            "with a clear error at reg_covar=0 (diag and spherical, whose "
+            "default prior is its diagonal, pass the check)"
+        )
+    }
+    for covariance_type in ("full", "tied")
+}
 
 
 def _fixed_start_mixture_entry(covariance_type):
@@ -845,8 +859,7 @@ def _student_entry(id, estimator):
 
 # To add an estimator, add its Entry here; every generic suite then runs on it
 # (tests/test_common.py::test_a_second_entry_runs_everywhere checks that no
-# suite needs another edit). ``_mixture_entry`` above is the one prepared for
-# the Bayesian Gaussian mixture.
+# suite needs another edit).
 ENTRIES = [
     _normal_entry("VariationalNormalEstimator", VariationalNormalEstimator()),
     _normal_full_entry(
