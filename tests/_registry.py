@@ -763,7 +763,13 @@ _SINGULAR_DEFAULT_PRIOR = {
             "covariance (the default covariance_prior) is singular: refused "
             "with a clear error at reg_covar=0 (diag and spherical, whose "
             "default prior is its diagonal, pass the check)"
-        )
+        ),
+        "check_array_api_input": (
+            "the check's make_classification data has redundant (collinear) "
+            "features, whose empirical covariance (the default "
+            "covariance_prior) is singular: refused with a clear error at "
+            "reg_covar=0"
+        ),
     }
     for covariance_type in ("full", "tied")
 }
