@@ -140,15 +140,24 @@ def python_share(timer, X, width, min_rows=1):
     with threadpool_limits(1):
         timer(X)
         real, n_blocks = min(_counting_blocks(timer, X) for _ in range(3))
-        saved = _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS
+        saved = (
+            _blocks.BLOCK_ELEMENTS,
+            _blocks.MIN_BLOCK_ROWS,
+            _blocks.ELEMENTS_PER_OPERATION,
+        )
         _blocks.BLOCK_ELEMENTS = TINY_ROWS * int(width)
         _blocks.MIN_BLOCK_ROWS = TINY_ROWS
+        _blocks.ELEMENTS_PER_OPERATION = 1
         try:
             tiny = X[: max(TINY_ROWS * n_blocks, min_rows)]
             timer(tiny)
             python, tiny_blocks = min(_counting_blocks(timer, tiny) for _ in range(5))
         finally:
-            _blocks.BLOCK_ELEMENTS, _blocks.MIN_BLOCK_ROWS = saved
+            (
+                _blocks.BLOCK_ELEMENTS,
+                _blocks.MIN_BLOCK_ROWS,
+                _blocks.ELEMENTS_PER_OPERATION,
+            ) = saved
     return min(1.0, python * n_blocks / max(tiny_blocks, 1) / real), n_blocks
 
 

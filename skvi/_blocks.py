@@ -31,9 +31,17 @@ at most ``1 / (s + (1 - s) / P)`` for a serial share ``s``). A block also
 should stay near the cache: its temporaries are read again while hot.
 :data:`BLOCK_ELEMENTS` float64 values of temporaries a block (2**18, 2 MiB),
 ``max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // row_elements)`` rows, balance the
-two; ``benchmarks/bench_normal.py --threads ...`` prints the serial share it
-measures on the machine at hand, and benchmarks/README.md the figures from
-which this value was chosen.
+two for a pass of a few numpy calls per block (the Normal model's sums).
+A block function of many calls (the mixture's E-step: some 60 Python steps,
+each a microsecond or two, whatever the block's size) declares them
+(``plan(..., operations=...)``) and gets at least
+:data:`ELEMENTS_PER_OPERATION` values per step: its Python then stays as
+small a share of its time as a light pass's. ``benchmarks/bench_normal.py``
+and ``benchmarks/bench_mixture.py --threads ...`` print the serial share they
+measure on the machine at hand, and benchmarks/README.md the figures from
+which these values were chosen (the mixture's share at 1e6 x 10, K = 8,
+full: 6.4% with blocks of 2**18 values, 3.0% with 2**19, for the same time
+per iteration on one thread).
 
 Arrays of other libraries (array API dispatch)
 ----------------------------------------------
@@ -79,6 +87,7 @@ from concurrent.futures import ThreadPoolExecutor
 __all__ = [
     "BLOCK_ELEMENTS",
     "DEVICE_BLOCK_ELEMENTS",
+    "ELEMENTS_PER_OPERATION",
     "map_blocks",
     "map_tasks",
     "plan",
@@ -90,6 +99,10 @@ BLOCK_ELEMENTS = 2**18
 # Values of temporaries per block on another library's device (1 GiB of
 # float64): see "Arrays of other libraries" above.
 DEVICE_BLOCK_ELEMENTS = 2**27
+
+# Values of temporaries per Python step of a block function that declares
+# its steps (plan's ``operations``): see "The block-size policy".
+ELEMENTS_PER_OPERATION = 2**13
 
 # The fewest rows a block holds, however wide its rows: below this the
 # Python per block outweighs the work in it.
@@ -112,6 +125,7 @@ def plan(
     block_rows=None,
     result_elements=0,
     block_elements=None,
+    operations=None,
 ):
     """Rows per block and blocks per merge group for a pass over ``n_samples`` rows.
 
@@ -131,12 +145,19 @@ def plan(
         Values of temporaries a block holds: :data:`BLOCK_ELEMENTS` (read at
         the call, so that tests and benchmarks may set it) for numpy,
         :data:`DEVICE_BLOCK_ELEMENTS` for another library's arrays.
+    operations : int, default=None
+        The Python steps (function calls, numpy's included) the block
+        function makes per block, for a function of many: its blocks then
+        hold at least ``operations * ELEMENTS_PER_OPERATION`` values, so
+        that the steps stay a small share of a block's time. Not for
+        another library's arrays, whose blocks are larger still.
 
     Returns
     -------
     block_rows : int
-        ``max(MIN_BLOCK_ROWS, block_elements // row_elements)`` unless given,
-        and at most ``n_samples`` (at least 1).
+        ``max(MIN_BLOCK_ROWS, block_elements // row_elements)`` unless given
+        (``block_elements`` raised to ``operations * ELEMENTS_PER_OPERATION``
+        if that is more), and at most ``n_samples`` (at least 1).
     group_blocks : int
         Consecutive blocks whose results are folded together: 1 unless the
         blocks' results would exceed :data:`RESULT_ELEMENTS` in all.
@@ -153,6 +174,8 @@ def plan(
     """
     if block_elements is None:
         block_elements = BLOCK_ELEMENTS
+        if operations is not None:
+            block_elements = max(block_elements, operations * ELEMENTS_PER_OPERATION)
     if block_rows is None:
         block_rows = max(MIN_BLOCK_ROWS, block_elements // max(1, int(row_elements)))
     block_rows = int(max(1, min(block_rows, n_samples)))

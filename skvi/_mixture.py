@@ -83,6 +83,7 @@ from ._base import VariationalEstimator
 from ._expectations import (
     LOG_2PI,
     _expected_log_det,
+    _log_det_from_cholesky,
     _wishart_log_normalizer,
     dirichlet_expected_log,
     stick_breaking_expected_log_weights,
@@ -100,8 +101,7 @@ from ._natural import (
 )
 from ._stats import (
     SufficientStatistics,
-    block_statistics,
-    diagonal_statistics_about,
+    statistics_about,
     sufficient_statistics,
 )
 from ._validation import (
@@ -313,51 +313,105 @@ _SCALE = {
 # statistics then reuse.
 
 
-def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
-    """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
+# Each family splits its term in two: ``_terms_*`` (per pass: what depends on
+# q only, computed once) and ``_from_terms_*`` (per block, a few numpy calls),
+# so that a block's Python stays a small share of its time (skvi._blocks).
+
+
+def _terms_full(shifted_means, precisions_cholesky):
+    """The stacked ``U_k^T`` (K d, d) and ``U_k^T (m_k - c)`` (K d, 1)."""
     K, d, _ = precisions_cholesky.shape
     stacked = precisions_cholesky.transpose(0, 2, 1).reshape(K * d, d)
+    shift = np.einsum("kd,kde->ke", shifted_means, precisions_cholesky)
+    return np.ascontiguousarray(stacked), shift.reshape(K * d, 1)
+
+
+def _from_terms_full(deviation, squares, terms):
+    """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
+    stacked, shift = terms
     projected = np.dot(stacked, deviation.T)
-    projected -= np.einsum("kd,kde->ke", shifted_means, precisions_cholesky).reshape(
-        K * d
-    )[:, None]
+    projected -= shift
     np.multiply(projected, projected, out=projected)
-    return projected.reshape(K, d, deviation.shape[0]).sum(axis=1)
+    d = deviation.shape[1]
+    return projected.reshape(-1, d, deviation.shape[0]).sum(axis=1)
 
 
-def _mahalanobis_tied(deviation, squares, shifted_means, precisions_cholesky):
+def _terms_tied(shifted_means, precisions_cholesky):
+    """``U^T`` (d, d) and ``U^T (m_k - c)`` as (K, d, 1)."""
+    shift = (shifted_means @ precisions_cholesky)[:, :, None]
+    return np.ascontiguousarray(precisions_cholesky.T), shift
+
+
+def _from_terms_tied(deviation, squares, terms):
     """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
-    projected = np.dot(precisions_cholesky.T, deviation.T)
-    difference = projected[None] - (shifted_means @ precisions_cholesky)[:, :, None]
+    transposed, shift = terms
+    projected = np.dot(transposed, deviation.T)
+    difference = projected[None] - shift
     np.multiply(difference, difference, out=difference)
     return difference.sum(axis=1)
 
 
-def _mahalanobis_diag(deviation, squares, shifted_means, precisions_cholesky):
+def _terms_diag(shifted_means, precisions_cholesky):
+    """``p_k``, ``-2 p_k (m_k - c)`` and ``sum_j p_kj (m_kj - c_j)^2`` (K, 1)."""
+    precisions = precisions_cholesky**2
+    return (
+        precisions,
+        -2.0 * shifted_means * precisions,
+        (shifted_means**2 * precisions).sum(1)[:, None],
+    )
+
+
+def _from_terms_diag(deviation, squares, terms):
     """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about the centre."""
-    precisions = precisions_cholesky**2
+    precisions, linear, constant = terms
     result = np.dot(precisions, squares.T)
-    result -= np.dot(2.0 * shifted_means * precisions, deviation.T)
-    result += (shifted_means**2 * precisions).sum(1)[:, None]
+    result += np.dot(linear, deviation.T)
+    result += constant
     return result
 
 
-def _mahalanobis_spherical(deviation, squares, shifted_means, precisions_cholesky):
+def _terms_spherical(shifted_means, precisions_cholesky):
+    """``p_k`` (K, 1), ``-2 (m_k - c)`` and ``||m_k - c||^2`` (K, 1)."""
+    return (
+        (precisions_cholesky**2)[:, None],
+        -2.0 * shifted_means,
+        (shifted_means**2).sum(1)[:, None],
+    )
+
+
+def _from_terms_spherical(deviation, squares, terms):
     """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about the centre."""
-    precisions = precisions_cholesky**2
-    result = np.dot(-2.0 * shifted_means, deviation.T)
+    precisions, linear, constant = terms
+    result = np.dot(linear, deviation.T)
     result += squares.sum(axis=1)
-    result += (shifted_means**2).sum(1)[:, None]
-    result *= precisions[:, None]
+    result += constant
+    result *= precisions
     return result
 
 
-_MAHALANOBIS = {
-    "full": _mahalanobis_full,
-    "tied": _mahalanobis_tied,
-    "diag": _mahalanobis_diag,
-    "spherical": _mahalanobis_spherical,
+_TERMS = {
+    "full": (_terms_full, _from_terms_full),
+    "tied": (_terms_tied, _from_terms_tied),
+    "diag": (_terms_diag, _from_terms_diag),
+    "spherical": (_terms_spherical, _from_terms_spherical),
 }
+
+
+def _mahalanobis_terms(shifted_means, params, model):
+    """The per-pass terms of the E-step's Mahalanobis distances (``_TERMS``)."""
+    terms = _TERMS[model["covariance_type"]][0]
+    return terms(shifted_means, params["precisions_cholesky"])
+
+
+def _mahalanobis(deviation, squares, shifted_means, precisions_cholesky, kind):
+    """Mahalanobis terms of family ``kind``, shape (K, n), in one call."""
+    terms, from_terms = _TERMS[kind]
+    return from_terms(deviation, squares, terms(shifted_means, precisions_cholesky))
+
+
+def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
+    """``||U_k^T (x_i - m_k)||^2``, shape (K, n) (:func:`_from_terms_full`)."""
+    return _mahalanobis(deviation, squares, shifted_means, precisions_cholesky, "full")
 
 
 # ---------------------------------------------------------------------------
@@ -555,6 +609,13 @@ _ROW_ELEMENTS = {
 }
 
 
+# The Python steps of one E-step block (:func:`_local_step`: its numpy calls
+# and their Python wrappers, counted with sys.setprofile by
+# tests/test_blocks.py), for the row-block engine's policy (skvi._blocks):
+# 52 to 64 by covariance type and weighting.
+_E_STEP_OPERATIONS = 64
+
+
 def _width(n_components, n_features, covariance_type):
     """Float64 values per row of an E-step block (:data:`_ROW_ELEMENTS`)."""
     return _ROW_ELEMENTS[covariance_type](n_components, n_features)
@@ -571,7 +632,7 @@ def _deviations(X, model):
     return deviation, squares
 
 
-def _log_rho_from(deviation, squares, params, model):
+def _log_rho_from(deviation, squares, params, model, terms=None):
     """``log rho_ik`` of the E-step (Bishop 10.46), shape (K, n_rows), and far rows.
 
     Returns ``(log_rho, shift)``: ``shift`` is None, or for rows far enough
@@ -579,10 +640,9 @@ def _log_rho_from(deviation, squares, params, model):
     part of ``log rho_ik`` common to all k (0 for the other rows), which
     ``log_rho`` then leaves out.
     """
-    shifted_means = params["means"] - model["centre"]
-    mahalanobis = _MAHALANOBIS[model["covariance_type"]](
-        deviation, squares, shifted_means, params["precisions_cholesky"]
-    )
+    if terms is None:
+        terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
+    mahalanobis = _TERMS[model["covariance_type"]][1](deviation, squares, terms)
     # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
     mahalanobis -= params["log_rho_offset"][:, None]
     mahalanobis *= -0.5
@@ -592,7 +652,7 @@ def _log_rho_from(deviation, squares, params, model):
         if far.any():
             shift = np.zeros(deviation.shape[0])
             mahalanobis[:, far], shift[far] = _far_log_rho(
-                deviation[far], shifted_means, params, model
+                deviation[far], params["means"] - model["centre"], params, model
             )
     return mahalanobis, shift
 
@@ -616,11 +676,12 @@ def _far_log_rho(deviation, shifted_means, params, model):
     for value in np.unique(scale):
         rows = scale == value
         scaled = deviation[rows] / value
-        q = _MAHALANOBIS[model["covariance_type"]](
+        q = _mahalanobis(
             scaled,
             scaled * scaled,
             shifted_means / value,
             params["precisions_cholesky"],
+            model["covariance_type"],
         )
         nearest = q.min(axis=0)
         shift[rows] = -0.5 * nearest * value * value
@@ -629,10 +690,10 @@ def _far_log_rho(deviation, shifted_means, params, model):
     return relative, shift
 
 
-def _log_rho(X, params, model):
+def _log_rho(X, params, model, terms=None):
     """``(log rho_ik, shift)`` of :func:`_log_rho_from` on rows of X."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return _log_rho_from(*_deviations(X, model), params, model)
+        return _log_rho_from(*_deviations(X, model), params, model, terms)
 
 
 def _log_normalise(log_rho, shift=None):
@@ -657,8 +718,10 @@ def _log_normalise(log_rho, shift=None):
     return top, resp
 
 
-def _local_step(X, sample_weight, params, model):
+def _local_step(X, sample_weight, params, model, terms=None):
     """E-step on rows of X, reduced to what the M-step and the ELBO need.
+
+    ``terms``: the pass's :func:`_mahalanobis_terms`, computed here if None.
 
     Returns
     -------
@@ -671,7 +734,7 @@ def _local_step(X, sample_weight, params, model):
     """
     with np.errstate(over="ignore", invalid="ignore"):
         deviation, squares = _deviations(X, model)
-        log_resp, shift = _log_rho_from(deviation, squares, params, model)
+        log_resp, shift = _log_rho_from(deviation, squares, params, model, terms)
     log_norm, resp = _log_normalise(log_resp, shift)
     np.multiply(log_resp, resp, out=log_resp)
     row_neg_entropy = log_resp.sum(axis=0)
@@ -681,20 +744,17 @@ def _local_step(X, sample_weight, params, model):
         total_log_norm = np.dot(sample_weight, log_norm)
         neg_entropy = np.dot(sample_weight, row_neg_entropy)
         resp *= sample_weight
-    statistics = _STATISTICS[_SCATTER[model["covariance_type"]]](
-        X, deviation, squares, resp.T, model["centre"]
+    # The M-step's statistics reuse the block's d (and d * d): one block of
+    # the engine's pass, with no pass of its own.
+    statistics = statistics_about(
+        X,
+        deviation,
+        squares,
+        resp.T,
+        model["centre"],
+        scatter=_SCATTER[model["covariance_type"]],
     )
     return statistics, float(total_log_norm), float(neg_entropy)
-
-
-def _full_statistics(X, deviation, squares, responsibilities, reference):
-    """Full scatters: each component centred on its own mean (skvi._stats)."""
-    return block_statistics(X, responsibilities, reference, scatter="full")
-
-
-# The statistics of the M-step from the E-step's block: the diagonal
-# families reuse its d and d * d, saving two of four passes over the block.
-_STATISTICS = {"diag": diagonal_statistics_about, "full": _full_statistics}
 
 
 def _merge_local(parts):
@@ -720,7 +780,7 @@ def _blockwise_local(X, sample_weight, params, model):
     K, covariance_type = model["n_components"], model["covariance_type"]
     width = _width(K, d, covariance_type)
     result = K * d * (d if _SCATTER[covariance_type] == "full" else 1)
-    block_rows, _ = _blocks.plan(n_samples, width)
+    block_rows, _ = _blocks.plan(n_samples, width, operations=_E_STEP_OPERATIONS)
     if _SCATTER[covariance_type] == "full":
         # Each block's full statistics are merged at O(K d**2): blocks of at
         # least d rows keep that below the E-step's O(rows K d**2) on wide
@@ -730,9 +790,11 @@ def _blockwise_local(X, sample_weight, params, model):
         n_samples, width, block_rows=block_rows, result_elements=result
     )
 
+    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
+
     def block_step(rows):
         weights = None if sample_weight is None else sample_weight[rows]
-        return _local_step(X[rows], weights, params, model)
+        return _local_step(X[rows], weights, params, model, terms)
 
     return _merge_local(
         _blocks.map_blocks(
@@ -2074,6 +2136,88 @@ n_features)
         )
         return draws["weights"], draws["means"], draws["precisions"]
 
+    # The protocol of skvi.diagnostics (skvi/diagnostics/_protocol.py): what
+    # its algorithms ask of this model, answered here where its maths lives
+    # (the comment on the log joint at the end of this module).
+
+    def _sample_q(self, n_draws, random_state):
+        """Protocol: whole parameter sets from q, ``sample_posterior``'s draws.
+
+        Also the model's own: the weights' variables and log weights (in log
+        space, so that a weight below float64's range keeps its ratio), the
+        precisions' Cholesky factors and their log determinants.
+        """
+        params, model = self._current()
+        draws = _sample_posterior(params, model, n_draws, random_state)
+        return {
+            "weights": draws["weights"],
+            "means": draws["means"],
+            "precisions": draws["precisions"],
+            "_log_weight_variables": draws["log_weight_variables"],
+            "_log_weights": draws["log_weights"],
+            "_precisions_cholesky": draws["precisions_cholesky"],
+            "_log_det": _log_det_from_cholesky(draws["precisions_cholesky"]),
+        }
+
+    def _log_q(self, draws):
+        """Protocol: ``log q(pi or v) + sum_k log q(mu_k, Lambda_k)`` per draw."""
+        params, model = self._current()
+        K = params["means"].shape[0]
+        log_weights_q = _LOG_WEIGHT_DENSITY[model["weight_prior_type"]](
+            draws["_log_weight_variables"], params["weight_concentration"]
+        )
+        log_q = _log_normal_wishart_pdf(
+            draws,
+            params["means"],
+            params["mean_precision"],
+            np.broadcast_to(params["degrees_of_freedom"], (K,)),
+            params["scale"],
+        )
+        return log_weights_q + np.sum(log_q, axis=1)
+
+    def _log_joint(self, X, sample_weight, draws):
+        """Protocol: ``log p(theta, X)`` per draw, the assignments z summed out.
+
+        ``sum_i w_i log sum_k pi_k Normal(x_i | mu_k, Lambda_k^-1)`` (a pass
+        over X, on the workers for a dask collection) plus the log priors of
+        the weights' variables and of each ``(mu_k, Lambda_k)``.
+        """
+        params, model = self._current()
+        data_term = partial(
+            _mixture_data_term,
+            log_weights=draws["_log_weights"],
+            means=draws["means"],
+            lower=draws["_precisions_cholesky"],
+            log_det=draws["_log_det"],
+            centre=model["centre"],
+        )
+        if is_dask_collection(X):
+            from ._dask import dask_reduce
+
+            log_likelihood = np.sum(
+                dask_reduce(
+                    X, sample_weight, data_term, estimator_name=type(self).__name__
+                ),
+                axis=0,
+            )
+        else:
+            log_likelihood = data_term(X, sample_weight)
+        weight_prior = model["weight_prior_type"]
+        log_weights_prior = _LOG_WEIGHT_DENSITY[weight_prior](
+            draws["_log_weight_variables"],
+            _PRIOR_CONCENTRATION[weight_prior](
+                params["weight_concentration"], model["weight_concentration_prior"]
+            ),
+        )
+        log_prior = _log_normal_wishart_pdf(
+            draws,
+            model["mean_prior"][None],
+            model["mean_precision_prior"],
+            model["degrees_of_freedom_prior"],
+            model["prior_scale"][None],
+        )
+        return log_likelihood + log_weights_prior + np.sum(log_prior, axis=1)
+
 
 # Per-row values of the fitted model, as pure functions of rows of X: the
 # same on numpy input and on each dask chunk (VariationalEstimator._map_rows).
@@ -2084,8 +2228,9 @@ def _map_log_rho(X, *, params, model, function):
     K, d = params["means"].shape
     width = _width(K, d, model["covariance_type"])
     block_rows, _ = _blocks.plan(X.shape[0], width)
+    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
     parts = _blocks.map_blocks(
-        lambda rows: function(*_log_rho(X[rows], params, model)),
+        lambda rows: function(*_log_rho(X[rows], params, model, terms)),
         X.shape[0],
         block_rows,
         row_elements=width,
@@ -2241,3 +2386,168 @@ def _sample_wishart(dof, scale, n_samples, rng):
     A[:, :, i, i] = np.sqrt(rng.chisquare(dof[:, None] - i, size=(n_samples, K, d)))
     LA = chol @ A
     return LA @ np.swapaxes(LA, -1, -2), LA
+
+
+# The log joint of the model and log q at draws of theta from q, for the
+# protocol of skvi.diagnostics (Bishop, PRML §10.2), theta = (pi, or the
+# sticks v; mu_k; Lambda_k), with the assignments z summed out of the joint,
+# a log-sum-exp over the K components:
+#
+#   log p(theta, X) = sum_i w_i log sum_{k<=K} pi_k Normal(x_i | mu_k, Lambda_k^-1)
+#                     + log p(pi or v)
+#                     + sum_k [log Normal(mu_k | m0, (beta0 Lambda_k)^-1)
+#                              + log Wishart(Lambda_k | W0, nu0)]
+#   log q(theta)    = log q(pi or v)
+#                     + sum_k [log Normal(mu_k | m_k, (beta_k Lambda_k)^-1)
+#                              + log Wishart(Lambda_k | W_k, nu_k)]
+#
+# For every covariance_type q(Lambda_k) is a Wishart whose scale W_k is
+# restricted (diagonal, a multiple of I; 'tied': one common q for K
+# independent Lambda_k), and the prior is a Wishart too (W0 diagonal or
+# isotropic likewise): both are full Wishart densities of the full draws.
+# The weights: under the Dirichlet prior the Dirichlet densities of pi on the
+# simplex; under the stick-breaking prior the densities of the sticks v,
+# prod_k Beta(v_k | 1, alpha0) and prod_k Beta(v_k | a_k, b_k), and the
+# leftover mass prod_k (1 - v_k) belongs to no observed sample (the sum over
+# k <= K, as in the ELBO). The priors are the fitted ones (_current's model).
+# The weights' variables come in log space (_sample_posterior), so that a
+# stick near 1 or a weight below float64's range keeps its density.
+#
+# Since log sum_k pi_k N_k >= sum_k r_ik log(pi_k N_k / r_ik) for any r_i,
+# E_q[log p(theta, X) - log q(theta)] >= elbo_: summing z out exactly can only
+# tighten the bound, by sum_i w_i E_q[KL(r_i || p(z_i | x_i, theta))], which
+# vanishes where the responsibilities are 0 or 1.
+#
+# Cost: the data term is one pass over X per draw. For a block of draws and
+# a block of rows, the Mahalanobis terms of all the draws' components come
+# from one stacked product (_mahalanobis_full, with the draws' Cholesky
+# factors in place of q's), then a log-sum-exp over components:
+# O(n_draws n K d^2) flops and O(n_draws n K) exponentials, in blocks of the
+# row-block engine (skvi._blocks): each task a block of draws, passing over
+# the row blocks in order. On a dask collection each chunk's per-draw sums
+# are reduced on its worker (X is never gathered); the draws (O(n_draws K
+# d^2) numbers) travel to each chunk's task.
+#
+# Label switching: the posterior has K! modes that differ by a permutation
+# of the components (exactly symmetric under the Dirichlet prior; under the
+# stick-breaking prior, which is not exchangeable, with unequal masses). q
+# sits on one. k-hat and the corrected moments speak for that mode, which is
+# what the fit is read as; the importance-sampling estimate of log p(X)
+# misses the other modes' mass: for well-separated, all-occupied components
+# it is low by log K! under the Dirichlet prior (by between 0 and log K!
+# under the stick-breaking prior).
+
+
+def _log_density_sticks(log_sticks, concentration):
+    """``sum_k log Beta(v_k | a_k, b_k)`` per draw, from ``(log v, log(1 - v))``.
+
+    ``(a_k - 1) log v_k + (b_k - 1) log(1 - v_k) - log B(a_k, b_k)``, the
+    Beta density (Bishop, B.6).
+    """
+    log_v, log_rest = log_sticks
+    a, b = concentration
+    return np.sum((a - 1.0) * log_v + (b - 1.0) * log_rest - betaln(a, b), axis=1)
+
+
+def _log_density_dirichlet(log_pi, concentration):
+    """``log Dirichlet(pi | alpha)`` per draw, from ``log pi`` (Bishop, B.16).
+
+    ``log C(alpha) + sum_k (alpha_k - 1) log pi_k``.
+    """
+    return _log_dirichlet_normalizer(concentration) + np.sum(
+        (concentration - 1.0) * log_pi, axis=1
+    )
+
+
+# The log density of the weights' variables drawn from q, by prior type:
+# f(log_variables, concentration), q's concentration or the prior's.
+_LOG_WEIGHT_DENSITY = {
+    "dirichlet_process": _log_density_sticks,
+    "dirichlet_distribution": _log_density_dirichlet,
+}
+
+# The prior's concentration in the form of q's, from alpha0: Beta(1, alpha0)
+# for each stick, Dirichlet(alpha0, ..., alpha0).
+_PRIOR_CONCENTRATION = {
+    "dirichlet_process": lambda concentration, prior: (1.0, prior),
+    "dirichlet_distribution": lambda concentration, prior: np.full_like(
+        concentration, prior
+    ),
+}
+
+
+def _log_normal_wishart_pdf(draws, mean, mean_precision, dof, scale):
+    """``log Normal(mu_k | m, (beta Lambda_k)^-1) + log Wishart(Lambda_k | W, nu)``.
+
+    Bishop (2006), B.37 and B.78: with ``Lambda = L L^T``,
+    ``d/2 log(beta / 2 pi) + 1/2 log|Lambda| - beta/2 ||L^T (mu - m)||^2
+    + (nu - d - 1)/2 log|Lambda| - tr(W^-1 Lambda)/2 + log B(W, nu)``, per
+    draw and component. ``mean`` (K or 1, d), ``mean_precision`` and ``dof``
+    (K,) or scalars, ``scale`` (K or 1, d, d).
+    """
+    d = mean.shape[-1]
+    log_det = draws["_log_det"]
+    projected = np.einsum(
+        "skij,ski->skj", draws["_precisions_cholesky"], draws["means"] - mean
+    )
+    inverse_scale = np.linalg.inv(scale)
+    trace = np.einsum("kij,skij->sk", inverse_scale, draws["precisions"])
+    log_det_scale = _log_det_from_cholesky(np.linalg.cholesky(scale))
+    return (
+        0.5 * d * (np.log(mean_precision) - LOG_2PI)
+        + 0.5 * log_det
+        - 0.5 * mean_precision * np.sum(projected**2, axis=-1)
+        + 0.5 * (dof - d - 1.0) * log_det
+        - 0.5 * trace
+        + _wishart_log_normalizer(dof, log_det_scale, d)
+    )
+
+
+def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, centre):
+    """``sum_i w_i log sum_k pi_k Normal(x_i | mu_k, Lambda_k^-1)`` per draw, (S,).
+
+    Rows are taken about ``centre`` (the training data's mean), as the E-step
+    does. Each unit of work is a block of draws over all row blocks, so that
+    the sum over rows runs in one order whatever the thread count.
+    """
+    S, K, d = means.shape
+    n = X.shape[0]
+    # Float64 values a block holds per draw and row: K d projections and K
+    # log densities. A task's draws fill a block of the engine's size.
+    per_row = K * (d + 1)
+    rows, _ = _blocks.plan(n, per_row)
+    step = int(max(1, _blocks.BLOCK_ELEMENTS // (per_row * rows)))
+    # -2 (log pi_k + 1/2 log|Lambda_k| - d/2 log 2 pi), as the E-step's offset.
+    offset = 2.0 * log_weights + log_det - d * LOG_2PI
+    shifted_means = means - centre
+
+    def draw_block(block):
+        draws = slice(block * step, min((block + 1) * step, S))
+        m = draws.stop - draws.start
+        block_means = shifted_means[draws].reshape(m * K, d)
+        block_factors = lower[draws].reshape(m * K, d, d)
+        block_offset = offset[draws].reshape(m * K, 1)
+
+        def row_block(rows):
+            deviation = np.subtract(X[rows], centre, dtype=np.float64)
+            log_density = _mahalanobis_full(deviation, None, block_means, block_factors)
+            log_density -= block_offset
+            log_density *= -0.5
+            log_density = log_density.reshape(m, K, -1)
+            top = log_density.max(axis=1)
+            np.exp(log_density - top[:, None], out=log_density)
+            log_norm = top + np.log(log_density.sum(axis=1))
+            return (
+                log_norm.sum(axis=1)
+                if sample_weight is None
+                else np.dot(log_norm, sample_weight[rows])
+            )
+
+        # Within a task (a thread of the engine's) the row blocks run in
+        # order, so that each draw's sum over rows has one order.
+        total = np.zeros(m)
+        for part in _blocks.map_blocks(row_block, n, rows, n_threads=1):
+            total += part
+        return total
+
+    return np.concatenate(_blocks.map_tasks(draw_block, -(-S // step)))

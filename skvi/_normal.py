@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
+from scipy.special import gammaln
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -17,6 +18,7 @@ from . import _blocks, _normal_full, _xp
 from ._base import VariationalEstimator
 from ._exact import exact_interval, full_exact_interval
 from ._expectations import (
+    LOG_2PI,
     expected_log_normal,
     gamma_expectations,
     wishart_expected_log_det,
@@ -1556,14 +1558,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             (a named tuple, ``LinearResponseStd``).
         """
         self._check_diag("linear_response_std")
-        return _linear_response_std(
-            self.n_samples_seen_,
-            self.sample_mean_,
-            self.posterior_mean_,
-            self.posterior_std_,
-            self.posterior_shape_,
-            self.posterior_rate_,
-        )
+        return self._linear_response()
 
     def _check_diag(self, function_name):
         """Refuse a ``covariance_type="full"`` fit, for the diagonal model's tools."""
@@ -1574,3 +1569,137 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
                 "works on each feature's q(mu) q(tau)); this estimator was fitted "
                 "with covariance_type='full'. Refit with covariance_type='diag'."
             )
+
+    # The protocol of skvi.diagnostics (skvi/diagnostics/_protocol.py): what
+    # its algorithms ask of this model, answered here where its maths lives.
+
+    def _check_diagnostic(self, function_name):
+        """Protocol: refuse a ``covariance_type="full"`` fit (no q(tau))."""
+        self._check_diag(function_name)
+
+    def _normal_gamma_statistics(self):
+        """Protocol: ``(W, xbar, S, (m0, s0, a0, b0))`` of the fitted data."""
+        return (
+            self.n_samples_seen_,
+            self.sample_mean_,
+            self._sum_of_squares,
+            tuple(getattr(self, f"{name}_") for name in _PRIOR_NAMES),
+        )
+
+    def _feature_elbos(self):
+        """Protocol: the fitted ELBO of each feature, summing to ``elbo_``.
+
+        The same pieces as :meth:`_elbo`, not summed, from the fitted
+        statistics and q.
+        """
+        weight = np.float64(self.n_samples_seen_)
+        data_mean = np.asarray(self.sample_mean_, dtype=np.float64)
+        sum_of_squares = np.asarray(self._sum_of_squares, dtype=np.float64)
+        prior = tuple(
+            np.broadcast_to(getattr(self, f"{name}_"), data_mean.shape).astype(
+                np.float64
+            )
+            for name in _PRIOR_NAMES
+        )
+        mean, std = self.posterior_mean_, self.posterior_std_
+        shape, rate = self.posterior_shape_, self.posterior_rate_
+        precision_mean, log_precision_mean = gamma_expectations(shape, rate)
+        state = {
+            "mean": mean,
+            "std": std,
+            "shape": shape,
+            "rate": rate,
+            "squared_deviation": sum_of_squares + weight * (data_mean - mean) ** 2,
+            "precision_mean": precision_mean,
+            "log_precision_mean": log_precision_mean,
+        }
+        return _feature_elbo(weight, state, prior)
+
+    def _linear_response(self):
+        """Protocol: the linear-response sds of ``mu`` and ``tau`` (the comment
+        above :func:`_linear_response_std`)."""
+        return _linear_response_std(
+            self.n_samples_seen_,
+            self.sample_mean_,
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+        )
+
+    def _sample_q(self, n_draws, random_state):
+        """Protocol: ``{"mu", "tau"}``, draws of shape (n_draws, n_features)."""
+        mu, tau = self.sample_posterior(n_draws, random_state=random_state)
+        return {"mu": mu, "tau": tau}
+
+    def _log_q(self, draws):
+        """Protocol: ``log q(mu) + log q(tau)`` at the draws, per feature."""
+        return _log_mean_field(
+            draws["mu"],
+            draws["tau"],
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+        )
+
+    def _log_joint(self, X, sample_weight, draws):
+        """Protocol: ``log p(mu, tau, X)`` at the draws, per feature.
+
+        X enters only through ``(W, xbar, S)``: one pass over X, on the
+        workers for a dask collection (each chunk reduced there, the
+        statistics merged here, as fit does), which is never gathered.
+        """
+        estimator_name = type(self).__name__
+        if is_dask_collection(X):
+            from ._dask import dask_moments_about
+
+            moments = dask_moments_about(
+                X, sample_weight, estimator_name=estimator_name
+            )
+        else:
+            moments = weighted_moments_about(
+                X, sample_weight, estimator_name=estimator_name
+            )
+        weight, reference, offset, sum_of_squares = moments
+        prior = tuple(
+            np.broadcast_to(getattr(self, f"{name}_"), self.sample_mean_.shape).astype(
+                np.float64
+            )
+            for name in _PRIOR_NAMES
+        )
+        return _log_joint_from_statistics(
+            draws["mu"], draws["tau"], weight, reference + offset, sum_of_squares, prior
+        )
+
+
+# Log densities at draws of (mu, tau), for the protocol's _log_q and
+# _log_joint (the Student-t model shares the priors and q's family).
+
+
+def _log_normal_pdf(x, mean, std):
+    """``log Normal(x | mean, std**2)``, from the ratio ``(x - mean)/std``."""
+    return -0.5 * LOG_2PI - np.log(std) - 0.5 * ((x - mean) / std) ** 2
+
+
+def _log_gamma_pdf(x, shape, rate):
+    """``log Gamma(x | shape, rate)`` (rate parametrisation)."""
+    return shape * np.log(rate) - gammaln(shape) + (shape - 1.0) * np.log(x) - rate * x
+
+
+def _log_mean_field(mu, tau, mean, std, shape, rate):
+    """``log Normal(mu | m, s**2) + log Gamma(tau | a, b)``: q's, or the prior's."""
+    return _log_normal_pdf(mu, mean, std) + _log_gamma_pdf(tau, shape, rate)
+
+
+def _log_joint_from_statistics(mu, tau, weight, data_mean, sum_of_squares, prior):
+    """``log p(mu, tau, X)`` from X's statistics ``(W, xbar, S)``, per feature.
+
+    ``log Normal(mu | m0, s0**2) + log Gamma(tau | a0, b0)
+    + W/2 (log tau - log 2 pi) - tau/2 (S + W (xbar - mu)**2)``.
+    """
+    return (
+        _log_mean_field(mu, tau, *prior)
+        + 0.5 * weight * (np.log(tau) - LOG_2PI)
+        - 0.5 * tau * (sum_of_squares + weight * (data_mean - mu) ** 2)
+    )

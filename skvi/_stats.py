@@ -700,9 +700,12 @@ def _diagonal_scatter(block, responsibilities, weight, centre, buffers):
     n_rows = block.shape[0]
     deviation = np.subtract(block, centre, out=buffers[0][:n_rows], dtype=np.float64)
     squares = np.multiply(deviation, deviation, out=buffers[1][:n_rows])
-    return _diagonal_scatter_about(
+    centres, offset, scatter = _diagonal_scatter_about(
         block, responsibilities, weight, centre, deviation, squares, buffers[1]
     )
+    if centres is None:
+        centres = np.broadcast_to(centre, offset.shape).copy()
+    return centres, offset, scatter
 
 
 def _diagonal_scatter_about(
@@ -711,17 +714,21 @@ def _diagonal_scatter_about(
     """:func:`_diagonal_scatter` from ``d = x - centre`` and ``d * d`` given.
 
     ``buffer`` (at least the block's rows) is overwritten where a component
-    is recomputed, so it may be ``squares`` itself.
+    is recomputed, so it may be ``squares`` itself. Returns ``(centres,
+    offset, scatter)`` with ``centres`` None when every component's centre is
+    ``centre`` (none recomputed).
     """
     n_rows = block.shape[0]
     first = np.dot(responsibilities.T, deviation)
     second = np.dot(responsibilities.T, squares)
-    positive = (weight > 0)[:, None]
-    offset = np.divide(first, weight[:, None], out=np.zeros_like(first), where=positive)
+    # W_k = 0 only where every r_ik is 0, and then r_k^T d = 0: offset 0.
+    offset = first / np.where(weight > 0, weight, 1.0)[:, None]
     scatter = second - first * offset
+    trusted = scatter * _TRUSTED_RATIO >= second
+    if trusted.all():
+        return None, offset, scatter
     centres = np.broadcast_to(centre, offset.shape).copy()
-    trusted = (scatter * _TRUSTED_RATIO >= second) | ~positive
-    for k in np.flatnonzero(~trusted.all(axis=1)):
+    for k in np.flatnonzero(~trusted.all(axis=1) & (weight > 0)):
         column = responsibilities[:, k]
         centres[k] = centre + offset[k]
         correction, centred = _centred_component(
@@ -733,15 +740,32 @@ def _diagonal_scatter_about(
     return centres, offset, scatter
 
 
+def _centred_full_component(block, column, weight, centre, buffers):
+    """``(offset, scatter)`` of one component, centred on its rounded mean ``centre``.
+
+    ``S = E^T (r E) - c c^T / W`` with ``E = x - centre`` and ``c = r^T E``
+    (Chan et al. eq. 1.7: ``c / W`` is the offset that removes the rounding
+    of ``centre``), symmetrised, as the two triangles of ``E^T (r E)`` round
+    differently. ``buffers`` holds two arrays of at least the block's rows.
+    """
+    n_rows = block.shape[0]
+    correction, centred = _centred_component(
+        block, column, weight, centre, buffers[0][:n_rows]
+    )
+    offset = correction / weight
+    weighted = np.multiply(centred, column[:, None], out=buffers[1][:n_rows])
+    product = np.dot(centred.T, weighted)
+    product -= np.outer(correction, offset)
+    return offset, 0.5 * (product + product.T)
+
+
 def _full_scatter(block, responsibilities, weight, centre, buffers):
     """``S_k = sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T``, one product per component.
 
-    Centred on the component's own (rounded) mean ``c_k = r_k^T x / W_k`` and
-    compensated (Chan et al. eq. 1.7): ``S_k = E^T (r_k E) - c c^T / W_k`` with
-    ``E = x - c_k``, ``c = r_k^T E``; symmetrised, as the two triangles of
-    ``E^T (r_k E)`` round differently. Returns ``(centre, offset, scatter)``.
+    Each component centred on its own (rounded) mean ``c_k = r_k^T x / W_k``
+    and compensated (:func:`_centred_full_component`). Returns
+    ``(centre, offset, scatter)``.
     """
-    n_rows = block.shape[0]
     n_components = responsibilities.shape[1]
     n_features = block.shape[1]
     positive = (weight > 0)[:, None]
@@ -749,17 +773,51 @@ def _full_scatter(block, responsibilities, weight, centre, buffers):
     centres = np.divide(raw, weight[:, None], out=np.zeros_like(raw), where=positive)
     offset = np.zeros_like(centres)
     scatter = np.zeros((n_components, n_features, n_features))
-    weighted = buffers[2][:n_rows]
     for k in np.flatnonzero(weight > 0):
-        column = responsibilities[:, k]
-        correction, centred = _centred_component(
-            block, column, weight[k], centres[k], buffers[1][:n_rows]
+        offset[k], scatter[k] = _centred_full_component(
+            block, responsibilities[:, k], weight[k], centres[k], buffers[1:]
         )
-        offset[k] = correction / weight[k]
-        np.multiply(centred, column[:, None], out=weighted)
-        product = np.dot(centred.T, weighted)
-        product -= np.outer(correction, offset[k])
-        scatter[k] = 0.5 * (product + product.T)
+    return centres, offset, scatter
+
+
+def _full_scatter_about(block, responsibilities, weight, centre, deviation):
+    """:func:`_full_scatter` from ``d = x - centre``: every component in one product.
+
+    Raw sums about ``centre``: ``s_k = r_k^T d`` and ``M_k = d^T diag(r_k) d``,
+    the K matrices ``M_k`` from a single product ``Y d`` with ``Y`` the
+    (K d, n) stack of ``r_k * d^T`` (the flops of K products, one numpy call);
+    then ``S_k = M_k - s_k s_k^T / W_k``, symmetrised. A component that loses
+    more than :data:`_MAX_CANCELLATION` digits on a diagonal entry (far from
+    ``centre`` relative to its spread) is recomputed centred on its own mean
+    (:func:`_centred_full_component`), as the diagonal path does.
+
+    Returns ``(centres, offset, scatter)`` with ``centres`` None when every
+    component's centre is ``centre`` (none recomputed).
+    """
+    n_rows, n_features = deviation.shape
+    component_major = responsibilities.T
+    n_components = component_major.shape[0]
+    first = np.dot(component_major, deviation)
+    stacked = np.multiply(component_major[:, None, :], deviation.T[None])
+    second = np.dot(stacked.reshape(n_components * n_features, n_rows), deviation)
+    second = second.reshape(n_components, n_features, n_features)
+    # W_k = 0 only where every r_ik is 0, and then s_k = 0: its offset is 0.
+    offset = first / np.where(weight > 0, weight, 1.0)[:, None]
+    scatter = second - first[:, :, None] * offset[:, None, :]
+    scatter += scatter.transpose(0, 2, 1)
+    scatter *= 0.5
+    diagonal = slice(None, None, n_features + 1)
+    kept = scatter.reshape(n_components, -1)[:, diagonal] * _TRUSTED_RATIO
+    trusted = kept >= second.reshape(n_components, -1)[:, diagonal]
+    if trusted.all():
+        return None, offset, scatter
+    centres = np.broadcast_to(centre, offset.shape).copy()
+    buffers = [np.empty((n_rows, n_features)) for _ in range(2)]
+    for k in np.flatnonzero(~trusted.all(axis=1) & (weight > 0)):
+        centres[k] = centre + offset[k]
+        offset[k], scatter[k] = _centred_full_component(
+            block, responsibilities[:, k], weight[k], centres[k], buffers
+        )
     return centres, offset, scatter
 
 
@@ -919,37 +977,6 @@ def _general_statistics(
     return SufficientStatistics(weight, reference, offset, result)
 
 
-def block_statistics(
-    block, responsibilities, reference, *, scatter, estimator_name=None
-):
-    """:func:`sufficient_statistics` of one row block, with no pass of its own.
-
-    For a caller that is itself one block of the engine's pass (the
-    mixture's E-step): the same statistics as
-    ``sufficient_statistics(block, None, responsibilities, scatter=scatter,
-    reference=reference)`` for a block the engine would not cut, without
-    that call's plan, pass and merge of a single part (a few hundred
-    microseconds of Python per block). ``responsibilities`` hold the
-    frequency weights already (a component-major view is fine).
-    """
-    n_features = block.shape[1]
-    buffers = [np.empty((block.shape[0], n_features)) for _ in range(_BUFFERS[scatter])]
-    with np.errstate(over="ignore", invalid="ignore"):
-        weight, centres, offset, result = _component_block(
-            block,
-            np.asarray(responsibilities, dtype=np.float64),
-            scatter,
-            buffers,
-            estimator_name,
-        )
-        # One part: Chan's merge is the identity; rebase the means on the
-        # reference (exact where the centre is close to it).
-        offset = np.where((weight > 0)[:, None], (centres - reference) + offset, 0.0)
-    return SufficientStatistics(
-        weight, np.asarray(reference, dtype=np.float64), offset, result
-    )
-
-
 def _check_responsibilities(responsibilities, n_samples):
     """Responsibilities as a 2-D array with one row per sample, else a clear error."""
     responsibilities = np.asarray(responsibilities)
@@ -1054,33 +1081,45 @@ def sufficient_statistics(
     )
 
 
-def diagonal_statistics_about(
-    block, deviation, squares, responsibilities, reference, *, estimator_name=None
+def statistics_about(
+    block,
+    deviation,
+    squares,
+    responsibilities,
+    reference,
+    *,
+    scatter="diag",
+    estimator_name=None,
 ):
-    """Diagonal statistics of one row block, from its deviations about ``reference``.
+    """Statistics of one row block, from its deviations about ``reference``.
 
     The same result as ``sufficient_statistics(block, None, responsibilities,
-    scatter="diag", reference=reference)``, for a caller that already holds
-    ``d = block - reference`` and ``d * d``: the E-step of a diagonal or
-    spherical mixture needs both for its Mahalanobis terms, and reusing them
-    saves two of the four passes over the block. The raw sums
-    ``r^T d`` and ``r^T (d * d)`` are about ``reference`` rather than the
-    block's own mean; a component that would lose more than
-    :data:`_MAX_CANCELLATION` digits to cancellation is recomputed centred
-    on its own mean, as on the general path.
+    scatter=scatter, reference=reference)`` to rounding, for a caller that
+    already holds ``d = block - reference`` (and, for ``scatter="diag"``,
+    ``d * d``): the E-step of a mixture needs them for its Mahalanobis terms,
+    and reusing them saves passes over the block. The raw sums ``r^T d`` and
+    ``r^T (d * d)`` (diag) or ``d^T diag(r_k) d`` (full, every component in
+    one product) are about ``reference`` rather than the block's own mean; a
+    component that would lose more than :data:`_MAX_CANCELLATION` digits to
+    cancellation is recomputed centred on its own mean, as on the general
+    path. No loop over components in the common case, and no second pass of
+    the block through the row-block engine: the E-step's block is one block.
 
     Parameters
     ----------
     block : ndarray of shape (n_rows, n_features)
         The rows, finite.
-    deviation, squares : ndarray of shape (n_rows, n_features), float64
-        ``block - reference`` and its square. ``squares`` is overwritten
-        where a component is recomputed.
+    deviation : ndarray of shape (n_rows, n_features), float64
+        ``block - reference``.
+    squares : ndarray of shape (n_rows, n_features) or None
+        ``deviation * deviation`` for ``scatter="diag"`` (overwritten where a
+        component is recomputed); unused for ``"full"``.
     responsibilities : ndarray of shape (n_rows, n_components)
         Each row's weight in each component (frequency weights included);
-        a transposed (component-major) view is fine.
+        a transposed view of a component-major array is best.
     reference : ndarray of shape (n_features,)
         The point the means are given against.
+    scatter : {"diag", "full"}, default="diag"
     estimator_name : str, default=None
         Named in the error raised if the data are not finite.
 
@@ -1090,20 +1129,29 @@ def diagonal_statistics_about(
     """
     weight = responsibilities.sum(axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
-        centres, offset, scatter = _diagonal_scatter_about(
-            block, responsibilities, weight, reference, deviation, squares, squares
-        )
-        # A recomputed component's mean is centre + offset: rebase it on the
-        # common reference (exact for the others, whose centre is it).
-        offset = (centres - reference) + offset
-    if np.isfinite(offset).all() and np.isfinite(scatter).all():
-        return SufficientStatistics(weight, reference, offset, scatter)
+        if scatter == "diag":
+            centres, offset, result = _diagonal_scatter_about(
+                block, responsibilities, weight, reference, deviation, squares, squares
+            )
+        else:
+            centres, offset, result = _full_scatter_about(
+                block, responsibilities, weight, reference, deviation
+            )
+        if centres is not None:
+            # A recomputed component's mean is centre + offset: rebase it on
+            # the common reference (exact for the others, whose centre is it).
+            offset = (centres - reference) + offset
+        # One check of both: a sum is finite only if every term is (a sum
+        # that overflows sends finite data to the general path: still right).
+        finite = np.isfinite(offset.sum() + result.sum())
+    if finite:
+        return SufficientStatistics(weight, reference, offset, result)
     # Squares that overflow: the general path scales the block exactly.
     return sufficient_statistics(
         block,
         None,
         responsibilities,
-        scatter="diag",
+        scatter=scatter,
         reference=reference,
         estimator_name=estimator_name,
     )

@@ -26,10 +26,10 @@ The maths is that of the numpy path, with the same formulas:
   e_k e_k^T / W_k`` with ``E_k = x - centre - c_k`` and ``e_k = r_k^T E_k``
   (compensated, as ``skvi._stats._full_scatter``); the diagonal families take
   raw sums about the centre and recompute centred only the components that
-  cancelled, as ``skvi._stats.diagonal_statistics_about``;
+  cancelled, as ``skvi._stats.statistics_about``;
 - the mixture's E-step (:func:`local_step`): ``log rho_ik`` (Bishop 10.46)
   with the Mahalanobis term of each covariance type computed as in
-  ``skvi._mixture._MAHALANOBIS``, the log-sum-exp and ``r_ik`` (10.49).
+  ``skvi._mixture._TERMS``, the log-sum-exp and ``r_ik`` (10.49).
 
 Precision. Every operation runs in X's dtype: float64 input is computed in
 float64 and agrees with the numpy path to rounding (tests: 1e-12); float32

@@ -64,6 +64,9 @@ PROPERTIES = frozenset(
         # in units 1e-150 to 1e150 and far from zero (1e9, 1e160)
         "any_scale",
         "independent_features",  # a joint fit == one fit per column
+        # partial_fit over any chunking == fit on the concatenation (exact
+        # streaming; a model whose partial_fit is stochastic VI leaves it out)
+        "partial_fit_is_fit",
     }
 )
 
@@ -735,6 +738,7 @@ def _mixture_entry(
             "affine",
             "any_scale",
             "bound_climbs",
+            "partial_fit_is_fit",  # stochastic VI
         }
         if properties is None
         else properties,
@@ -787,7 +791,8 @@ def _fixed_start_mixture_entry(covariance_type):
     added in absolute units, so it is neither affine-equivariant nor exact
     coordinate ascent (the ELBO can dip by rounding at convergence; with 0 it
     climbs). Left out: "independent_features" (one Wishart, or one shared
-    degrees of freedom, couples the features), and "any_scale", which fails:
+    degrees of freedom, couples the features), "partial_fit_is_fit" (its
+    partial_fit is stochastic VI), and "any_scale", which fails:
     with ``reg_covar=0``, collapsed data and an extreme ``covariance_prior``
     (e.g. all rows 0, prior 1e-300) raise scikit-learn's "ill-defined
     empirical covariance" error rather than the float64 one. Several components with a
@@ -804,7 +809,8 @@ def _fixed_start_mixture_entry(covariance_type):
             max_iter=3000,
             random_state=0,
         ),
-        properties=PROPERTIES - {"independent_features", "any_scale"},
+        properties=PROPERTIES
+        - {"independent_features", "any_scale", "partial_fit_is_fit"},
         # Its bound is a total over the rows (about 1e3 here): 1e-9 is a few
         # hundred roundings of it.
         tight_stop={"tol": 1e-9, "max_iter": 10_000},
@@ -839,12 +845,18 @@ def _student_entry(id, estimator):
                 max_iter=100,
                 tol=1e-8,
                 verbose=0,
+                learning_decay=0.7,
+                learning_offset=10.0,
+                total_samples=1e6,
             ),
             "invalid_params": {
                 "max_iter": (0, -1, 2.5, 1.5),
                 "tol": (-1e-3, np.nan),
                 "degrees_of_freedom": (0.0, -1.0, np.nan, "fit"),
                 "degrees_of_freedom_update": ("both", None),
+                "learning_decay": (0.5, 1.5),
+                "learning_offset": (-1.0,),
+                "total_samples": (0.0, -5.0),
             },
             "fitted_attributes": normal.fitted_attributes + ("degrees_of_freedom_",),
             "units": {**normal.units, "degrees_of_freedom_": 0},
@@ -859,6 +871,9 @@ def _student_entry(id, estimator):
             # (1.2e-5 measured on CI's derandomized examples, tol=1e-12).
             "affine_rtol": 1e-4,
             "affine_stop": {"tol": 1e-12, "max_iter": 1000},
+            # partial_fit is stochastic VI (tests/test_student.py compares
+            # its stream with fit).
+            "properties": normal.properties - {"partial_fit_is_fit"},
         }
     )
 

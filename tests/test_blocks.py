@@ -2,13 +2,20 @@
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import skvi
-from skvi import VariationalGaussianMixture, VariationalNormalEstimator, _blocks, _stats
+from skvi import (
+    VariationalGaussianMixture,
+    VariationalNormalEstimator,
+    _blocks,
+    _mixture,
+    _stats,
+)
 from skvi._stats import SufficientStatistics, weighted_moments_about
 
 
@@ -69,6 +76,49 @@ def test_plan_sizes_blocks_by_their_width():
     assert _blocks.plan(10**7, 10**6)[0] == _blocks.MIN_BLOCK_ROWS
     assert _blocks.plan(5, 10) == (5, 1)
     assert _blocks.plan(100, 10, block_rows=7) == (7, 1)
+
+
+def test_plan_gives_many_operations_larger_blocks():
+    # A block function of many Python steps gets at least
+    # ELEMENTS_PER_OPERATION values per step; one of few keeps the default.
+    few = 2 * _blocks.BLOCK_ELEMENTS // _blocks.ELEMENTS_PER_OPERATION // 4
+    assert _blocks.plan(10**7, 10, operations=few) == _blocks.plan(10**7, 10)
+    many = 4 * _blocks.BLOCK_ELEMENTS // _blocks.ELEMENTS_PER_OPERATION
+    rows, _ = _blocks.plan(10**7, 10, operations=many)
+    assert rows == 4 * _blocks.BLOCK_ELEMENTS // 10
+    # An explicit size still wins.
+    assert _blocks.plan(10**7, 10, operations=many, block_elements=640)[0] == 64
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_e_step_declares_its_python_steps(covariance_type, weighted):
+    # The mixture's E-step block declares its Python steps to the plan
+    # (_E_STEP_OPERATIONS): the declaration must stay true as the code
+    # changes, within a quarter either way, or its blocks are mis-sized.
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(-4, 1, (300, 3)), rng.normal(4, 1, (300, 3))])
+    est = VariationalGaussianMixture(
+        n_components=2, covariance_type=covariance_type, random_state=0
+    ).fit(X)
+    params, model = est._current()
+    weights = rng.uniform(0.5, 2.0, 600) if weighted else None
+    terms = _mixture._mahalanobis_terms(
+        params["means"] - model["centre"], params, model
+    )
+    steps = []
+
+    def count(frame, event, arg):
+        if event in ("call", "c_call"):
+            steps.append(event)
+
+    sys.setprofile(count)
+    try:
+        _mixture._local_step(X, weights, params, model, terms)
+    finally:
+        sys.setprofile(None)
+    declared = _mixture._E_STEP_OPERATIONS
+    assert 0.75 * declared <= len(steps) <= 1.25 * declared
 
 
 def test_plan_folds_large_results_in_fixed_groups():

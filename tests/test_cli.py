@@ -602,7 +602,12 @@ BAD_INPUTS = [
         ["fit", "--robust", "--degrees-of-freedom", "0"],
         ["--degrees-of-freedom", "> 0"],
     ),
-    ("diagnose with --robust", None, ["fit", "--robust", "--diagnose"], ["--robust"]),
+    (
+        "diagnose with --robust without arviz-stats",
+        None,
+        ["fit", "--robust", "--diagnose"],
+        ["--robust", "arviz-stats", 'pip install "skvi[diagnostics]"'],
+    ),
     ("level 1", None, ["fit", "--level", "1"], ["--level", "between 0 and 1"]),
     ("chunk-rows not int", None, ["fit", "--chunk-rows", "1.5"], ["--chunk-rows"]),
     (
@@ -652,6 +657,8 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch):
     if name == "plot without matplotlib":
         # None in sys.modules makes ``import matplotlib`` raise ImportError.
         monkeypatch.setitem(sys.modules, "matplotlib", None)
+    if name == "diagnose with --robust without arviz-stats":
+        monkeypatch.setitem(sys.modules, "arviz_stats", None)
     # Standard input as a shell gives it: `skvi fit -  < two.zip`, `cat f | skvi fit`.
     stdin = {
         "zip on standard input": tmp_path / "two.zip",
@@ -911,3 +918,39 @@ def test_diagnose_adds_the_exact_sd_ratio_and_kl(capsys, tmp_path):
     plain = run_json(capsys, "fit", path, *options)
     assert "std_ratio" not in plain["columns"][0]
     assert "variational_interval" not in plain["columns"][0]
+
+
+def test_robust_diagnose_adds_psis_khat(capsys, tmp_path):
+    """--robust --diagnose: PSIS from q, as psis_diagnostic gives it (seed 0).
+
+    Student-t data with a few gross outliers: k-hat good where nu fits the
+    data; with nu = 0.05, far too heavy a tail, q is poor and a note says so.
+    """
+    pytest.importorskip("arviz_stats", reason="PSIS needs the diagnostics extra")
+    from skvi import VariationalStudentEstimator
+    from skvi.diagnostics import psis_diagnostic
+
+    rng = np.random.default_rng(6)
+    X = 50.0 + 10.0 * rng.standard_t(10.0, size=(1000, 2))
+    X[:5, 0] = 600.0
+    path = write_csv(tmp_path / "spend.csv", X, ["spend", "visits"])
+    result = run_json(capsys, "fit", path, "--robust", "--diagnose")
+    check = psis_diagnostic(VariationalStudentEstimator().fit(X), X, random_state=0)
+    for j, column in enumerate(result["columns"]):
+        assert column["khat"] == pytest.approx(check.khat[j], rel=1e-9)
+        assert column["psis_reading"] == check.reading[j] == "good"
+        assert column["psis_std"] == pytest.approx(check.std["mu"][j], rel=1e-9)
+        assert column["psis_std_ratio"] == pytest.approx(
+            column["posterior_std"] / column["psis_std"], rel=1e-12
+        )
+    assert result["notes"] == []
+    _, out, _ = run(capsys, "fit", path, "--robust", "--diagnose")
+    header = next(line for line in out.splitlines() if line.startswith("column"))
+    assert header.split()[-8:] == "nu k-hat PSIS reading sd / PSIS sd".split()
+    options = ["--robust", "--diagnose", "--degrees-of-freedom", "0.05"]
+    status, out, err = run(capsys, "fit", path, *options, "--json")
+    assert status == 0 and err == ""
+    poor = json.loads(out)  # strict JSON: no NaN nor Infinity
+    readings = [column["psis_reading"] for column in poor["columns"]]
+    assert "do not trust" in readings
+    assert any("PSIS does not trust q" in note for note in poor["notes"])

@@ -275,7 +275,7 @@ def test_large_offset(entry, offset_data, weighted):
 @_parametrize(
     [
         entry
-        for entry in entries_with("any_scale")
+        for entry in entries_with("any_scale", "partial_fit_is_fit")
         if hasattr(entry.estimator, "partial_fit")
     ]
 )

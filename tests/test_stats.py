@@ -635,34 +635,54 @@ def test_merge_scales_squares_that_would_overflow():
     assert tiny[2][0] == pytest.approx(float(exact), rel=1e-15)
 
 
-def _about(X, resp, reference):
-    """:func:`diagonal_statistics_about` as the mixture's E-step calls it."""
+def _about(X, resp, reference, scatter="diag"):
+    """:func:`statistics_about` as the mixture's E-step calls it."""
     deviation = X - reference
-    squares = deviation * deviation
+    squares = deviation * deviation if scatter == "diag" else None
     # The E-step's responsibilities are component-major (K, n): pass a view.
-    return _stats.diagonal_statistics_about(
-        X, deviation, squares, np.ascontiguousarray(resp.T).T, reference
+    return _stats.statistics_about(
+        X,
+        deviation,
+        squares,
+        np.ascontiguousarray(resp.T).T,
+        reference,
+        scatter=scatter,
     )
 
 
+def _as_scatter(full, scatter):
+    """Full reference scatters in the form ``scatter`` gives."""
+    return np.diagonal(full, axis1=1, axis2=2) if scatter == "diag" else full
+
+
+@pytest.mark.parametrize("scatter", ["diag", "full"])
 @pytest.mark.parametrize("reference", [0.0, 3.0, -1e3])
-def test_statistics_from_deviations_match_fsum_references(reference):
-    # The fused path of the diagonal mixtures: the same statistics as the
+def test_statistics_from_deviations_match_fsum_references(reference, scatter):
+    # The fused path of the mixtures' E-step: the same statistics as the
     # general one, from deviations about a reference given by the caller.
     rng = np.random.default_rng(31)
     X = rng.normal([1.0, -2.0, 5.0], [1.0, 3.0, 0.5], size=(700, 3))
     resp = random_responsibilities(rng, 700, 4) * rng.uniform(0, 2, size=(700, 1))
-    stats = _about(X, resp, np.full(3, reference))
+    stats = _about(X, resp, np.full(3, reference), scatter)
     weight, mean, full = component_references(X, None, resp)
     np.testing.assert_array_equal(stats.reference, np.full(3, reference))
     np.testing.assert_allclose(stats.weight, weight, rtol=1e-13)
     np.testing.assert_allclose(stats.mean, mean, rtol=1e-12)
-    np.testing.assert_allclose(
-        stats.scatter, np.diagonal(full, axis1=1, axis2=2), rtol=1e-11
+    # Off-diagonal entries near zero are compared on the diagonal's scale.
+    scale = np.sqrt(np.diagonal(full, axis1=1, axis2=2))
+    bound = 1e-11 * (scale[:, :, None] * scale[:, None, :])
+    np.testing.assert_array_less(
+        np.abs(stats.scatter - _as_scatter(full, scatter)),
+        _as_scatter(bound, scatter),
     )
+    if scatter == "full":
+        np.testing.assert_array_equal(stats.scatter, stats.scatter.transpose(0, 2, 1))
 
 
-def test_statistics_from_deviations_recompute_tight_far_components(monkeypatch):
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+def test_statistics_from_deviations_recompute_tight_far_components(
+    monkeypatch, scatter
+):
     # A component of spread 1e-4 at 1e3 from the reference: raw sums about
     # the reference would cancel ~14 digits; it is recomputed centred, the
     # well-placed component is not.
@@ -682,7 +702,7 @@ def test_statistics_from_deviations_recompute_tight_far_components(monkeypatch):
         return centred(block, column, *args)
 
     monkeypatch.setattr(_stats, "_centred_component", spy)
-    stats = _about(X, resp, np.zeros(2))
+    stats = _about(X, resp, np.zeros(2), scatter)
     assert len(recentred) == 1
     np.testing.assert_array_equal(recentred[0], resp[:, 1])
     for k in range(2):
@@ -691,24 +711,26 @@ def test_statistics_from_deviations_recompute_tight_far_components(monkeypatch):
         np.testing.assert_allclose(
             stats.mean[k], expected[1], rtol=0, atol=1e-8 * spread.min()
         )
-        np.testing.assert_allclose(stats.scatter[k], expected[2], rtol=1e-12)
+        diagonal = stats.scatter[k] if scatter == "diag" else np.diag(stats.scatter[k])
+        np.testing.assert_allclose(diagonal, expected[2], rtol=1e-12)
 
 
-def test_statistics_from_overflowing_deviations_fall_back_scaled():
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+def test_statistics_from_overflowing_deviations_fall_back_scaled(scatter):
     # Deviations whose squares pass float64's range, about a spread that
     # does not: the general path's exact scaling.
     rng = np.random.default_rng(33)
     X = 1e155 + 1e151 * rng.standard_normal((200, 2))
     resp = random_responsibilities(rng, 200, 2)
     with np.errstate(over="ignore"):
-        stats = _about(X, resp, np.zeros(2))
+        stats = _about(X, resp, np.zeros(2), scatter)
     general = _stats.sufficient_statistics(
-        X, responsibilities=resp, scatter="diag", reference=np.zeros(2)
+        X, responsibilities=resp, scatter=scatter, reference=np.zeros(2)
     )
     assert np.isfinite(stats.scatter).all()
     np.testing.assert_allclose(stats.mean, general.mean, rtol=1e-13)
     np.testing.assert_allclose(stats.scatter, general.scatter, rtol=1e-12)
     weight, mean, full = component_references(X / 1e151, None, resp)
     np.testing.assert_allclose(
-        stats.scatter / 1e302, np.diagonal(full, axis1=1, axis2=2), rtol=1e-9
+        stats.scatter / 1e302, _as_scatter(full, scatter), rtol=1e-9
     )

@@ -48,7 +48,9 @@ outliers then barely move the posterior mean; its interval is q(mu)'s, and a
 column nu shows the degrees of freedom (fitted per column with
 --fit-degrees-of-freedom). Each of its iterations passes
 over every row, so --robust holds the columns fitted in memory (8 bytes a
-value) instead of merging chunks.
+value) instead of merging chunks. The Student-t model has no exact posterior
+to compare with: with --robust, --diagnose checks q by Pareto-smoothed
+importance sampling instead (k-hat per column).
 """
 
 _EPILOG = """\
@@ -197,7 +199,11 @@ def add_parser(commands):
         "(skvi.diagnostics.exact_posterior, no second pass over the file): "
         "the exact sd of mu, the sd ratio (q over exact, below 1 when q is too "
         "narrow), KL(q || exact) in nats, and q's credible interval beside the "
-        "exact one",
+        "exact one. With --robust: Pareto-smoothed importance sampling from q "
+        "(skvi.diagnostics.psis_diagnostic, 1000 draws, seed 0, one more pass "
+        "over the rows held, evaluating every draw; needs arviz-stats): each "
+        "column's k-hat, its reading (good below 0.5, usable below 0.7, else "
+        "do not trust), and q's sd of mu over the importance-corrected one",
     )
     fit.add_argument(
         "--plot",
@@ -217,7 +223,7 @@ def _estimator_options(args):
 
 
 def fit_chunks(source, estimator):
-    """``partial_fit`` every chunk of ``source``; return the fitted estimator."""
+    """``partial_fit`` every chunk of ``source``; no rows are held (None)."""
     from . import read
 
     for chunk in source.chunks:
@@ -229,11 +235,13 @@ def fit_chunks(source, estimator):
     if source.rows_read == 0:
         where = read.describe(source.path)
         raise CommandLineError(f"{where} has a header row but no data rows")
-    return estimator
 
 
 def fit_whole(source, estimator):
-    """``fit`` on every chunk of ``source`` at once (a model with no partial_fit)."""
+    """``fit`` on every chunk of ``source`` at once (a model with no partial_fit).
+
+    Returns the rows fitted, held in memory (for --diagnose's PSIS).
+    """
     import numpy as np
 
     chunks = []
@@ -243,11 +251,12 @@ def fit_whole(source, estimator):
     if source.rows_read == 0:
         where = source.path or "the data"
         raise CommandLineError(f"{where} has a header row but no data rows")
+    data = np.concatenate(chunks)
     try:
-        estimator.fit(np.concatenate(chunks))
+        estimator.fit(data)
     except ValueError as exc:
         raise CommandLineError(str(exc)) from None
-    return estimator
+    return data
 
 
 def _model(args):
@@ -281,10 +290,14 @@ def run(args):
 
     estimator_class, extra, read_into = _model(args)
     if args.robust and args.diagnose:
-        raise CommandLineError(
-            "--diagnose compares with the Normal model's exact posterior; it does "
-            "not apply to --robust"
-        )
+        # Checked before reading: PSIS needs arviz-stats (an optional extra).
+        try:
+            import arviz_stats  # noqa: F401
+        except ImportError:
+            raise CommandLineError(
+                "--diagnose with --robust checks q by Pareto-smoothed importance "
+                'sampling, which needs arviz-stats: pip install "skvi[diagnostics]"'
+            ) from None
     options = _estimator_options(args)
     check_estimator_options(estimator_class, {**options, **extra}, "skvi fit")
     if args.plot:
@@ -312,9 +325,9 @@ def run(args):
             # it writes a prior in conflict with the data as a note too.
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", PriorDataConflictWarning)
-            read_into(source, estimator)
+            data = read_into(source, estimator)
             used = priors.used_priors(estimator)
-    result = report.result(source, estimator, used, chosen, args)
+    result = report.result(source, estimator, used, chosen, args, data=data)
     if args.plot:
         plot.plot(estimator, result, args.plot)
     if args.json:

@@ -89,7 +89,7 @@ def describe_priors(chosen):
     return lines
 
 
-def result(source, estimator, used, chosen, args):
+def result(source, estimator, used, chosen, args, data=None):
     """The fit as a JSON-ready dict: the content of both output formats.
 
     Parameters
@@ -104,6 +104,9 @@ def result(source, estimator, used, chosen, args):
         The priors given as options (scalars); the others came from the data.
     args : argparse.Namespace
         The command's options.
+    data : ndarray of shape (n_rows, n_columns) or None
+        The rows fitted, where the model held them in memory (--robust):
+        ``--diagnose`` then checks q by PSIS on them.
     """
     # The exact central interval of p(mu | X): it holds the level it promises,
     # where q(mu)'s is too narrow with few rows (--diagnose adds q's). The
@@ -156,7 +159,10 @@ def result(source, estimator, used, chosen, args):
         "plot": args.plot,
     }
     if getattr(args, "diagnose", False):
-        _add_diagnosis(estimator, out, args.level)
+        if robust:
+            _add_psis(estimator, out, data)
+        else:
+            _add_diagnosis(estimator, out, args.level)
     out["notes"] = notes(out)
     return out
 
@@ -193,6 +199,44 @@ def _add_diagnosis(estimator, result, level):
         result["diagnosis_notes"].append(
             "The exact posterior's quadrature converged slowly (a posterior with "
             "heavy tails under a nearly flat prior): its sd is set by the prior."
+        )
+
+
+def _add_psis(estimator, result, data):
+    """PSIS from q (the Student-t model has no exact posterior): k-hat per column.
+
+    With the importance-corrected sd of mu and q's over it (below 1 when q is
+    too narrow); 1000 draws from seed 0, so that a rerun prints the same.
+    """
+    import warnings
+
+    from ..diagnostics import psis_diagnostic
+
+    with warnings.catch_warnings():
+        # The reading says what arviz-stats' warnings on a heavy tail say.
+        warnings.simplefilter("ignore")
+        check = psis_diagnostic(estimator, data, random_state=0)
+    for j, column in enumerate(result["columns"]):
+        corrected = float(check.std["mu"][j])
+        column["khat"] = float(check.khat[j])
+        column["psis_reading"] = str(check.reading[j])
+        column["psis_std"] = corrected
+        column["psis_std_ratio"] = (
+            column["posterior_std"] / corrected if corrected > 0 else math.nan
+        )
+    untrusted = [
+        column["name"]
+        for column in result["columns"]
+        if column["psis_reading"] == "do not trust"
+    ]
+    result["diagnosis_notes"] = []
+    if untrusted:
+        result["diagnosis_notes"].append(
+            f"PSIS does not trust q for {', '.join(untrusted)} (k-hat 0.7 or more, "
+            "or the importance weights collapsed onto a few draws): q(mu) q(tau) "
+            "is far from the exact posterior there, and so are its mean, sd and "
+            "interval; check the degrees of freedom (--fit-degrees-of-freedom) "
+            "or the priors."
         )
 
 
@@ -290,6 +334,15 @@ def format_table(result):
             )
             + (
                 [
+                    _or_na(column["khat"], ".2f"),
+                    column["psis_reading"],
+                    _or_na(column["psis_std_ratio"], ".3f"),
+                ]
+                if "khat" in column
+                else []
+            )
+            + (
+                [
                     _or_na(column["std_ratio"], ".3f"),
                     _or_na(column["kl"], ".2g"),
                     *(
@@ -302,6 +355,8 @@ def format_table(result):
             )
         )
     diagnosed = "std_ratio" in result["columns"][0]
+    # --robust --diagnose: PSIS's three columns after nu.
+    checked = "khat" in result["columns"][0]
     level = format_level(result["credible_level"])
     table = [
         [
@@ -313,13 +368,15 @@ def format_table(result):
             "noise sd",
         ]
         + (["nu"] if result["model"] == "student-t" else [])
+        + (["k-hat", "PSIS reading", "sd / PSIS sd"] if checked else [])
         + (
             ["sd / exact sd", "KL(q||exact)", f"{level} interval of q"]
             if diagnosed
             else []
         )
     ]
-    # --robust (a column nu) and --diagnose (three columns) never meet.
+    # The Normal's --diagnose (three columns, the last an interval) and
+    # --robust (a column nu, then PSIS's three with --diagnose) never meet.
     for name, data_mean, mean, lower, upper, std, noise, *more in rows:
         interval = _interval_cell(lower, upper, rows, 3)
         if diagnosed:
@@ -338,7 +395,8 @@ def format_table(result):
     for row in table:
         cells = [row[0].ljust(widths[0])]
         for i in range(1, len(row)):
-            # Intervals have one width already; centre them under their title.
+            # Intervals have one width already; centre them under their
+            # title, as PSIS's reading (a word) under its own.
             align = str.center if i in (3, 8) else str.rjust
             cells.append(align(row[i], widths[i]))
         lines.append("  ".join(cells).rstrip())
