@@ -93,7 +93,7 @@ def fit_validation(X):
 
 def fit_statistics(X):
     """What fit's pass over X costs: the sufficient statistics alone."""
-    return _stats.weighted_moments(X)
+    return _stats.weighted_moments_about(X)
 
 
 def partial_fit(X):

@@ -286,9 +286,9 @@ def available_threads():
     Both follow ``threadpoolctl.threadpool_limits``; the OpenMP one also counts
     the cores available to the process (cgroups, ``OMP_NUM_THREADS``).
     """
-    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    from ._validation import effective_n_threads
 
-    return max(1, int(min(_openmp_effective_n_threads(), _blas_thread_limit())))
+    return max(1, int(min(effective_n_threads(), _blas_thread_limit())))
 
 
 _pool = None

@@ -18,7 +18,6 @@ __all__ = [
     "dask_map_rows",
     "dask_moments_about",
     "dask_reduce",
-    "dask_weighted_moments",
 ]
 
 
@@ -348,23 +347,3 @@ def dask_moments_about(
     weights, references, offsets, sums_of_squares = zip(*parts, strict=True)
     with np.errstate(over="ignore", invalid="ignore"):
         return merge_moments_about(weights, references, offsets, sums_of_squares)
-
-
-def dask_weighted_moments(X, sample_weight=None, *, estimator_name=None):
-    """Weight, weighted mean and weighted centred sum of squares of a dask collection.
-
-    ``(W, reference + offset, S)`` of :func:`dask_moments_about`: see there.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> from skvi._dask import dask_weighted_moments
-    >>> X = da.from_array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]], chunks=(2, 2))
-    >>> weight, mean, sum_of_squares = dask_weighted_moments(X)
-    >>> weight, mean.tolist(), sum_of_squares.tolist()
-    (3.0, [3.0, 6.0], [8.0, 32.0])
-    """
-    weight, reference, offset, sum_of_squares = dask_moments_about(
-        X, sample_weight, estimator_name=estimator_name
-    )
-    return weight, reference + offset, sum_of_squares

@@ -187,45 +187,6 @@ def _wishart_log_normalizer(dof, log_det_scale, dimension):
     )
 
 
-def wishart_entropy(dof, scale):
-    """Entropy of a Wishart distribution, ``H[Lambda]``.
-
-    ``H = -log B(W, nu) - (nu - d - 1)/2 E[log|Lambda|] + nu d / 2``
-    (Bishop 2006, eq. B.82), with ``log B`` from eq. B.79 and
-    ``E[log|Lambda|]`` from eq. B.81.
-
-    Parameters
-    ----------
-    dof : array-like of shape (...)
-        Degrees of freedom ``nu > d - 1``.
-    scale : array-like of shape (..., d, d)
-        Symmetric positive definite scale matrix ``W``.
-
-    Returns
-    -------
-    ndarray of shape (...)
-        The entropy (nats), broadcast over the leading axes.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy.stats import wishart
-    >>> value = wishart_entropy(5.0, np.eye(3))
-    >>> bool(np.isclose(value, wishart(df=5, scale=np.eye(3)).entropy()))
-    True
-    """
-    dof = np.asarray(dof, dtype=float)
-    scale = np.asarray(scale, dtype=float)
-    dimension = scale.shape[-1]
-    log_det_scale = _log_det_from_cholesky(np.linalg.cholesky(scale))
-    expected_log_det = _expected_log_det(dof, log_det_scale, dimension)
-    return (
-        -_wishart_log_normalizer(dof, log_det_scale, dimension)
-        - 0.5 * (dof - dimension - 1.0) * expected_log_det
-        + 0.5 * dof * dimension
-    )
-
-
 # ---------------------------------------------------------------------------
 # Dirichlet, Beta and stick-breaking weights
 # ---------------------------------------------------------------------------

@@ -76,7 +76,6 @@ from scipy.special import betaln, gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _blocks, _xp
@@ -108,6 +107,9 @@ from ._stats import (
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
     array_space,
     check_data,
     is_dask_collection,

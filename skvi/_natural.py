@@ -11,8 +11,10 @@ and a tuple of natural-parameter arrays, and takes that step.
 
 Every ``<family>_to_natural`` returns a tuple of arrays, and every
 ``natural_to_<family>`` takes such a tuple, so that
-``natural_to_gamma(natural_step(gamma_to_natural(a, b), target, rho))`` reads
-as the update it is. Leading axes broadcast as elsewhere in skvi.
+``natural_to_beta(natural_step(beta_to_natural(a, b), target, rho))`` reads
+as the update it is. The families are those the mixture's ``partial_fit``
+steps: Dirichlet, Beta (stick-breaking) and Normal-Wishart. Leading axes
+broadcast as elsewhere in skvi.
 
 References
 ----------
@@ -38,119 +40,6 @@ def _inverse_spd(matrix):
     """``A^-1 = L^-T L^-1`` of a symmetric positive definite ``A = L L^T``."""
     inverse_cholesky = np.linalg.inv(np.linalg.cholesky(matrix))
     return np.swapaxes(inverse_cholesky, -1, -2) @ inverse_cholesky
-
-
-# ---------------------------------------------------------------------------
-# Normal
-# ---------------------------------------------------------------------------
-
-
-def normal_to_natural(mean, variance):
-    """Natural parameters of ``Normal(mean, variance)``.
-
-    With sufficient statistics ``T(x) = (x, x**2)`` (Bishop 2006, eq. 2.220)::
-
-        eta = (m / s2, -1 / (2 s2))
-
-    Parameters
-    ----------
-    mean, variance : array-like
-        Mean ``m`` and variance ``s2 > 0``.
-
-    Returns
-    -------
-    tuple of ndarray
-        ``(eta_1, eta_2)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> normal_to_natural(np.array([3.0, 0.0]), np.array([2.0, 0.5]))
-    (array([1.5, 0. ]), array([-0.25, -1.  ]))
-    """
-    precision = 1.0 / np.asarray(variance, dtype=float)
-    return mean * precision, -0.5 * precision
-
-
-def natural_to_normal(natural):
-    """``(mean, variance)`` of the Normal with natural parameters ``(eta_1, eta_2)``.
-
-    The inverse of :func:`normal_to_natural`: ``s2 = -1 / (2 eta_2)``,
-    ``m = eta_1 s2``.
-
-    Parameters
-    ----------
-    natural : tuple of array-like
-        ``(eta_1, eta_2)`` with ``eta_2 < 0``.
-
-    Returns
-    -------
-    mean, variance : ndarray
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> natural_to_normal((np.array([1.5, 0.0]), np.array([-0.25, -1.0])))
-    (array([3., 0.]), array([2. , 0.5]))
-    """
-    location, negative_half_precision = natural
-    variance = -0.5 / np.asarray(negative_half_precision, dtype=float)
-    return location * variance, variance
-
-
-# ---------------------------------------------------------------------------
-# Gamma
-# ---------------------------------------------------------------------------
-
-
-def gamma_to_natural(shape, rate):
-    """Natural parameters of ``Gamma(shape, rate)`` (rate parametrisation).
-
-    With sufficient statistics ``T(tau) = (log tau, tau)`` (Bishop 2006, B.26)::
-
-        eta = (a - 1, -b)
-
-    Parameters
-    ----------
-    shape, rate : array-like
-        Shape ``a > 0`` and rate ``b > 0``.
-
-    Returns
-    -------
-    tuple of ndarray
-        ``(eta_1, eta_2)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> gamma_to_natural(np.array([3.0, 0.5]), np.array([2.0, 1.0]))
-    (array([ 2. , -0.5]), array([-2., -1.]))
-    """
-    return np.subtract(shape, 1.0), np.negative(rate)
-
-
-def natural_to_gamma(natural):
-    """``(shape, rate)`` of the Gamma with natural parameters ``(a - 1, -b)``.
-
-    The inverse of :func:`gamma_to_natural`.
-
-    Parameters
-    ----------
-    natural : tuple of array-like
-        ``(eta_1, eta_2)`` with ``eta_1 > -1`` and ``eta_2 < 0``.
-
-    Returns
-    -------
-    shape, rate : ndarray
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> natural_to_gamma((np.array([2.0, -0.5]), np.array([-2.0, -1.0])))
-    (array([3. , 0.5]), array([2., 1.]))
-    """
-    log_coefficient, negative_rate = natural
-    return np.add(log_coefficient, 1.0), np.negative(negative_rate)
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import dataclasses
 import warnings
 from functools import partial
 from typing import NamedTuple
@@ -11,7 +12,6 @@ from scipy import stats
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _blocks, _normal_full, _xp
@@ -36,6 +36,7 @@ from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
+    StrOptions,
     array_space,
     check_data,
     check_prior,
@@ -959,7 +960,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             ensure_all_finite=False,
         )
         priors = self._given_priors()
-        reference = self._statistics.reference if merging else None
+        reference = self._statistics["reference"] if merging else None
         with np.errstate(over="ignore", invalid="ignore"):
             if space is not None:
                 # Another library's array (array API dispatch): the pass
@@ -1001,7 +1002,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
                 )
             if merging:
                 check_weight_sum(self.n_samples_seen_ + statistics.weight[0])
-                statistics = self._statistics.merge(statistics)
+                statistics = SufficientStatistics(**self._statistics).merge(statistics)
         weight = float(statistics.weight[0])
         data_mean, scatter = statistics.mean[0], statistics.scatter[0]
         if not (np.all(np.isfinite(data_mean)) and np.all(np.isfinite(scatter))):
@@ -1235,7 +1236,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             self.__dict__.pop(name, None)
         self.n_samples_seen_ = data["weight"]
         self.sample_mean_ = data["data_mean"]
-        self._statistics = data["statistics"]
+        # Its arrays in a dict, not the SufficientStatistics object: joblib
+        # memory-maps them, and skops loads them trusting only this class.
+        self._statistics = dataclasses.asdict(data["statistics"])
         for name, value in data["priors"].items():
             setattr(self, f"{name}_", np.asarray(value, dtype=np.float64))
         self.prior_dof_, self.prior_scale_ = data["prior"][4:]
@@ -1520,10 +1523,11 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             for name in _PRIOR_NAMES
         )
         if hasattr(self, "posterior_covariance_"):
+            statistics = SufficientStatistics(**self._statistics)
             return full_exact_interval(
                 np.float64(self.n_samples_seen_),
-                self._statistics.mean[0],
-                self._statistics.scatter[0],
+                statistics.mean[0],
+                statistics.scatter[0],
                 prior,
                 self.prior_dof_,
                 level,

@@ -514,26 +514,6 @@ def _thread_buffers(local, count, shape):
     return buffers
 
 
-def weighted_moments(X, sample_weight=None, *, block_rows=None, estimator_name=None):
-    """Weight, weighted mean and weighted centred sum of squares of each column.
-
-    ``(W, reference + offset, S)`` of :func:`weighted_moments_about`: see there.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skvi._stats import weighted_moments
-    >>> X = 1e9 + np.array([[1.0, 2.0], [3.0, 6.0]])
-    >>> weight, mean, sum_of_squares = weighted_moments(X)
-    >>> weight, mean - 1e9, sum_of_squares
-    (2.0, array([2., 4.]), array([2., 8.]))
-    """
-    weight, reference, offset, sum_of_squares = weighted_moments_about(
-        X, sample_weight, block_rows=block_rows, estimator_name=estimator_name
-    )
-    return weight, reference + offset, sum_of_squares
-
-
 def _default_block_rows(n_samples, n_features, block_rows):
     """Rows per block (:func:`skvi._blocks.plan`), in whole shift rows."""
     if block_rows is None:

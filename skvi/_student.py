@@ -9,7 +9,6 @@ from scipy import stats
 from scipy.special import betaln, digamma, polygamma
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _blocks
@@ -34,6 +33,7 @@ from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
+    StrOptions,
     check_data,
     check_probability,
     is_dask_collection,

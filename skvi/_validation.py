@@ -1,7 +1,11 @@
 """Input validation shared by skvi's estimators.
 
-This is the one module that imports scikit-learn's private helpers, so that a
-change in scikit-learn is mended in one place.
+This is the one module that imports scikit-learn's private helpers
+(``sklearn.utils._param_validation``, ``sklearn.utils._openmp_helpers``,
+``sklearn.utils._array_api``, ``sklearn.externals``), so that a change in
+scikit-learn is mended in one place: the other modules import them from here
+(``Interval``, ``InvalidParameterError``, ``StrOptions``,
+``effective_n_threads``). ``tests/test_architecture.py`` checks it.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -12,7 +16,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn import config_context, get_config
 from sklearn.utils import assert_all_finite as _sklearn_assert_all_finite
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
@@ -21,6 +26,10 @@ __all__ = [
     "POSITIVE_INT",
     "POSITIVE_REAL",
     "NON_NEGATIVE_REAL",
+    "Interval",
+    "InvalidParameterError",
+    "StrOptions",
+    "effective_n_threads",
     "assert_all_finite",
     "array_space",
     "check_same_space",
@@ -606,9 +615,26 @@ def validate_params(estimator):
     Runs on every ``fit`` and ``partial_fit`` call (it is cheap, and a
     ``set_params`` between chunks must not slip through), unless the user
     turned validation off with ``sklearn.set_config(skip_parameter_validation=True)``.
+
+    skvi calls this rather than wrapping its methods in scikit-learn's
+    ``_fit_context`` decorator, which validates only the first ``partial_fit``
+    of a fitted estimator (so a bad ``set_params`` between chunks would slip
+    through) and is private besides; the other half of ``_fit_context``,
+    skipping the validation of nested scikit-learn estimators, matters little
+    here (the mixture's one KMeans per initialisation).
     """
     if not get_config()["skip_parameter_validation"]:
         estimator._validate_params()
+
+
+def effective_n_threads():
+    """The OpenMP threads scikit-learn's own loops would use.
+
+    The cores available to the process (cgroups, ``OMP_NUM_THREADS``), within
+    ``threadpoolctl.threadpool_limits``: scikit-learn's private
+    ``_openmp_effective_n_threads``, read here only (module docstring).
+    """
+    return _openmp_effective_n_threads()
 
 
 def is_dask_collection(X):

@@ -92,7 +92,7 @@ def cavi_fixed_point(x, w=None, prior_mean=0.0, prior_std=1.0, shape=1.0, rate=1
 
 
 def _tight(entry, **params):
-    return entry.clone_params(tol=0.0, max_iter=10_000, **params)
+    return entry.clone_params(**{**entry.tight_stop, **params})
 
 
 def _array_attributes(entry, estimator):

@@ -38,17 +38,7 @@ def _refuse_to_materialise(*args, **kwargs):
     raise AssertionError("X was materialised on the client")
 
 
-MEASURED = []
-
-
 def _assert_same_fit(actual, expected, rtol=1e-6):
-    MEASURED.append(
-        max(
-            np.max(np.abs(getattr(actual, n) - getattr(expected, n)))
-            / np.max(np.abs(getattr(expected, n)))
-            for n in ["weights_", "means_", "covariances_"]
-        )
-    )
     for name in ["weights_", "means_", "covariances_", "degrees_of_freedom_"]:
         assert_allclose(getattr(actual, name), getattr(expected, name), rtol=rtol)
     assert_allclose(actual.elbo_history_, expected.elbo_history_, rtol=1e-9)
@@ -103,12 +93,6 @@ def test_dask_random_init_is_refused_with_advice(client):
         )
 
 
-def test_report_agreement():
-    """Runs last: the largest relative difference from numpy, for the record."""
-    if MEASURED:
-        print(f"\nlargest relative dask-numpy difference: {max(MEASURED):.1e}")
-
-
 # predict, predict_proba, score_samples and score on dask input: lazy arrays
 # and reductions on the workers, by the numpy path's own functions.
 
@@ -121,8 +105,6 @@ dd = pytest.importorskip("dask.dataframe")
 
 import dask  # noqa: E402
 import pandas as pd  # noqa: E402
-
-MEASURED_PREDICTIONS = []
 
 
 def _numpy_data():
@@ -137,13 +119,6 @@ def _fitted(covariance_type="full", X=None):
         random_state=0,
         max_iter=1000,
     ).fit(_numpy_data()[::5] if X is None else X)
-
-
-def _record(actual, expected):
-    """The largest difference relative to the largest expected value."""
-    MEASURED_PREDICTIONS.append(
-        float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
-    )
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
@@ -165,13 +140,11 @@ def test_dask_predictions_equal_numpy_predictions(client, covariance_type):  # n
     assert isinstance(resp, da.Array) and resp.chunks == (row_chunks, (4,))
     expected_resp = estimator.predict_proba(X)
     assert_allclose(resp.compute(), expected_resp, rtol=1e-12, atol=1e-15)
-    _record(resp.compute(), expected_resp)
 
     scores = estimator.score_samples(dask_X)
     assert isinstance(scores, da.Array) and scores.chunks == (row_chunks,)
     expected_scores = estimator.score_samples(X)
     assert_allclose(scores.compute(), expected_scores, rtol=1e-12)
-    _record(scores.compute(), expected_scores)
 
     for sample_weight, dask_weight in [
         (None, None),
@@ -182,7 +155,6 @@ def test_dask_predictions_equal_numpy_predictions(client, covariance_type):  # n
         actual = estimator.score(dask_X, sample_weight=dask_weight)
         assert isinstance(actual, float)
         assert actual == pytest.approx(expected, rel=1e-12, abs=0)
-        _record(actual, expected)
 
 
 def test_dask_dataframe_predictions_equal_pandas_predictions(client):  # noqa: F811
@@ -243,9 +215,6 @@ def test_predictions_of_data_made_on_workers_never_gather_X(
     # came back is a few numbers per chunk, not X (100 kB) nor its labels.
     assert {t["worker"] for t in tasks.data} <= set(client.scheduler_info()["workers"])
     assert gathered and max(gathered) < 1_000, gathered
-    MEASURED_PREDICTIONS.extend(
-        [resp_error, abs(score - expected_score) / abs(expected_score)]
-    )
 
 
 def test_dask_fit_predict_returns_lazy_labels(client, monkeypatch):  # noqa: F811
@@ -313,13 +282,4 @@ def test_dask_score_checks_each_chunk_at_the_call(client):  # noqa: F811
         estimator.score(
             da.from_array(_numpy_data()[:100], chunks=20),
             sample_weight=da.zeros(100, chunks=30),
-        )
-
-
-def test_report_prediction_agreement():
-    """Runs last: the largest relative dask-numpy difference of the predictions."""
-    if MEASURED_PREDICTIONS:
-        print(
-            "\nlargest relative dask-numpy difference of predict_proba, "
-            f"score_samples and score: {max(MEASURED_PREDICTIONS):.1e}"
         )

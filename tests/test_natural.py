@@ -9,14 +9,10 @@ from scipy import stats
 from skvi._natural import (
     beta_to_natural,
     dirichlet_to_natural,
-    gamma_to_natural,
     natural_step,
     natural_to_beta,
     natural_to_dirichlet,
-    natural_to_gamma,
-    natural_to_normal,
     natural_to_normal_wishart,
-    normal_to_natural,
     normal_wishart_to_natural,
     svi_step_size,
 )
@@ -24,8 +20,6 @@ from skvi._natural import (
 from ._montecarlo import random_scale_matrices
 
 positive = st.floats(1e-3, 1e3)
-# Means whose m / s2 is subnormal lose digits in eta itself, not in the round trip.
-location = st.one_of(st.just(0.0), st.floats(1e-290, 1e3), st.floats(-1e3, -1e-290))
 
 
 def assert_parts_close(actual, expected, rtol, atol=0.0):
@@ -44,24 +38,8 @@ ULP_OF_ONE = np.finfo(float).eps
 
 
 @settings(max_examples=50)
-@given(location, positive)
-def test_normal_round_trip(mean, variance):
-    assert_parts_close(
-        natural_to_normal(normal_to_natural(mean, variance)),
-        (mean, variance),
-        rtol=4 * ULP_OF_ONE,  # at most two roundings each way
-    )
-
-
-@settings(max_examples=50)
 @given(positive, positive)
-def test_gamma_and_beta_round_trips(first, second):
-    assert_parts_close(
-        natural_to_gamma(gamma_to_natural(first, second)),
-        (first, second),
-        rtol=ULP_OF_ONE,
-        atol=ULP_OF_ONE,
-    )
+def test_beta_round_trip(first, second):
     assert_parts_close(
         natural_to_beta(beta_to_natural(first, second)),
         (first, second),
@@ -137,28 +115,6 @@ def _assert_log_density_difference(natural, statistic, log_density, first, secon
     expected = log_density(first) - log_density(second)
     actual = _pairing(natural, statistic(first)) - _pairing(natural, statistic(second))
     assert actual == pytest.approx(expected, rel=1e-10, abs=1e-10)
-
-
-def test_normal_natural_parameters_match_scipy():
-    mean, variance = 1.3, 0.4
-    _assert_log_density_difference(
-        normal_to_natural(mean, variance),
-        lambda x: (x, x * x),
-        stats.norm(mean, np.sqrt(variance)).logpdf,
-        0.2,
-        2.5,
-    )
-
-
-def test_gamma_natural_parameters_match_scipy():
-    shape, rate = 2.5, 4.0
-    _assert_log_density_difference(
-        gamma_to_natural(shape, rate),
-        lambda tau: (np.log(tau), tau),
-        stats.gamma(shape, scale=1 / rate).logpdf,
-        0.3,
-        1.7,
-    )
 
 
 def test_beta_natural_parameters_match_scipy():
@@ -250,28 +206,6 @@ def test_normal_wishart_posterior_is_prior_plus_statistics():
 
 
 def test_one_dimensional_posteriors_are_prior_plus_statistics():
-    rng = np.random.default_rng(3)
-    x = rng.normal(2.0, 0.5, size=30)
-    n = x.size
-    # Normal mean with known precision tau (Bishop eqs. 2.141-2.142).
-    tau, prior_mean, prior_variance = 4.0, 0.0, 10.0
-    variance = 1.0 / (1.0 / prior_variance + n * tau)
-    mean = variance * (prior_mean / prior_variance + tau * x.sum())
-    natural = normal_to_natural(prior_mean, prior_variance)
-    assert_parts_close(
-        natural_to_normal((natural[0] + tau * x.sum(), natural[1] - 0.5 * n * tau)),
-        (mean, variance),
-        rtol=1e-12,
-    )
-    # Gamma precision with known mean (Bishop eqs. 2.150-2.151).
-    prior_shape, prior_rate = 1.0, 2.0
-    squares = np.sum((x - 2.0) ** 2)
-    natural = gamma_to_natural(prior_shape, prior_rate)
-    assert_parts_close(
-        natural_to_gamma((natural[0] + 0.5 * n, natural[1] - 0.5 * squares)),
-        (prior_shape + 0.5 * n, prior_rate + 0.5 * squares),
-        rtol=1e-14,
-    )
     # Dirichlet and Beta with counts.
     counts = np.array([3.0, 0.0, 7.0])
     (natural,) = dirichlet_to_natural(np.ones(3))
@@ -288,8 +222,8 @@ def test_one_dimensional_posteriors_are_prior_plus_statistics():
 
 
 def test_natural_step_is_the_convex_combination():
-    current = gamma_to_natural(np.array([2.0, 3.0]), np.array([1.0, 5.0]))
-    target = gamma_to_natural(np.array([10.0, 1.0]), np.array([4.0, 0.5]))
+    current = beta_to_natural(np.array([2.0, 3.0]), np.array([1.0, 5.0]))
+    target = beta_to_natural(np.array([10.0, 1.0]), np.array([4.0, 0.5]))
     stepped = natural_step(current, target, 0.25)
     assert isinstance(stepped, tuple)
     assert_parts_close(
@@ -305,14 +239,12 @@ def test_natural_step_is_the_convex_combination():
 
 @settings(max_examples=50)
 @given(positive, positive, positive, positive, st.floats(1e-6, 1.0))
-def test_natural_step_stays_in_the_family(shape, rate, target_shape, target_rate, rho):
-    stepped = natural_step(
-        gamma_to_natural(shape, rate), gamma_to_natural(target_shape, target_rate), rho
-    )
-    new_shape, new_rate = natural_to_gamma(stepped)
-    assert min(shape, target_shape) * (1 - 1e-12) <= new_shape
-    assert new_shape <= max(shape, target_shape) * (1 + 1e-12)
-    assert new_rate > 0
+def test_natural_step_stays_in_the_family(a, b, target_a, target_b, rho):
+    current, target = beta_to_natural(a, b), beta_to_natural(target_a, target_b)
+    stepped = natural_step(current, target, rho)
+    new_a, new_b = natural_to_beta(stepped)
+    assert min(a, target_a) * (1 - 1e-12) <= new_a <= max(a, target_a) * (1 + 1e-12)
+    assert min(b, target_b) * (1 - 1e-12) <= new_b <= max(b, target_b) * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("step_size", [0.0, -0.1, 1.5, np.nan, "0.5", None])
@@ -323,7 +255,7 @@ def test_natural_step_refuses_bad_step_sizes(step_size):
 
 def test_natural_step_refuses_parameters_of_different_families():
     with pytest.raises(ValueError, match="same family"):
-        natural_step(gamma_to_natural(1.0, 1.0), dirichlet_to_natural([1.0, 2.0]), 0.5)
+        natural_step(beta_to_natural(1.0, 1.0), dirichlet_to_natural([1.0, 2.0]), 0.5)
 
 
 def test_svi_averages_noisy_targets_into_the_cavi_posterior():
@@ -335,10 +267,9 @@ def test_svi_averages_noisy_targets_into_the_cavi_posterior():
     rng = np.random.default_rng(4)
     x = rng.normal(0.0, 2.0, size=1000)
     n, batch_size, n_steps = x.size, 50, 2000
-    prior = gamma_to_natural(1.0, 1.0)
-    exact_shape, exact_rate = natural_to_gamma(
-        (prior[0] + 0.5 * n, prior[1] - 0.5 * x @ x)
-    )
+    # Gamma(a, b) in natural parameters (a - 1, -b) (Bishop 2006, B.26).
+    prior = (0.0, -1.0)
+    exact_shape, exact_rate = 1.0 + 0.5 * n, 1.0 + 0.5 * x @ x
     rho = svi_step_size(np.arange(n_steps), delay=1.0, forgetting_rate=0.6)
     natural = prior
     for step_size in rho:
@@ -349,7 +280,7 @@ def test_svi_averages_noisy_targets_into_the_cavi_posterior():
             prior[1] - replication * 0.5 * batch @ batch,
         )
         natural = natural_step(natural, target, float(step_size))
-    shape, rate = natural_to_gamma(natural)
+    shape, rate = natural[0] + 1.0, -natural[1]
     assert shape == pytest.approx(exact_shape, rel=1e-12)
 
     remaining = np.append(np.cumprod((1.0 - rho)[::-1])[::-1][1:], 1.0)

@@ -13,9 +13,16 @@ from skvi._stats import (
     SufficientStatistics,
     merge_moments,
     merge_moments_about,
-    weighted_moments,
     weighted_moments_about,
 )
+
+
+def weighted_moments(X, sample_weight=None, **options):
+    """``(W, xbar, S)``: :func:`weighted_moments_about`'s mean as one array."""
+    weight, reference, offset, sum_of_squares = weighted_moments_about(
+        X, sample_weight, **options
+    )
+    return weight, reference + offset, sum_of_squares
 
 
 def reference_moments(X, sample_weight=None):
