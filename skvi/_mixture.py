@@ -834,13 +834,24 @@ def _parameters(concentration, mean_precision, means, dof, inverse_scale, model)
     return _complete(params, model)
 
 
-def _complete(params, model):
-    """Add the Wishart scales and the E-step's per-component constant."""
+def _wishart_scale(params, model):
+    """The Wishart scales ``W_k`` as (K, d, d) matrices, whatever the type.
+
+    Not part of :func:`_complete`: the fit's iterations do not need them (the
+    KL takes its terms from the factors, :data:`_WISHART_TERMS`), and K dense
+    d x d matrices for the diagonal types cost more than their iteration at
+    d = 1000. The SVI step, sampling and the diagnostics ask for them.
+    """
     K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    scale = _SCALE[model["covariance_type"]](
+    return _SCALE[model["covariance_type"]](
         params["precisions_cholesky"], params["degrees_of_freedom"], K, d
     )
+
+
+def _complete(params, model):
+    """Add log|W_k| and the E-step's per-component constant."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
     expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
         params["weight_concentration"]
     )
@@ -850,7 +861,6 @@ def _complete(params, model):
         ),
         (K,),
     )
-    params["scale"] = scale
     params["log_det_scale"] = log_det_scale
     params["expected_log_det"] = _expected_log_det(dof, log_det_scale, d)
     # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
@@ -887,7 +897,7 @@ def _natural_gradient_step(params, target, step_size, model):
             p["means"],
             p["mean_precision"],
             np.broadcast_to(p["degrees_of_freedom"], (K,)),
-            p["scale"],
+            _wishart_scale(p, model),
         )
         for p in (params, target)
     ]
@@ -918,38 +928,44 @@ _WEIGHT_NATURAL = {
 
 # The KL of each q(mu_k, Lambda_k) needs tr(W0^-1 W_k), log|W0^-1 W_k| and
 # (m_k - m0)^T E[Lambda_k] (m_k - m0). From the precision factors U_k
-# (nu_k W_k = U_k U_k^T) and the prior's inverse scale A0 = W0^-1 they cost
-# O(K d**2): tr(A0 W_k) = sum_ij (A0)_ij (W_k)_ij, log|W0^-1 W_k| = log|W_k|
-# + log|A0| (log|W_k| from U_k's diagonal, log|A0| once), and the quadratic
-# form is ||U_k^T (m_k - m0)||**2. Factorising each W_k and solving with W0's
-# factor (kl_normal_wishart on the matrices) took O(K d**3) per ELBO, and K
-# times the same d x d work for tied: 1.4 s per iteration at d = 1000.
+# (nu_k W_k = U_k U_k^T) and the prior's inverse scale A0 = W0^-1:
+# tr(A0 W_k) = sum_ij (A0)_ij (W_k)_ij, log|W0^-1 W_k| = log|W_k| + log|A0|
+# (log|W_k| from U_k's diagonal, log|A0| once) and the quadratic form is
+# ||U_k^T (m_k - m0)||**2: O(K d**2) given W_k, which only the full type
+# forms (one batched product; tied forms its one W). Factorising each W_k
+# again and solving with W0's factor (kl_normal_wishart on the matrices) took
+# three more O(K d**3) steps per ELBO, and K times the same d x d work for
+# tied: 1.4 s per iteration at d = 1000.
 
 
-def _wishart_terms_full(factors, dof, scale, shift, prior_inverse_scale):
+def _wishart_terms_full(factors, dof, shift, prior_inverse_scale):
     """``tr(A0 W_k)``, ``||U_k^T (m_k - m0)||**2`` and ``log|A0|``, full."""
     K, d = shift.shape
+    # W_k by batched BLAS (LAPACK's dlauum and BLAS trmm, which exploit the
+    # triangular U_k, were no faster with OpenBLAS at d = 1000).
+    scale = _scale_full(factors, dof, K, d)
     trace = np.dot(scale.reshape(K, d * d), prior_inverse_scale.reshape(d * d))
     projected = np.matmul(shift[:, None, :], factors)[:, 0]
     return trace, np.square(projected).sum(1), np.linalg.slogdet(prior_inverse_scale)[1]
 
 
-def _wishart_terms_tied(factors, dof, scale, shift, prior_inverse_scale):
+def _wishart_terms_tied(factors, dof, shift, prior_inverse_scale):
     """The same with one ``U``, ``W`` for every component: computed once."""
     d = shift.shape[1]
-    trace = np.dot(scale[0].reshape(d * d), prior_inverse_scale.reshape(d * d))
+    scale = np.dot(factors, factors.T) / dof[0]
+    trace = np.dot(scale.reshape(d * d), prior_inverse_scale.reshape(d * d))
     projected = np.dot(shift, factors)
     return trace, np.square(projected).sum(1), np.linalg.slogdet(prior_inverse_scale)[1]
 
 
-def _wishart_terms_diag(factors, dof, scale, shift, prior_inverse_scale):
+def _wishart_terms_diag(factors, dof, shift, prior_inverse_scale):
     """The same with diagonal ``U_k``, ``A0``: ``sum_j a0_j u_kj**2 / nu_k``."""
     trace = np.dot(factors**2 / dof[:, None], prior_inverse_scale)
     projected = factors * shift
     return trace, np.square(projected).sum(1), np.log(prior_inverse_scale).sum()
 
 
-def _wishart_terms_spherical(factors, dof, scale, shift, prior_inverse_scale):
+def _wishart_terms_spherical(factors, dof, shift, prior_inverse_scale):
     """The same with ``U_k = u_k I``, ``A0 = a0 I``: ``d a0 u_k**2 / nu_k``."""
     d = shift.shape[1]
     trace = d * prior_inverse_scale * (factors**2 / dof)
@@ -979,7 +995,6 @@ def _kl_to_prior(params, model):
     trace, expected_quadratic, log_det_prior = _WISHART_TERMS[model["covariance_type"]](
         params["precisions_cholesky"],
         dof,
-        params["scale"],
         params["means"] - model["mean_prior"],
         np.asarray(model["prior_inverse_scale"], dtype=np.float64),
     )
@@ -1944,6 +1959,7 @@ degrees_of_freedom_prior_, covariance_prior_
             },
             model,
         )
+        params["scale"] = _wishart_scale(params, model)
         return params, model
 
     def _blockwise(self, X, function, *, method, dtype=np.float64, n_columns=None):
