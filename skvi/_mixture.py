@@ -142,29 +142,50 @@ def _as_matrix(covariance_prior, covariance_type, n_features):
     }[covariance_type](np.asarray(covariance_prior, dtype=np.float64))
 
 
-def _inverse_scale_full(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+# Each takes the M-step's shifts delta_k = xbar_k - m0 and shrink_k =
+# beta0 N_k / beta_k, whose cross term shrink_k delta_k delta_k^T it adds
+# component by component: at d = 1000 a (K, d, d) array of cross terms, and
+# the sum it was added to, were two more 64 MB arrays per M-step.
+
+
+def _inverse_scale_full(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``A_k = W0^-1 + C_k + N_k reg I + cross_k`` (Bishop 10.62)."""
     d = prior_inverse_scale.shape[0]
-    A = prior_inverse_scale + scatter + cross
+    A = prior_inverse_scale + scatter
+    for k in range(K):
+        A[k] += shrink[k] * np.outer(deviation[k], deviation[k])
     A[:, np.arange(d), np.arange(d)] += (n_k * reg_covar)[:, None]
     return A
 
 
-def _inverse_scale_tied(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+def _inverse_scale_tied(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``A = W0^-1 + (sum_k C_k + N reg I + sum_k cross_k) / K`` (tied family)."""
     d = prior_inverse_scale.shape[0]
-    A = prior_inverse_scale + (scatter.sum(0) + cross.sum(0)) / K
+    total = scatter.sum(0)
+    for k in range(K):
+        total += shrink[k] * np.outer(deviation[k], deviation[k])
+    A = prior_inverse_scale + total / K
     A[np.arange(d), np.arange(d)] += n_k.sum() * reg_covar / K
     return A
 
 
-def _inverse_scale_diag(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+def _inverse_scale_diag(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``diag(A_k)``: the diagonal-scale projection of the full update."""
+    cross = shrink[:, None] * deviation**2
     return prior_inverse_scale + scatter + cross + (n_k * reg_covar)[:, None]
 
 
-def _inverse_scale_spherical(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+def _inverse_scale_spherical(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``mean(diag A_k)``: the isotropic-scale projection of the full update."""
+    cross = shrink[:, None] * deviation**2
     return prior_inverse_scale + (scatter + cross).mean(1) + n_k * reg_covar
 
 
@@ -244,13 +265,13 @@ def _precision_cholesky_full(covariances):
         lower = np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
         raise ValueError(_ILL_DEFINED) from None
-    factors = np.empty_like(lower)
-    for factor, component in zip(factors, lower, strict=True):
-        inverse, info = dtrtri(component, lower=1)
+    # Each U_k replaces L_k in place: no second (K, d, d) array.
+    for factor in lower:
+        inverse, info = dtrtri(factor, lower=1)
         if info != 0:
             raise ValueError(_ILL_DEFINED)
         factor[...] = inverse.T
-    return factors
+    return lower
 
 
 def _precision_cholesky_tied(covariance):
@@ -796,14 +817,11 @@ def _m_step(statistics, model):
     ]
     deviation = data_mean - model["mean_prior"]
     shrink = beta0 * n_k / mean_precision
-    if _SCATTER[covariance_type] == "full":
-        cross = shrink[:, None, None] * np.einsum("ki,kj->kij", deviation, deviation)
-    else:
-        cross = shrink[:, None] * deviation**2
     A = _INVERSE_SCALE[covariance_type](
         model["prior_inverse_scale"],
         statistics.scatter,
-        cross,
+        deviation,
+        shrink,
         n_k,
         model["reg_covar"],
         K,
