@@ -156,7 +156,9 @@ def _chan_merge(weights, offsets, scatter_sum):
     offset = np.einsum("pk,pkd->kd", share, offsets)
     spread = np.where(weighted, offsets - offset, 0.0)
     between = _BETWEEN[scatter_sum.ndim - 1](weights, spread)
-    return total, offset, scatter_sum + between
+    # Into the fresh between-part array: no third (K, d, d) array at d = 1000.
+    between += scatter_sum
+    return total, offset, between
 
 
 def merge_moments(weights, means, sums_of_squares):
