@@ -93,6 +93,11 @@ _SHIFT_ROW_WIDTH = 512
 # Merges
 
 
+# Entries of a between-part factor below this size, and above its inverse,
+# have products (and sums of a few) in float64's normal range.
+_UNSCALED_LIMIT = 2.0**450
+
+
 def _power_of_two_above(values):
     """The least power of two >= ``values`` (1 where a value is 0): exact scales."""
     return np.ldexp(1.0, np.frexp(values)[1])
@@ -106,19 +111,31 @@ def _between_diagonal(weights, spread):
 
 
 def _between_full(weights, spread):
-    """``sum_p W_pk d_pk d_pk^T`` per component."""
-    scale = _power_of_two_above(np.max(np.abs(spread), axis=0))
-    # B_k = diag(sqrt W_.k) (d_.k / scale_k), shape (n_parts, d): the sum is
-    # B_k^T B_k, which numpy.dot gives to BLAS syrk (one triangle, mirrored:
-    # exactly symmetric). einsum's loop over the same sum took 30x longer at
-    # d = 1000, plus three passes to symmetrise and scale.
-    rooted = np.sqrt(weights).T[:, :, None] * np.swapaxes(spread / scale, 0, 1)
+    """``sum_p W_pk d_pk d_pk^T`` per component.
+
+    With ``B_k = diag(sqrt W_.k) d_.k``, shape (n_parts, d), the sum is
+    ``B_k^T B_k``, which numpy.dot gives to BLAS syrk (one triangle, mirrored:
+    exactly symmetric); einsum's loop over the same sum took 30x longer at
+    d = 1000. Where an entry of B is beyond 2**+-450 (its products could
+    leave float64's normal range) each feature is first divided by a power of
+    two (exact) and the products multiplied back: elsewhere the two agree to
+    the bit, and the scaling's two passes over the (K, d, d) result are saved.
+    """
+    rooted = np.sqrt(weights).T[:, :, None] * np.swapaxes(spread, 0, 1)
+    size = np.abs(rooted)
+    scaled = size.max() > _UNSCALED_LIMIT or np.any(
+        (size < 1.0 / _UNSCALED_LIMIT) & (size > 0.0)
+    )
+    if scaled:
+        scale = _power_of_two_above(np.max(np.abs(spread), axis=0))
+        rooted = np.sqrt(weights).T[:, :, None] * np.swapaxes(spread / scale, 0, 1)
     K, _, d = rooted.shape
     between = np.empty((K, d, d))
     for k in range(K):
         np.dot(rooted[k].T, rooted[k], out=between[k])
-    between *= scale[:, :, None]
-    between *= scale[:, None, :]
+    if scaled:
+        between *= scale[:, :, None]
+        between *= scale[:, None, :]
     return between
 
 

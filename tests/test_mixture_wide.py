@@ -91,13 +91,15 @@ def test_kl_from_the_factors_equals_the_kl_of_the_matrices(covariance_type, scal
     assert_allclose(_kl_to_prior(params, model), reference, rtol=1e-12)
 
 
-@pytest.mark.parametrize("magnitude", [1.0, 2.0**-300, 2.0**300])
+# 2**-480 and 2**455: each feature scaled by a power of two before its
+# products (they would leave float64's normal range), 1 and 2**300 not.
+@pytest.mark.parametrize("magnitude", [1.0, 2.0**300, 2.0**-480, 2.0**455])
 def test_between_part_scatter_is_the_weighted_sum_of_outer_products(magnitude):
     rng = np.random.default_rng(4)
     n_parts, K, d = 5, 3, 80
     weights = rng.uniform(0.0, 50.0, size=(n_parts, K))
     weights[1, 2] = 0.0
-    # Features of very different sizes; squares beyond float64 at 2**+-300.
+    # Features of sizes 1e-3 to 1e3 times the magnitude.
     spread = rng.normal(size=(n_parts, K, d)) * np.logspace(-3, 3, d) * magnitude
     between = _between_full(weights, spread)
     unit = spread / magnitude  # exact: a power of two
