@@ -167,6 +167,14 @@ def _chan_merge(weights, offsets, scatter_sum):
     scatter : ndarray, shaped like ``scatter_sum``
     """
     total = weights.sum(axis=0)
+    if weights.shape[0] == 1:
+        # One part: its own offset and scatter (the between-part term is 0);
+        # at d = 1000 that term was K d x d products of zeros per E-step.
+        return (
+            total,
+            np.where(weights[0][:, None] > 0, offsets[0], 0.0),
+            scatter_sum.copy(),
+        )
     share = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
     weighted = (weights > 0)[:, :, None]
     offsets = np.where(weighted, offsets, 0.0)
