@@ -136,3 +136,25 @@ def test_wide_fit_agrees_with_scikit_learn(covariance_type):
             atol=1e-12 * np.abs(expected).max(),
         )
     assert_allclose(ours.lower_bound_, reference.lower_bound_, rtol=1e-12)
+
+
+def test_merging_a_single_part_returns_its_statistics():
+    """One part: no between-part term; the same numbers, in a new array."""
+    from skvi._stats import SufficientStatistics, block_statistics
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 30)) * 1e3 + 7.0
+    resp = rng.dirichlet(np.ones(3), size=40)
+    resp[:, 2] = 0.0  # a component of zero weight
+    part = block_statistics(X, resp, X.mean(0), scatter="full")
+    merged = SufficientStatistics.merge_all([part])
+    assert np.array_equal(merged.weight, part.weight)
+    assert np.array_equal(merged.mean, part.mean)
+    assert np.array_equal(merged.scatter, part.scatter)
+    assert merged.scatter is not part.scatter
+    # And the same as a merge with an empty second part, through the
+    # between-part term.
+    empty = block_statistics(X[:0], resp[:0], X.mean(0), scatter="full")
+    assert_allclose(
+        SufficientStatistics.merge_all([part, empty]).scatter, part.scatter, rtol=1e-15
+    )
