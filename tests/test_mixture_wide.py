@@ -140,21 +140,23 @@ def test_wide_fit_agrees_with_scikit_learn(covariance_type):
 
 def test_merging_a_single_part_returns_its_statistics():
     """One part: no between-part term; the same numbers, in a new array."""
-    from skvi._stats import SufficientStatistics, block_statistics
+    from skvi._stats import SufficientStatistics, sufficient_statistics
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(40, 30)) * 1e3 + 7.0
     resp = rng.dirichlet(np.ones(3), size=40)
     resp[:, 2] = 0.0  # a component of zero weight
-    part = block_statistics(X, resp, X.mean(0), scatter="full")
+    part = sufficient_statistics(X, None, resp, scatter="full", reference=X.mean(0))
     merged = SufficientStatistics.merge_all([part])
     assert np.array_equal(merged.weight, part.weight)
     assert np.array_equal(merged.mean, part.mean)
     assert np.array_equal(merged.scatter, part.scatter)
     assert merged.scatter is not part.scatter
-    # And the same as a merge with an empty second part, through the
+    # And the same as a merge with a second part of zero weight, through the
     # between-part term.
-    empty = block_statistics(X[:0], resp[:0], X.mean(0), scatter="full")
+    empty = sufficient_statistics(
+        X[:1], np.zeros(1), resp[:1], scatter="full", reference=X.mean(0)
+    )
     assert_allclose(
         SufficientStatistics.merge_all([part, empty]).scatter, part.scatter, rtol=1e-15
     )
