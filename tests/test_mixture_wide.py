@@ -19,6 +19,7 @@ from skvi import VariationalGaussianMixture
 from skvi._kl import kl_normal_wishart
 from skvi._mixture import (
     _WEIGHT_PRIOR,
+    _WISHART_TERMS,
     _kl_to_prior,
     _precision_cholesky_full,
     _wishart_scale,
@@ -160,3 +161,64 @@ def test_merging_a_single_part_returns_its_statistics():
     assert_allclose(
         SufficientStatistics.merge_all([part, empty]).scatter, part.scatter, rtol=1e-15
     )
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type):
+    """cond(covariance_prior) = 2**30: against its exact eigenbasis.
+
+    ``A0 = Q diag(lam) Q^T`` with ``Q = H / 8``, ``H`` the Hadamard matrix of
+    order 64, and ``lam`` powers of two from 1 to 2**-30: every entry and
+    partial sum is a multiple of 2**-36 below 64, so A0 is exact in float64,
+    ``log|A0| = sum_i log lam_i`` and ``tr(A0 W_k) = sum_i lam_i (Q^T W_k
+    Q)_ii``, a sum of positive terms, need no inverse of A0. Inverting A0
+    first (kl_normal_wishart on W0 = inv(A0)) loses digits to cond(A0).
+    """
+    from scipy.linalg import hadamard
+
+    from skvi._kl import _kl_normal_wishart_from
+
+    d = 64
+    H = hadamard(d).astype(float) / 8.0
+    lam = np.ldexp(1.0, -np.round(np.linspace(0, 30, d)).astype(int))
+    prior = (H * lam) @ H.T
+    assert np.array_equal(prior, prior.T)
+    X = _wide_blobs(n_samples=300, d=d, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = VariationalGaussianMixture(
+            n_components=3,
+            covariance_type=covariance_type,
+            covariance_prior=prior,
+            max_iter=3,
+            random_state=0,
+        ).fit(X)
+    params, model = est._current()
+    K = 3
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    scale = _wishart_scale(params, model)
+    rotated = np.einsum("ji,kjl,lm->kim", H, scale, H)
+    trace = np.einsum("i,kii->k", lam, rotated)
+    shift = params["means"] - model["mean_prior"]
+    reference = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
+        params["weight_concentration"], model["weight_concentration_prior"]
+    ) + np.sum(
+        _kl_normal_wishart_from(
+            d,
+            params["mean_precision"],
+            dof,
+            model["mean_precision_prior"],
+            model["degrees_of_freedom_prior"],
+            trace=trace,
+            log_det=params["log_det_scale"] + np.log(lam).sum(),
+            expected_quadratic=dof * np.einsum("ki,kij,kj->k", shift, scale, shift),
+        )
+    )
+    # tr(A0 W_k) to rounding; log|A0| from any factorisation of A0 carries
+    # its backward error, about eps cond(A0) d = 1e-8 here (not a bug).
+    terms = _WISHART_TERMS[covariance_type](
+        params["precisions_cholesky"], dof, shift, prior
+    )
+    assert_allclose(np.broadcast_to(terms[0], (K,)), trace, rtol=1e-13)
+    assert abs(terms[2] - np.log(lam).sum()) < 1e-7
+    assert_allclose(_kl_to_prior(params, model), reference, rtol=1e-10)
