@@ -222,3 +222,16 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
     assert_allclose(np.broadcast_to(terms[0], (K,)), trace, rtol=1e-13)
     assert abs(terms[2] - np.log(lam).sum()) < 1e-7
     assert_allclose(_kl_to_prior(params, model), reference, rtol=1e-10)
+
+
+@pytest.mark.parametrize("d", [1, 7, 129, 300])
+def test_square_norm_of_a_product_of_triangles_is_the_dense_one(d):
+    from skvi._mixture import _lower_product_square_norm
+
+    rng = np.random.default_rng(d)
+    a = np.tril(rng.normal(size=(d, d)))
+    b = np.tril(rng.normal(size=(d, d)))
+    # a as the transpose of an upper factor, as the KL passes it.
+    upper = np.ascontiguousarray(a.T)
+    expected = np.square(a @ b).sum()
+    assert_allclose(_lower_product_square_norm(upper.T, b), expected, rtol=1e-13)
