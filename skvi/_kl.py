@@ -244,12 +244,20 @@ def kl_wishart(dof, scale, prior_dof, prior_scale):
     ...                 kl_gamma(1.5, 0.25, 2.5, 1.0)))
     True
     """
-    dof = np.asarray(dof, dtype=float)
-    prior_dof = np.asarray(prior_dof, dtype=float)
     relative = _relative_cholesky(scale, prior_scale)
-    dimension = relative.shape[-1]
     trace = np.square(relative).sum(axis=(-2, -1))
     log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1)
+    return _kl_wishart_from(relative.shape[-1], dof, prior_dof, trace, log_det)
+
+
+def _kl_wishart_from(dimension, dof, prior_dof, trace, log_det):
+    """:func:`kl_wishart` from ``tr(W0^-1 W)`` and ``log|W0^-1 W|`` (B.78-B.81).
+
+    The one place of the formula: callers that hold the two matrix terms in
+    another form (the mixture's precision factors) pass them here.
+    """
+    dof = np.asarray(dof, dtype=float)
+    prior_dof = np.asarray(prior_dof, dtype=float)
     return (
         0.5 * (dof - prior_dof) * _multivariate_digamma(dof, dimension)
         - _log_multivariate_gamma(dof, dimension)
@@ -311,27 +319,51 @@ def kl_normal_wishart(
     ...                         np.ones(2), 1.0, 4.0, np.eye(2)))  # nu |m - m0|^2 / 2
     4.0
     """
-    mean = np.asarray(mean, dtype=float)
-    mean_precision = np.asarray(mean_precision, dtype=float)
-    prior_mean_precision = np.asarray(prior_mean_precision, dtype=float)
     scale = np.asarray(scale, dtype=float)
-    dimension = scale.shape[-1]
-    precision_ratio = prior_mean_precision / mean_precision
     shift = np.einsum(
         "...ji,...j->...i",
         _cholesky(scale),
-        mean - np.asarray(prior_mean, dtype=float),
+        np.asarray(mean, dtype=float) - np.asarray(prior_mean, dtype=float),
     )
-    scale_part = (precision_ratio - 1.0) - _log_ratio(
+    relative = _relative_cholesky(scale, prior_scale)
+    return _kl_normal_wishart_from(
+        scale.shape[-1],
+        mean_precision,
+        dof,
+        prior_mean_precision,
+        prior_dof,
+        trace=np.square(relative).sum(axis=(-2, -1)),
+        log_det=2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1),
+        expected_quadratic=np.asarray(dof, dtype=float) * np.square(shift).sum(-1),
+    )
+
+
+def _kl_normal_wishart_from(
+    dimension,
+    mean_precision,
+    dof,
+    prior_mean_precision,
+    prior_dof,
+    *,
+    trace,
+    log_det,
+    expected_quadratic,
+):
+    """:func:`kl_normal_wishart` from its matrix terms.
+
+    ``trace = tr(W0^-1 W)``, ``log_det = log|W0^-1 W|`` and
+    ``expected_quadratic = (m - m0)^T E_q[Lambda] (m - m0) = nu (m - m0)^T W
+    (m - m0)``: the one place of the formula, for callers that hold these
+    terms in another form (the mixture's precision factors, in O(d**2)).
+    """
+    mean_precision = np.asarray(mean_precision, dtype=float)
+    prior_mean_precision = np.asarray(prior_mean_precision, dtype=float)
+    scale_part = (prior_mean_precision / mean_precision - 1.0) - _log_ratio(
         prior_mean_precision, mean_precision
     )
-    shift_part = (
-        prior_mean_precision
-        * np.asarray(dof, dtype=float)
-        * np.square(shift).sum(axis=-1)
-    )
-    return 0.5 * (dimension * scale_part + shift_part) + kl_wishart(
-        dof, scale, prior_dof, prior_scale
+    shift_part = prior_mean_precision * expected_quadratic
+    return 0.5 * (dimension * scale_part + shift_part) + _kl_wishart_from(
+        dimension, dof, prior_dof, trace, log_det
     )
 
 

@@ -72,6 +72,7 @@ import warnings
 from functools import partial
 
 import numpy as np
+from scipy.linalg.lapack import dtrtri
 from scipy.special import betaln, gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
@@ -88,7 +89,12 @@ from ._expectations import (
     dirichlet_expected_log,
     stick_breaking_expected_log_weights,
 )
-from ._kl import _log_dirichlet_normalizer, kl_beta, kl_dirichlet, kl_normal_wishart
+from ._kl import (
+    _kl_normal_wishart_from,
+    _log_dirichlet_normalizer,
+    kl_beta,
+    kl_dirichlet,
+)
 from ._natural import (
     beta_to_natural,
     dirichlet_to_natural,
@@ -138,29 +144,50 @@ def _as_matrix(covariance_prior, covariance_type, n_features):
     }[covariance_type](np.asarray(covariance_prior, dtype=np.float64))
 
 
-def _inverse_scale_full(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+# Each takes the M-step's shifts delta_k = xbar_k - m0 and shrink_k =
+# beta0 N_k / beta_k, whose cross term shrink_k delta_k delta_k^T it adds
+# component by component: at d = 1000 a (K, d, d) array of cross terms, and
+# the sum it was added to, were two more 64 MB arrays per M-step.
+
+
+def _inverse_scale_full(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``A_k = W0^-1 + C_k + N_k reg I + cross_k`` (Bishop 10.62)."""
     d = prior_inverse_scale.shape[0]
-    A = prior_inverse_scale + scatter + cross
+    A = prior_inverse_scale + scatter
+    for k in range(K):
+        A[k] += shrink[k] * np.outer(deviation[k], deviation[k])
     A[:, np.arange(d), np.arange(d)] += (n_k * reg_covar)[:, None]
     return A
 
 
-def _inverse_scale_tied(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+def _inverse_scale_tied(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``A = W0^-1 + (sum_k C_k + N reg I + sum_k cross_k) / K`` (tied family)."""
     d = prior_inverse_scale.shape[0]
-    A = prior_inverse_scale + (scatter.sum(0) + cross.sum(0)) / K
+    total = scatter.sum(0)
+    for k in range(K):
+        total += shrink[k] * np.outer(deviation[k], deviation[k])
+    A = prior_inverse_scale + total / K
     A[np.arange(d), np.arange(d)] += n_k.sum() * reg_covar / K
     return A
 
 
-def _inverse_scale_diag(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+def _inverse_scale_diag(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``diag(A_k)``: the diagonal-scale projection of the full update."""
+    cross = shrink[:, None] * deviation**2
     return prior_inverse_scale + scatter + cross + (n_k * reg_covar)[:, None]
 
 
-def _inverse_scale_spherical(prior_inverse_scale, scatter, cross, n_k, reg_covar, K):
+def _inverse_scale_spherical(
+    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
+):
     """``mean(diag A_k)``: the isotropic-scale projection of the full update."""
+    cross = shrink[:, None] * deviation**2
     return prior_inverse_scale + (scatter + cross).mean(1) + n_k * reg_covar
 
 
@@ -230,14 +257,23 @@ def _is_singular(covariance, mean):
 def _precision_cholesky_full(covariances):
     """Upper factors U_k with ``U_k U_k^T = covariances_k^-1``: ``U_k = L_k^-T``.
 
-    numpy's batched LAPACK calls: scipy's triangular solve, one matrix at a
-    time, stalls for milliseconds on a busy machine's threaded BLAS.
+    ``L_k`` by numpy's batched Cholesky, ``L_k^-1`` by LAPACK's triangular
+    inverse (dtrtri, d**3/3 flops; numpy's general inverse of the same factor
+    took 2 d**3 and a pass of ``np.triu``: 5x slower at d = 1000). dtrtri
+    returns ``L_k^-1`` in Fortran order with zeros above the diagonal, so
+    that its transpose is ``U_k`` in C order, triangular as it is.
     """
     try:
         lower = np.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
         raise ValueError(_ILL_DEFINED) from None
-    return np.triu(np.swapaxes(np.linalg.inv(lower), -1, -2))
+    # Each U_k replaces L_k in place: no second (K, d, d) array.
+    for factor in lower:
+        inverse, info = dtrtri(factor, lower=1)
+        if info != 0:
+            raise ValueError(_ILL_DEFINED)
+        factor[...] = inverse.T
+    return lower
 
 
 def _precision_cholesky_tied(covariance):
@@ -264,9 +300,9 @@ def _scale_full(precisions_cholesky, dof, K, d):
     ``U_k U_k^T`` by batched BLAS matmul: einsum's loop over the same
     product is some 30x slower at d = 1000.
     """
-    return (precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)) / dof[
-        :, None, None
-    ]
+    scale = precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)
+    scale /= dof[:, None, None]
+    return scale
 
 
 def _scale_tied(precisions_cholesky, dof, K, d):
@@ -845,14 +881,11 @@ def _m_step(statistics, model):
     ]
     deviation = data_mean - model["mean_prior"]
     shrink = beta0 * n_k / mean_precision
-    if _SCATTER[covariance_type] == "full":
-        cross = shrink[:, None, None] * np.einsum("ki,kj->kij", deviation, deviation)
-    else:
-        cross = shrink[:, None] * deviation**2
     A = _INVERSE_SCALE[covariance_type](
         model["prior_inverse_scale"],
         statistics.scatter,
-        cross,
+        deviation,
+        shrink,
         n_k,
         model["reg_covar"],
         K,
@@ -867,10 +900,17 @@ def _parameters(concentration, mean_precision, means, dof, inverse_scale, model)
     """q(theta)'s parameters from the M-step's or SVI step's new values.
 
     ``covariances = A / nu`` (A the inverse Wishart scale of the covariance
-    type), their precision Cholesky factors, then :func:`_complete`.
+    type), their precision Cholesky factors, then :func:`_complete`. Both
+    callers build ``inverse_scale`` afresh, and it becomes ``covariances`` in
+    place: at d = 1000, K = 8, a second (K, d, d) array was 64 MB more at the
+    M-step's peak.
     """
     covariance_type = model["covariance_type"]
-    covariances = inverse_scale / np.reshape(dof, _DOF_SHAPE[covariance_type])
+    covariances = np.divide(
+        inverse_scale,
+        np.reshape(dof, _DOF_SHAPE[covariance_type]),
+        out=inverse_scale,
+    )
     _check_representable(means, covariances)
     params = {
         "weight_concentration": concentration,
@@ -883,13 +923,24 @@ def _parameters(concentration, mean_precision, means, dof, inverse_scale, model)
     return _complete(params, model)
 
 
-def _complete(params, model):
-    """Add the Wishart scales and the E-step's per-component constant."""
+def _wishart_scale(params, model):
+    """The Wishart scales ``W_k`` as (K, d, d) matrices, whatever the type.
+
+    Not part of :func:`_complete`: the fit's iterations do not need them (the
+    KL takes its terms from the factors, :data:`_WISHART_TERMS`), and K dense
+    d x d matrices for the diagonal types cost more than their iteration at
+    d = 1000. The SVI step, sampling and the diagnostics ask for them.
+    """
     K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    scale = _SCALE[model["covariance_type"]](
+    return _SCALE[model["covariance_type"]](
         params["precisions_cholesky"], params["degrees_of_freedom"], K, d
     )
+
+
+def _complete(params, model):
+    """Add log|W_k| and the E-step's per-component constant."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
     expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
         params["weight_concentration"]
     )
@@ -899,7 +950,6 @@ def _complete(params, model):
         ),
         (K,),
     )
-    params["scale"] = scale
     params["log_det_scale"] = log_det_scale
     params["expected_log_det"] = _expected_log_det(dof, log_det_scale, d)
     # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
@@ -936,7 +986,7 @@ def _natural_gradient_step(params, target, step_size, model):
             p["means"],
             p["mean_precision"],
             np.broadcast_to(p["degrees_of_freedom"], (K,)),
-            p["scale"],
+            _wishart_scale(p, model),
         )
         for p in (params, target)
     ]
@@ -965,22 +1015,122 @@ _WEIGHT_NATURAL = {
 }
 
 
+# The KL of each q(mu_k, Lambda_k) needs tr(W0^-1 W_k), log|W0^-1 W_k| and
+# (m_k - m0)^T E[Lambda_k] (m_k - m0). From the precision factors U_k
+# (nu_k W_k = U_k U_k^T) and the Cholesky factor L0 of the prior's inverse
+# scale A0 = W0^-1 = L0 L0^T (once per call):
+#   tr(A0 W_k) = ||U_k^T L0||_F**2 / nu_k       (a sum of squares)
+#   log|W0^-1 W_k| = log|W_k| + log|A0|          (both from diagonals)
+#   nu_k (m_k - m0)^T W_k (m_k - m0) = ||U_k^T (m_k - m0)||**2
+# One product of two triangles per component for full (one for tied),
+# O(K d**2) for the diagonal types. Factorising each W_k again and solving
+# with the factor of W0 = inv(A0) (kl_normal_wishart on the matrices) took
+# three more O(K d**3) steps per ELBO (K times the same d x d work for tied:
+# 1.4 s per iteration at d = 1000), and lost digits where A0 is
+# ill-conditioned: with the default covariance_prior of 60 rows in 1000
+# dimensions (cond(A0) ~ 4e8) tr(A0 W_k) came out 243.4975 for 243.3332,
+# the ELBO 35 nats off. The sum of squares has no cancellation;
+# sum_ij (A0)_ij (W_k)_ij, as cheap given W_k, had terms 2.6e6 times larger
+# than their sum there.
+
+
+def _lower_product_square_norm(a, b):
+    """``||a b||_F**2`` for lower-triangular ``a``, ``b`` (d x d), in ~2/3 d**3 flops.
+
+    ``a b`` is lower triangular: with halves ``[[a11, 0], [a21, a22]]``,
+    ``c11 = a11 b11``, ``c21 = a21 b11 + a22 b21``, ``c22 = a22 b22``, the
+    diagonal blocks recursively, the rest by BLAS: a third of a dense
+    product's 2 d**3 flops (2.2x faster at d = 1000; BLAS trmm, which
+    exploits one triangle, was no faster than the dense product).
+    """
+    d = a.shape[0]
+    if d <= 128:
+        return np.square(np.dot(a, b)).sum()
+    h = d // 2
+    lower_left = np.dot(a[h:, :h], b[:h, :h])
+    lower_left += np.dot(a[h:, h:], b[h:, :h])
+    return (
+        _lower_product_square_norm(a[:h, :h], b[:h, :h])
+        + np.square(lower_left).sum()
+        + _lower_product_square_norm(a[h:, h:], b[h:, h:])
+    )
+
+
+def _prior_factor(prior_inverse_scale):
+    """``L0`` with ``L0 L0^T = A0`` and ``log|A0| = 2 sum_j log (L0)_jj``."""
+    factor = np.linalg.cholesky(prior_inverse_scale)
+    return factor, 2.0 * np.log(np.diagonal(factor)).sum()
+
+
+def _wishart_terms_full(factors, dof, shift, prior_inverse_scale):
+    """``tr(A0 W_k)``, ``||U_k^T (m_k - m0)||**2`` and ``log|A0|``, full."""
+    prior_factor, log_det_prior = _prior_factor(prior_inverse_scale)
+    # One U_k^T L0 (lower times lower) at a time: no (K, d, d) array.
+    trace = np.array(
+        [_lower_product_square_norm(factor.T, prior_factor) for factor in factors]
+    )
+    trace /= dof
+    projected = np.matmul(shift[:, None, :], factors)[:, 0]
+    return trace, np.square(projected).sum(1), log_det_prior
+
+
+def _wishart_terms_tied(factors, dof, shift, prior_inverse_scale):
+    """The same with one ``U`` for every component: computed once."""
+    prior_factor, log_det_prior = _prior_factor(prior_inverse_scale)
+    trace = _lower_product_square_norm(factors.T, prior_factor) / dof[0]
+    projected = np.dot(shift, factors)
+    return trace, np.square(projected).sum(1), log_det_prior
+
+
+def _wishart_terms_diag(factors, dof, shift, prior_inverse_scale):
+    """The same with diagonal ``U_k``, ``A0``: ``sum_j a0_j u_kj**2 / nu_k``."""
+    trace = np.dot(factors**2 / dof[:, None], prior_inverse_scale)
+    projected = factors * shift
+    return trace, np.square(projected).sum(1), np.log(prior_inverse_scale).sum()
+
+
+def _wishart_terms_spherical(factors, dof, shift, prior_inverse_scale):
+    """The same with ``U_k = u_k I``, ``A0 = a0 I``: ``d a0 u_k**2 / nu_k``."""
+    d = shift.shape[1]
+    trace = d * prior_inverse_scale * (factors**2 / dof)
+    quadratic = factors**2 * np.square(shift).sum(1)
+    return trace, quadratic, d * np.log(prior_inverse_scale)
+
+
+_WISHART_TERMS = {
+    "full": _wishart_terms_full,
+    "tied": _wishart_terms_tied,
+    "diag": _wishart_terms_diag,
+    "spherical": _wishart_terms_spherical,
+}
+
+
 def _kl_to_prior(params, model):
-    """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``."""
+    """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``.
+
+    The Normal-Wishart terms from the precision factors (see above), by
+    skvi._kl's formula (Bishop 10.74, 10.77, B.78-B.81).
+    """
     K, d = params["means"].shape
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
     kl_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
         params["weight_concentration"], model["weight_concentration_prior"]
     )
-    kl_components = kl_normal_wishart(
-        params["means"],
+    trace, expected_quadratic, log_det_prior = _WISHART_TERMS[model["covariance_type"]](
+        params["precisions_cholesky"],
+        dof,
+        params["means"] - model["mean_prior"],
+        np.asarray(model["prior_inverse_scale"], dtype=np.float64),
+    )
+    kl_components = _kl_normal_wishart_from(
+        d,
         params["mean_precision"],
         dof,
-        params["scale"],
-        model["mean_prior"],
         model["mean_precision_prior"],
         model["degrees_of_freedom_prior"],
-        model["prior_scale"],
+        trace=trace,
+        log_det=params["log_det_scale"] + log_det_prior,
+        expected_quadratic=expected_quadratic,
     )
     return kl_weights + float(np.sum(kl_components))
 
@@ -1933,6 +2083,7 @@ degrees_of_freedom_prior_, covariance_prior_
             },
             model,
         )
+        params["scale"] = _wishart_scale(params, model)
         return params, model
 
     def _blockwise(self, X, function, *, method, dtype=np.float64, n_columns=None):
