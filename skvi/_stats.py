@@ -779,16 +779,17 @@ def _centred_full_component(block, column, weight, centre, buffers):
 
     ``S = E^T (r E) - c c^T / W`` with ``E = x - centre`` and ``c = r^T E``
     (Chan et al. eq. 1.7: ``c / W`` is the offset that removes the rounding
-    of ``centre``), symmetrised, as the two triangles of ``E^T (r E)`` round
-    differently. ``buffers`` holds two arrays of at least the block's rows.
+    of ``centre``), symmetrised (the correction's two triangles round
+    differently). ``buffers`` holds two arrays of at least the block's rows.
     """
     n_rows = block.shape[0]
     correction, centred = _centred_component(
         block, column, weight, centre, buffers[0][:n_rows]
     )
     offset = correction / weight
-    weighted = np.multiply(centred, column[:, None], out=buffers[1][:n_rows])
-    product = np.dot(centred.T, weighted)
+    # E^T (r E) = B^T B with B = sqrt(r) E: numpy.dot's syrk, symmetric.
+    weighted = np.multiply(centred, np.sqrt(column)[:, None], out=buffers[1][:n_rows])
+    product = np.dot(weighted.T, weighted)
     product -= np.outer(correction, offset)
     return offset, 0.5 * (product + product.T)
 
@@ -815,12 +816,12 @@ def _full_scatter(block, responsibilities, weight, centre, buffers):
 
 
 def _full_scatter_about(block, responsibilities, weight, centre, deviation):
-    """:func:`_full_scatter` from ``d = x - centre``: every component in one product.
+    """:func:`_full_scatter` from ``d = x - centre``, by one syrk per component.
 
-    Raw sums about ``centre``: ``s_k = r_k^T d`` and ``M_k = d^T diag(r_k) d``,
-    the K matrices ``M_k`` from a single product ``Y d`` with ``Y`` the
-    (K d, n) stack of ``r_k * d^T`` (the flops of K products, one numpy call);
-    then ``S_k = M_k - s_k s_k^T / W_k``, symmetrised. A component that loses
+    Raw sums about ``centre``: ``s_k = r_k^T d`` (one product for every
+    component) and ``M_k = d^T diag(r_k) d = B_k^T B_k`` with
+    ``B_k = sqrt(r_k) d``, by BLAS's syrk; then ``S_k = M_k - s_k s_k^T /
+    W_k``, symmetrised. A component that loses
     more than :data:`_MAX_CANCELLATION` digits on a diagonal entry (far from
     ``centre`` relative to its spread) is recomputed centred on its own mean
     (:func:`_centred_full_component`), as the diagonal path does.
@@ -832,9 +833,15 @@ def _full_scatter_about(block, responsibilities, weight, centre, deviation):
     component_major = responsibilities.T
     n_components = component_major.shape[0]
     first = np.dot(component_major, deviation)
-    stacked = np.multiply(component_major[:, None, :], deviation.T[None])
-    second = np.dot(stacked.reshape(n_components * n_features, n_rows), deviation)
-    second = second.reshape(n_components, n_features, n_features)
+    # M_k = B_k^T B_k with B_k = sqrt(r_k) d: numpy.dot of a matrix's
+    # transpose with itself is BLAS's syrk (half a product's flops, exactly
+    # symmetric), and B_k is written into one buffer of the block's shape.
+    roots = np.sqrt(component_major)
+    scaled = np.empty_like(deviation)
+    second = np.empty((n_components, n_features, n_features))
+    for k in range(n_components):
+        np.multiply(deviation, roots[k][:, None], out=scaled)
+        second[k] = np.dot(scaled.T, scaled)
     # W_k = 0 only where every r_ik is 0, and then s_k = 0: its offset is 0.
     offset = first / np.where(weight > 0, weight, 1.0)[:, None]
     scatter = second - first[:, :, None] * offset[:, None, :]
