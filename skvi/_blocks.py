@@ -32,16 +32,17 @@ should stay near the cache: its temporaries are read again while hot.
 :data:`BLOCK_ELEMENTS` float64 values of temporaries a block (2**18, 2 MiB),
 ``max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // row_elements)`` rows, balance the
 two for a pass of a few numpy calls per block (the Normal model's sums).
-A block function of many calls (the mixture's E-step: some 60 Python steps,
-each a microsecond or two, whatever the block's size) declares them
+A block function of many calls (the mixture's E-step: some 56 Python steps,
+plus two per component for full scatters, each a microsecond or two,
+whatever the block's size) declares them
 (``plan(..., operations=...)``) and gets at least
 :data:`ELEMENTS_PER_OPERATION` values per step: its Python then stays as
 small a share of its time as a light pass's. ``benchmarks/bench_normal.py``
 and ``benchmarks/bench_mixture.py --threads ...`` print the serial share they
 measure on the machine at hand, and benchmarks/README.md the figures from
 which these values were chosen (the mixture's share at 1e6 x 10, K = 8,
-full: 6.4% with blocks of 2**18 values, 3.0% with 2**19, for the same time
-per iteration on one thread).
+full, 72 steps a block: 5.0% with 2**13 values a step, 3.3% with 2**14, the
+same time per iteration on one thread; diag 2.6% and 1.8%).
 
 Arrays of other libraries (array API dispatch)
 ----------------------------------------------
@@ -102,7 +103,7 @@ DEVICE_BLOCK_ELEMENTS = 2**27
 
 # Values of temporaries per Python step of a block function that declares
 # its steps (plan's ``operations``): see "The block-size policy".
-ELEMENTS_PER_OPERATION = 2**13
+ELEMENTS_PER_OPERATION = 2**14
 
 # The fewest rows a block holds, however wide its rows: below this the
 # Python per block outweighs the work in it.

@@ -645,11 +645,16 @@ _ROW_ELEMENTS = {
 }
 
 
-# The Python steps of one E-step block (:func:`_local_step`: its numpy calls
-# and their Python wrappers, counted with sys.setprofile by
-# tests/test_blocks.py), for the row-block engine's policy (skvi._blocks):
-# 52 to 64 by covariance type and weighting.
-_E_STEP_OPERATIONS = 64
+def _e_step_operations(n_components, covariance_type):
+    """The Python steps of one E-step block, for the row-block engine's policy.
+
+    :func:`_local_step`'s numpy calls and their Python wrappers (counted
+    with sys.setprofile by tests/test_blocks.py): about 56 whatever the
+    block's size, and two more per component for full scatters (full, tied:
+    one syrk each). The engine sizes the blocks from it (skvi._blocks).
+    """
+    full = _SCATTER[covariance_type] == "full"
+    return 56 + (2 * n_components if full else 0)
 
 
 def _width(n_components, n_features, covariance_type):
@@ -816,7 +821,9 @@ def _blockwise_local(X, sample_weight, params, model):
     K, covariance_type = model["n_components"], model["covariance_type"]
     width = _width(K, d, covariance_type)
     result = K * d * (d if _SCATTER[covariance_type] == "full" else 1)
-    block_rows, _ = _blocks.plan(n_samples, width, operations=_E_STEP_OPERATIONS)
+    block_rows, _ = _blocks.plan(
+        n_samples, width, operations=_e_step_operations(K, covariance_type)
+    )
     if _SCATTER[covariance_type] == "full":
         # Each block's full statistics are merged at O(K d**2): blocks of at
         # least d rows keep that below the E-step's O(rows K d**2) on wide

@@ -949,7 +949,7 @@ def test_robust_diagnose_adds_psis_khat(capsys, tmp_path):
     # nu, PSIS's three columns, then q's interval beside the exact one.
     expected = "nu k-hat PSIS reading sd / PSIS sd 95% interval of q".split()
     assert header.split()[-12:] == expected
-    for j, column in enumerate(result["columns"]):
+    for column in result["columns"]:
         lower, upper = column["variational_interval"]
         assert lower < column["posterior_mean"] < upper
     options = ["--robust", "--diagnose", "--degrees-of-freedom", "0.05"]
