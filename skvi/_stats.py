@@ -83,6 +83,16 @@ from ._validation import assert_all_finite
 _MAX_CANCELLATION = 4
 _TRUSTED_RATIO = 10.0**_MAX_CANCELLATION
 
+# Statistics that no exact scaling of the block brings into float64's range.
+_UNREPRESENTABLE = (
+    "The statistics of X are not representable in float64: its weights or "
+    "responsibilities are NaN or overflow even with X and the weights scaled "
+    "exactly (data whose spread is far below the scale of the model's "
+    "components, about 1e-150 or less, or weights near 1e308). Rescale X (e.g. "
+    "sklearn.preprocessing.StandardScaler), or divide sample_weight by a "
+    "common factor."
+)
+
 # Subtracting a per-feature shift from rows of a few features runs a numpy inner
 # loop per row; viewed as rows of about this many values (whole data rows each)
 # the same subtraction runs ~1.3x faster.
@@ -873,12 +883,16 @@ def _scale_scatter(scatter, scale):
     return scatter * scale[:, None] * scale[None, :]
 
 
-def _component_block(block, responsibilities, scatter, buffers, estimator_name):
+def _component_block(
+    block, responsibilities, scatter, buffers, estimator_name, rescaled=False
+):
     """Statistics of one row block, all components at once, by matrix products.
 
     Non-finite results raise the usual error for NaN or infinite data, or,
     for finite data whose squares overflow, are recomputed on the block
-    scaled exactly by a power of two per feature.
+    scaled exactly by a power of two per feature (``rescaled`` marks that
+    second call); NaN weights, or a scaled block whose statistics are still
+    not finite, raise ValueError (``_UNREPRESENTABLE``).
 
     Returns
     -------
@@ -912,6 +926,10 @@ def _component_block(block, responsibilities, scatter, buffers, estimator_name):
     if finite and np.isfinite(offset).all() and np.isfinite(result).all():
         return weight, centres, offset, result
     assert_all_finite(block, input_name="X", estimator_name=estimator_name)
+    if rescaled or np.isnan(responsibilities).any():
+        # Scaling cannot help weights that are NaN (a density that overflowed
+        # upstream), nor a block already scaled: say so, once.
+        raise ValueError(_UNREPRESENTABLE)
     # Scaled values within +-2 and weights within (0, 2] keep every sum of
     # the scaled block finite, so that the second call returns at once; the
     # scatter scaled back may still overflow (its caller then refuses it).
@@ -920,7 +938,12 @@ def _component_block(block, responsibilities, scatter, buffers, estimator_name):
     largest = max(float(responsibilities.max()), 1.0)
     weight_scale = float(np.ldexp(1.0, np.frexp(largest)[1] - 1))
     _, centres, offset, result = _component_block(
-        scaled, responsibilities / weight_scale, scatter, buffers, estimator_name
+        scaled,
+        responsibilities / weight_scale,
+        scatter,
+        buffers,
+        estimator_name,
+        rescaled=True,
     )
     with np.errstate(over="ignore"):
         result = _scale_scatter(result, scale) * weight_scale

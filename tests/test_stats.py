@@ -734,3 +734,37 @@ def test_statistics_from_overflowing_deviations_fall_back_scaled(scatter):
     np.testing.assert_allclose(
         stats.scatter / 1e302, _as_scatter(full, scatter), rtol=1e-9
     )
+
+
+@pytest.mark.parametrize("scatter", ["diag", "full"])
+def test_nan_responsibilities_raise_one_clear_error(scatter):
+    # NaN weights (a density that overflowed upstream, as for a spherical
+    # mixture on data of spread 1e-155 with weights of 1e235) cannot be
+    # scaled into range: one clear error, not a recursion without end.
+    rng = np.random.default_rng(34)
+    X = 1e-155 * rng.standard_normal((40, 2))
+    resp = np.full((40, 1), np.nan)
+    with pytest.raises(ValueError, match="not representable in float64"):
+        _stats.sufficient_statistics(X, responsibilities=resp, scatter=scatter)
+
+
+def test_tiny_spread_huge_weights_give_a_fit_or_one_clear_error():
+    # The example hypothesis found (tests/test_hardening.py's any-scale
+    # property on the one-component spherical mixture): RecursionError before.
+    from skvi import VariationalGaussianMixture
+
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((40, 2)) * 10.0**-154.8
+    weights = np.full(40, 10.0**236.9 / 40)
+    estimator = VariationalGaussianMixture(
+        n_components=1,
+        covariance_type="spherical",
+        weight_concentration_prior_type="dirichlet_distribution",
+        reg_covar=0.0,
+    )
+    try:
+        estimator.fit(X, sample_weight=weights)
+    except ValueError as exc:
+        assert "float64" in str(exc) and "\n" not in str(exc)
+    else:
+        assert np.isfinite(estimator.elbo_)
