@@ -1190,7 +1190,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         """``E_q[log p(X | mu, tau)] - KL(q || prior)``, summed over features."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if data.get("covariance_type") == "full":
-                elbo = _normal_full.elbo(data["weight"], state, data["prior"])
+                elbo = _normal_full.optimal_precision_elbo(
+                    data["weight"], state, data["prior"]
+                )
             else:
                 elbo = float(
                     np.sum(_feature_elbo(data["weight"], state, data["prior"]))
