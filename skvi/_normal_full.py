@@ -91,7 +91,16 @@ def wishart_prior(prior_shape, prior_rate):
             "sets the Wishart prior's degrees of freedom, 2 * prior_shape + "
             f"n_features - 1); got {prior_shape!r}. Pass a scalar prior_shape."
         )
-    return 2.0 * shapes[0] + dimension - 1.0, np.diag(0.5 / prior_rate)
+    # A prior_rate below 1 / 2**1024 gives an infinite W0, refused by the
+    # caller (check_prior_scale).
+    with np.errstate(divide="ignore", over="ignore"):
+        return 2.0 * shapes[0] + dimension - 1.0, np.diag(0.5 / prior_rate)
+
+
+def check_prior_scale(prior_scale):
+    """Refuse a Wishart prior whose scale ``W0`` is not finite, clearly."""
+    if not np.all(np.isfinite(prior_scale)):
+        raise ValueError(_BREAKDOWN)
 
 
 # q(mu)'s covariance is about s0**2 where the prior dominates: below this
@@ -110,6 +119,123 @@ def check_prior_std(prior_std):
             "prior_std, or rescale X by c and the priors with it (prior_mean "
             "and prior_std by c, prior_rate by c**2)."
         )
+
+
+# The fit runs in units of a power of two per feature (Higham, Accuracy and
+# Stability of Numerical Algorithms, §2.1: scaling by a power of two is exact
+# unless it over- or underflows). With x' = x / c, c_j = 2^e_j, the model is
+# the same with m0' = m0 / c, s0' = s0 / c, b0' = b0 / c**2 (W0' = C W0 C), and
+# q's parameters map back as m = c m', S_mu = C S_mu' C, W = C^-1 W' C^-1;
+# the KLs are unchanged and each row's density gains a factor 1 / prod_j c_j,
+# so ELBO = ELBO' - W_tot sum_j log c_j. c_j = 2^e_j is the power of two at
+# or above the data's sd along feature j (|xbar_j| for constant data, 1 for
+# zeros), moved, where needed and possible, into the exponents that keep
+# every scaled quantity in float64's range: the sd and the data's distance
+# from prior_mean within 2^+-500 (their squares, times W_tot, enter W^-1),
+# xbar and m0 below 2^1000, s0' below 2^1000 with s0'**2 above float64's
+# smallest normal number (SMALLEST_PRIOR_STD), and b0' within 2^+-1000. The
+# scaled problem, and so the fit, is thus the same for data in units of
+# 1e-150 or 1e150 (exactly for units that are powers of two); only fitted
+# attributes that cannot be represented in the original units (a covariance
+# of 1e-400, say) are refused.
+_MIN_EXPONENT, _MAX_EXPONENT = -1000, 1000
+
+
+def _exponent(values):
+    """``e`` with ``values = f 2^e``, ``1/2 <= |f| < 1``; NaN for 0, inf for inf."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    exponent = np.frexp(values)[1].astype(np.float64)
+    exponent = np.where(values == 0.0, np.nan, exponent)
+    return np.where(np.isinf(values), np.inf, exponent)
+
+
+def feature_units(weight, data_mean, scatter, prior):
+    """The powers of two ``c_j`` of the fit's units (comment above)."""
+    prior_mean, prior_std, _, prior_rate = prior[:4]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        spread = np.sqrt(np.diag(scatter)) / np.sqrt(weight)
+        distance = data_mean - prior_mean
+    size = np.where(spread > 0.0, spread, np.abs(data_mean))
+    size = np.where((size > 0.0) & np.isfinite(size), size, 1.0)
+    exponent = _exponent(size)
+    lowest = _exponent(SMALLEST_PRIOR_STD)
+    bounds = [
+        # (exponent of the quantity, how far below, how far above e it may lie)
+        (_exponent(spread), 500, 500),
+        (_exponent(distance), 500, np.inf),
+        (_exponent(data_mean), 1000, np.inf),
+        (_exponent(prior_mean), 1000, np.inf),
+        (_exponent(prior_std), 1000, 1 - lowest),
+        (0.5 * _exponent(prior_rate), 500, 500),
+    ]
+    low = np.full_like(exponent, -np.inf)
+    high = np.full_like(exponent, np.inf)
+    for value, below, above in bounds:
+        known = np.isfinite(value)
+        low = np.where(known, np.maximum(low, value - below), low)
+        high = np.where(known, np.minimum(high, value + above), high)
+    # Where the bounds conflict, the exponent midway between them.
+    exponent = np.where(
+        np.ceil(low) <= np.floor(high),
+        np.clip(exponent, np.ceil(low), np.floor(high)),
+        np.round(0.5 * (low + high)),
+    )
+    exponent = np.clip(exponent, _MIN_EXPONENT, _MAX_EXPONENT).astype(int)
+    return np.ldexp(1.0, exponent)
+
+
+def scaled_problem(unit, data_mean, scatter, prior):
+    """``xbar / c``, ``S / (c c^T)`` and the priors in the units ``c``."""
+    prior_mean, prior_std, prior_shape, prior_rate, prior_dof, prior_scale = prior
+    # Out of range (inf, 0) only where the fit cannot be represented; its
+    # error comes from the sweep, once.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        square = np.outer(unit, unit)
+        return (
+            data_mean / unit,
+            scatter / square,
+            (
+                prior_mean / unit,
+                prior_std / unit,
+                prior_shape,
+                prior_rate / unit**2,
+                prior_dof,
+                prior_scale * square,
+            ),
+        )
+
+
+def unscaled_state(unit, state):
+    """q's parameters in the data's units: ``m = c m'``, ``S_mu = C S_mu' C``, ``W``.
+
+    ``W = C^-1 W' C^-1`` and ``E[Lambda]`` likewise; ``noise_covariance`` is
+    ``E[Lambda]^-1`` (inverted in the fit's units, then ``C E[Lambda']^-1 C``).
+    Raises the clear error when one of them leaves float64's range there.
+    """
+    square = np.outer(unit, unit)
+    try:
+        noise_covariance = _symmetric(np.linalg.inv(state["precision_mean"]))
+    except np.linalg.LinAlgError:
+        # E[Lambda] = nu W, singular in float64 where W^-1 is (cavi_update).
+        raise ValueError(_BREAKDOWN) from None
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        unscaled = {
+            "noise_covariance": noise_covariance * square,
+            **state,
+            "mean": unit * state["mean"],
+            "covariance": state["covariance"] * square,
+            "scale": state["scale"] / square,
+            "precision_mean": state["precision_mean"] / square,
+        }
+    check_representable(unscaled)
+    values = (unscaled["precision_mean"], unscaled["noise_covariance"])
+    if not all(np.all(np.isfinite(value)) for value in values):
+        raise ValueError(_BREAKDOWN)
+    for name in ("covariance", "scale", "precision_mean", "noise_covariance"):
+        diagonal = np.diag(unscaled[name])
+        if not np.all((diagonal > 0.0) & np.isfinite(1.0 / diagonal)):
+            raise ValueError(_BREAKDOWN)
+    return unscaled
 
 
 def _symmetric(matrix):
@@ -246,6 +372,7 @@ def cavi_update(weight, data_mean, scatter, prior, precision_mean):
         log_det_inverse = log_det_inverse_scale(
             weight, data_mean, scatter, mean, covariance, prior
         )
+        log_det_mean = float(wishart_expected_log_det(dof, scale))
     except (np.linalg.LinAlgError, ValueError):
         # W^-1 is positive definite in exact arithmetic; in float64 a term
         # W (xbar - m)(xbar - m)^T some 1e16 times the others makes it singular.
@@ -258,7 +385,7 @@ def cavi_update(weight, data_mean, scatter, prior, precision_mean):
         "scatter_about_mean": scatter_about_mean,
         "log_det_inverse_scale": log_det_inverse,
         "precision_mean": wishart_expected_precision(dof, scale),
-        "log_det_mean": float(wishart_expected_log_det(dof, scale)),
+        "log_det_mean": log_det_mean,
     }
 
 
