@@ -1139,7 +1139,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         """q(tau) at its prior: ``E[tau] = a0 / b0``; q(mu) is updated first."""
         if data.get("covariance_type") == "full":
             prior_dof, prior_scale = data["scaled"][2][4:]
-            return {"precision_mean": prior_dof * prior_scale}
+            # Out of range only where the fit is; its error comes from the sweep.
+            with np.errstate(over="ignore", invalid="ignore"):
+                return {"precision_mean": prior_dof * prior_scale}
         _, _, prior_shape, prior_rate = data["prior"]
         # A prior rate below float64's range (data on a scale below 1e-154)
         # is reported once, by _check_representable, not by numpy.
