@@ -639,3 +639,49 @@ def test_dask_bad_input_is_the_numpy_error_and_loses_nothing(client):
         est.fit(da.from_array(bad, chunks=50))
     assert str(dask_error.value) == str(numpy_error.value)
     assert est.posterior_mean_ is before
+
+
+@pytest.mark.parametrize("exponent", [-480, -150, 150, 480])
+def test_units_a_power_of_two_give_the_same_fit_exactly(exponent):
+    """The fit runs in per-feature powers of two: X 2**e gives the fit scaled by 2**e.
+
+    Bit for bit, since the scaled problem is the same; far beyond the square
+    root of float64's range (2**+-480), where the unscaled model overflowed.
+    """
+    X = correlated(25, seed=9)
+    base = full().fit(X)
+    c = 2.0**exponent
+    moved = full(prior_mean=0.5 * c, prior_std=3.0 * c, prior_rate=1.5 * c**2)
+    moved = moved.fit(X * c)
+    np.testing.assert_array_equal(moved.posterior_mean_, base.posterior_mean_ * c)
+    np.testing.assert_array_equal(
+        moved.posterior_covariance_, base.posterior_covariance_ * c**2
+    )
+    np.testing.assert_array_equal(moved.posterior_scale_, base.posterior_scale_ / c**2)
+    np.testing.assert_array_equal(
+        moved.noise_covariance_, base.noise_covariance_ * c**2
+    )
+    shift = -len(X) * X.shape[1] * exponent * np.log(2.0)
+    assert moved.elbo_ == pytest.approx(base.elbo_ + shift, rel=1e-13)
+
+
+@pytest.mark.parametrize("units", [1e-150, 1e150])
+def test_units_of_1e150_give_the_same_fit(units):
+    """Data and priors in units of 1e-150 or 1e150: the same fit, to rounding."""
+    X = correlated(25, seed=10)
+    base = full().fit(X)
+    moved = full(
+        prior_mean=0.5 * units, prior_std=3.0 * units, prior_rate=1.5 * units**2
+    ).fit(X * units)
+    for name, power in [
+        ("posterior_mean_", 1),
+        ("posterior_covariance_", 2),
+        ("posterior_scale_", -2),
+        ("noise_covariance_", 2),
+    ]:
+        np.testing.assert_allclose(
+            getattr(moved, name),
+            getattr(base, name) * units**power,
+            rtol=1e-12,
+            err_msg=name,
+        )
