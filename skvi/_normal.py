@@ -1029,6 +1029,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         prior_dof, prior_scale = _normal_full.wishart_prior(
             priors["prior_shape"], priors["prior_rate"]
         )
+        _normal_full.check_prior_scale(prior_scale)
+        prior = tuple(priors[name] for name in _PRIOR_NAMES) + (prior_dof, prior_scale)
+        # CAVI runs in units of a power of two per feature (skvi._normal_full).
+        unit = _normal_full.feature_units(weight, data_mean, scatter, prior)
         if self.verbose:
             print(f"CAVI on {data_mean.shape[0]} feature(s), total weight {weight:g}")
         return {
@@ -1038,8 +1042,9 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
             "data_mean": data_mean,
             "scatter": scatter,
             "priors": priors,
-            "prior": tuple(priors[name] for name in _PRIOR_NAMES)
-            + (prior_dof, prior_scale),
+            "prior": prior,
+            "unit": unit,
+            "scaled": _normal_full.scaled_problem(unit, data_mean, scatter, prior),
         }
 
     def _validated_moments(self, X, sample_weight, *, reset, allow_all_zero, reference):
@@ -1133,8 +1138,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     def _initial_state(self, data, random_state):
         """q(tau) at its prior: ``E[tau] = a0 / b0``; q(mu) is updated first."""
         if data.get("covariance_type") == "full":
-            prior_dof, prior_scale = data["prior"][4:]
-            return {"precision_mean": prior_dof * prior_scale}
+            prior_dof, prior_scale = data["scaled"][2][4:]
+            # Out of range only where the fit is; its error comes from the sweep.
+            with np.errstate(over="ignore", invalid="ignore"):
+                return {"precision_mean": prior_dof * prior_scale}
         _, _, prior_shape, prior_rate = data["prior"]
         # A prior rate below float64's range (data on a scale below 1e-154)
         # is reported once, by _check_representable, not by numpy.
@@ -1151,13 +1158,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         few sweeps whatever ``tol``.
         """
         if data.get("covariance_type") == "full":
-            return _normal_full.sweep(
-                data["weight"],
-                data["data_mean"],
-                data["scatter"],
-                data["prior"],
-                state,
-            )
+            # In the units of data["unit"]; overflow there is reported once,
+            # as the clear error of _normal_full, not by numpy.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return _normal_full.sweep(data["weight"], *data["scaled"], state)
         weight, data_mean = data["weight"], data["data_mean"]
         sum_of_squares, prior = data["sum_of_squares"], data["prior"]
         # Overflow is reported once, by _check_representable, not by numpy.
@@ -1190,7 +1194,10 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         """``E_q[log p(X | mu, tau)] - KL(q || prior)``, summed over features."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if data.get("covariance_type") == "full":
-                elbo = _normal_full.elbo(data["weight"], state, data["prior"])
+                # The scaled problem's ELBO, less W sum_j log c_j: the data's.
+                elbo = _normal_full.optimal_precision_elbo(
+                    data["weight"], state, data["scaled"][2]
+                ) - data["weight"] * float(np.sum(np.log(data["unit"])))
             else:
                 elbo = float(
                     np.sum(_feature_elbo(data["weight"], state, data["prior"]))
@@ -1232,6 +1239,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
     def _set_fitted_full(self, data, state):
         """:meth:`_set_fitted` for ``covariance_type="full"``."""
         _normal_full.check_representable(state)
+        state = _normal_full.unscaled_state(data["unit"], state)
         for name in _DIAG_ONLY:
             self.__dict__.pop(name, None)
         self.n_samples_seen_ = data["weight"]
@@ -1247,10 +1255,7 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         self.posterior_std_ = np.sqrt(np.diag(state["covariance"]))
         self.posterior_dof_ = float(state["dof"])
         self.posterior_scale_ = state["scale"]
-        self.noise_covariance_ = np.linalg.inv(state["precision_mean"])
-        self.noise_covariance_ = 0.5 * (
-            self.noise_covariance_ + self.noise_covariance_.T
-        )
+        self.noise_covariance_ = state["noise_covariance"]
         self.noise_std_ = np.sqrt(np.diag(self.noise_covariance_))
 
     def _run_cavi(self, data):

@@ -2,14 +2,23 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.exceptions import ConvergenceWarning
 
 from skvi import VariationalNormalEstimator
 from skvi._expectations import wishart_expected_log_det, wishart_expected_precision
 from skvi._kl import kl_multivariate_normal, kl_normal
-from skvi._normal_full import cavi_update, elbo, wishart_prior
+from skvi._normal_full import (
+    cavi_update,
+    elbo,
+    optimal_precision_elbo,
+    wishart_prior,
+)
+from skvi.exceptions import ELBODecreaseWarning, PriorDataConflictWarning
 
 # Correlated 3-D data, away from zero and not of unit scale.
 TRUE_MEAN = np.array([1.0, -2.0, 3.0])
@@ -198,6 +207,59 @@ def test_fit_is_a_stationary_point_of_the_elbo():
                 wishart_expected_log_det(state["dof"], state["scale"])
             )
             assert elbo(weight, state, prior) < best, name
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_optimal_precision_elbo_is_the_elbo_term_by_term(seed):
+    """The collapsed ELBO the fit uses equals the module's formula on CAVI states."""
+    rng = np.random.default_rng(seed)
+    d = 3
+    X = rng.normal(size=(20, d)) @ rng.normal(size=(d, d)) + rng.normal(size=d)
+    weight, mean = float(len(X)), X.mean(axis=0)
+    scatter = (X - mean).T @ (X - mean)
+    prior = (
+        rng.normal(size=d),
+        rng.uniform(0.3, 3.0, size=d),
+        None,
+        None,
+    ) + wishart_prior(np.full(d, rng.uniform(0.5, 3.0)), rng.uniform(0.1, 2.0, d))
+    state = {"precision_mean": prior[4] * prior[5]}
+    for _ in range(6):
+        state = cavi_update(weight, mean, scatter, prior, state["precision_mean"])
+        assert optimal_precision_elbo(weight, state, prior) == pytest.approx(
+            elbo(weight, state, prior), rel=1e-12
+        )
+
+
+def test_elbo_does_not_wobble_far_from_the_prior():
+    """Constant data 326 prior sds away: the ELBO at the fixed point stays put.
+
+    Term by term the ELBO cancelled to about 1e-9 relative there (4e-7 on
+    -180), above the true change between sweeps, and the ELBO-decrease guard
+    fired; the collapsed form is exact to rounding of its own size.
+    """
+    X = np.full((10, 3), 327.0)
+    est = full(prior_mean=1.0, prior_std=1.0, prior_shape=7.0, prior_rate=0.0117, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ELBODecreaseWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", PriorDataConflictWarning)
+        est.set_params(max_iter=60).fit(X)
+    history = np.asarray(est.elbo_history_[1:])
+    assert np.ptp(history) <= 1e-12 * np.abs(est.elbo_)
+    # The term-by-term formula at the fitted state agrees to its own 1e-9.
+    weight = float(len(X))
+    prior = (np.ones(3), np.ones(3), None, None) + wishart_prior(
+        np.full(3, 7.0), np.full(3, 0.0117)
+    )
+    state = cavi_update(
+        weight,
+        X[0],
+        np.zeros((3, 3)),
+        prior,
+        est.posterior_dof_ * est.posterior_scale_,
+    )
+    assert est.elbo_ == pytest.approx(elbo(weight, state, prior), rel=1e-8)
 
 
 def test_one_feature_full_equals_diag():
@@ -577,3 +639,49 @@ def test_dask_bad_input_is_the_numpy_error_and_loses_nothing(client):
         est.fit(da.from_array(bad, chunks=50))
     assert str(dask_error.value) == str(numpy_error.value)
     assert est.posterior_mean_ is before
+
+
+@pytest.mark.parametrize("exponent", [-480, -150, 150, 480])
+def test_units_a_power_of_two_give_the_same_fit_exactly(exponent):
+    """The fit runs in per-feature powers of two: X 2**e gives the fit scaled by 2**e.
+
+    Bit for bit, since the scaled problem is the same; far beyond the square
+    root of float64's range (2**+-480), where the unscaled model overflowed.
+    """
+    X = correlated(25, seed=9)
+    base = full().fit(X)
+    c = 2.0**exponent
+    moved = full(prior_mean=0.5 * c, prior_std=3.0 * c, prior_rate=1.5 * c**2)
+    moved = moved.fit(X * c)
+    np.testing.assert_array_equal(moved.posterior_mean_, base.posterior_mean_ * c)
+    np.testing.assert_array_equal(
+        moved.posterior_covariance_, base.posterior_covariance_ * c**2
+    )
+    np.testing.assert_array_equal(moved.posterior_scale_, base.posterior_scale_ / c**2)
+    np.testing.assert_array_equal(
+        moved.noise_covariance_, base.noise_covariance_ * c**2
+    )
+    shift = -len(X) * X.shape[1] * exponent * np.log(2.0)
+    assert moved.elbo_ == pytest.approx(base.elbo_ + shift, rel=1e-13)
+
+
+@pytest.mark.parametrize("units", [1e-150, 1e150])
+def test_units_of_1e150_give_the_same_fit(units):
+    """Data and priors in units of 1e-150 or 1e150: the same fit, to rounding."""
+    X = correlated(25, seed=10)
+    base = full().fit(X)
+    moved = full(
+        prior_mean=0.5 * units, prior_std=3.0 * units, prior_rate=1.5 * units**2
+    ).fit(X * units)
+    for name, power in [
+        ("posterior_mean_", 1),
+        ("posterior_covariance_", 2),
+        ("posterior_scale_", -2),
+        ("noise_covariance_", 2),
+    ]:
+        np.testing.assert_allclose(
+            getattr(moved, name),
+            getattr(base, name) * units**power,
+            rtol=1e-12,
+            err_msg=name,
+        )
