@@ -830,11 +830,12 @@ def _full_scatter_about(block, responsibilities, weight, centre, deviation):
 
     Raw sums about ``centre``: ``s_k = r_k^T d`` (one product for every
     component) and ``M_k = d^T diag(r_k) d = B_k^T B_k`` with
-    ``B_k = sqrt(r_k) d``, by BLAS's syrk; then ``S_k = M_k - s_k s_k^T /
-    W_k``, symmetrised. A component that loses
-    more than :data:`_MAX_CANCELLATION` digits on a diagonal entry (far from
-    ``centre`` relative to its spread) is recomputed centred on its own mean
-    (:func:`_centred_full_component`), as the diagonal path does.
+    ``B_k = sqrt(r_k) d``, by BLAS's syrk; then ``S_k = M_k - g_k g_k^T``
+    with ``g_k = s_k / sqrt(W_k)``, exactly symmetric as computed. A
+    component that loses more than :data:`_MAX_CANCELLATION` digits on a
+    diagonal entry (far from ``centre`` relative to its spread) is recomputed
+    centred on its own mean (:func:`_centred_full_component`), as the
+    diagonal path does.
 
     Returns ``(centres, offset, scatter)`` with ``centres`` None when every
     component's centre is ``centre`` (none recomputed).
@@ -853,13 +854,17 @@ def _full_scatter_about(block, responsibilities, weight, centre, deviation):
         np.multiply(deviation, roots[k][:, None], out=scaled)
         second[k] = np.dot(scaled.T, scaled)
     # W_k = 0 only where every r_ik is 0, and then s_k = 0: its offset is 0.
-    offset = first / np.where(weight > 0, weight, 1.0)[:, None]
-    scatter = second - first[:, :, None] * offset[:, None, :]
-    scatter += scatter.transpose(0, 2, 1)
-    scatter *= 0.5
+    positive = np.where(weight > 0, weight, 1.0)[:, None]
+    offset = first / positive
+    # s_k s_k^T / W_k as g_k g_k^T with g_k = s_k / sqrt(W_k): exactly
+    # symmetric, as M_k is, so S_k needs no symmetrising pass.
+    root = first / np.sqrt(positive)
     diagonal = slice(None, None, n_features + 1)
+    raw = second.reshape(n_components, -1)[:, diagonal].copy()
+    scatter = second
+    scatter -= root[:, :, None] * root[:, None, :]
     kept = scatter.reshape(n_components, -1)[:, diagonal] * _TRUSTED_RATIO
-    trusted = kept >= second.reshape(n_components, -1)[:, diagonal]
+    trusted = kept >= raw
     if trusted.all():
         return None, offset, scatter
     centres = np.broadcast_to(centre, offset.shape).copy()
