@@ -805,23 +805,20 @@ def _centred_full_component(block, column, weight, centre, buffers):
 
 
 def _full_scatter(block, responsibilities, weight, centre, buffers):
-    """``S_k = sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T``, one product per component.
+    """``S_k = sum_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T`` for all components at once.
 
-    Each component centred on its own (rounded) mean ``c_k = r_k^T x / W_k``
-    and compensated (:func:`_centred_full_component`). Returns
-    ``(centre, offset, scatter)``.
+    About the block's weighted mean ``m`` (``d = x - m``), by
+    :func:`_full_scatter_about`: one syrk per component, and components that
+    lose more than :data:`_MAX_CANCELLATION` digits recomputed centred on
+    their own mean. Returns each component's ``(centre, offset, scatter)``.
     """
-    n_components = responsibilities.shape[1]
-    n_features = block.shape[1]
-    positive = (weight > 0)[:, None]
-    raw = np.dot(responsibilities.T, block)
-    centres = np.divide(raw, weight[:, None], out=np.zeros_like(raw), where=positive)
-    offset = np.zeros_like(centres)
-    scatter = np.zeros((n_components, n_features, n_features))
-    for k in np.flatnonzero(weight > 0):
-        offset[k], scatter[k] = _centred_full_component(
-            block, responsibilities[:, k], weight[k], centres[k], buffers[1:]
-        )
+    n_rows = block.shape[0]
+    deviation = np.subtract(block, centre, out=buffers[0][:n_rows], dtype=np.float64)
+    centres, offset, scatter = _full_scatter_about(
+        block, responsibilities, weight, centre, deviation
+    )
+    if centres is None:
+        centres = np.broadcast_to(centre, offset.shape).copy()
     return centres, offset, scatter
 
 
@@ -878,7 +875,7 @@ def _full_scatter_about(block, responsibilities, weight, centre, deviation):
 
 
 _SCATTERS = {"diag": _diagonal_scatter, "full": _full_scatter}
-_BUFFERS = {"diag": 2, "full": 3}
+_BUFFERS = {"diag": 2, "full": 2}
 
 
 def _scale_scatter(scatter, scale):
