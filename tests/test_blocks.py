@@ -98,7 +98,9 @@ def test_plan_gives_many_operations_larger_blocks():
 def test_e_step_declares_its_python_steps(covariance_type, weighted, n_components):
     # The mixture's E-step block declares its Python steps to the plan
     # (_e_step_operations): the declaration must stay true as the code
-    # changes, within a quarter either way, or its blocks are mis-sized.
+    # changes, or its blocks are mis-sized. Within a half either way: numpy's
+    # own Python wrappers differ between versions (numpy 1.26 takes about a
+    # third more steps than the 2.4 the declaration was counted on).
     rng = np.random.default_rng(5)
     X = rng.normal(size=(600, 3)) + 8.0 * rng.integers(0, 4, size=(600, 1))
     est = VariationalGaussianMixture(
@@ -127,7 +129,7 @@ def test_e_step_declares_its_python_steps(covariance_type, weighted, n_component
     finally:
         sys.setprofile(None)
     declared = _mixture._e_step_operations(n_components, covariance_type)
-    assert 0.75 * declared <= len(steps) <= 1.25 * declared
+    assert 0.5 * declared <= len(steps) <= 1.5 * declared
 
 
 def test_plan_folds_large_results_in_fixed_groups():
