@@ -526,7 +526,35 @@ def _check_representable(state):
         )
 
 
-class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimator):
+class _MeanFieldDraws:
+    """The diagnostics' draws from q and ``log q`` for q(mu) q(tau) per feature.
+
+    Shared by the models whose q is the Normal model's mean field (the Normal,
+    diagonal; the Student-t): their ``sample_posterior`` draws ``mu`` and
+    ``tau``, and ``posterior_mean_``, ``posterior_std_``, ``posterior_shape_``
+    and ``posterior_rate_`` give q (skvi/diagnostics/_protocol.py).
+    """
+
+    def _sample_q(self, n_draws, random_state):
+        """Protocol: ``{"mu", "tau"}``, draws of shape (n_draws, n_features)."""
+        mu, tau = self.sample_posterior(n_draws, random_state=random_state)
+        return {"mu": mu, "tau": tau}
+
+    def _log_q(self, draws):
+        """Protocol: ``log q(mu) + log q(tau)`` at the draws, per feature."""
+        return _log_mean_field(
+            draws["mu"],
+            draws["tau"],
+            self.posterior_mean_,
+            self.posterior_std_,
+            self.posterior_shape_,
+            self.posterior_rate_,
+        )
+
+
+class VariationalNormalEstimator(
+    VariationalEstimator, _MeanFieldDraws, DensityMixin, BaseEstimator
+):
     """Posterior of the mean and noise of each feature, by variational inference.
 
     Each column ``j`` of X is modelled as independent draws from a Normal
@@ -1626,22 +1654,6 @@ class VariationalNormalEstimator(VariationalEstimator, DensityMixin, BaseEstimat
         return _linear_response_std(
             self.n_samples_seen_,
             self.sample_mean_,
-            self.posterior_mean_,
-            self.posterior_std_,
-            self.posterior_shape_,
-            self.posterior_rate_,
-        )
-
-    def _sample_q(self, n_draws, random_state):
-        """Protocol: ``{"mu", "tau"}``, draws of shape (n_draws, n_features)."""
-        mu, tau = self.sample_posterior(n_draws, random_state=random_state)
-        return {"mu": mu, "tau": tau}
-
-    def _log_q(self, draws):
-        """Protocol: ``log q(mu) + log q(tau)`` at the draws, per feature."""
-        return _log_mean_field(
-            draws["mu"],
-            draws["tau"],
             self.posterior_mean_,
             self.posterior_std_,
             self.posterior_shape_,

@@ -25,6 +25,7 @@ from ._normal import (
     _draw_mean_field,
     _kl_to_prior,
     _log_mean_field,
+    _MeanFieldDraws,
     _unit_information_priors,
     _update_mean,
 )
@@ -429,7 +430,9 @@ def _scaled_batch(data, total):
     )
 
 
-class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstimator):
+class VariationalStudentEstimator(
+    VariationalEstimator, _MeanFieldDraws, DensityMixin, BaseEstimator
+):
     """Robust posterior of the mean and noise of each feature: Student-t noise.
 
     Each column ``j`` of X is modelled as independent draws with unknown
@@ -1196,22 +1199,6 @@ class VariationalStudentEstimator(VariationalEstimator, DensityMixin, BaseEstima
 
     # The protocol of skvi.diagnostics (skvi/diagnostics/_protocol.py): what
     # its algorithms ask of this model, answered here where its maths lives.
-
-    def _sample_q(self, n_draws, random_state):
-        """Protocol: ``{"mu", "tau"}``, draws of shape (n_draws, n_features)."""
-        mu, tau = self.sample_posterior(n_draws, random_state=random_state)
-        return {"mu": mu, "tau": tau}
-
-    def _log_q(self, draws):
-        """Protocol: ``log q(mu) + log q(tau)`` at the draws, per feature."""
-        return _log_mean_field(
-            draws["mu"],
-            draws["tau"],
-            self.posterior_mean_,
-            self.posterior_std_,
-            self.posterior_shape_,
-            self.posterior_rate_,
-        )
 
     def _log_joint(self, X, sample_weight, draws):
         """Protocol: ``log p(mu, tau, X)`` at the draws, per feature, w integrated out.
