@@ -38,6 +38,23 @@ _MAX_ROOT_STEPS = 200
 _EPS = np.finfo(np.float64).eps
 
 
+def _bracketed_newton(x, value, slope, below, low, high):
+    """One safeguarded Newton step on brackets ``[low, high]``, vectorised.
+
+    ``below`` marks where the root lies above ``x`` (which then becomes the
+    lower end, else the upper). The Newton step ``x - value / slope`` is
+    kept where it stays inside the updated bracket, else the bracket's
+    midpoint (bisection); at the root Newton lands on the end just moved to
+    ``x``, and keeps it. Returns ``(new, low, high)``.
+    """
+    low = np.where(below, x, low)
+    high = np.where(below, high, x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        newton = x - value / slope
+    bisect = ~((newton >= low) & (newton <= high))
+    return np.where(bisect, 0.5 * (low + high), newton), low, high
+
+
 def _log_integrand(mu, data_mean, scale, prior_mean, prior_std, shape):
     """``l(mu) = -((mu - m0)/s0)**2 / 2 - a_n log(1 + ((mu - xbar)/u)**2)``."""
     y = (mu - data_mean) / scale
@@ -320,14 +337,7 @@ def _tail_bound(edges, masses, tail, from_left, density):
         value = 0.5 * s * (integrand @ _WEIGHTS) / total - rest
         end = (anchor + direction * s)[:, np.newaxis]
         slope = np.exp(_relative_log_density(end, columns))[:, 0] / total
-        short = value < 0.0
-        low = np.where(short, s, low)
-        high = np.where(short, high, s)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = s - value / slope
-        # At the root Newton lands on the end just moved to c: keep it.
-        bisect = ~((newton >= low) & (newton <= high))
-        new = np.where(bisect, 0.5 * (low + high), newton)
+        new, low, high = _bracketed_newton(s, value, slope, value < 0.0, low, high)
         done = (value == 0.0) | (
             np.abs(new - s) <= 4.0 * _EPS * (np.abs(anchor) + length)
         )
@@ -668,13 +678,7 @@ def _mixture_tail_bound(weights, mean, std, tail, from_left):
         slope = sign * (weights @ (np.exp(-0.5 * z * z) / std)) / np.sqrt(2 * np.pi)
         # value increases with c from the left, decreases from the right.
         below = sign * value < 0.0
-        low = np.where(below, c, low)
-        high = np.where(below, high, c)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = c - value / slope
-        # At the root Newton lands on the end just moved to c: keep it.
-        bisect = ~((newton >= low) & (newton <= high))
-        new = np.where(bisect, 0.5 * (low + high), newton)
+        new, low, high = _bracketed_newton(c, value, slope, below, low, high)
         done = (value == 0.0) | (
             np.abs(new - c) <= 4.0 * _EPS * np.abs(c) + 1e-14 * scale
         )
@@ -1142,13 +1146,7 @@ def _series_tail_bound(series, tail, from_left):
         value = sign * (chebval(x, mass.T, tensor=False) - wanted)
         slope = chebval(x, series.T, tensor=False)
         # value increases with x (from the left: F rises; from the right, -G).
-        short = value < 0.0
-        low = np.where(short, x, low)
-        high = np.where(short, high, x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - value / slope
-        bisect = ~((newton >= low) & (newton <= high))
-        new = np.where(bisect, 0.5 * (low + high), newton)
+        new, low, high = _bracketed_newton(x, value, slope, value < 0.0, low, high)
         done = (value == 0.0) | (np.abs(new - x) <= 4.0 * _EPS)
         x = np.where(value == 0.0, x, new)
         if done.all():
