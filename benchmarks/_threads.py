@@ -105,21 +105,21 @@ TINY_ROWS = 64
 
 def _counting_blocks(timer, X):
     """``timer(X)``, and the number of row blocks its passes cut."""
-    from skvi import _blocks
+    from skvi._core import engine
 
     counted = []
-    slices = _blocks.block_slices
+    slices = engine.block_slices
 
     def counting(n_samples, block_rows):
         result = slices(n_samples, block_rows)
         counted.append(len(result))
         return result
 
-    _blocks.block_slices = counting
+    engine.block_slices = counting
     try:
         seconds = timer(X)
     finally:
-        _blocks.block_slices = slices
+        engine.block_slices = slices
     return seconds, sum(counted)
 
 
@@ -135,28 +135,28 @@ def python_share(timer, X, width, min_rows=1):
     Normal's are whole rows of its shift); a model that needs at least
     ``min_rows`` rows (a mixture's K) runs on at least that many.
     """
-    from skvi import _blocks
+    from skvi._core import engine
 
     with threadpool_limits(1):
         timer(X)
         real, n_blocks = min(_counting_blocks(timer, X) for _ in range(3))
         saved = (
-            _blocks.BLOCK_ELEMENTS,
-            _blocks.MIN_BLOCK_ROWS,
-            _blocks.ELEMENTS_PER_OPERATION,
+            engine.BLOCK_ELEMENTS,
+            engine.MIN_BLOCK_ROWS,
+            engine.ELEMENTS_PER_OPERATION,
         )
-        _blocks.BLOCK_ELEMENTS = TINY_ROWS * int(width)
-        _blocks.MIN_BLOCK_ROWS = TINY_ROWS
-        _blocks.ELEMENTS_PER_OPERATION = 1
+        engine.BLOCK_ELEMENTS = TINY_ROWS * int(width)
+        engine.MIN_BLOCK_ROWS = TINY_ROWS
+        engine.ELEMENTS_PER_OPERATION = 1
         try:
             tiny = X[: max(TINY_ROWS * n_blocks, min_rows)]
             timer(tiny)
             python, tiny_blocks = min(_counting_blocks(timer, tiny) for _ in range(5))
         finally:
             (
-                _blocks.BLOCK_ELEMENTS,
-                _blocks.MIN_BLOCK_ROWS,
-                _blocks.ELEMENTS_PER_OPERATION,
+                engine.BLOCK_ELEMENTS,
+                engine.MIN_BLOCK_ROWS,
+                engine.ELEMENTS_PER_OPERATION,
             ) = saved
     return min(1.0, python * n_blocks / max(tiny_blocks, 1) / real), n_blocks
 

@@ -40,7 +40,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from skvi import VariationalNormalEstimator, VariationalStudentEstimator  # noqa: E402
+from skvi import (
+    VariationalNormalEstimator,
+    VariationalStudentEstimator,  # noqa: E402,
+)
 from skvi.diagnostics import exact_posterior  # noqa: E402
 
 MIN_TIMING = 0.05  # seconds

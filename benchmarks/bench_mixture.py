@@ -238,10 +238,10 @@ def main(argv=None):
     if args.wide:
         args.rows, args.features = [], []
     if args.block_elements:
-        from skvi import _blocks
+        from skvi._core import engine
 
-        _blocks.BLOCK_ELEMENTS = args.block_elements
-        _blocks.ELEMENTS_PER_OPERATION = 0
+        engine.BLOCK_ELEMENTS = args.block_elements
+        engine.ELEMENTS_PER_OPERATION = 0
     if args.threads not in (["default"], ["1"]):
         return thread_sweep(args)
     args.threads = args.threads[0]
@@ -404,7 +404,7 @@ def _sweep_case(X, covariance_type, args, counts):
     def one_iteration():
         _per_iteration(_TimedSkvi, X, dict(params, max_iter=1))
 
-    from skvi._mixture import _width
+    from skvi._mixture.estimator import _width
 
     report_share(
         f"{n:.0e} x {d} {covariance_type} iteration",

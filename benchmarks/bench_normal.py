@@ -59,7 +59,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _threads import plain_split  # noqa: E402
 
-from skvi import VariationalNormalEstimator, _blocks, _stats  # noqa: E402
+from skvi import (
+    VariationalNormalEstimator,
+    _stats,  # noqa: E402,
+)
+from skvi._core import engine
 
 # An offset that makes raw sums of squares of Normal(0, 1) data cancel more
 # digits than skvi accepts, so that every block takes the stable path; float32
@@ -260,11 +264,11 @@ def main():
         return normal_main()
     args = parse_args()
     if args.block_elements:
-        _blocks.BLOCK_ELEMENTS = args.block_elements
+        engine.BLOCK_ELEMENTS = args.block_elements
     print(describe_machine())
     print(
-        f"block: {_blocks.BLOCK_ELEMENTS} float64 values of temporaries; threads "
-        f"available to skvi: {_blocks.available_threads()}; "
+        f"block: {engine.BLOCK_ELEMENTS} float64 values of temporaries; threads "
+        f"available to skvi: {engine.available_threads()}; "
         f"load average {load_average()}"
     )
     if args.threads:
@@ -281,7 +285,7 @@ def main():
     )
     print(f"|{'-' * 7}|{'-' * 9}|{'-' * 33}|{'-' * 9}|{'-' * 14}|{'-' * 9}|{'-' * 26}|")
     controller = ThreadpoolController()
-    all_cores = _blocks.available_threads()
+    all_cores = engine.available_threads()
     rng = np.random.default_rng(0)
     for n_rows in map(int, args.rows):
         for dtype in args.dtypes:

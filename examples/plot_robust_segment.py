@@ -23,7 +23,10 @@ learns (``outlier_weights``) flag the records to check.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skvi import VariationalNormalEstimator, VariationalStudentEstimator
+from skvi import (
+    VariationalNormalEstimator,
+    VariationalStudentEstimator,
+)
 
 rng = np.random.default_rng(0)
 n = 2000

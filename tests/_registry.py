@@ -561,7 +561,7 @@ def _normal_full_entry(id, estimator):
             # Left out: "independent_features" (Lambda couples the features);
             # "score_is_elbo_share": score_samples sums row terms against the
             # stored W (nu W near singular far from the prior), which agrees
-            # with the fit's collapsed ELBO (skvi._normal_full.
+            # with the fit's collapsed ELBO (skvi._normal.full_covariance.
             # optimal_precision_elbo) to about 1e-10 relative only, above the
             # test's 1e-10 on some examples; and "row_order": since the fit
             # runs in per-feature power-of-two units, a near-zero off-diagonal

@@ -33,7 +33,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import clone, config_context
 from sklearn.exceptions import ConvergenceWarning
 
-from skvi import VariationalGaussianMixture, VariationalNormalEstimator
+from skvi import (
+    VariationalGaussianMixture,
+    VariationalNormalEstimator,
+)
 
 from ._registry import ENTRIES
 
@@ -133,7 +136,7 @@ def _data(n_samples=400, seed=0, far=0.0):
 
 def _host(array):
     """An array of array-api-strict (or torch) as numpy."""
-    from skvi._validation import to_numpy
+    from skvi._core.validation import to_numpy
 
     return np.asarray(to_numpy(array))
 
@@ -288,9 +291,9 @@ def test_float32_accuracy(name, monkeypatch):
     float32 (the sums the fit compares accumulate in float64). array-api-strict
     stands in for a GPU here (a CPU device widens float32 to float64, as numpy).
     """
-    import skvi._validation
+    import skvi._core.validation
 
-    monkeypatch.setattr(skvi._validation, "_is_accelerator", lambda *args: True)
+    monkeypatch.setattr(skvi._core.validation, "_is_accelerator", lambda *args: True)
     X, _ = _data()
     reference = _fit(ESTIMATORS[name], X)
     with config_context(array_api_dispatch=True):
@@ -330,7 +333,7 @@ def test_numpy_input_unchanged_under_dispatch(name):
 
 
 def test_dispatch_off_is_the_numpy_path():
-    """Without dispatch nothing of skvi._xp runs: no host copies, numpy results."""
+    """Without dispatch nothing of skvi._core.array_api runs: numpy results."""
     X, _ = _data()
     fitted = _fit(ESTIMATORS["mixture-full"], X)
     assert "_host_arrays" not in vars(fitted)
@@ -478,7 +481,7 @@ def test_sklearn_array_api_input(entry, namespace, device, dtype):
     """scikit-learn's check_array_api_input, values checked in float64."""
     from sklearn.utils.estimator_checks import check_array_api_input
 
-    from skvi._validation import _array_api_helper  # noqa: F401 - helpers present
+    from skvi._core.validation import _array_api_helper  # noqa: F401 - helpers present
 
     reason = _unusable_device(namespace, device)
     if reason:

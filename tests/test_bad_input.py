@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 
-from skvi._blocks import plan
+from skvi._core.engine import plan
 from tests._registry import ENTRIES, entry_id
 
 N_SAMPLES, N_FEATURES = 20, 2

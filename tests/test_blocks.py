@@ -14,11 +14,10 @@ import skvi
 from skvi import (
     VariationalGaussianMixture,
     VariationalNormalEstimator,
-    _blocks,
-    _mixture,
-    _stats,
 )
-from skvi._stats import SufficientStatistics, weighted_moments_about
+from skvi._core import engine, stats
+from skvi._core.stats import SufficientStatistics, weighted_moments_about
+from skvi._mixture import estimator as mixture
 
 
 @pytest.fixture
@@ -27,22 +26,22 @@ def threads(monkeypatch):
 
     Records the thread count of each pass that used several threads.
     """
-    monkeypatch.setattr(_blocks, "MIN_PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(engine, "MIN_PARALLEL_ELEMENTS", 0)
     started = []
-    run = _blocks.map_tasks
+    run = engine.map_tasks
 
     def recording(function, n_tasks, *, n_threads=None):
         if n_threads is None:
-            n_threads = _blocks.available_threads() if n_tasks > 1 else 1
-        nested = getattr(_blocks._in_pass, "active", False)
+            n_threads = engine.available_threads() if n_tasks > 1 else 1
+        nested = getattr(engine._in_pass, "active", False)
         if min(n_threads, n_tasks) > 1 and not nested:
             started.append(min(n_threads, n_tasks))
         return run(function, n_tasks, n_threads=n_threads)
 
-    monkeypatch.setattr(_blocks, "map_tasks", recording)
+    monkeypatch.setattr(engine, "map_tasks", recording)
 
     def set_threads(n_threads):
-        monkeypatch.setattr(_blocks, "available_threads", lambda: n_threads)
+        monkeypatch.setattr(engine, "available_threads", lambda: n_threads)
 
     set_threads.started = started
     return set_threads
@@ -72,24 +71,24 @@ def assert_identical(results):
 
 
 def test_plan_sizes_blocks_by_their_width():
-    rows, groups = _blocks.plan(10**7, 10)
-    assert rows == _blocks.BLOCK_ELEMENTS // 10 and groups == 1
+    rows, groups = engine.plan(10**7, 10)
+    assert rows == engine.BLOCK_ELEMENTS // 10 and groups == 1
     # Wide rows: never fewer than MIN_BLOCK_ROWS rows, never more than n.
-    assert _blocks.plan(10**7, 10**6)[0] == _blocks.MIN_BLOCK_ROWS
-    assert _blocks.plan(5, 10) == (5, 1)
-    assert _blocks.plan(100, 10, block_rows=7) == (7, 1)
+    assert engine.plan(10**7, 10**6)[0] == engine.MIN_BLOCK_ROWS
+    assert engine.plan(5, 10) == (5, 1)
+    assert engine.plan(100, 10, block_rows=7) == (7, 1)
 
 
 def test_plan_gives_many_operations_larger_blocks():
     # A block function of many Python steps gets at least
     # ELEMENTS_PER_OPERATION values per step; one of few keeps the default.
-    few = 2 * _blocks.BLOCK_ELEMENTS // _blocks.ELEMENTS_PER_OPERATION // 4
-    assert _blocks.plan(10**7, 10, operations=few) == _blocks.plan(10**7, 10)
-    many = 4 * _blocks.BLOCK_ELEMENTS // _blocks.ELEMENTS_PER_OPERATION
-    rows, _ = _blocks.plan(10**7, 10, operations=many)
-    assert rows == 4 * _blocks.BLOCK_ELEMENTS // 10
+    few = 2 * engine.BLOCK_ELEMENTS // engine.ELEMENTS_PER_OPERATION // 4
+    assert engine.plan(10**7, 10, operations=few) == engine.plan(10**7, 10)
+    many = 4 * engine.BLOCK_ELEMENTS // engine.ELEMENTS_PER_OPERATION
+    rows, _ = engine.plan(10**7, 10, operations=many)
+    assert rows == 4 * engine.BLOCK_ELEMENTS // 10
     # An explicit size still wins.
-    assert _blocks.plan(10**7, 10, operations=many, block_elements=640)[0] == 64
+    assert engine.plan(10**7, 10, operations=many, block_elements=640)[0] == 64
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
@@ -114,9 +113,7 @@ def test_e_step_declares_its_python_steps(covariance_type, weighted, n_component
         est.fit(X)
     params, model = est._current()
     weights = rng.uniform(0.5, 2.0, 600) if weighted else None
-    terms = _mixture._mahalanobis_terms(
-        params["means"] - model["centre"], params, model
-    )
+    terms = mixture._mahalanobis_terms(params["means"] - model["centre"], params, model)
     steps = []
 
     def count(frame, event, arg):
@@ -125,10 +122,10 @@ def test_e_step_declares_its_python_steps(covariance_type, weighted, n_component
 
     sys.setprofile(count)
     try:
-        _mixture._local_step(X, weights, params, model, terms)
+        mixture._local_step(X, weights, params, model, terms)
     finally:
         sys.setprofile(None)
-    declared = _mixture._e_step_operations(n_components, covariance_type)
+    declared = mixture._e_step_operations(n_components, covariance_type)
     assert 0.5 * declared <= len(steps) <= 1.5 * declared
 
 
@@ -136,19 +133,19 @@ def test_plan_folds_large_results_in_fixed_groups():
     # 100 blocks of 2**22-value results: 2**24 values in groups of 2**23.
     # 100 blocks of 2**22-value results fold in groups of 50: two groups'
     # results, 2**23 values, are held at once.
-    rows, groups = _blocks.plan(100 * 64, 10**6, result_elements=2**22)
+    rows, groups = engine.plan(100 * 64, 10**6, result_elements=2**22)
     assert (rows, groups) == (64, 50)
-    assert _blocks.plan(100 * 64, 10**6, result_elements=10) == (64, 1)
+    assert engine.plan(100 * 64, 10**6, result_elements=10) == (64, 1)
     # A plan is a function of the shape alone.
-    assert _blocks.plan(6400, 10**6, result_elements=2**22) == (rows, groups)
+    assert engine.plan(6400, 10**6, result_elements=2**22) == (rows, groups)
 
 
 def test_map_blocks_returns_results_in_block_order(threads):
     threads(3)
-    slices = _blocks.map_blocks(lambda rows: rows, 1000, 64)
+    slices = engine.map_blocks(lambda rows: rows, 1000, 64)
     assert [s.start for s in slices] == list(range(0, 1000, 64))
     assert slices[-1].stop == 1000
-    folded = _blocks.map_blocks(
+    folded = engine.map_blocks(
         lambda rows: [rows.start],
         1000,
         64,
@@ -171,7 +168,7 @@ def test_map_tasks_reraises_the_first_failing_task(threads):
         return index
 
     with pytest.raises(ValueError, match="task 5"):
-        _blocks.map_tasks(task, 20)
+        engine.map_tasks(task, 20)
 
 
 def test_a_pass_inside_a_pass_runs_in_its_thread(threads):
@@ -181,10 +178,10 @@ def test_a_pass_inside_a_pass_runs_in_its_thread(threads):
 
     def outer(rows):
         me = threading.get_ident()
-        inner = _blocks.map_blocks(lambda r: threading.get_ident(), 100, 10)
+        inner = engine.map_blocks(lambda r: threading.get_ident(), 100, 10)
         return [ident == me for ident in inner]
 
-    assert _blocks.map_blocks(outer, 100, 10) == [[True] * 10] * 10
+    assert engine.map_blocks(outer, 100, 10) == [[True] * 10] * 10
 
 
 # --------------------------------------------------------------------------
@@ -218,10 +215,10 @@ def test_statistics_are_bit_identical_whatever_the_thread_count(case, threads):
             X, sample_weight, block_rows=block_rows
         ),
         "far": lambda: weighted_moments_about(X, block_rows=block_rows),
-        "responsibilities-diag": lambda: _stats.sufficient_statistics(
+        "responsibilities-diag": lambda: stats.sufficient_statistics(
             X, sample_weight, resp, block_rows=block_rows
         ),
-        "responsibilities-full": lambda: _stats.sufficient_statistics(
+        "responsibilities-full": lambda: stats.sufficient_statistics(
             X, sample_weight, resp, scatter="full", block_rows=block_rows
         ),
     }
@@ -235,7 +232,7 @@ def test_statistics_are_bit_identical_whatever_the_thread_count(case, threads):
 
 def small_blocks(monkeypatch):
     """Blocks of 64 rows or so, so that small data make many blocks."""
-    monkeypatch.setattr(_blocks, "BLOCK_ELEMENTS", 256)
+    monkeypatch.setattr(engine, "BLOCK_ELEMENTS", 256)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -292,16 +289,16 @@ def test_normal_is_bit_identical_whatever_the_thread_count(
 def test_threadpool_limits_caps_the_threads(threads, monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.undo()  # the real available_threads
-    monkeypatch.setattr(_blocks, "MIN_PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(engine, "MIN_PARALLEL_ELEMENTS", 0)
     with threadpoolctl.threadpool_limits(limits=1):
-        assert _blocks.available_threads() == 1
+        assert engine.available_threads() == 1
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        assert _blocks.available_threads() == 1
+        assert engine.available_threads() == 1
 
 
 def test_small_passes_use_no_threads(threads, monkeypatch):
     threads(4)
-    monkeypatch.setattr(_blocks, "MIN_PARALLEL_ELEMENTS", 10_000)
+    monkeypatch.setattr(engine, "MIN_PARALLEL_ELEMENTS", 10_000)
     X = np.random.default_rng(34).standard_normal((2000, 4))
     weighted_moments_about(X, block_rows=64)  # 8000 values: one thread
     assert threads.started == []
@@ -350,9 +347,7 @@ def package_modules():
     """
     root = Path(skvi.__file__).parent
     return sorted(
-        p
-        for p in root.rglob("*.py")
-        if p.name != "_blocks.py" and "_cli" not in p.parts
+        p for p in root.rglob("*.py") if p.name != "engine.py" and "_cli" not in p.parts
     )
 
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from skvi import VariationalNormalEstimator  # noqa: E402
-from skvi._base import _weighted_mean, _weighted_sums  # noqa: E402
+from skvi._core.base import _weighted_mean, _weighted_sums  # noqa: E402
 from tests._fitted import assert_same_fit  # noqa: E402
 from tests.conftest import IMPORT_ROOTS  # noqa: E402
 

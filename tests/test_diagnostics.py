@@ -302,7 +302,7 @@ def test_linear_response_is_the_response_of_q(n, conflict, prior_std):
         prior_mean = np.zeros(X.shape[1])
         est = _tight(prior_mean=prior_mean, **prior).fit(X)
     corrected = linear_response_std(est)
-    # The fixed point is solved to rounding (skvi._normal), so the step can be
+    # The fixed point is solved to rounding (skvi._normal.estimator), so the step can be
     # small: at h = 1e-4 the O(h**2) error is 1e-10 to 5e-9 of the variance
     # (the latter for two-mode data, n20-conflict8), the rounding error about
     # 1e-16 |m| / h.
@@ -693,7 +693,7 @@ def test_mixture_log_ratios_equal_a_direct_computation(
     sticks = [None] * n_draws
     if weight_prior == "dirichlet_process":
         # The sticks drawn with the weights; their stick-breaking is the weights.
-        from skvi._mixture import _sample_posterior
+        from skvi._mixture.estimator import _sample_posterior
 
         log_sticks, _ = _sample_posterior(
             *est._current(), n_draws, np.random.RandomState(seed)
@@ -885,7 +885,7 @@ def test_mixture_weights_beyond_float64_keep_finite_log_ratios(weight_prior):
     """
     from scipy.special import digamma
 
-    from skvi._mixture import _sample_posterior
+    from skvi._mixture.estimator import _sample_posterior
     from skvi.diagnostics._psis import _log_ratios
 
     X = _clusters(3000, 10.0, seed=0)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from skvi._expectations import (
+from skvi._core.expectations import (
     LOG_2PI,
     beta_expected_log,
     dirichlet_expected_log,

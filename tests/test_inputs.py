@@ -3,7 +3,7 @@
 Each case runs on ``fit``, ``partial_fit`` and ``score``, with numpy or pandas
 input and, where dask has the same input, with dask input on the default
 threaded scheduler: numpy and dask go through one validation path
-(``skvi._validation.check_data``), so they must raise the same error, or fit
+(``skvi._core.validation.check_data``), so they must raise the same error, or fit
 to the same numbers. ``docs/errors.md`` lists the decisions.
 """
 
@@ -15,14 +15,14 @@ import pytest
 import sklearn
 
 from skvi import VariationalNormalEstimator
-from skvi._validation import check_data
+from skvi._core.validation import check_data
 from tests._fitted import assert_same_fit
 from tests._state import assert_same_state, snapshot
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 
-from skvi._dask import dask_reduce  # noqa: E402
+from skvi._core.dask_passes import dask_reduce  # noqa: E402
 
 METHODS = ["fit", "partial_fit", "score"]
 N_SAMPLES = 12

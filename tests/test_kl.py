@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from skvi._expectations import gamma_expectations
-from skvi._kl import (
+from skvi._core.expectations import gamma_expectations
+from skvi._core.kl import (
     kl_beta,
     kl_dirichlet,
     kl_gamma,

@@ -513,7 +513,7 @@ def test_partial_fit_steps_follow_the_robbins_monro_schedule(monkeypatch):
     """rho_t = (learning_offset + t)^-learning_decay, as LatentDirichletAllocation."""
     X, _ = _four_segments(4_000, seed=1)
     seen = []
-    import skvi._mixture as mixture
+    import skvi._mixture.estimator as mixture
 
     original = mixture._natural_gradient_step
 
@@ -607,7 +607,12 @@ def test_stops_where_scikit_learn_stops_at_default_settings(covariance_type, see
 
 def test_far_rows_match_the_direct_log_density_where_it_is_finite():
     """The scaled far-row path gives the direct path's log-sum-exp and resp."""
-    from skvi._mixture import _deviations, _far_log_rho, _log_normalise, _log_rho_from
+    from skvi._mixture.estimator import (
+        _deviations,
+        _far_log_rho,
+        _log_normalise,
+        _log_rho_from,
+    )
 
     X, _ = _blobs()
     for covariance_type in COVARIANCE_TYPES:

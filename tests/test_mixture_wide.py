@@ -16,15 +16,15 @@ from sklearn.mixture import BayesianGaussianMixture
 from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
 from skvi import VariationalGaussianMixture
-from skvi._kl import kl_normal_wishart
-from skvi._mixture import (
+from skvi._core.kl import kl_normal_wishart
+from skvi._core.stats import _between_full
+from skvi._mixture.estimator import (
     _WEIGHT_PRIOR,
     _WISHART_TERMS,
     _kl_to_prior,
     _precision_cholesky_full,
     _wishart_scale,
 )
-from skvi._stats import _between_full
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -141,7 +141,7 @@ def test_wide_fit_agrees_with_scikit_learn(covariance_type):
 
 def test_merging_a_single_part_returns_its_statistics():
     """One part: no between-part term; the same numbers, in a new array."""
-    from skvi._stats import SufficientStatistics, sufficient_statistics
+    from skvi._core.stats import SufficientStatistics, sufficient_statistics
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(40, 30)) * 1e3 + 7.0
@@ -176,7 +176,7 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
     """
     from scipy.linalg import hadamard
 
-    from skvi._kl import _kl_normal_wishart_from
+    from skvi._core.kl import _kl_normal_wishart_from
 
     d = 64
     H = hadamard(d).astype(float) / 8.0
@@ -226,7 +226,7 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
 
 @pytest.mark.parametrize("d", [1, 7, 129, 300])
 def test_square_norm_of_a_product_of_triangles_is_the_dense_one(d):
-    from skvi._mixture import _lower_product_square_norm
+    from skvi._mixture.estimator import _lower_product_square_norm
 
     rng = np.random.default_rng(d)
     a = np.tril(rng.normal(size=(d, d)))

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from skvi._natural import (
+from skvi._core.natural import (
     beta_to_natural,
     dirichlet_to_natural,
     natural_step,

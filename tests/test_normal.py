@@ -779,7 +779,7 @@ def test_sample_mean_is_the_weighted_mean_of_the_data():
 
 
 # --------------------------------------------------------------------------
-# 10. The same fits as skvi 0.1, before the estimator moved onto skvi._base
+# 10. The same fits as skvi 0.1, before the estimator moved onto skvi._core.base
 # --------------------------------------------------------------------------
 
 
@@ -797,7 +797,7 @@ def _v01_reference():
 def test_same_fixed_point_as_skvi_0_1_plain_cavi(case):
     """skvi 0.1's plain CAVI run to tol=0 and today's fit agree to 1e-12.
 
-    The move onto skvi._base changed no fitted attribute of these cases by
+    The move onto skvi._core.base changed no fitted attribute of these cases by
     more than 1e-12 (checked against the ``NAME/attr`` entries at commit
     e7a123c); since then the fixed point in E[tau] is solved exactly, so
     today's default fit is compared with where plain CAVI ends (issues 7, 11).

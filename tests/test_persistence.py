@@ -146,7 +146,7 @@ def test_skops_refuses_trusted_true(entry, how, tmp_path):
 def _dump_as_version(obj, version, monkeypatch, dump):
     """Save ``obj`` as if by skvi ``version``: the stamp is read at dump time."""
     with monkeypatch.context() as patch:
-        patch.setattr("skvi._base.__version__", version)
+        patch.setattr("skvi._core.base.__version__", version)
         return dump(obj)
 
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skvi import _blocks, _stats
-from skvi._stats import (
+from skvi._core import engine as _blocks
+from skvi._core import stats as _stats
+from skvi._core.stats import (
     SufficientStatistics,
     merge_moments,
     merge_moments_about,

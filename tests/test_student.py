@@ -19,7 +19,10 @@ from numpy.testing import assert_allclose
 from scipy import special, stats
 from scipy.special import logsumexp
 
-from skvi import VariationalNormalEstimator, VariationalStudentEstimator
+from skvi import (
+    VariationalNormalEstimator,
+    VariationalStudentEstimator,
+)
 
 PRIOR = dict(prior_mean=0.5, prior_std=3.0, prior_shape=2.0, prior_rate=3.0)
 

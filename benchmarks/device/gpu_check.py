@@ -23,8 +23,11 @@ import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from skvi import VariationalGaussianMixture, VariationalNormalEstimator  # noqa: E402
-from skvi._validation import to_numpy  # noqa: E402
+from skvi import (
+    VariationalGaussianMixture,
+    VariationalNormalEstimator,  # noqa: E402,
+)
+from skvi._core.validation import to_numpy  # noqa: E402
 
 
 def main():

@@ -266,7 +266,7 @@ def fit_whole(source, estimator):
 def _model(args):
     """The estimator class, its extra options and how it reads the chunks."""
     if args.robust:
-        from .._student import VariationalStudentEstimator
+        from .._student.estimator import VariationalStudentEstimator
 
         extra = {}
         if args.degrees_of_freedom is not None:
@@ -282,7 +282,7 @@ def _model(args):
             raise CommandLineError(
                 f"{option} is the Student-t noise's: use it with --robust"
             )
-    from .._normal import VariationalNormalEstimator
+    from .._normal.estimator import VariationalNormalEstimator
 
     return VariationalNormalEstimator, {}, fit_chunks
 

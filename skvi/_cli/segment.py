@@ -462,7 +462,7 @@ def run(args):
     """The ``skvi segment`` command."""
     import numpy as np
 
-    from .._mixture import VariationalGaussianMixture
+    from .._mixture.estimator import VariationalGaussianMixture
     from ..exceptions import ConvergenceWarning
     from . import plot, read
     from .report import json_safe

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
-from .._validation import check_data
+from .._core.validation import check_data
 from ._protocol import check_protocol
 
 # Draws theta_s ~ q and log ratios r_s = log p(theta_s, X) - log q(theta_s)

@@ -1,11 +1,11 @@
 """Fitted attributes of VariationalNormalEstimator as skvi 0.1 computed them.
 
 Run once, at commit 78bc1c9 (skvi 0.1.0, before the estimator moved onto the
-shared fitting loop of skvi._base), to write ``normal_v01_reference.npz``.
+shared fitting loop of skvi._core.base), to write ``normal_v01_reference.npz``.
 Each case is fitted twice: with its own settings (``NAME/attr``) and with
 plain CAVI run to its fixed point, ``tol=0`` and no iteration limit
 (``NAME/fixed/attr``). ``tests/test_normal.py`` checks today's fits against
-them: the move onto skvi._base changed nothing to 1e-12 (checked on the
+them: the move onto skvi._core.base changed nothing to 1e-12 (checked on the
 settings' fits at that commit), and the exact fixed-point solve of skvi 0.2
 lands where plain CAVI ends after its 50 to 2000 sweeps. Do not regenerate it
 with later code: it would then only compare the code with itself.

@@ -11,13 +11,23 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _blocks
-from ._base import VariationalEstimator
-from ._exact import student_exact_interval
-from ._expectations import LOG_2PI, gamma_expectations
-from ._mixture import VariationalGaussianMixture
-from ._natural import svi_step_size
-from ._normal import (
+from .._core import engine
+from .._core.base import VariationalEstimator
+from .._core.exact import student_exact_interval
+from .._core.expectations import LOG_2PI, gamma_expectations
+from .._core.natural import svi_step_size
+from .._core.stats import _chan_merge, weighted_moments_about
+from .._core.validation import (
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    StrOptions,
+    check_data,
+    check_probability,
+    is_dask_collection,
+)
+from .._mixture.estimator import VariationalGaussianMixture
+from .._normal.estimator import (
     _PRIOR_NAMES,
     VariationalNormalEstimator,
     _check_n_draws,
@@ -28,16 +38,6 @@ from ._normal import (
     _MeanFieldDraws,
     _unit_information_priors,
     _update_mean,
-)
-from ._stats import _chan_merge, weighted_moments_about
-from ._validation import (
-    NON_NEGATIVE_REAL,
-    POSITIVE_INT,
-    POSITIVE_REAL,
-    StrOptions,
-    check_data,
-    check_probability,
-    is_dask_collection,
 )
 
 # The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
@@ -139,20 +139,20 @@ def _merge_parts(parts, mean, precision_mean):
 def _weight_pass(X, sample_weight, **params):
     """:func:`_row_moments` over every row block of X (numpy or dask), merged."""
     if is_dask_collection(X):
-        from ._dask import dask_reduce
+        from .._core.dask_passes import dask_reduce
 
         parts = dask_reduce(
             X, sample_weight, partial(_row_moments, **params), ensure_all_finite=False
         )
     else:
         width = 4 * X.shape[1]
-        block_rows, _ = _blocks.plan(X.shape[0], width)
+        block_rows, _ = engine.plan(X.shape[0], width)
 
         def block(rows):
             weights = None if sample_weight is None else sample_weight[rows]
             return _row_moments(X[rows], weights, **params)
 
-        parts = _blocks.map_blocks(block, X.shape[0], block_rows, row_elements=width)
+        parts = engine.map_blocks(block, X.shape[0], block_rows, row_elements=width)
     return _merge_parts(parts, params["mean"], params["precision_mean"])
 
 
@@ -197,8 +197,8 @@ def _sample_scores(X, *, mean, std, precision_mean, log_precision_mean, dof, kl)
         z = (X[rows] - mean) * scale
         scores[rows] = constant - np.dot(np.log1p((z * z + spread) / dof), alpha)
 
-    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
-    _blocks.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
+    block_rows, _ = engine.plan(n_samples, 2 * n_features)
+    engine.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
     return scores - kl
 
 
@@ -212,8 +212,8 @@ def _expected_weights(X, *, mean, std, precision_mean, dof):
         z = (X[rows] - mean) * scale
         out[rows] = (dof + 1.0) / (dof + z * z + spread)
 
-    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
-    _blocks.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
+    block_rows, _ = engine.plan(n_samples, 2 * n_features)
+    engine.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
     return out
 
 
@@ -682,7 +682,7 @@ class VariationalStudentEstimator(
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # Not yet on the array API dispatch of skvi._xp (issue 16): its passes
+        # Not yet on the array API dispatch (skvi._core.array_api): its passes
         # over X are numpy's and dask's.
         tags.array_api_support = False
         return tags
@@ -710,7 +710,7 @@ class VariationalStudentEstimator(
         priors = self._given_priors()
         with np.errstate(over="ignore", invalid="ignore"):
             if is_dask_collection(X):
-                from ._dask import dask_moments_about
+                from .._core.dask_passes import dask_moments_about
 
                 moments = dask_moments_about(
                     X, sample_weight, allow_all_zero=not reset, estimator_name=name
@@ -742,7 +742,7 @@ class VariationalStudentEstimator(
             "fit_dof": self.degrees_of_freedom_update == "fit",
         }
 
-    # The hooks of skvi._base.VariationalEstimator's CAVI loop.
+    # The hooks of skvi._core.base.VariationalEstimator's CAVI loop.
 
     def _initial_state(self, data, random_state):
         """q(tau) and every q(w) at their priors: E[tau] = a0/b0, E[w] = 1."""
@@ -1177,7 +1177,7 @@ class VariationalStudentEstimator(
         X, sample_weight = check_data(self, X, sample_weight, reset=False)
         with np.errstate(over="ignore", invalid="ignore"):
             if is_dask_collection(X):
-                from ._dask import dask_moments_about
+                from .._core.dask_passes import dask_moments_about
 
                 moments = dask_moments_about(X, sample_weight, estimator_name=name)
             else:
@@ -1215,22 +1215,20 @@ class VariationalStudentEstimator(
         dof = self.degrees_of_freedom_
         rows_function = partial(_t_log_terms, mu=mu, scale=tau / dof)
         if is_dask_collection(X):
-            from ._dask import dask_reduce
+            from .._core.dask_passes import dask_reduce
 
             parts = dask_reduce(
                 X, sample_weight, rows_function, estimator_name=type(self).__name__
             )
         else:
             width = 2 * mu.size
-            block_rows, _ = _blocks.plan(X.shape[0], width)
+            block_rows, _ = engine.plan(X.shape[0], width)
 
             def block(rows):
                 weights = None if sample_weight is None else sample_weight[rows]
                 return rows_function(X[rows], weights)
 
-            parts = _blocks.map_blocks(
-                block, X.shape[0], block_rows, row_elements=width
-            )
+            parts = engine.map_blocks(block, X.shape[0], block_rows, row_elements=width)
         weight = sum(part[0] for part in parts)
         log_excess = np.sum([part[1] for part in parts], axis=0)
         prior = tuple(

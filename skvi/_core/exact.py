@@ -2,7 +2,7 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-# The Normal model of skvi._normal, for one feature, has independent priors
+# The Normal model of skvi._normal.estimator, for one feature, has independent priors
 # mu ~ Normal(m0, s0**2) and tau ~ Gamma(a0, b0). Integrating tau out of
 # p(mu, tau, X) (a Gamma integral; the derivation is in skvi.diagnostics)
 # leaves, with a_n = a0 + W/2, B = b0 + S/2 and u = sqrt(2 B / W),
@@ -29,8 +29,8 @@ from numpy.polynomial.legendre import leggauss
 from scipy.fft import dct
 from scipy.special import digamma, expit, ndtr, ndtri, polygamma
 
-from . import _blocks
-from ._validation import is_dask_collection
+from . import engine
+from .validation import is_dask_collection
 
 # Safeguarded Newton steps for the modes, at most (bisection alone needs
 # about 60 from the bracket's width to rounding; Newton far fewer).
@@ -463,7 +463,8 @@ def exact_interval(weight, data_mean, sum_of_squares, prior, level):
 # covariance_type="full": each coordinate's exact marginal
 # --------------------------------------------------------------------------
 #
-# The full model (skvi._normal_full) has mu ~ Normal(m0, S0), S0 = diag(s0**2),
+# The full model (skvi._normal.full_covariance) has mu ~ Normal(m0, S0),
+# S0 = diag(s0**2),
 # independent of Lambda ~ Wishart(nu0, W0), W0 = diag(1/(2 b0)): not the
 # conjugate Normal-Wishart prior, so no coordinate of mu has a Student-t
 # marginal. Integrating Lambda out (a Wishart integral) leaves, with
@@ -729,7 +730,7 @@ def full_exact_interval(weight, data_mean, scatter, prior, prior_dof, level):
 # The Student-t model: the exact marginal of mu, through a 2-D surrogate
 # --------------------------------------------------------------------------
 #
-# The model of skvi._student, for one feature: mu ~ Normal(m0, s0**2),
+# The model of skvi._student.estimator, for one feature: mu ~ Normal(m0, s0**2),
 # tau ~ Gamma(a0, b0), and, with w_i integrated out (Bishop, PRML eq. 2.161),
 # x_i | mu, tau ~ Student-t(nu, mu, 1/tau), row i with weight v_i. No
 # statistic of X summarises the likelihood, and tau does not integrate out
@@ -919,7 +920,7 @@ def _data_term_block(rows, weights, *, columns, centre, sigma, location, precisi
     per_feature = n_rows * n_location * n_precision
     # Features at a time, so that the temporaries stay near the engine's
     # block size (as for the rows).
-    at_once = max(1, _blocks.BLOCK_ELEMENTS // max(1, per_feature))
+    at_once = max(1, engine.BLOCK_ELEMENTS // max(1, per_feature))
     for start in range(0, n_features, at_once):
         chunk = slice(start, start + at_once)
         scaled = (rows[:, columns[chunk]] - centre[chunk]) / sigma[chunk]
@@ -933,18 +934,18 @@ def _data_term_block(rows, weights, *, columns, centre, sigma, location, precisi
 def _data_term(X, sample_weight, params):
     """``D`` at the nodes, summed over every row block of X (numpy or dask)."""
     if is_dask_collection(X):
-        from ._dask import dask_reduce
+        from .dask_passes import dask_reduce
 
         parts = dask_reduce(X, sample_weight, partial(_data_term_block, **params))
     else:
         width = params["precision"].size
-        block_rows, _ = _blocks.plan(X.shape[0], width)
+        block_rows, _ = engine.plan(X.shape[0], width)
 
         def block(rows):
             weights = None if sample_weight is None else sample_weight[rows]
             return _data_term_block(X[rows], weights, **params)
 
-        parts = _blocks.map_blocks(block, X.shape[0], block_rows, row_elements=width)
+        parts = engine.map_blocks(block, X.shape[0], block_rows, row_elements=width)
     return np.sum(parts, axis=0)
 
 

@@ -79,9 +79,9 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _blocks, _xp
-from ._base import VariationalEstimator
-from ._expectations import (
+from .._core import array_api, engine
+from .._core.base import VariationalEstimator
+from .._core.expectations import (
     LOG_2PI,
     _expected_log_det,
     _log_det_from_cholesky,
@@ -89,13 +89,13 @@ from ._expectations import (
     dirichlet_expected_log,
     stick_breaking_expected_log_weights,
 )
-from ._kl import (
+from .._core.kl import (
     _kl_normal_wishart_from,
     _log_dirichlet_normalizer,
     kl_beta,
     kl_dirichlet,
 )
-from ._natural import (
+from .._core.natural import (
     beta_to_natural,
     dirichlet_to_natural,
     natural_step,
@@ -105,12 +105,12 @@ from ._natural import (
     normal_wishart_to_natural,
     svi_step_size,
 )
-from ._stats import (
+from .._core.stats import (
     SufficientStatistics,
     statistics_about,
     sufficient_statistics,
 )
-from ._validation import (
+from .._core.validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     Interval,
@@ -351,7 +351,7 @@ _SCALE = {
 
 # Each family splits its term in two: ``_terms_*`` (per pass: what depends on
 # q only, computed once) and ``_from_terms_*`` (per block, a few numpy calls),
-# so that a block's Python stays a small share of its time (skvi._blocks).
+# so that a block's Python stays a small share of its time (skvi._core.engine).
 
 
 def _terms_full(shifted_means, precisions_cholesky):
@@ -636,7 +636,7 @@ _INIT = {
 # Float64 values an E-step block holds per row: K of log rho and of the
 # responsibilities, d of deviations and (diag, spherical) d of their squares,
 # and K d of the projections of full and tied: the width by which the
-# row-block engine (skvi._blocks) sizes the blocks.
+# row-block engine (skvi._core.engine) sizes the blocks.
 _ROW_ELEMENTS = {
     "full": lambda K, d: K * d + K + d,
     "tied": lambda K, d: K * d + K + d,
@@ -651,7 +651,7 @@ def _e_step_operations(n_components, covariance_type):
     :func:`_local_step`'s numpy calls and their Python wrappers (counted
     with sys.setprofile by tests/test_blocks.py): about 56 whatever the
     block's size, and two more per component for full scatters (full, tied:
-    one syrk each). The engine sizes the blocks from it (skvi._blocks).
+    one syrk each). The engine sizes the blocks from it (skvi._core.engine).
     """
     full = _SCATTER[covariance_type] == "full"
     return 56 + (2 * n_components if full else 0)
@@ -810,7 +810,7 @@ def _merge_local(parts):
 def _blockwise_local(X, sample_weight, params, model):
     """:func:`_local_step` over row blocks of X, on all cores, merged in order.
 
-    Through the row-block engine (skvi._blocks): blocks that depend on X's
+    Through the row-block engine (skvi._core.engine): blocks that depend on X's
     shape only, merged in block order, so that results do not depend on the
     thread count; blocks whose statistics are large (a full scatter per
     component at large d) are merged in fixed groups as they go, so that
@@ -821,7 +821,7 @@ def _blockwise_local(X, sample_weight, params, model):
     K, covariance_type = model["n_components"], model["covariance_type"]
     width = _width(K, d, covariance_type)
     result = K * d * (d if _SCATTER[covariance_type] == "full" else 1)
-    block_rows, _ = _blocks.plan(
+    block_rows, _ = engine.plan(
         n_samples, width, operations=_e_step_operations(K, covariance_type)
     )
     if _SCATTER[covariance_type] == "full":
@@ -829,7 +829,7 @@ def _blockwise_local(X, sample_weight, params, model):
         # least d rows keep that below the E-step's O(rows K d**2) on wide
         # data (d = 1000: 58-row blocks spent 70% of the time merging).
         block_rows = max(block_rows, d)
-    block_rows, group_blocks = _blocks.plan(
+    block_rows, group_blocks = engine.plan(
         n_samples, width, block_rows=block_rows, result_elements=result
     )
 
@@ -840,7 +840,7 @@ def _blockwise_local(X, sample_weight, params, model):
         return _local_step(X[rows], weights, params, model, terms)
 
     return _merge_local(
-        _blocks.map_blocks(
+        engine.map_blocks(
             block_step,
             n_samples,
             block_rows,
@@ -1116,7 +1116,7 @@ def _kl_to_prior(params, model):
     """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``.
 
     The Normal-Wishart terms from the precision factors (see above), by
-    skvi._kl's formula (Bishop 10.74, 10.77, B.78-B.81).
+    skvi._core.kl's formula (Bishop 10.74, 10.77, B.78-B.81).
     """
     K, d = params["means"].shape
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
@@ -1473,10 +1473,10 @@ degrees_of_freedom_prior_, covariance_prior_
         self._fit_space = space
         if space is not None:
             # Another library's array (array API dispatch): the passes over
-            # its rows run where it lives (skvi._xp).
+            # its rows run where it lives (skvi._core.array_api).
             n_samples = X.shape[0]
             data = _device_data(X, sample_weight, space)
-            moments = _xp.statistics(
+            moments = array_api.statistics(
                 X,
                 data["device_weight"],
                 space,
@@ -1484,7 +1484,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 estimator_name=type(self).__name__,
             )
         elif is_dask_collection(X):
-            from ._dask import dask_reduce
+            from .._core.dask_passes import dask_reduce
 
             parts = dask_reduce(
                 X,
@@ -1683,7 +1683,7 @@ degrees_of_freedom_prior_, covariance_prior_
         the statistics (O(K d^2) numbers) come back to the client.
         """
         if data.get("dask") is not None:
-            from ._dask import dask_reduce
+            from .._core.dask_passes import dask_reduce
 
             return _merge_local(
                 dask_reduce(
@@ -1694,7 +1694,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 )
             )
         if data.get("array") is not None:
-            return _xp.local_step(
+            return array_api.local_step(
                 data["array"],
                 data["device_weight"],
                 params,
@@ -1775,7 +1775,7 @@ degrees_of_freedom_prior_, covariance_prior_
         uniform sample of at most 10 000 rows gathered to the client, then
         give each row to its nearest centre on the workers.
         """
-        from ._dask import dask_reduce
+        from .._core.dask_passes import dask_reduce
 
         X, sample_weight, model = data["dask"], data["sample_weight"], data["model"]
         weights = None if sample_weight is None else _as_numpy(sample_weight)
@@ -1871,7 +1871,7 @@ degrees_of_freedom_prior_, covariance_prior_
         of each inverse Wishart scale: that M-step is not the maximiser of the
         ELBO over q(theta), so near convergence the ELBO can dip by a small
         amount that is no bug. With ``reg_covar > 0`` the guard is off; so
-        it is for float32 X computed in float32 on a device (skvi._xp), whose
+        it is for float32 X computed in float32 on a device (array API), whose
         rounding of the bound, about 1e-7 of it, is no bug either.
         """
         array = data.get("array")
@@ -2098,7 +2098,7 @@ degrees_of_freedom_prior_, covariance_prior_
 
         On a dask collection, lazily on each row chunk, on its worker
         (:meth:`_map_rows`), by the same :func:`_map_log_rho`; on another
-        array library's X (array API dispatch), on its device (skvi._xp).
+        array library's X (array API dispatch), on its device (skvi._core.array_api).
         """
         params, model = self._current()
         return self._map_rows(
@@ -2107,7 +2107,7 @@ degrees_of_freedom_prior_, covariance_prior_
             dtype=dtype,
             n_columns=n_columns,
             device_function=partial(
-                _xp.row_values,
+                array_api.row_values,
                 params=params,
                 model=model,
                 function=_DEVICE_FUNCTIONS[function],
@@ -2205,7 +2205,7 @@ degrees_of_freedom_prior_, covariance_prior_
             X,
             scorer,
             device_function=partial(
-                _xp.row_values,
+                array_api.row_values,
                 params=scorer.keywords["params"],
                 model=scorer.keywords["model"],
                 function="log_norm",
@@ -2350,7 +2350,7 @@ n_features)
             centre=model["centre"],
         )
         if is_dask_collection(X):
-            from ._dask import dask_reduce
+            from .._core.dask_passes import dask_reduce
 
             log_likelihood = np.sum(
                 dask_reduce(
@@ -2385,9 +2385,9 @@ def _map_log_rho(X, *, params, model, function):
     """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
     K, d = params["means"].shape
     width = _width(K, d, model["covariance_type"])
-    block_rows, _ = _blocks.plan(X.shape[0], width)
+    block_rows, _ = engine.plan(X.shape[0], width)
     terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
-    parts = _blocks.map_blocks(
+    parts = engine.map_blocks(
         lambda rows: function(*_log_rho(X[rows], params, model, terms)),
         X.shape[0],
         block_rows,
@@ -2450,7 +2450,7 @@ def _log_norm(log_rho, shift):
     return _log_normalise(log_rho, shift)[0]
 
 
-# The same per-row functions in skvi._xp, for X on a device.
+# The same per-row functions in skvi._core.array_api, for X on a device.
 _DEVICE_FUNCTIONS = {
     _labels: "labels",
     _responsibilities: "responsibilities",
@@ -2581,7 +2581,7 @@ def _sample_wishart(dof, scale, n_samples, rng):
 # from one stacked product (_mahalanobis_full, with the draws' Cholesky
 # factors in place of q's), then a log-sum-exp over components:
 # O(n_draws n K d^2) flops and O(n_draws n K) exponentials, in blocks of the
-# row-block engine (skvi._blocks): each task a block of draws, passing over
+# row-block engine (skvi._core.engine): each task a block of draws, passing over
 # the row blocks in order. On a dask collection each chunk's per-draw sums
 # are reduced on its worker (X is never gathered); the draws (O(n_draws K
 # d^2) numbers) travel to each chunk's task.
@@ -2673,8 +2673,8 @@ def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, 
     # Float64 values a block holds per draw and row: K d projections and K
     # log densities. A task's draws fill a block of the engine's size.
     per_row = K * (d + 1)
-    rows, _ = _blocks.plan(n, per_row)
-    step = int(max(1, _blocks.BLOCK_ELEMENTS // (per_row * rows)))
+    rows, _ = engine.plan(n, per_row)
+    step = int(max(1, engine.BLOCK_ELEMENTS // (per_row * rows)))
     # -2 (log pi_k + 1/2 log|Lambda_k| - d/2 log 2 pi), as the E-step's offset.
     offset = 2.0 * log_weights + log_det - d * LOG_2PI
     shifted_means = means - centre
@@ -2704,8 +2704,8 @@ def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, 
         # Within a task (a thread of the engine's) the row blocks run in
         # order, so that each draw's sum over rows has one order.
         total = np.zeros(m)
-        for part in _blocks.map_blocks(row_block, n, rows, n_threads=1):
+        for part in engine.map_blocks(row_block, n, rows, n_threads=1):
             total += part
         return total
 
-    return np.concatenate(_blocks.map_tasks(draw_block, -(-S // step)))
+    return np.concatenate(engine.map_tasks(draw_block, -(-S // step)))

@@ -5,14 +5,14 @@
 import numpy as np
 from scipy import linalg, special, stats
 
-from . import _blocks
-from ._expectations import (
+from .._core import engine
+from .._core.expectations import (
     LOG_2PI,
     wishart_expected_log_det,
     wishart_expected_precision,
 )
-from ._kl import kl_multivariate_normal, kl_wishart
-from ._stats import sufficient_statistics
+from .._core.kl import kl_multivariate_normal, kl_wishart
+from .._core.stats import sufficient_statistics
 
 # The model of VariationalNormalEstimator(covariance_type="full"), for rows
 # x_i in R^d with weights w_i (Bishop, PRML §10.2.1 and §2.3.6, with a prior
@@ -490,7 +490,7 @@ def check_representable(state):
 def sample_scores(X, mean, covariance, dof, scale, kl, weight):
     """Each row's ``E_q[log Normal(x | mu, Lambda^-1)] - KL / W``.
 
-    In row blocks of the engine (skvi._blocks): a block's temporaries are
+    In row blocks of the engine (skvi._core.engine): a block's temporaries are
     its deviations and their products with ``E[Lambda]``.
     """
     precision_mean = wishart_expected_precision(dof, scale)
@@ -509,8 +509,8 @@ def sample_scores(X, mean, covariance, dof, scale, kl, weight):
             quadratic, 1.0, covariance, precision_mean, log_det_mean
         )
 
-    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
-    _blocks.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
+    block_rows, _ = engine.plan(n_samples, 2 * n_features)
+    engine.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
     return scores - kl / weight
 
 

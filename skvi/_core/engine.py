@@ -46,7 +46,7 @@ same time per iteration on one thread; diag 2.6% and 1.8%).
 
 Arrays of other libraries (array API dispatch)
 ----------------------------------------------
-A pass over a PyTorch or CuPy array (:mod:`skvi._xp`) runs its blocks in
+A pass over a PyTorch or CuPy array (:mod:`skvi._core.array_api`) runs its blocks in
 order from the calling thread: the library runs each operation in parallel
 on its device (a GPU's thousands of cores, or the library's own CPU
 threads), and skvi's threads would only contend for it. There a block has
@@ -165,7 +165,7 @@ def plan(
 
     Examples
     --------
-    >>> from skvi._blocks import DEVICE_BLOCK_ELEMENTS, plan
+    >>> from skvi._core.engine import DEVICE_BLOCK_ELEMENTS, plan
     >>> plan(1_000_000, 10)
     (26214, 1)
     >>> plan(100, 10)
@@ -287,7 +287,7 @@ def available_threads():
     Both follow ``threadpoolctl.threadpool_limits``; the OpenMP one also counts
     the cores available to the process (cgroups, ``OMP_NUM_THREADS``).
     """
-    from ._validation import effective_n_threads
+    from .validation import effective_n_threads
 
     return max(1, int(min(effective_n_threads(), _blas_thread_limit())))
 

@@ -6,7 +6,7 @@ mean-field update of a conjugate factor is linear in the natural parameters
 Stochastic variational inference (Hoffman, Blei, Wang & Paisley 2013) steps
 ``eta`` towards a noisy estimate of that update computed from a mini-batch,
 ``eta <- (1 - rho) eta + rho eta_hat`` (their eq. 25). This module converts
-each family between its usual parameters (those of :mod:`skvi._expectations`)
+each family between its usual parameters (those of :mod:`skvi._core.expectations`)
 and a tuple of natural-parameter arrays, and takes that step.
 
 Every ``<family>_to_natural`` returns a tuple of arrays, and every

@@ -14,7 +14,13 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import (
+from .._version import __version__
+from ..exceptions import (
+    ConvergenceWarning,
+    ELBODecreaseWarning,
+    InconsistentVersionWarning,
+)
+from .validation import (
     array_space,
     check_data,
     check_same_space,
@@ -25,12 +31,6 @@ from ._validation import (
     to_numpy,
     validate_data,
     validate_params,
-)
-from ._version import __version__
-from .exceptions import (
-    ConvergenceWarning,
-    ELBODecreaseWarning,
-    InconsistentVersionWarning,
 )
 
 # A decrease of the ELBO smaller than this, relative to max(|ELBO|, W, 1), is
@@ -290,7 +290,7 @@ class VariationalEstimator(VersionedStateMixin):
         return twin
 
     def _fitted_space(self):
-        """The :class:`~skvi._validation.ArraySpace` of the fitted arrays, or None."""
+        """The fitted arrays' :class:`~skvi._core.validation.ArraySpace`, or None."""
         host = self.__dict__.get("_host_arrays")
         if not host:
             return None
@@ -299,7 +299,7 @@ class VariationalEstimator(VersionedStateMixin):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # fit, predict, score_samples, ... compute in the namespace of X
-        # under array_api_dispatch (skvi._xp; docs/guide/gpu.md).
+        # under array_api_dispatch (skvi._core.array_api; docs/guide/gpu.md).
         tags.array_api_support = True
         return tags
 
@@ -417,7 +417,7 @@ class VariationalEstimator(VersionedStateMixin):
             with its weights, ``score * W_train == elbo_``. Higher is better.
         """
         if is_dask_collection(X):
-            from ._dask import dask_reduce
+            from .dask_passes import dask_reduce
 
             check_is_fitted(self)
             X, sample_weight = check_data(self, X, sample_weight, reset=False)
@@ -451,7 +451,7 @@ class VariationalEstimator(VersionedStateMixin):
         array or DataFrame is checked on the client for what its metadata
         tell (dimensions, dtypes, the number and names of the features seen
         in fit), and mapped chunk by chunk on the workers by
-        :func:`skvi._dask.dask_map_rows`: the result is a lazy dask array
+        :func:`skvi._core.dask_passes.dask_map_rows`: the result is a lazy dask array
         with X's row chunks, and X is never gathered.
 
         Parameters
@@ -467,7 +467,7 @@ class VariationalEstimator(VersionedStateMixin):
             The number of columns of ``values``; None for one value per row.
         device_function : callable, default=None
             ``device_function(rows, space) -> values`` for X of another array
-            API library under ``array_api_dispatch`` (:mod:`skvi._xp`); the
+            API library under ``array_api_dispatch`` (:mod:`skvi._core.array_api`); the
             values stay on X's device.
         method : str, default="score_samples"
             The public method, named in the error for X on another namespace
@@ -480,7 +480,7 @@ class VariationalEstimator(VersionedStateMixin):
         """
         check_is_fitted(self)
         if is_dask_collection(X):
-            from ._dask import dask_map_rows
+            from .dask_passes import dask_map_rows
 
             X, _ = check_data(self, X, reset=False)
             return dask_map_rows(

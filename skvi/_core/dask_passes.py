@@ -10,9 +10,9 @@ import dask
 import dask.array as da
 import numpy as np
 
-from . import _blocks
-from ._stats import merge_moments_about, weighted_moments_about
-from ._validation import check_chunk, check_sample_weight, check_weight_sum
+from . import engine
+from .stats import merge_moments_about, weighted_moments_about
+from .validation import check_chunk, check_sample_weight, check_weight_sum
 
 __all__ = [
     "dask_map_rows",
@@ -36,8 +36,8 @@ def dask_reduce(
 
     Each chunk (a block of whole rows of a dask array, or a partition of a
     dask DataFrame) is checked on its worker by the very functions that check
-    numpy and pandas input, :func:`skvi._validation.check_chunk` and
-    :func:`skvi._validation.check_sample_weight`, so that both raise the same
+    numpy and pandas input, :func:`skvi._core.validation.check_chunk` and
+    :func:`skvi._core.validation.check_sample_weight`, so that both raise the same
     errors; then ``block_function(rows, weights)`` reduces it there. Only the
     small per-chunk results travel to the client; the data are read once and
     never gathered. What needs the whole is checked on the client: that there
@@ -48,7 +48,7 @@ def dask_reduce(
     Parameters
     ----------
     X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
-        The data, already checked by :func:`skvi._validation.check_data` for
+        The data, already checked by :func:`skvi._core.validation.check_data` for
         what can be known without reading it.
     sample_weight : array-like, float, dask array or dask Series of shape \
             (n_samples,), or None
@@ -63,7 +63,7 @@ def dask_reduce(
         Accept weights that are zero everywhere (a later ``partial_fit`` chunk).
     check_total_weight : bool, default=True
         Refuse weights whose sum overflows float64
-        (:func:`skvi._validation.check_weight_sum`): a fit needs the total;
+        (:func:`skvi._core.validation.check_weight_sum`): a fit needs the total;
         ``score`` averages over such weights safely and passes False.
     ensure_all_finite : bool, default=True
         Check each chunk for NaN and infinity before ``block_function``; False
@@ -81,7 +81,7 @@ def dask_reduce(
     Examples
     --------
     >>> import dask.array as da
-    >>> from skvi._dask import dask_reduce
+    >>> from skvi._core.dask_passes import dask_reduce
     >>> X = da.from_array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]], chunks=(2, 2))
     >>> dask_reduce(X, None, lambda rows, weights: rows.sum(axis=0).tolist())
     [[4.0, 8.0], [5.0, 10.0]]
@@ -139,7 +139,7 @@ def _reduce_chunk(rows, weights, *, block_function, ensure_all_finite, estimator
     with np.errstate(over="ignore"):
         total = float(rows.shape[0]) if weights is None else float(np.sum(weights))
     # Dask runs the chunks in parallel: each one's blocks in its own thread.
-    with _blocks.in_calling_thread():
+    with engine.in_calling_thread():
         return rows.shape[0], total, block_function(rows, weights)
 
 
@@ -205,7 +205,7 @@ def dask_map_rows(X, row_function, *, dtype, n_columns=None, estimator_name=None
     The per-row counterpart of :func:`dask_reduce`, as dask-ml's
     ``ParallelPostFit`` does it: each chunk of whole rows (a block of a dask
     array, or a partition of a dask DataFrame) is checked on its worker by
-    :func:`skvi._validation.check_chunk`, the function that checks numpy
+    :func:`skvi._core.validation.check_chunk`, the function that checks numpy
     and pandas input, and mapped there by ``row_function``, the very function
     the numpy path applies to the whole of X. Nothing is computed here, and
     X is never gathered: the result keeps X's row chunks (of unknown length
@@ -215,7 +215,7 @@ def dask_map_rows(X, row_function, *, dtype, n_columns=None, estimator_name=None
     Parameters
     ----------
     X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
-        The data, already checked by :func:`skvi._validation.check_data` for
+        The data, already checked by :func:`skvi._core.validation.check_data` for
         what can be known without reading it (its dimensions, dtypes and
         columns, against the fitted estimator's).
     row_function : callable
@@ -238,7 +238,7 @@ def dask_map_rows(X, row_function, *, dtype, n_columns=None, estimator_name=None
     Examples
     --------
     >>> import dask.array as da
-    >>> from skvi._dask import dask_map_rows
+    >>> from skvi._core.dask_passes import dask_map_rows
     >>> X = da.from_array([[1.0, 2.0], [3.0, 6.0], [5.0, 10.0]], chunks=(2, 2))
     >>> totals = dask_map_rows(X, lambda rows: rows.sum(axis=1), dtype=float)
     >>> totals.chunks, totals.compute().tolist()
@@ -284,7 +284,7 @@ def _map_chunk(rows, *, row_function, dtype, tail, estimator_name):
     rows = check_chunk(rows, estimator_name=estimator_name, ensure_min_samples=0)
     if rows.shape[0] == 0:
         return np.empty((0,) + tail, dtype=dtype)
-    with _blocks.in_calling_thread():
+    with engine.in_calling_thread():
         return np.asarray(row_function(rows), dtype=dtype)
 
 
@@ -298,11 +298,11 @@ def dask_moments_about(
 ):
     """Weight, weighted mean (as reference + offset) and centred sum of squares.
 
-    The dask counterpart of :func:`skvi._stats.weighted_moments_about`, with
+    The dask counterpart of :func:`skvi._core.stats.weighted_moments_about`, with
     the same return values: :func:`dask_reduce` reduces each row chunk of X on
     the workers with ``weighted_moments_about`` itself, to ``(W_k,
     reference_k, offset_k, S_k)``, and the few per-chunk results are merged on
-    the client with :func:`skvi._stats.merge_moments_about`, the parallel
+    the client with :func:`skvi._core.stats.merge_moments_about`, the parallel
     formulas of Chan et al. (1979) on means kept as reference + offset::
 
         W    = sum_k W_k
@@ -312,7 +312,7 @@ def dask_moments_about(
     Parameters
     ----------
     X : dask.array.Array or dask.dataframe.DataFrame of shape (n_samples, n_features)
-        Real-valued data, checked by :func:`skvi._validation.check_data`.
+        Real-valued data, checked by :func:`skvi._core.validation.check_data`.
     sample_weight : array-like, dask array or dask Series of shape (n_samples,), \
             default=None
         Non-negative frequency weights aligned with the rows of X.

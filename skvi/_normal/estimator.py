@@ -14,24 +14,24 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _blocks, _normal_full, _xp
-from ._base import VariationalEstimator
-from ._exact import exact_interval, full_exact_interval
-from ._expectations import (
+from .._core import array_api, engine
+from .._core.base import VariationalEstimator
+from .._core.exact import exact_interval, full_exact_interval
+from .._core.expectations import (
     LOG_2PI,
     expected_log_normal,
     gamma_expectations,
     wishart_expected_log_det,
     wishart_expected_precision,
 )
-from ._kl import kl_gamma, kl_normal
-from ._stats import (
+from .._core.kl import kl_gamma, kl_normal
+from .._core.stats import (
     SufficientStatistics,
     merge_moments_about,
     sufficient_statistics,
     weighted_moments_about,
 )
-from ._validation import (
+from .._core.validation import (
     FINITE_REAL,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -45,7 +45,8 @@ from ._validation import (
     is_dask_collection,
     to_namespace,
 )
-from .exceptions import PriorDataConflictWarning
+from ..exceptions import PriorDataConflictWarning
+from . import full_covariance
 
 # The model, for each feature j (Bishop, PRML §10.1.3, with a prior on mu that
 # does not scale with tau, so that the exact posterior has no closed form):
@@ -93,7 +94,7 @@ from .exceptions import PriorDataConflictWarning
 # factor, so L never decreases from one sweep to the next. q(tau) starts at
 # the prior, E[tau] = a0/b0, so the fit depends only on (W, xbar, S) and the
 # priors: partial_fit on merged statistics reproduces fit exactly. The loop
-# itself is skvi._base.VariationalEstimator's; this module supplies the sweep
+# itself is skvi._core.base.VariationalEstimator's; this module supplies the sweep
 # and the ELBO.
 
 _PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
@@ -392,7 +393,7 @@ def _sample_scores(
 ):
     """Each row's ``sum_j E_q[log Normal(x_ij | mu_j, 1/tau_j)] - KL / W``.
 
-    In row blocks of the engine (skvi._blocks), which bound the temporaries
+    In row blocks of the engine (skvi._core.engine), which bound the temporaries
     to a block per thread, not a copy of X.
     """
     n_samples, n_features = X.shape
@@ -403,8 +404,8 @@ def _sample_scores(
             (X[rows] - mean) ** 2, 1.0, variance, precision_mean, log_precision_mean
         ).sum(axis=1)
 
-    block_rows, _ = _blocks.plan(n_samples, 2 * n_features)
-    _blocks.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
+    block_rows, _ = engine.plan(n_samples, 2 * n_features)
+    engine.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
     return scores - kl_per_sample
 
 
@@ -796,7 +797,7 @@ class VariationalNormalEstimator(
     ``score_samples`` gives each sample's share of the ELBO, so that
     ``score(X_train) * n_train == elbo_`` for unit weights; higher is better,
     and model selection with :class:`~sklearn.model_selection.GridSearchCV`
-    over the priors needs no scorer (see :class:`skvi._base.VariationalEstimator`
+    over the priors needs no scorer (see :class:`skvi._core.base.VariationalEstimator`
     for the one meaning of ``score_samples`` in every skvi estimator).
 
     ``fit`` and ``partial_fit`` on one estimator may be called from several
@@ -992,8 +993,8 @@ class VariationalNormalEstimator(
         with np.errstate(over="ignore", invalid="ignore"):
             if space is not None:
                 # Another library's array (array API dispatch): the pass
-                # over its rows runs where it lives (skvi._xp).
-                statistics = _xp.statistics(
+                # over its rows runs where it lives (skvi._core.array_api).
+                statistics = array_api.statistics(
                     X,
                     _device_weight(sample_weight, X, space),
                     space,
@@ -1002,7 +1003,7 @@ class VariationalNormalEstimator(
                     estimator_name=name,
                 )
             elif is_dask_collection(X):
-                from ._dask import dask_reduce
+                from .._core.dask_passes import dask_reduce
 
                 # Each row chunk reduced on its worker to (W, xbar, S), merged
                 # here exactly (Chan); NaN and inf are read off the sums.
@@ -1011,7 +1012,7 @@ class VariationalNormalEstimator(
                         X,
                         sample_weight,
                         partial(
-                            _normal_full.chunk_statistics,
+                            full_covariance.chunk_statistics,
                             reference=reference,
                             estimator_name=name,
                         ),
@@ -1045,22 +1046,24 @@ class VariationalNormalEstimator(
                 name: from_data[name] if value is None else value
                 for name, value in priors.items()
             }
-        if resolved and np.any(priors["prior_std"] < _normal_full.SMALLEST_PRIOR_STD):
+        if resolved and np.any(
+            priors["prior_std"] < full_covariance.SMALLEST_PRIOR_STD
+        ):
             # The data-resolved prior_std is the data's own spread.
             raise ValueError(
                 "The spread of X is below what covariance_type='full' can represent "
                 f"in float64 (a standard deviation under "
-                f"{_normal_full.SMALLEST_PRIOR_STD:.3g}, whose square underflows). "
+                f"{full_covariance.SMALLEST_PRIOR_STD:.3g}, whose square underflows). "
                 "Rescale X, or use covariance_type='diag', which takes any scale."
             )
-        _normal_full.check_prior_std(priors["prior_std"])
-        prior_dof, prior_scale = _normal_full.wishart_prior(
+        full_covariance.check_prior_std(priors["prior_std"])
+        prior_dof, prior_scale = full_covariance.wishart_prior(
             priors["prior_shape"], priors["prior_rate"]
         )
-        _normal_full.check_prior_scale(prior_scale)
+        full_covariance.check_prior_scale(prior_scale)
         prior = tuple(priors[name] for name in _PRIOR_NAMES) + (prior_dof, prior_scale)
-        # CAVI runs in units of a power of two per feature (skvi._normal_full).
-        unit = _normal_full.feature_units(weight, data_mean, scatter, prior)
+        # CAVI runs in units of a power of two per feature (full_covariance).
+        unit = full_covariance.feature_units(weight, data_mean, scatter, prior)
         if self.verbose:
             print(f"CAVI on {data_mean.shape[0]} feature(s), total weight {weight:g}")
         return {
@@ -1072,7 +1075,7 @@ class VariationalNormalEstimator(
             "priors": priors,
             "prior": prior,
             "unit": unit,
-            "scaled": _normal_full.scaled_problem(unit, data_mean, scatter, prior),
+            "scaled": full_covariance.scaled_problem(unit, data_mean, scatter, prior),
         }
 
     def _validated_moments(self, X, sample_weight, *, reset, allow_all_zero, reference):
@@ -1085,7 +1088,7 @@ class VariationalNormalEstimator(
             where it is to be resolved from the data.
         moments : tuple
             ``(W, reference, offset, S)``, the mean being ``reference + offset``;
-            see :func:`skvi._stats.weighted_moments_about`.
+            see :func:`skvi._core.stats.weighted_moments_about`.
         """
         name = type(self).__name__
         space = array_space(X)
@@ -1106,7 +1109,7 @@ class VariationalNormalEstimator(
         # numpy's overflow warnings on the way would only be noise.
         with np.errstate(over="ignore", invalid="ignore"):
             if space is not None:
-                moments = _xp.moments_about(
+                moments = array_api.moments_about(
                     X,
                     _device_weight(sample_weight, X, space),
                     space,
@@ -1114,7 +1117,7 @@ class VariationalNormalEstimator(
                     estimator_name=name,
                 )
             elif is_dask_collection(X):
-                from ._dask import dask_moments_about
+                from .._core.dask_passes import dask_moments_about
 
                 moments = dask_moments_about(
                     X,
@@ -1161,7 +1164,7 @@ class VariationalNormalEstimator(
             for name in _PRIOR_NAMES
         }
 
-    # The hooks of skvi._base.VariationalEstimator's CAVI loop.
+    # The hooks of skvi._core.base.VariationalEstimator's CAVI loop.
 
     def _initial_state(self, data, random_state):
         """q(tau) at its prior: ``E[tau] = a0 / b0``; q(mu) is updated first."""
@@ -1189,7 +1192,7 @@ class VariationalNormalEstimator(
             # In the units of data["unit"]; overflow there is reported once,
             # as the clear error of _normal_full, not by numpy.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                return _normal_full.sweep(data["weight"], *data["scaled"], state)
+                return full_covariance.sweep(data["weight"], *data["scaled"], state)
         weight, data_mean = data["weight"], data["data_mean"]
         sum_of_squares, prior = data["sum_of_squares"], data["prior"]
         # Overflow is reported once, by _check_representable, not by numpy.
@@ -1223,7 +1226,7 @@ class VariationalNormalEstimator(
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if data.get("covariance_type") == "full":
                 # The scaled problem's ELBO, less W sum_j log c_j: the data's.
-                elbo = _normal_full.optimal_precision_elbo(
+                elbo = full_covariance.optimal_precision_elbo(
                     data["weight"], state, data["scaled"][2]
                 ) - data["weight"] * float(np.sum(np.log(data["unit"])))
             else:
@@ -1266,8 +1269,8 @@ class VariationalNormalEstimator(
 
     def _set_fitted_full(self, data, state):
         """:meth:`_set_fitted` for ``covariance_type="full"``."""
-        _normal_full.check_representable(state)
-        state = _normal_full.unscaled_state(data["unit"], state)
+        full_covariance.check_representable(state)
+        state = full_covariance.unscaled_state(data["unit"], state)
         for name in _DIAG_ONLY:
             self.__dict__.pop(name, None)
         self.n_samples_seen_ = data["weight"]
@@ -1339,7 +1342,7 @@ class VariationalNormalEstimator(
         )
 
     def _device_scorer(self):
-        """``(rows, space) -> score_samples(rows)`` for X on a device (skvi._xp).
+        """``(rows, space) -> score_samples(rows)`` for X on a device (array API).
 
         ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``: the row-independent
         terms of :func:`expected_log_normal` (or the full model's
@@ -1352,7 +1355,7 @@ class VariationalNormalEstimator(
             precision = wishart_expected_precision(k["dof"], k["scale"])
             log_det = float(wishart_expected_log_det(k["dof"], k["scale"]))
             constant = (
-                _normal_full.expected_log_likelihood(
+                full_covariance.expected_log_likelihood(
                     0.0, 1.0, k["covariance"], precision, log_det
                 )
                 - k["kl"] / k["weight"]
@@ -1368,7 +1371,7 @@ class VariationalNormalEstimator(
                 - k["kl_per_sample"]
             )
         return partial(
-            _xp.normal_scores,
+            array_api.normal_scores,
             mean=k["mean"],
             precision=precision,
             constant=float(constant),
@@ -1380,7 +1383,7 @@ class VariationalNormalEstimator(
         # The numpy originals of arrays fitted on another library's data.
         self = self._on_host()
         if hasattr(self, "posterior_covariance_"):
-            kl = _normal_full.kl_to_prior(
+            kl = full_covariance.kl_to_prior(
                 self.posterior_mean_,
                 self.posterior_covariance_,
                 self.posterior_dof_,
@@ -1389,7 +1392,7 @@ class VariationalNormalEstimator(
                 + (self.prior_dof_, self.prior_scale_),
             )
             return partial(
-                _normal_full.sample_scores,
+                full_covariance.sample_scores,
                 mean=self.posterior_mean_,
                 covariance=self.posterior_covariance_,
                 dof=self.posterior_dof_,
@@ -1452,7 +1455,7 @@ class VariationalNormalEstimator(
         _check_n_draws(n_samples)
         rng = check_random_state(random_state)
         if hasattr(self, "posterior_covariance_"):
-            return _normal_full.draw(
+            return full_covariance.draw(
                 self.posterior_mean_,
                 self.posterior_covariance_,
                 self.posterior_dof_,
@@ -1669,7 +1672,7 @@ class VariationalNormalEstimator(
         """
         estimator_name = type(self).__name__
         if is_dask_collection(X):
-            from ._dask import dask_moments_about
+            from .._core.dask_passes import dask_moments_about
 
             moments = dask_moments_about(
                 X, sample_weight, estimator_name=estimator_name

@@ -17,19 +17,19 @@ The maths is that of the numpy path, with the same formulas:
 - the Normal model's diagonal statistics (:func:`moments_about`): each block
   summed about one shift ``c`` (the first block's mean, or the reference of
   earlier statistics), ``sum w (x - c)`` and ``sum w (x - c)**2``; a block that
-  loses more than ``skvi._stats._MAX_CANCELLATION`` digits to cancellation
+  loses more than ``skvi._core.stats._MAX_CANCELLATION`` digits to cancellation
   is summed again about its own mean (a compensated two-pass, Chan, Golub &
   LeVeque 1979, eq. 1.7); blocks merged on the host (Chan's formulas);
 - a full scatter, and the mixture's per-component statistics
   (:func:`component_statistics`): each component's weighted mean ``c_k`` in a
   first product ``r^T (x - centre)``, then ``S_k = E_k^T (r_k E_k) -
   e_k e_k^T / W_k`` with ``E_k = x - centre - c_k`` and ``e_k = r_k^T E_k``
-  (compensated, as ``skvi._stats._full_scatter``); the diagonal families take
+  (compensated, as ``skvi._core.stats._full_scatter``); the diagonal families take
   raw sums about the centre and recompute centred only the components that
-  cancelled, as ``skvi._stats.statistics_about``;
+  cancelled, as ``skvi._core.stats.statistics_about``;
 - the mixture's E-step (:func:`local_step`): ``log rho_ik`` (Bishop 10.46)
   with the Mahalanobis term of each covariance type computed as in
-  ``skvi._mixture._TERMS``, the log-sum-exp and ``r_ik`` (10.49).
+  ``skvi._mixture.estimator._TERMS``, the log-sum-exp and ``r_ik`` (10.49).
 
 Precision. Every operation runs in X's dtype: float64 input is computed in
 float64 and agrees with the numpy path to rounding (tests: 1e-12); float32
@@ -38,7 +38,7 @@ compares across iterations (``W``, ``sum w x``, ``sum w x**2``,
 ``sum_i w_i log sum_k rho_ik``) accumulate in float64 where the device has
 it. The float32 error is documented in docs/guide/gpu.md.
 
-Memory. The rows are cut into blocks of :data:`skvi._blocks.DEVICE_BLOCK_ELEMENTS`
+Memory. The rows are cut into blocks of :data:`skvi._core.engine.DEVICE_BLOCK_ELEMENTS`
 values of temporaries (1 GiB of float64), run one after another from the
 calling thread: the library parallelises each operation on its device.
 
@@ -55,8 +55,8 @@ import math
 
 import numpy as np
 
-from . import _blocks
-from ._stats import (
+from . import engine
+from .stats import (
     _TRUSTED_RATIO,
     SufficientStatistics,
     _default_block_rows,
@@ -64,7 +64,7 @@ from ._stats import (
     sufficient_statistics,
     weighted_moments_about,
 )
-from ._validation import assert_all_finite, to_namespace, to_numpy
+from .validation import assert_all_finite, to_namespace, to_numpy
 
 __all__ = [
     "component_statistics",
@@ -97,16 +97,16 @@ def _rows(X, rows, dtype, xp):
 
 
 def _plan(n_samples, width):
-    """Rows per block for ``width`` values a row: skvi._blocks' device policy."""
-    block_rows, _ = _blocks.plan(
-        n_samples, width, block_elements=_blocks.DEVICE_BLOCK_ELEMENTS
+    """Rows per block for ``width`` values a row: skvi._core.engine' device policy."""
+    block_rows, _ = engine.plan(
+        n_samples, width, block_elements=engine.DEVICE_BLOCK_ELEMENTS
     )
     return block_rows
 
 
 def _blockwise(function, n_samples, block_rows):
     """``[function(rows) for rows in blocks]``, in order, in the calling thread."""
-    return _blocks.map_blocks(function, n_samples, block_rows, n_threads=1)
+    return engine.map_blocks(function, n_samples, block_rows, n_threads=1)
 
 
 def _check_finite(block, space, estimator_name):
@@ -149,13 +149,13 @@ def _shift_of(centre, space, dtype):
 def moments_about(
     X, sample_weight, space, *, reference=None, estimator_name=None, block_rows=None
 ):
-    """``(W, reference, offset, S)`` of :func:`skvi._stats.weighted_moments_about`.
+    """``(W, reference, offset, S)`` of :func:`skvi._core.stats.weighted_moments_about`.
 
     One pass over the rows of X in ``space``; the blocks' sums come to the
     host (2 d numbers a block) and are merged there exactly (Chan et al.).
     Each block is summed about one shift (the reference given, else the
     first block's mean) and summed again about its own mean where more than
-    ``skvi._stats._MAX_CANCELLATION`` digits cancelled. A block whose sums are
+    ``skvi._core.stats._MAX_CANCELLATION`` digits cancelled. A block whose sums are
     not finite raises scikit-learn's error for NaN or infinity, or (finite
     data whose squares overflow X's dtype) is summed on the host.
 
@@ -163,12 +163,12 @@ def moments_about(
     ----------
     X : array of shape (n_samples, n_features), of ``space``
     sample_weight : array of shape (n_samples,) of ``space``, or None
-    space : skvi._validation.ArraySpace
+    space : skvi._core.validation.ArraySpace
     reference : ndarray of shape (n_features,), default=None
         The point to give the mean against (``partial_fit``).
     estimator_name : str, default=None
     block_rows : int, default=None
-        Rows per block; by default the device policy (:mod:`skvi._blocks`).
+        Rows per block; by default the device policy (:mod:`skvi._core.engine`).
 
     Returns
     -------
@@ -183,7 +183,7 @@ def moments_about(
     if reference is not None:
         shift, shift_value = _shift_of(reference, space, dtype)
     else:
-        # The numpy path's choice (skvi._stats._probe_shift): no shift (a
+        # The numpy path's choice (skvi._core.stats._probe_shift): no shift (a
         # reference of 0) unless the rows of numpy's first block lose digits
         # to cancellation; then their mean.
         probe = slice(0, _default_block_rows(n_samples, n_features, None))
@@ -225,7 +225,7 @@ def moments_about(
         if not finite:
             _check_finite(block, space, estimator_name)
             # Finite data whose squares overflow X's dtype: the host's
-            # float64 path scales them exactly (skvi._stats).
+            # float64 path scales them exactly (skvi._core.stats).
             host = np.asarray(to_numpy(block, space), dtype=np.float64)
             w = None if host_weight is None else host_weight[rows]
             total, own, offset, scatter = weighted_moments_about(
@@ -265,8 +265,8 @@ def _diagonal_components(deviation, resp, weight, space, squares=None):
 
     ``S_kj = r_k^T d_j**2 - (r_k^T d_j)**2 / W_k`` (raw sums about the centre,
     ``d = x - centre``); a component losing more than
-    ``skvi._stats._MAX_CANCELLATION`` digits is recomputed about its own
-    mean, compensated, as ``skvi._stats._diagonal_scatter_about``.
+    ``skvi._core.stats._MAX_CANCELLATION`` digits is recomputed about its own
+    mean, compensated, as ``skvi._core.stats._diagonal_scatter_about``.
     Returns ``(offset, scatter)``, the offsets about the centre.
     """
     xp = space.xp
@@ -295,7 +295,7 @@ def _full_components(deviation, resp, weight, space, squares=None):
 
     ``S_k = E_k^T (r_k E_k) - e_k e_k^T / W_k`` with ``E_k = d - c_k``,
     ``c_k = r_k^T d / W_k`` and ``e_k = r_k^T E_k`` (Chan et al. eq. 1.7, as
-    ``skvi._stats._full_scatter``); symmetrised. Returns ``(offset, scatter)``,
+    ``skvi._core.stats._full_scatter``); symmetrised. Returns ``(offset, scatter)``,
     the offsets about the centre.
     """
     xp = space.xp
@@ -348,11 +348,11 @@ def component_statistics(
         Each row's weight in each component (frequency weights included).
     centre : ndarray of shape (n_features,), float64
         The exact value of the centre subtracted: the statistics' reference.
-    space : skvi._validation.ArraySpace
+    space : skvi._core.validation.ArraySpace
     scatter : {"diag", "full"}
     X : array of shape (n_rows, n_features), optional
         The block's rows: if the sums overflow X's dtype, the statistics are
-        taken on the host from them (skvi._stats scales such data exactly).
+        taken on the host from them (skvi._core.stats scales such data exactly).
     squares : array of shape (n_rows, n_features), optional
         ``deviation * deviation`` if the caller has it (diagonal families).
 
@@ -381,7 +381,7 @@ def component_statistics(
 def statistics(
     X, sample_weight, space, *, scatter, reference=None, estimator_name=None
 ):
-    """:func:`skvi._stats.sufficient_statistics` of X (one component), in ``space``.
+    """The one-component sufficient statistics of X, on a device.
 
     ``scatter="diag"`` is :func:`moments_about`; ``"full"`` sums each block
     about the reference given (else the first block's mean), compensated.
@@ -403,7 +403,7 @@ def statistics(
     block_rows = _plan(n_samples, 3 * n_features)
     if reference is None:
         # The numpy path's reference: the mean of numpy's first block.
-        rows = slice(0, _blocks.plan(n_samples, 3 * n_features + 1)[0])
+        rows = slice(0, engine.plan(n_samples, 3 * n_features + 1)[0])
         block = _rows(X, rows, dtype, space.xp)
         if sample_weight is None:
             total = float(block.shape[0])
@@ -453,7 +453,7 @@ def device_parameters(params, model, space, dtype):
 
     Computed once an E-step (K- and d-sized), from the host's parameters.
     The centre (the data's mean) is subtracted from X once per block, as
-    in ``skvi._mixture._deviations``.
+    in ``skvi._mixture.estimator._deviations``.
     """
     covariance_type = model["covariance_type"]
     U = np.asarray(params["precisions_cholesky"], dtype=np.float64)
@@ -489,14 +489,14 @@ def device_parameters(params, model, space, dtype):
 
 
 def _mahalanobis_full(deviation, squares, p, xp):
-    """``||U_k^T (x_i - m_k)||^2``, shape (n, K) (skvi._mixture._mahalanobis_full)."""
+    """``||U_k^T (x_i - m_k)||^2``, shape (n, K): the mixture's, on a device."""
     projected = deviation @ p["stacked"] - p["projected_means"]
     projected = projected * projected
     return xp.sum(xp.reshape(projected, (deviation.shape[0], p["K"], p["d"])), axis=2)
 
 
 def _mahalanobis_tied(deviation, squares, p, xp):
-    """``||U^T x_i - U^T m_k||^2``, shape (n, K) (skvi._mixture._mahalanobis_tied)."""
+    """``||U^T x_i - U^T m_k||^2``, shape (n, K): the mixture's, on a device."""
     projected = deviation @ p["cholesky"]
     difference = projected[:, None, :] - p["projected_means"][None, :, :]
     return xp.sum(difference * difference, axis=2)
@@ -552,7 +552,7 @@ def _width(K, d, covariance_type):
 
 
 def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
-    """``skvi._mixture._local_step`` over all rows of X, in ``space``.
+    """``skvi._mixture.estimator._local_step`` over all rows of X, in ``space``.
 
     Returns
     -------
@@ -606,7 +606,7 @@ def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
     total_log_norm = math.fsum(part[1] for part in parts)
     neg_entropy = math.fsum(part[2] for part in parts)
     if not (math.isfinite(total_log_norm) and math.isfinite(neg_entropy)):
-        for rows in _blocks.block_slices(n_samples, block_rows):
+        for rows in engine.block_slices(n_samples, block_rows):
             _check_finite(X[rows, ...], space, estimator_name)
     return (
         SufficientStatistics.merge_all([part[0] for part in parts]),

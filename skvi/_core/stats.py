@@ -51,7 +51,7 @@ reference for its mean, so that such data too are merged without loss.
 
 Threads
 -------
-Every pass runs on skvi's row-block engine (:mod:`skvi._blocks`): blocks
+Every pass runs on skvi's row-block engine (:mod:`skvi._core.engine`): blocks
 whose boundaries depend on X's shape only, each summed by one thread, the
 blocks' results merged in block order, so that results are bit-identical
 whatever the number of threads. The fast path sums every block around one
@@ -74,8 +74,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _blocks
-from ._validation import assert_all_finite
+from . import engine
+from .validation import assert_all_finite
 
 # A block's raw-sum centred sum of squares is trusted while
 # sum w x**2 / S <= 10**_MAX_CANCELLATION, i.e. at most that many of float64's
@@ -222,7 +222,7 @@ def merge_moments(weights, means, sums_of_squares):
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._stats import merge_moments
+    >>> from skvi._core.stats import merge_moments
     >>> merge_moments([2.0, 1.0], [[1.0], [4.0]], [[2.0], [0.0]])
     (3.0, array([2.]), array([8.]))
     """
@@ -271,7 +271,7 @@ def merge_moments_about(weights, references, offsets, sums_of_squares):
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._stats import merge_moments_about
+    >>> from skvi._core.stats import merge_moments_about
     >>> weight, reference, offset, s = merge_moments_about(
     ...     [1.0, 1.0], [[1e9], [1e9 + 2.0]], [[0.5], [-0.5]], [[0.0], [0.0]]
     ... )
@@ -317,7 +317,7 @@ class SufficientStatistics:
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._stats import sufficient_statistics
+    >>> from skvi._core.stats import sufficient_statistics
     >>> X = np.array([[1.0], [2.0], [3.0], [4.0]])
     >>> a = sufficient_statistics(X[:2])
     >>> b = sufficient_statistics(X[2:])
@@ -380,7 +380,7 @@ def _block_sums(deviation, weights, buffer):
     several times faster than ``d.sum(axis=0)``, whose inner loop is one row.
     ``numpy.dot``, not ``@``: it releases the GIL for the BLAS call, where
     numpy's vector-matrix ``matmul`` holds it, and so keeps other threads'
-    blocks running (:mod:`skvi._blocks`). ``deviation`` may be ``buffer``
+    blocks running (:mod:`skvi._core.engine`). ``deviation`` may be ``buffer``
     itself: it is squared in place.
     """
     if deviation.shape[0] == 1:
@@ -559,11 +559,11 @@ def _thread_buffers(local, count, shape):
 
 
 def _default_block_rows(n_samples, n_features, block_rows):
-    """Rows per block (:func:`skvi._blocks.plan`), in whole shift rows."""
+    """Rows per block (:func:`skvi._core.engine.plan`), in whole shift rows."""
     if block_rows is None:
         rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
         # The plan for any number of rows, in whole shift rows, then cut to n.
-        block_rows, _ = _blocks.plan(2**62, n_features)
+        block_rows, _ = engine.plan(2**62, n_features)
         block_rows = max(1, block_rows - block_rows % rows_per_group)
     return max(1, min(block_rows, n_samples))
 
@@ -595,7 +595,7 @@ def weighted_moments_about(
         reference of earlier statistics (``partial_fit``) makes the offsets of
         the two directly comparable, so that their merge loses no digit.
     block_rows : int, default=None
-        Rows per block; by default the engine's plan (:func:`skvi._blocks.plan`).
+        Rows per block; by default the engine's plan (:func:`skvi._core.engine.plan`).
     estimator_name : str, default=None
         Named in the error raised for NaN or infinite values.
 
@@ -614,7 +614,7 @@ def weighted_moments_about(
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._stats import weighted_moments_about
+    >>> from skvi._core.stats import weighted_moments_about
     >>> X = 1e9 + np.array([[1.0], [2.0], [3.0], [6.0]])
     >>> weight, reference, offset, s = weighted_moments_about(X, reference=[1e9])
     >>> weight, offset, s
@@ -623,7 +623,7 @@ def weighted_moments_about(
     n_samples, n_features = X.shape
     block_rows = _default_block_rows(n_samples, n_features, block_rows)
     rows_per_group = max(1, _SHIFT_ROW_WIDTH // n_features)
-    blocks = _blocks.block_slices(n_samples, block_rows)
+    blocks = engine.block_slices(n_samples, block_rows)
     if reference is not None:
         reference = np.asarray(reference, dtype=np.float64)
     ones = np.ones(block_rows) if sample_weight is None else None
@@ -654,7 +654,7 @@ def weighted_moments_about(
                     _deviation(X[rows], tiled, buffer), block_weights(rows), buffer
                 )
 
-        sums = _blocks.map_blocks(
+        sums = engine.map_blocks(
             raw_sums, n_samples, block_rows, row_elements=n_features
         )
         first = np.array([part[0] for part in sums])
@@ -695,7 +695,7 @@ def weighted_moments_about(
                 )
 
         for index, (mean, sum_of_squares, centre) in zip(
-            redo, _blocks.map_tasks(recompute, len(redo)), strict=True
+            redo, engine.map_tasks(recompute, len(redo)), strict=True
         ):
             means[index], sums_of_squares[index] = mean, sum_of_squares
             if centre is not None:
@@ -999,14 +999,14 @@ def _general_statistics(
     # Values per row: the buffers' rows and the block's responsibilities.
     width = _BUFFERS[scatter] * n_features + n_components
     if block_rows is None:
-        block_rows, _ = _blocks.plan(n_samples, width)
+        block_rows, _ = engine.plan(n_samples, width)
         if scatter == "full":
             # Each block's full scatter costs O(K d**2) beyond its product
             # (the correction, the symmetrisation, the merge): blocks of at
             # least d rows keep that below the product's O(rows K d**2) on
             # wide data.
             block_rows = max(block_rows, n_features)
-    block_rows, group_blocks = _blocks.plan(
+    block_rows, group_blocks = engine.plan(
         n_samples, width, block_rows=block_rows, result_elements=result
     )
     local = threading.local()
@@ -1021,7 +1021,7 @@ def _general_statistics(
 
     with np.errstate(over="ignore", invalid="ignore"):
         weights, centres, offsets, scatter_sum = _fold_component_blocks(
-            _blocks.map_blocks(
+            engine.map_blocks(
                 block_statistics,
                 n_samples,
                 block_rows,
@@ -1093,7 +1093,7 @@ def sufficient_statistics(
     estimator_name : str, default=None
         Named in the error raised for NaN or infinite values.
     block_rows : int, default=None
-        Rows per block; by default the engine's plan (:func:`skvi._blocks.plan`).
+        Rows per block; by default the engine's plan (:func:`skvi._core.engine.plan`).
 
     Returns
     -------
@@ -1103,7 +1103,7 @@ def sufficient_statistics(
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._stats import sufficient_statistics
+    >>> from skvi._core.stats import sufficient_statistics
     >>> X = np.array([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0]])
     >>> r = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     >>> stats = sufficient_statistics(X, responsibilities=r, scatter="full")

@@ -322,7 +322,7 @@ def check_data(
     (its number of dimensions, dtypes, columns and feature names, against
     the estimator's); its values are checked chunk by chunk, by the same
     :func:`check_chunk` and :func:`check_sample_weight`, when
-    :func:`skvi._dask.dask_reduce` reads it.
+    :func:`skvi._core.dask_passes.dask_reduce` reads it.
 
     Parameters
     ----------
@@ -338,11 +338,11 @@ def check_data(
         Whether this call starts a fit (sets the feature attributes).
     allow_all_zero : bool, default=False
         Accept weights that are zero everywhere (a later ``partial_fit``
-        chunk); for dask, :func:`skvi._dask.dask_reduce` checks this.
+        chunk); for dask, :func:`skvi._core.dask_passes.dask_reduce` checks this.
     ensure_all_finite : bool, default=True
         Check X for NaN and infinity here (see :func:`check_chunk`).
     ensure_min_samples : int, default=1
-        The fewest rows X may have (for dask, :func:`skvi._dask.dask_reduce`
+        The fewest rows X may have (for dask, :func:`skvi._core.dask_passes.dask_reduce`
         checks it once it has counted them).
 
     Returns

@@ -3,7 +3,7 @@
 Each ``kl_<family>(q parameters, prior parameters)`` returns ``KL(q || prior)
 = E_q[log q - log prior]`` in nats, a pure function of arrays broadcast over
 leading axes (features, mixture components). The parametrisations are those
-of :mod:`skvi._expectations` (Bishop, *Pattern Recognition and Machine
+of :mod:`skvi._core.expectations` (Bishop, *Pattern Recognition and Machine
 Learning*, 2006, Appendix B): Gamma with a **rate**, Wishart with a scale
 matrix ``W`` and ``E[Lambda] = nu W``.
 
@@ -18,7 +18,7 @@ accurate whenever the divergence itself is representable.
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from ._expectations import (
+from .expectations import (
     _log_multivariate_gamma,
     _multivariate_digamma,
     dirichlet_expected_log,

@@ -1,0 +1,5 @@
+"""The Gaussian mixture: VariationalGaussianMixture."""
+
+from .estimator import VariationalGaussianMixture
+
+__all__ = ["VariationalGaussianMixture"]
