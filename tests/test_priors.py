@@ -289,7 +289,7 @@ def test_grid_search_takes_none_as_a_grid_value():
 
 def test_conflict_rule_is_the_shift_in_posterior_sds_and_its_closed_form():
     """``|m - xbar| > 2 s``, which at the fixed point is ``z se / s0 > 2``."""
-    from skvi._normal.estimator import prior_data_conflicts
+    from skvi._core.normal_gamma import prior_data_conflicts
 
     rng = np.random.default_rng(21)
     X = rng.normal([0.5, 3.0, 8.0, 30.0], 1.0, size=(10, 4))

@@ -280,7 +280,7 @@ def _prior_note(result):
     The rule is the estimator's own (``PriorDataConflictWarning``), which the
     command turns into this note.
     """
-    from .._normal.estimator import prior_data_conflicts
+    from .._core.normal_gamma import prior_data_conflicts
 
     columns = result["columns"]
     conflicts = prior_data_conflicts(

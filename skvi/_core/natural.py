@@ -30,6 +30,8 @@ from numbers import Real
 
 import numpy as np
 
+from .validation import Interval
+
 
 def _symmetric(matrix):
     """``(A + A^T) / 2``: removes the rounding asymmetry of an inverse."""
@@ -311,6 +313,17 @@ def natural_step(current, target, step_size):
         (1.0 - step_size) * np.asarray(part) + step_size * np.asarray(update)
         for part, update in zip(current, target, strict=True)
     )
+
+
+# partial_fit's stochastic VI parameters (the mixture's and the Student-t
+# model's): the step size rho_t = (learning_offset + t)**-learning_decay of
+# Hoffman et al. (2013), with decay in (0.5, 1] so that sum rho = inf and
+# sum rho**2 < inf, and the number of rows the stream stands for.
+SVI_CONSTRAINTS = {
+    "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+    "learning_offset": [Interval(Real, 0.0, None, closed="left")],
+    "total_samples": [Interval(Real, 0.0, None, closed="neither")],
+}
 
 
 def svi_step_size(iteration, delay=1.0, forgetting_rate=0.7):

@@ -96,6 +96,7 @@ from .._core.kl import (
     kl_dirichlet,
 )
 from .._core.natural import (
+    SVI_CONSTRAINTS,
     beta_to_natural,
     dirichlet_to_natural,
     natural_step,
@@ -1404,9 +1405,7 @@ degrees_of_freedom_prior_, covariance_prior_
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [POSITIVE_INT],
-        "learning_decay": [Interval(numbers.Real, 0.5, 1.0, closed="right")],
-        "learning_offset": [NON_NEGATIVE_REAL],
-        "total_samples": [Interval(numbers.Real, 0.0, None, closed="neither")],
+        **SVI_CONSTRAINTS,
     }
 
     def __init__(

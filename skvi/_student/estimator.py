@@ -15,7 +15,20 @@ from .._core import engine
 from .._core.base import VariationalEstimator
 from .._core.exact import student_exact_interval
 from .._core.expectations import LOG_2PI, gamma_expectations
-from .._core.natural import svi_step_size
+from .._core.natural import SVI_CONSTRAINTS, svi_step_size
+from .._core.normal_gamma import (
+    _PRIOR_NAMES,
+    PRIOR_CONSTRAINTS,
+    _check_n_draws,
+    _check_representable,
+    _draw_mean_field,
+    _kl_to_prior,
+    _log_mean_field,
+    _MeanFieldDraws,
+    _unit_information_priors,
+    _update_mean,
+    given_priors,
+)
 from .._core.stats import _chan_merge, weighted_moments_about
 from .._core.validation import (
     NON_NEGATIVE_REAL,
@@ -25,19 +38,6 @@ from .._core.validation import (
     check_data,
     check_probability,
     is_dask_collection,
-)
-from .._mixture.estimator import VariationalGaussianMixture
-from .._normal.estimator import (
-    _PRIOR_NAMES,
-    VariationalNormalEstimator,
-    _check_n_draws,
-    _check_representable,
-    _draw_mean_field,
-    _kl_to_prior,
-    _log_mean_field,
-    _MeanFieldDraws,
-    _unit_information_priors,
-    _update_mean,
 )
 
 # The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
@@ -636,20 +636,14 @@ class VariationalStudentEstimator(
     """
 
     _parameter_constraints = {
-        **{
-            name: VariationalNormalEstimator._parameter_constraints[name]
-            for name in _PRIOR_NAMES
-        },
+        **PRIOR_CONSTRAINTS,
         "degrees_of_freedom": [POSITIVE_REAL],
         "degrees_of_freedom_update": [StrOptions({"fixed", "fit"})],
         "max_iter": [POSITIVE_INT],
         "tol": [NON_NEGATIVE_REAL],
         "verbose": ["verbose"],
         # partial_fit's stochastic VI: the mixture's parameters and checks.
-        **{
-            name: VariationalGaussianMixture._parameter_constraints[name]
-            for name in ("learning_decay", "learning_offset", "total_samples")
-        },
+        **SVI_CONSTRAINTS,
     }
 
     def __init__(
@@ -687,9 +681,6 @@ class VariationalStudentEstimator(
         tags.array_api_support = False
         return tags
 
-    # The Normal model's check of the priors given (same names, same rules).
-    _given_priors = VariationalNormalEstimator._given_priors
-
     def _fit_data(self, X, sample_weight, *, reset):
         """Validate X and the priors, read the Normal statistics once, resolve priors.
 
@@ -707,7 +698,7 @@ class VariationalStudentEstimator(
             allow_all_zero=not reset,
             ensure_all_finite=False,
         )
-        priors = self._given_priors()
+        priors = given_priors(self)
         with np.errstate(over="ignore", invalid="ignore"):
             if is_dask_collection(X):
                 from .._core.dask_passes import dask_moments_about

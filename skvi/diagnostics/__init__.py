@@ -40,7 +40,7 @@ protocol"):
 
 # The result type of the Normal model's linear_response_std method, which
 # the model defines (it cannot import diagnostics, a higher layer).
-from .._normal.estimator import LinearResponseStd
+from .._core.normal_gamma import LinearResponseStd
 from ._linear_response import linear_response_std
 from ._posterior import ExactPosterior, exact_posterior
 from ._posterior import feature_elbo as feature_elbo  # importable, as before
