@@ -404,7 +404,7 @@ def _sweep_case(X, covariance_type, args, counts):
     def one_iteration():
         _per_iteration(_TimedSkvi, X, dict(params, max_iter=1))
 
-    from skvi._mixture.estimator import _width
+    from skvi._mixture.estep import _width
 
     report_share(
         f"{n:.0e} x {d} {covariance_type} iteration",

@@ -17,7 +17,7 @@ from skvi import (
 )
 from skvi._core import engine, stats
 from skvi._core.stats import SufficientStatistics, weighted_moments_about
-from skvi._mixture import estimator as mixture
+from skvi._mixture import covariance, estep
 
 
 @pytest.fixture
@@ -113,7 +113,9 @@ def test_e_step_declares_its_python_steps(covariance_type, weighted, n_component
         est.fit(X)
     params, model = est._current()
     weights = rng.uniform(0.5, 2.0, 600) if weighted else None
-    terms = mixture._mahalanobis_terms(params["means"] - model["centre"], params, model)
+    terms = covariance._mahalanobis_terms(
+        params["means"] - model["centre"], params, model
+    )
     steps = []
 
     def count(frame, event, arg):
@@ -122,10 +124,12 @@ def test_e_step_declares_its_python_steps(covariance_type, weighted, n_component
 
     sys.setprofile(count)
     try:
-        mixture._local_step(X, weights, params, model, terms)
+        estep._local_step(X, weights, params, model, terms)
     finally:
         sys.setprofile(None)
-    declared = mixture._e_step_operations(n_components, covariance_type)
+    declared = estep._e_step_operations(
+        n_components, covariance.COVARIANCE_TYPES[covariance_type]
+    )
     assert 0.5 * declared <= len(steps) <= 1.5 * declared
 
 

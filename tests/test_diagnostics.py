@@ -693,7 +693,7 @@ def test_mixture_log_ratios_equal_a_direct_computation(
     sticks = [None] * n_draws
     if weight_prior == "dirichlet_process":
         # The sticks drawn with the weights; their stick-breaking is the weights.
-        from skvi._mixture.estimator import _sample_posterior
+        from skvi._mixture.protocol import _sample_posterior
 
         log_sticks, _ = _sample_posterior(
             *est._current(), n_draws, np.random.RandomState(seed)
@@ -885,7 +885,7 @@ def test_mixture_weights_beyond_float64_keep_finite_log_ratios(weight_prior):
     """
     from scipy.special import digamma
 
-    from skvi._mixture.estimator import _sample_posterior
+    from skvi._mixture.protocol import _sample_posterior
     from skvi.diagnostics._psis import _log_ratios
 
     X = _clusters(3000, 10.0, seed=0)

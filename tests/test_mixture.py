@@ -607,7 +607,7 @@ def test_stops_where_scikit_learn_stops_at_default_settings(covariance_type, see
 
 def test_far_rows_match_the_direct_log_density_where_it_is_finite():
     """The scaled far-row path gives the direct path's log-sum-exp and resp."""
-    from skvi._mixture.estimator import (
+    from skvi._mixture.estep import (
         _deviations,
         _far_log_rho,
         _log_normalise,

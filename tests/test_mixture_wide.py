@@ -18,13 +18,10 @@ from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 from skvi import VariationalGaussianMixture
 from skvi._core.kl import kl_normal_wishart
 from skvi._core.stats import _between_full
-from skvi._mixture.estimator import (
-    _WEIGHT_PRIOR,
-    _WISHART_TERMS,
-    _kl_to_prior,
-    _precision_cholesky_full,
-    _wishart_scale,
-)
+from skvi._mixture import covariance
+from skvi._mixture.bound import _kl_to_prior
+from skvi._mixture.covariance import _precision_cholesky_full, _wishart_scale
+from skvi._mixture.weights import _WEIGHT_PRIOR
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -216,7 +213,7 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
     )
     # tr(A0 W_k) to rounding; log|A0| from any factorisation of A0 carries
     # its backward error, about eps cond(A0) d = 1e-8 here (not a bug).
-    terms = _WISHART_TERMS[covariance_type](
+    terms = covariance.COVARIANCE_TYPES[covariance_type].wishart_terms(
         params["precisions_cholesky"], dof, shift, prior
     )
     assert_allclose(np.broadcast_to(terms[0], (K,)), trace, rtol=1e-13)
@@ -226,7 +223,7 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
 
 @pytest.mark.parametrize("d", [1, 7, 129, 300])
 def test_square_norm_of_a_product_of_triangles_is_the_dense_one(d):
-    from skvi._mixture.estimator import _lower_product_square_norm
+    from skvi._mixture.covariance import _lower_product_square_norm
 
     rng = np.random.default_rng(d)
     a = np.tril(rng.normal(size=(d, d)))

@@ -27,9 +27,9 @@ The maths is that of the numpy path, with the same formulas:
   (compensated, as ``skvi._core.stats._full_scatter``); the diagonal families take
   raw sums about the centre and recompute centred only the components that
   cancelled, as ``skvi._core.stats.statistics_about``;
-- the mixture's E-step (:func:`local_step`): ``log rho_ik`` (Bishop 10.46)
-  with the Mahalanobis term of each covariance type computed as in
-  ``skvi._mixture.estimator._TERMS``, the log-sum-exp and ``r_ik`` (10.49).
+- the mixture's E-step and per-row values on a device live with the
+  mixture (``skvi._mixture.device``), built on this module's blocks,
+  transfers and :func:`component_statistics`.
 
 Precision. Every operation runs in X's dtype: float64 input is computed in
 float64 and agrees with the numpy path to rounding (tests: 1e-12); float32
@@ -51,8 +51,6 @@ C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import math
-
 import numpy as np
 
 from . import engine
@@ -68,10 +66,8 @@ from .validation import assert_all_finite, to_namespace, to_numpy
 
 __all__ = [
     "component_statistics",
-    "local_step",
     "moments_about",
     "normal_scores",
-    "row_values",
     "statistics",
 ]
 
@@ -445,226 +441,7 @@ def statistics(
 
 
 # --------------------------------------------------------------------------
-# The mixture's E-step
-
-
-def device_parameters(params, model, space, dtype):
-    """What the E-step needs of q(theta), as arrays of ``space`` in X's dtype.
-
-    Computed once an E-step (K- and d-sized), from the host's parameters.
-    The centre (the data's mean) is subtracted from X once per block, as
-    in ``skvi._mixture.estimator._deviations``.
-    """
-    covariance_type = model["covariance_type"]
-    U = np.asarray(params["precisions_cholesky"], dtype=np.float64)
-    shifted_means = np.asarray(params["means"], dtype=np.float64) - model["centre"]
-    K, d = shifted_means.shape
-    arrays = {"offset": params["log_rho_offset"]}
-    if covariance_type == "full":
-        # ||U_k^T (x - m_k)||^2: one product with the stacked U_k^T.
-        arrays["stacked"] = np.ascontiguousarray(
-            U.transpose(0, 2, 1).reshape(K * d, d).T
-        )
-        arrays["projected_means"] = np.einsum("kd,kde->ke", shifted_means, U).reshape(
-            K * d
-        )
-    elif covariance_type == "tied":
-        arrays["cholesky"] = U
-        arrays["projected_means"] = shifted_means @ U
-    elif covariance_type == "diag":
-        precisions = U**2
-        arrays["precisions_t"] = np.ascontiguousarray(precisions.T)
-        arrays["cross_t"] = np.ascontiguousarray((2.0 * shifted_means * precisions).T)
-        arrays["constant"] = (shifted_means**2 * precisions).sum(1)
-    else:
-        arrays["precisions"] = U**2
-        arrays["means_t"] = np.ascontiguousarray((2.0 * shifted_means).T)
-        arrays["constant"] = (shifted_means**2).sum(1)
-    result = {
-        name: to_namespace(value, space, dtype=dtype) for name, value in arrays.items()
-    }
-    result["centre"], result["centre_value"] = _shift_of(model["centre"], space, dtype)
-    result["K"], result["d"] = K, d
-    return result
-
-
-def _mahalanobis_full(deviation, squares, p, xp):
-    """``||U_k^T (x_i - m_k)||^2``, shape (n, K): the mixture's, on a device."""
-    projected = deviation @ p["stacked"] - p["projected_means"]
-    projected = projected * projected
-    return xp.sum(xp.reshape(projected, (deviation.shape[0], p["K"], p["d"])), axis=2)
-
-
-def _mahalanobis_tied(deviation, squares, p, xp):
-    """``||U^T x_i - U^T m_k||^2``, shape (n, K): the mixture's, on a device."""
-    projected = deviation @ p["cholesky"]
-    difference = projected[:, None, :] - p["projected_means"][None, :, :]
-    return xp.sum(difference * difference, axis=2)
-
-
-def _mahalanobis_diag(deviation, squares, p, xp):
-    """``sum_j p_kj (x_ij - m_kj)^2`` (n, K), expanded about the centre."""
-    return squares @ p["precisions_t"] - deviation @ p["cross_t"] + p["constant"]
-
-
-def _mahalanobis_spherical(deviation, squares, p, xp):
-    """``p_k ||x_i - m_k||^2`` (n, K), expanded about the centre."""
-    distance = xp.sum(squares, axis=1)[:, None] - deviation @ p["means_t"]
-    return (distance + p["constant"]) * p["precisions"]
-
-
-_MAHALANOBIS = {
-    "full": _mahalanobis_full,
-    "tied": _mahalanobis_tied,
-    "diag": _mahalanobis_diag,
-    "spherical": _mahalanobis_spherical,
-}
-
-_DIAGONAL = {"diag", "spherical"}
-
-
-def _log_rho_block(block, p, covariance_type, xp):
-    """``(log rho, d, d * d or None)`` of a block; log rho (Bishop 10.46): (n, K)."""
-    deviation = block - p["centre"]
-    squares = deviation * deviation if covariance_type in _DIAGONAL else None
-    mahalanobis = _MAHALANOBIS[covariance_type](deviation, squares, p, xp)
-    # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
-    return -0.5 * (mahalanobis - p["offset"]), deviation, squares
-
-
-def _log_normalise(log_rho, xp):
-    """``(log sum_k rho_ik, r_ik, log r_ik)`` per row: log-sum-exp (Bishop 10.49)."""
-    top = xp.max(log_rho, axis=1, keepdims=True)
-    resp = xp.exp(log_rho - top)
-    total = xp.sum(resp, axis=1, keepdims=True)
-    resp = resp / total
-    log_norm = top + xp.log(total)
-    return log_norm[:, 0], resp, log_rho - log_norm
-
-
-def _width(K, d, covariance_type):
-    """Values of temporaries per row of an E-step block (as _mixture._ROW_ELEMENTS)."""
-    return (
-        (K * d + 3 * K + 2 * d)
-        if covariance_type in ("full", "tied")
-        else (3 * K + 3 * d)
-    )
-
-
-def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
-    """``skvi._mixture.estimator._local_step`` over all rows of X, in ``space``.
-
-    Returns
-    -------
-    statistics : SufficientStatistics
-        Responsibility-weighted statistics (host, float64).
-    log_norm : float
-        ``sum_i w_i log sum_k rho_ik``, accumulated in float64.
-    neg_entropy : float
-        ``sum_i w_i sum_k r_ik log r_ik``, accumulated in float64.
-    """
-    xp = space.xp
-    covariance_type = model["covariance_type"]
-    scatter = "full" if covariance_type in ("full", "tied") else "diag"
-    dtype = space.compute_dtype(X.dtype)
-    p = device_parameters(params, model, space, dtype)
-    n_samples = X.shape[0]
-    block_rows = _plan(n_samples, _width(p["K"], p["d"], covariance_type))
-    wide = _sum_dtype(space)
-
-    def block_step(rows):
-        block = _rows(X, rows, dtype, space.xp)
-        log_rho_block, deviation, squares = _log_rho_block(
-            block, p, covariance_type, xp
-        )
-        log_norm, resp, log_resp = _log_normalise(log_rho_block, xp)
-        row_neg_entropy = xp.sum(resp * log_resp, axis=1)
-        if sample_weight is None:
-            total_log_norm = xp.sum(log_norm, dtype=wide)
-            neg_entropy = xp.sum(row_neg_entropy, dtype=wide)
-        else:
-            weights = sample_weight[rows]
-            total_log_norm = xp.sum(
-                xp.astype(log_norm, wide) * xp.astype(weights, wide)
-            )
-            neg_entropy = xp.sum(
-                xp.astype(row_neg_entropy, wide) * xp.astype(weights, wide)
-            )
-            resp = resp * weights[:, None]
-        statistics = component_statistics(
-            deviation,
-            resp,
-            p["centre_value"],
-            space,
-            scatter=scatter,
-            X=block,
-            squares=squares,
-        )
-        return statistics, float(total_log_norm), float(neg_entropy)
-
-    parts = _blockwise(block_step, n_samples, block_rows)
-    total_log_norm = math.fsum(part[1] for part in parts)
-    neg_entropy = math.fsum(part[2] for part in parts)
-    if not (math.isfinite(total_log_norm) and math.isfinite(neg_entropy)):
-        for rows in engine.block_slices(n_samples, block_rows):
-            _check_finite(X[rows, ...], space, estimator_name)
-    return (
-        SufficientStatistics.merge_all([part[0] for part in parts]),
-        total_log_norm,
-        neg_entropy,
-    )
-
-
-# --------------------------------------------------------------------------
-# Per-row values of a fitted model, returned on the device
-
-
-def _labels(log_rho, xp):
-    return xp.argmax(log_rho, axis=1)
-
-
-def _responsibilities(log_rho, xp):
-    return _log_normalise(log_rho, xp)[1]
-
-
-def _log_norm(log_rho, xp):
-    return _log_normalise(log_rho, xp)[0]
-
-
-ROW_FUNCTIONS = {
-    "labels": _labels,
-    "responsibilities": _responsibilities,
-    "log_norm": _log_norm,
-}
-
-
-def row_values(X, space, *, params, model, function, shift=0.0):
-    """``function(log rho)`` of the rows of X, in ``space``, on X's device.
-
-    ``function`` is a key of :data:`ROW_FUNCTIONS`: ``"labels"`` (predict),
-    ``"responsibilities"`` (predict_proba), ``"log_norm"`` (score_samples,
-    less ``shift``).
-    """
-    xp = space.xp
-    covariance_type = model["covariance_type"]
-    dtype = space.compute_dtype(X.dtype)
-    p = device_parameters(params, model, space, dtype)
-    block_rows = _plan(X.shape[0], _width(p["K"], p["d"], covariance_type))
-    apply = ROW_FUNCTIONS[function]
-    parts = _blockwise(
-        lambda rows: apply(
-            _log_rho_block(_rows(X, rows, dtype, space.xp), p, covariance_type, xp)[0],
-            xp,
-        ),
-        X.shape[0],
-        block_rows,
-    )
-    values = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
-    if function == "labels":
-        return values
-    # Floats as the numpy path gives them: float64 (where the device has it).
-    values = xp.astype(values, space.float_dtype)
-    return values - shift if function == "log_norm" else values
+# The Normal model's per-row scores, returned on the device
 
 
 def normal_scores(X, space, *, mean, precision, constant):

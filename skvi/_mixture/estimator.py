@@ -72,43 +72,22 @@ import warnings
 from functools import partial
 
 import numpy as np
-from scipy.linalg.lapack import dtrtri
-from scipy.special import betaln, gammaln, logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._core import array_api, engine
+from .._core import array_api
 from .._core.base import VariationalEstimator
 from .._core.expectations import (
-    LOG_2PI,
-    _expected_log_det,
     _log_det_from_cholesky,
-    _wishart_log_normalizer,
-    dirichlet_expected_log,
-    stick_breaking_expected_log_weights,
-)
-from .._core.kl import (
-    _kl_normal_wishart_from,
-    _log_dirichlet_normalizer,
-    kl_beta,
-    kl_dirichlet,
 )
 from .._core.natural import (
     SVI_CONSTRAINTS,
-    beta_to_natural,
-    dirichlet_to_natural,
-    natural_step,
-    natural_to_beta,
-    natural_to_dirichlet,
-    natural_to_normal_wishart,
-    normal_wishart_to_natural,
     svi_step_size,
 )
 from .._core.stats import (
     SufficientStatistics,
-    statistics_about,
     sufficient_statistics,
 )
 from .._core.validation import (
@@ -123,220 +102,59 @@ from .._core.validation import (
     to_namespace,
     to_numpy,
 )
+from . import device
+from .bound import (
+    _checked_elbo,
+    _kl_to_prior,
+    _sklearn_lower_bound,
+)
+from .covariance import COVARIANCE_TYPES, _wishart_scale
+from .estep import (
+    _DEVICE_FUNCTIONS,
+    _blockwise_local,
+    _labels,
+    _map_log_rho,
+    _merge_local,
+    _responsibilities,
+    _sample_scores,
+)
+from .init import (
+    _INIT,
+    _as_numpy,
+    _chunk_nearest_statistics,
+    _gather_rows,
+    _random_rows,
+    _statistics_of_rows,
+)
+from .mstep import (
+    _check_representable,
+    _complete,
+    _m_step,
+    _natural_gradient_step,
+)
+from .priors import _chunk_moments, _is_singular
+from .protocol import (
+    _check_n_samples,
+    _log_normal_wishart_pdf,
+    _mixture_data_term,
+    _sample_posterior,
+)
+from .weights import (
+    _LOG_WEIGHT_DENSITY,
+    _PRIOR_CONCENTRATION,
+    _WEIGHT_PRIOR,
+)
 
 # ---------------------------------------------------------------------------
 # Per covariance type: the shape of the scatter the M-step needs, the
 # projection of the full Wishart update onto the family, the precision
 # Cholesky factors, and the Mahalanobis terms of the E-step.
 
-_SCATTER = {"full": "full", "tied": "full", "diag": "diag", "spherical": "diag"}
-
-# How the dof broadcast against covariances_ (scikit-learn's shapes).
-_DOF_SHAPE = {"full": (-1, 1, 1), "tied": (), "diag": (-1, 1), "spherical": (-1,)}
-
-
-def _as_matrix(covariance_prior, covariance_type, n_features):
-    """The prior's inverse scale W0^-1 as a (d, d) matrix."""
-    return {
-        "full": lambda c: c,
-        "tied": lambda c: c,
-        "diag": np.diag,
-        "spherical": lambda c: c * np.eye(n_features),
-    }[covariance_type](np.asarray(covariance_prior, dtype=np.float64))
-
 
 # Each takes the M-step's shifts delta_k = xbar_k - m0 and shrink_k =
 # beta0 N_k / beta_k, whose cross term shrink_k delta_k delta_k^T it adds
 # component by component: at d = 1000 a (K, d, d) array of cross terms, and
 # the sum it was added to, were two more 64 MB arrays per M-step.
-
-
-def _inverse_scale_full(
-    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
-):
-    """``A_k = W0^-1 + C_k + N_k reg I + cross_k`` (Bishop 10.62)."""
-    d = prior_inverse_scale.shape[0]
-    A = prior_inverse_scale + scatter
-    for k in range(K):
-        A[k] += shrink[k] * np.outer(deviation[k], deviation[k])
-    A[:, np.arange(d), np.arange(d)] += (n_k * reg_covar)[:, None]
-    return A
-
-
-def _inverse_scale_tied(
-    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
-):
-    """``A = W0^-1 + (sum_k C_k + N reg I + sum_k cross_k) / K`` (tied family)."""
-    d = prior_inverse_scale.shape[0]
-    total = scatter.sum(0)
-    for k in range(K):
-        total += shrink[k] * np.outer(deviation[k], deviation[k])
-    A = prior_inverse_scale + total / K
-    A[np.arange(d), np.arange(d)] += n_k.sum() * reg_covar / K
-    return A
-
-
-def _inverse_scale_diag(
-    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
-):
-    """``diag(A_k)``: the diagonal-scale projection of the full update."""
-    cross = shrink[:, None] * deviation**2
-    return prior_inverse_scale + scatter + cross + (n_k * reg_covar)[:, None]
-
-
-def _inverse_scale_spherical(
-    prior_inverse_scale, scatter, deviation, shrink, n_k, reg_covar, K
-):
-    """``mean(diag A_k)``: the isotropic-scale projection of the full update."""
-    cross = shrink[:, None] * deviation**2
-    return prior_inverse_scale + (scatter + cross).mean(1) + n_k * reg_covar
-
-
-_INVERSE_SCALE = {
-    "full": _inverse_scale_full,
-    "tied": _inverse_scale_tied,
-    "diag": _inverse_scale_diag,
-    "spherical": _inverse_scale_spherical,
-}
-
-_ILL_DEFINED = (
-    "Fitting the mixture model failed because some components have "
-    "ill-defined empirical covariance (for instance caused by singleton "
-    "or collapsed samples). Try to decrease the number of components, "
-    "increase reg_covar, or scale the input data."
-)
-
-
-# Data, or weights times squared deviations, beyond float64: the Normal
-# estimator's message, with the mixture's remedies.
-_OVERFLOW = (
-    "The mean or spread of X overflows float64 (values beyond about 1e154, whose "
-    "squares exceed about 1e308; with sample_weight, sum_i w_i (x_i - mean)**2 "
-    "must also stay below about 1e308). Rescale X, and the priors with it, or "
-    "divide sample_weight by a common factor, before fitting."
-)
-
-
-def _check_representable(*arrays):
-    """Raise the overflow error unless every array is finite."""
-    if not all(np.isfinite(array).all() for array in arrays):
-        raise ValueError(_OVERFLOW)
-
-
-def _checked_elbo(elbo):
-    """The ELBO, or the overflow error when it is beyond float64 (or NaN)."""
-    if not np.isfinite(elbo):
-        raise ValueError(
-            "The ELBO is beyond float64's range (about 1.8e308): the total sample "
-            "weight times the log-density per sample overflows, or the data's "
-            "scale is too small for its densities (a spread below about 1e-150). "
-            "Rescale X (e.g. sklearn.preprocessing.StandardScaler), or divide "
-            "sample_weight by a common factor (the posterior's certainty grows "
-            "with their sum)."
-        )
-    return elbo
-
-
-def _is_singular(covariance, mean):
-    """Whether an empirical covariance is singular, judged scale-free.
-
-    A feature is constant when its variance is within rounding of zero
-    relative to its mean; otherwise the correlation matrix
-    ``D^-1/2 C D^-1/2`` (features of any scales, 1e6 against 1e-6, weigh
-    alike) is singular when its smallest eigenvalue is below 1e-12.
-    """
-    variances = np.diagonal(covariance)
-    if np.any(variances <= (4.0 * np.finfo(np.float64).eps * np.abs(mean)) ** 2):
-        return True
-    if not np.any(covariance - np.diag(variances)):
-        return False  # diagonal, with no constant feature
-    spread = np.sqrt(variances)
-    correlation = covariance / spread[:, None] / spread[None, :]
-    return bool(np.linalg.eigvalsh(correlation)[0] <= 1e-12)
-
-
-def _precision_cholesky_full(covariances):
-    """Upper factors U_k with ``U_k U_k^T = covariances_k^-1``: ``U_k = L_k^-T``.
-
-    ``L_k`` by numpy's batched Cholesky, ``L_k^-1`` by LAPACK's triangular
-    inverse (dtrtri, d**3/3 flops; numpy's general inverse of the same factor
-    took 2 d**3 and a pass of ``np.triu``: 5x slower at d = 1000). dtrtri
-    returns ``L_k^-1`` in Fortran order with zeros above the diagonal, so
-    that its transpose is ``U_k`` in C order, triangular as it is.
-    """
-    try:
-        lower = np.linalg.cholesky(covariances)
-    except np.linalg.LinAlgError:
-        raise ValueError(_ILL_DEFINED) from None
-    # Each U_k replaces L_k in place: no second (K, d, d) array.
-    for factor in lower:
-        inverse, info = dtrtri(factor, lower=1)
-        if info != 0:
-            raise ValueError(_ILL_DEFINED)
-        factor[...] = inverse.T
-    return lower
-
-
-def _precision_cholesky_tied(covariance):
-    return _precision_cholesky_full(covariance[None])[0]
-
-
-def _precision_cholesky_diagonal(covariances):
-    if np.any(covariances <= 0.0):
-        raise ValueError(_ILL_DEFINED)
-    return 1.0 / np.sqrt(covariances)
-
-
-_PRECISION_CHOLESKY = {
-    "full": _precision_cholesky_full,
-    "tied": _precision_cholesky_tied,
-    "diag": _precision_cholesky_diagonal,
-    "spherical": _precision_cholesky_diagonal,
-}
-
-
-def _scale_full(precisions_cholesky, dof, K, d):
-    """``W_k = precisions_k / nu_k`` as (K, d, d) matrices.
-
-    ``U_k U_k^T`` by batched BLAS matmul: einsum's loop over the same
-    product is some 30x slower at d = 1000.
-    """
-    scale = precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)
-    scale /= dof[:, None, None]
-    return scale
-
-
-def _scale_tied(precisions_cholesky, dof, K, d):
-    precision = precisions_cholesky @ precisions_cholesky.T / dof
-    return np.broadcast_to(precision, (K, d, d))
-
-
-def _scale_diag(precisions_cholesky, dof, K, d):
-    scale = precisions_cholesky**2 / dof[:, None]
-    return scale[:, :, None] * np.eye(d)
-
-
-def _scale_spherical(precisions_cholesky, dof, K, d):
-    return (precisions_cholesky**2 / dof)[:, None, None] * np.eye(d)
-
-
-# log|W_k| = log|precisions_k| - d log nu_k from the factors' diagonals
-# (|U U^T| = prod_j U_jj**2): no O(K d**3) factorisation of W_k again.
-_LOG_DET_SCALE = {
-    "full": lambda u, dof, d: (
-        2.0 * np.log(np.diagonal(u, axis1=1, axis2=2)).sum(1) - d * np.log(dof)
-    ),
-    "tied": lambda u, dof, d: 2.0 * np.log(np.diagonal(u)).sum() - d * np.log(dof),
-    "diag": lambda u, dof, d: 2.0 * np.log(u).sum(1) - d * np.log(dof),
-    "spherical": lambda u, dof, d: d * (2.0 * np.log(u) - np.log(dof)),
-}
-
-_SCALE = {
-    "full": _scale_full,
-    "tied": _scale_tied,
-    "diag": _scale_diag,
-    "spherical": _scale_spherical,
-}
 
 
 # The E-step works on (n_components, n_rows) arrays: reductions over the
@@ -355,134 +173,8 @@ _SCALE = {
 # so that a block's Python stays a small share of its time (skvi._core.engine).
 
 
-def _terms_full(shifted_means, precisions_cholesky):
-    """The stacked ``U_k^T`` (K d, d) and ``U_k^T (m_k - c)`` (K d, 1)."""
-    K, d, _ = precisions_cholesky.shape
-    stacked = precisions_cholesky.transpose(0, 2, 1).reshape(K * d, d)
-    shift = np.einsum("kd,kde->ke", shifted_means, precisions_cholesky)
-    return np.ascontiguousarray(stacked), shift.reshape(K * d, 1)
-
-
-def _from_terms_full(deviation, squares, terms):
-    """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
-    stacked, shift = terms
-    projected = np.dot(stacked, deviation.T)
-    projected -= shift
-    np.multiply(projected, projected, out=projected)
-    d = deviation.shape[1]
-    return projected.reshape(-1, d, deviation.shape[0]).sum(axis=1)
-
-
-def _terms_tied(shifted_means, precisions_cholesky):
-    """``U^T`` (d, d) and ``U^T (m_k - c)`` as (K, d, 1)."""
-    shift = (shifted_means @ precisions_cholesky)[:, :, None]
-    return np.ascontiguousarray(precisions_cholesky.T), shift
-
-
-def _from_terms_tied(deviation, squares, terms):
-    """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
-    transposed, shift = terms
-    projected = np.dot(transposed, deviation.T)
-    difference = projected[None] - shift
-    np.multiply(difference, difference, out=difference)
-    return difference.sum(axis=1)
-
-
-def _terms_diag(shifted_means, precisions_cholesky):
-    """``p_k``, ``-2 p_k (m_k - c)`` and ``sum_j p_kj (m_kj - c_j)^2`` (K, 1)."""
-    precisions = precisions_cholesky**2
-    return (
-        precisions,
-        -2.0 * shifted_means * precisions,
-        (shifted_means**2 * precisions).sum(1)[:, None],
-    )
-
-
-def _from_terms_diag(deviation, squares, terms):
-    """``sum_j p_kj (x_ij - m_kj)^2`` (K, n), expanded about the centre."""
-    precisions, linear, constant = terms
-    result = np.dot(precisions, squares.T)
-    result += np.dot(linear, deviation.T)
-    result += constant
-    return result
-
-
-def _terms_spherical(shifted_means, precisions_cholesky):
-    """``p_k`` (K, 1), ``-2 (m_k - c)`` and ``||m_k - c||^2`` (K, 1)."""
-    return (
-        (precisions_cholesky**2)[:, None],
-        -2.0 * shifted_means,
-        (shifted_means**2).sum(1)[:, None],
-    )
-
-
-def _from_terms_spherical(deviation, squares, terms):
-    """``p_k ||x_i - m_k||^2``, shape (K, n), expanded about the centre."""
-    precisions, linear, constant = terms
-    result = np.dot(linear, deviation.T)
-    result += squares.sum(axis=1)
-    result += constant
-    result *= precisions
-    return result
-
-
-_TERMS = {
-    "full": (_terms_full, _from_terms_full),
-    "tied": (_terms_tied, _from_terms_tied),
-    "diag": (_terms_diag, _from_terms_diag),
-    "spherical": (_terms_spherical, _from_terms_spherical),
-}
-
-
-def _mahalanobis_terms(shifted_means, params, model):
-    """The per-pass terms of the E-step's Mahalanobis distances (``_TERMS``)."""
-    terms = _TERMS[model["covariance_type"]][0]
-    return terms(shifted_means, params["precisions_cholesky"])
-
-
-def _mahalanobis(deviation, squares, shifted_means, precisions_cholesky, kind):
-    """Mahalanobis terms of family ``kind``, shape (K, n), in one call."""
-    terms, from_terms = _TERMS[kind]
-    return from_terms(deviation, squares, terms(shifted_means, precisions_cholesky))
-
-
-def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
-    """``||U_k^T (x_i - m_k)||^2``, shape (K, n) (:func:`_from_terms_full`)."""
-    return _mahalanobis(deviation, squares, shifted_means, precisions_cholesky, "full")
-
-
 # ---------------------------------------------------------------------------
 # Weight priors: the M-step, E[log pi_k], the KL, the point estimate.
-
-
-def _concentration_dirichlet_process(n_k, prior):
-    """``a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j`` (Blei & Jordan 2006)."""
-    return (1.0 + n_k, prior + np.concatenate([np.cumsum(n_k[::-1])[-2::-1], [0.0]]))
-
-
-def _concentration_dirichlet(n_k, prior):
-    """``alpha_k = alpha0 + N_k`` (Bishop 10.58)."""
-    return prior + n_k
-
-
-def _kl_weights_dirichlet_process(concentration, prior):
-    a, b = concentration
-    return float(np.sum(kl_beta(a, b, 1.0, prior)))
-
-
-def _kl_weights_dirichlet(concentration, prior):
-    return float(kl_dirichlet(concentration, np.full_like(concentration, prior)))
-
-
-def _point_weights_dirichlet_process(concentration):
-    """E[v_k] prod_{j<k} E[1 - v_j], renormalised (scikit-learn's weights_)."""
-    a, b = concentration
-    weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(b / (a + b))[:-1]])
-    return weights / weights.sum()
-
-
-def _point_weights_dirichlet(concentration):
-    return concentration / concentration.sum()
 
 
 # The weights are drawn in log space: rng.beta and rng.dirichlet round a
@@ -492,535 +184,12 @@ def _point_weights_dirichlet(concentration):
 # lost. From log-Gamma variates they stay finite.
 
 
-def _log_gamma_variates(shape, size, rng):
-    """``log G``, G ~ Gamma(shape, 1), finite however small the shape.
-
-    ``G(a) = G(a + 1) U**(1/a)`` with U ~ Uniform(0, 1] (the boost of
-    Marsaglia and Tsang, 2000, for shapes below 1, used for all):
-    ``log G = log G(a + 1) + log(U) / a``.
-    """
-    return (
-        np.log(rng.standard_gamma(shape + 1.0, size=size))
-        + np.log1p(-rng.uniform(size=size)) / shape
-    )
-
-
-def _sample_log_sticks(concentration, n_samples, rng):
-    """``(log v, log(1 - v))`` of the sticks v_k ~ q(v_k) = Beta(a_k, b_k).
-
-    ``v = G_a / (G_a + G_b)`` with independent Gamma variates, in log space;
-    each of shape (n_samples, K).
-    """
-    a, b = concentration
-    size = (n_samples, a.shape[0])
-    log_a = _log_gamma_variates(a, size, rng)
-    log_b = _log_gamma_variates(b, size, rng)
-    log_total = np.logaddexp(log_a, log_b)
-    return log_a - log_total, log_b - log_total
-
-
-def _log_stick_breaking_weights(log_sticks):
-    """``log pi_k = log v_k + sum_{j<k} log(1 - v_j)``, k <= K."""
-    log_v, log_rest = log_sticks
-    return log_v + np.cumsum(log_rest, axis=1) - log_rest
-
-
-def _sample_log_dirichlet(concentration, n_samples, rng):
-    """``log pi``, pi ~ Dirichlet(alpha): normalised Gamma variates, in log space."""
-    log_gamma = _log_gamma_variates(
-        concentration, (n_samples, concentration.shape[0]), rng
-    )
-    return log_gamma - logsumexp(log_gamma, axis=1, keepdims=True)
-
-
-def _log_norm_weights_dirichlet_process(concentration):
-    return -np.sum(betaln(*concentration))
-
-
-def _log_norm_weights_dirichlet(concentration):
-    return _log_dirichlet_normalizer(concentration)
-
-
-_WEIGHT_PRIOR = {
-    "dirichlet_process": {
-        "update": _concentration_dirichlet_process,
-        "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
-        "kl": _kl_weights_dirichlet_process,
-        "point": _point_weights_dirichlet_process,
-        # The weights' variables drawn from q (the sticks' log v and
-        # log(1 - v)), then log pi of them.
-        "sample": _sample_log_sticks,
-        "log_weights": _log_stick_breaking_weights,
-        "log_norm": _log_norm_weights_dirichlet_process,
-        "constant": lambda K, prior: K * np.log(prior),
-    },
-    "dirichlet_distribution": {
-        "update": _concentration_dirichlet,
-        "expected_log": dirichlet_expected_log,
-        "kl": _kl_weights_dirichlet,
-        "point": _point_weights_dirichlet,
-        "sample": _sample_log_dirichlet,
-        "log_weights": lambda log_pi: log_pi,
-        "log_norm": _log_norm_weights_dirichlet,
-        "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
-    },
-}
-
-
 # ---------------------------------------------------------------------------
 # Initial responsibilities, as scikit-learn's BaseMixture._initialize_parameters.
 
 
-def _init_kmeans(X, sample_weight, n_components, random_state):
-    with warnings.catch_warnings():
-        # Fewer distinct rows than components (duplicated points) is no
-        # problem for the mixture: the spare components start empty and the
-        # prior holds them.
-        warnings.filterwarnings(
-            "ignore", message="Number of distinct clusters", category=UserWarning
-        )
-        labels = (
-            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-            .fit(X, sample_weight=sample_weight)
-            .labels_
-        )
-    resp = np.zeros((X.shape[0], n_components))
-    resp[np.arange(X.shape[0]), labels] = 1.0
-    return resp
-
-
-def _init_kmeans_plusplus(X, sample_weight, n_components, random_state):
-    _, indices = kmeans_plusplus(
-        X, n_components, random_state=random_state, sample_weight=sample_weight
-    )
-    resp = np.zeros((X.shape[0], n_components))
-    resp[indices, np.arange(n_components)] = 1.0
-    return resp
-
-
-def _init_random(X, sample_weight, n_components, random_state):
-    resp = random_state.uniform(size=(X.shape[0], n_components))
-    resp /= resp.sum(axis=1)[:, None]
-    return resp
-
-
-def _random_rows(n_samples, sample_weight, n_components, random_state):
-    """K distinct rows, uniformly (or in proportion to the weights)."""
-    p = None if sample_weight is None else sample_weight / sample_weight.sum()
-    if p is not None and np.count_nonzero(p) < n_components:
-        raise ValueError(
-            f"init_params='random_from_data' needs at least n_components="
-            f"{n_components} samples of positive weight; got "
-            f"{np.count_nonzero(p)}. Use init_params='kmeans' or fewer components."
-        )
-    return random_state.choice(n_samples, size=n_components, replace=False, p=p)
-
-
-def _init_random_from_data(X, sample_weight, n_components, random_state):
-    resp = np.zeros((X.shape[0], n_components))
-    rows = _random_rows(X.shape[0], sample_weight, n_components, random_state)
-    resp[rows, np.arange(n_components)] = 1.0
-    return resp
-
-
-_INIT = {
-    "kmeans": _init_kmeans,
-    "k-means++": _init_kmeans_plusplus,
-    "random": _init_random,
-    "random_from_data": _init_random_from_data,
-}
-
-
 # ---------------------------------------------------------------------------
 # The two steps, as pure functions of arrays.
-
-# Float64 values an E-step block holds per row: K of log rho and of the
-# responsibilities, d of deviations and (diag, spherical) d of their squares,
-# and K d of the projections of full and tied: the width by which the
-# row-block engine (skvi._core.engine) sizes the blocks.
-_ROW_ELEMENTS = {
-    "full": lambda K, d: K * d + K + d,
-    "tied": lambda K, d: K * d + K + d,
-    "diag": lambda K, d: 2 * K + 2 * d,
-    "spherical": lambda K, d: 2 * K + 2 * d,
-}
-
-
-def _e_step_operations(n_components, covariance_type):
-    """The Python steps of one E-step block, for the row-block engine's policy.
-
-    :func:`_local_step`'s numpy calls and their Python wrappers (counted
-    with sys.setprofile by tests/test_blocks.py): about 56 whatever the
-    block's size, and two more per component for full scatters (full, tied:
-    one syrk each). The engine sizes the blocks from it (skvi._core.engine).
-    """
-    full = _SCATTER[covariance_type] == "full"
-    return 56 + (2 * n_components if full else 0)
-
-
-def _width(n_components, n_features, covariance_type):
-    """Float64 values per row of an E-step block (:data:`_ROW_ELEMENTS`)."""
-    return _ROW_ELEMENTS[covariance_type](n_components, n_features)
-
-
-def _deviations(X, model):
-    """``d = x - centre`` (float64) and, for diag and spherical, ``d * d``."""
-    deviation = np.subtract(X, model["centre"], dtype=np.float64)
-    squares = (
-        np.multiply(deviation, deviation)
-        if _SCATTER[model["covariance_type"]] == "diag"
-        else None
-    )
-    return deviation, squares
-
-
-def _log_rho_from(deviation, squares, params, model, terms=None):
-    """``log rho_ik`` of the E-step (Bishop 10.46), shape (K, n_rows), and far rows.
-
-    Returns ``(log_rho, shift)``: ``shift`` is None, or for rows far enough
-    that a Mahalanobis term overflows float64 (see :func:`_far_log_rho`) the
-    part of ``log rho_ik`` common to all k (0 for the other rows), which
-    ``log_rho`` then leaves out.
-    """
-    if terms is None:
-        terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
-    mahalanobis = _TERMS[model["covariance_type"]][1](deviation, squares, terms)
-    # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
-    mahalanobis -= params["log_rho_offset"][:, None]
-    mahalanobis *= -0.5
-    shift = None
-    if not np.isfinite(mahalanobis.sum()):
-        far = ~np.isfinite(mahalanobis).all(axis=0)
-        if far.any():
-            shift = np.zeros(deviation.shape[0])
-            mahalanobis[:, far], shift[far] = _far_log_rho(
-                deviation[far], params["means"] - model["centre"], params, model
-            )
-    return mahalanobis, shift
-
-
-def _far_log_rho(deviation, shifted_means, params, model):
-    """``log rho_ik`` of rows whose Mahalanobis terms overflow, as (relative, shift).
-
-    For each row, with ``s`` the power of two at or below max_j |x_ij - c_j|
-    (exact scaling), ``D_ik = s**2 Q_ik`` where ``Q_ik`` is the Mahalanobis
-    term of ``(x_i - c) / s`` about ``(m_k - c) / s``, of order one. Then
-    ``log rho_ik = shift_i + relative_ik`` with ``shift_i = -s**2 min_k
-    Q_ik / 2`` (-inf when it overflows: the density is below float64's range)
-    and ``relative_ik = -s**2 (Q_ik - min_k Q_ik) / 2 + offset_k / 2``: the
-    nearest component, in the metric of q, takes the row, as it does in the
-    limit; ties are split by E[log pi_k] and the log-determinants.
-    """
-    scale = np.ldexp(1.0, np.frexp(np.abs(deviation).max(axis=1))[1] - 1)
-    relative = np.empty((shifted_means.shape[0], deviation.shape[0]))
-    shift = np.empty(deviation.shape[0])
-    # Rows of one scale at a time: far rows are few, their scales fewer.
-    for value in np.unique(scale):
-        rows = scale == value
-        scaled = deviation[rows] / value
-        q = _mahalanobis(
-            scaled,
-            scaled * scaled,
-            shifted_means / value,
-            params["precisions_cholesky"],
-            model["covariance_type"],
-        )
-        nearest = q.min(axis=0)
-        shift[rows] = -0.5 * nearest * value * value
-        relative[:, rows] = -0.5 * (q - nearest) * value * value
-    relative += 0.5 * params["log_rho_offset"][:, None]
-    return relative, shift
-
-
-def _log_rho(X, params, model, terms=None):
-    """``(log rho_ik, shift)`` of :func:`_log_rho_from` on rows of X."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _log_rho_from(*_deviations(X, model), params, model, terms)
-
-
-def _log_normalise(log_rho, shift=None):
-    """``log sum_k rho_ik`` per row; ``log_rho`` becomes ``log r_ik`` in place.
-
-    The log-sum-exp shifted by each row's largest term (plus ``shift``, the
-    far rows' common term, see :func:`_log_rho_from`); returns also the
-    responsibilities ``r_ik = rho_ik / sum_j rho_ij`` (Bishop 10.49).
-    """
-    top = log_rho.max(axis=0)
-    log_rho -= top
-    resp = np.exp(log_rho)
-    total = resp.sum(axis=0)
-    resp /= total
-    log_total = np.log(total)
-    log_rho -= log_total
-    top += log_total
-    if shift is not None:
-        top += shift
-        # r log r is 0 where r is 0 (log r = -inf for a far row's others).
-        np.maximum(log_rho, np.finfo(np.float64).min, out=log_rho)
-    return top, resp
-
-
-def _local_step(X, sample_weight, params, model, terms=None):
-    """E-step on rows of X, reduced to what the M-step and the ELBO need.
-
-    ``terms``: the pass's :func:`_mahalanobis_terms`, computed here if None.
-
-    Returns
-    -------
-    statistics : SufficientStatistics
-        Responsibility-weighted statistics of these rows.
-    log_norm : float
-        ``sum_i w_i log sum_k rho_ik``.
-    neg_entropy : float
-        ``sum_i w_i sum_k r_ik log r_ik``.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        deviation, squares = _deviations(X, model)
-        log_resp, shift = _log_rho_from(deviation, squares, params, model, terms)
-    log_norm, resp = _log_normalise(log_resp, shift)
-    np.multiply(log_resp, resp, out=log_resp)
-    row_neg_entropy = log_resp.sum(axis=0)
-    if sample_weight is None:
-        total_log_norm, neg_entropy = log_norm.sum(), row_neg_entropy.sum()
-    else:
-        total_log_norm = np.dot(sample_weight, log_norm)
-        neg_entropy = np.dot(sample_weight, row_neg_entropy)
-        resp *= sample_weight
-    # The M-step's statistics reuse the block's d (and d * d): one block of
-    # the engine's pass, with no pass of its own.
-    statistics = statistics_about(
-        X,
-        deviation,
-        squares,
-        resp.T,
-        model["centre"],
-        scatter=_SCATTER[model["covariance_type"]],
-    )
-    return statistics, float(total_log_norm), float(neg_entropy)
-
-
-def _merge_local(parts):
-    statistics = SufficientStatistics.merge_all([part[0] for part in parts])
-    return (
-        statistics,
-        float(np.sum([part[1] for part in parts])),
-        float(np.sum([part[2] for part in parts])),
-    )
-
-
-def _blockwise_local(X, sample_weight, params, model):
-    """:func:`_local_step` over row blocks of X, on all cores, merged in order.
-
-    Through the row-block engine (skvi._core.engine): blocks that depend on X's
-    shape only, merged in block order, so that results do not depend on the
-    thread count; blocks whose statistics are large (a full scatter per
-    component at large d) are merged in fixed groups as they go, so that
-    memory holds a bounded number of them. On a dask array this runs on each
-    chunk, on its worker.
-    """
-    n_samples, d = X.shape
-    K, covariance_type = model["n_components"], model["covariance_type"]
-    width = _width(K, d, covariance_type)
-    result = K * d * (d if _SCATTER[covariance_type] == "full" else 1)
-    block_rows, _ = engine.plan(
-        n_samples, width, operations=_e_step_operations(K, covariance_type)
-    )
-    if _SCATTER[covariance_type] == "full":
-        # Each block's full statistics are merged at O(K d**2): blocks of at
-        # least d rows keep that below the E-step's O(rows K d**2) on wide
-        # data (d = 1000: 58-row blocks spent 70% of the time merging).
-        block_rows = max(block_rows, d)
-    block_rows, group_blocks = engine.plan(
-        n_samples, width, block_rows=block_rows, result_elements=result
-    )
-
-    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
-
-    def block_step(rows):
-        weights = None if sample_weight is None else sample_weight[rows]
-        return _local_step(X[rows], weights, params, model, terms)
-
-    return _merge_local(
-        engine.map_blocks(
-            block_step,
-            n_samples,
-            block_rows,
-            merge=_merge_local,
-            group_blocks=group_blocks,
-            row_elements=width,
-        )
-    )
-
-
-def _chunk_moments(rows, weights, *, scatter):
-    """``(n_rows, statistics)`` of one dask chunk, for the data-dependent priors."""
-    return rows.shape[0], sufficient_statistics(rows, weights, scatter=scatter)
-
-
-def _chunk_nearest_statistics(rows, weights, *, centres, scatter, reference):
-    """Statistics of one chunk with each row given to its nearest centre."""
-    distances = (
-        (rows * rows).sum(1)[:, None] - 2.0 * rows @ centres.T + (centres**2).sum(1)
-    )
-    resp = np.zeros((rows.shape[0], centres.shape[0]))
-    resp[np.arange(rows.shape[0]), distances.argmin(axis=1)] = 1.0
-    return sufficient_statistics(
-        rows, weights, resp, scatter=scatter, reference=reference
-    )
-
-
-def _m_step(statistics, model):
-    """q(pi), q(mu_k | Lambda_k), q(Lambda_k) from statistics (Bishop 10.58-10.63).
-
-    Returns the parameters in scikit-learn's form plus the E-step's
-    per-component constant ``log_rho_offset``.
-    """
-    covariance_type = model["covariance_type"]
-    K = model["n_components"]
-    n_k = np.asarray(statistics.weight, dtype=np.float64)
-    data_mean = np.where(n_k[:, None] > 0, statistics.mean, model["mean_prior"])
-    concentration = _WEIGHT_PRIOR[model["weight_prior_type"]]["update"](
-        n_k, model["weight_concentration_prior"]
-    )
-    beta0 = model["mean_precision_prior"]
-    mean_precision = beta0 + n_k
-    means = (beta0 * model["mean_prior"] + n_k[:, None] * data_mean) / mean_precision[
-        :, None
-    ]
-    deviation = data_mean - model["mean_prior"]
-    shrink = beta0 * n_k / mean_precision
-    A = _INVERSE_SCALE[covariance_type](
-        model["prior_inverse_scale"],
-        statistics.scatter,
-        deviation,
-        shrink,
-        n_k,
-        model["reg_covar"],
-        K,
-    )
-    dof = model["degrees_of_freedom_prior"] + (
-        n_k.sum() / K if covariance_type == "tied" else n_k
-    )
-    return _parameters(concentration, mean_precision, means, dof, A, model)
-
-
-def _parameters(concentration, mean_precision, means, dof, inverse_scale, model):
-    """q(theta)'s parameters from the M-step's or SVI step's new values.
-
-    ``covariances = A / nu`` (A the inverse Wishart scale of the covariance
-    type), their precision Cholesky factors, then :func:`_complete`. Both
-    callers build ``inverse_scale`` afresh, and it becomes ``covariances`` in
-    place: at d = 1000, K = 8, a second (K, d, d) array was 64 MB more at the
-    M-step's peak.
-    """
-    covariance_type = model["covariance_type"]
-    covariances = np.divide(
-        inverse_scale,
-        np.reshape(dof, _DOF_SHAPE[covariance_type]),
-        out=inverse_scale,
-    )
-    _check_representable(means, covariances)
-    params = {
-        "weight_concentration": concentration,
-        "mean_precision": mean_precision,
-        "means": means,
-        "degrees_of_freedom": dof,
-        "covariances": covariances,
-        "precisions_cholesky": _PRECISION_CHOLESKY[covariance_type](covariances),
-    }
-    return _complete(params, model)
-
-
-def _wishart_scale(params, model):
-    """The Wishart scales ``W_k`` as (K, d, d) matrices, whatever the type.
-
-    Not part of :func:`_complete`: the fit's iterations do not need them (the
-    KL takes its terms from the factors, :data:`_WISHART_TERMS`), and K dense
-    d x d matrices for the diagonal types cost more than their iteration at
-    d = 1000. The SVI step, sampling and the diagnostics ask for them.
-    """
-    K, d = params["means"].shape
-    return _SCALE[model["covariance_type"]](
-        params["precisions_cholesky"], params["degrees_of_freedom"], K, d
-    )
-
-
-def _complete(params, model):
-    """Add log|W_k| and the E-step's per-component constant."""
-    K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
-        params["weight_concentration"]
-    )
-    log_det_scale = np.broadcast_to(
-        _LOG_DET_SCALE[model["covariance_type"]](
-            params["precisions_cholesky"], params["degrees_of_freedom"], d
-        ),
-        (K,),
-    )
-    params["log_det_scale"] = log_det_scale
-    params["expected_log_det"] = _expected_log_det(dof, log_det_scale, d)
-    # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
-    params["log_rho_offset"] = (
-        2.0 * expected_log_weights
-        + params["expected_log_det"]
-        - d * LOG_2PI
-        - d / params["mean_precision"]
-    )
-    return params
-
-
-def _natural_gradient_step(params, target, step_size, model):
-    """SVI step on q(pi) and each q(mu_k, Lambda_k) (Hoffman et al. 2013, eq. 25).
-
-    ``eta <- (1 - rho) eta + rho eta_hat`` on the natural parameters of each
-    conjugate factor; the stepped Wishart scale is then projected on the
-    covariance type's family as in the M-step (``A = W^-1``: its mean over
-    the components for tied, its diagonal for diag, the mean of that for
-    spherical).
-    """
-    covariance_type = model["covariance_type"]
-    K = model["n_components"]
-    to_natural, from_natural = _WEIGHT_NATURAL[model["weight_prior_type"]]
-    concentration = from_natural(
-        natural_step(
-            to_natural(params["weight_concentration"]),
-            to_natural(target["weight_concentration"]),
-            step_size,
-        )
-    )
-    natural = [
-        normal_wishart_to_natural(
-            p["means"],
-            p["mean_precision"],
-            np.broadcast_to(p["degrees_of_freedom"], (K,)),
-            _wishart_scale(p, model),
-        )
-        for p in (params, target)
-    ]
-    means, mean_precision, dof, scale = natural_to_normal_wishart(
-        natural_step(*natural, step_size)
-    )
-    inverse_scale = np.linalg.inv(scale)
-    A = {
-        "full": lambda a: a,
-        "tied": lambda a: a.mean(0),
-        "diag": lambda a: np.diagonal(a, axis1=1, axis2=2).copy(),
-        "spherical": lambda a: np.diagonal(a, axis1=1, axis2=2).mean(1),
-    }[covariance_type](inverse_scale)
-    if covariance_type == "tied":
-        dof = float(dof.mean())
-    return _parameters(concentration, mean_precision, means, dof, A, model)
-
-
-def _beta_to_natural(concentration):
-    return beta_to_natural(*concentration)
-
-
-_WEIGHT_NATURAL = {
-    "dirichlet_process": (_beta_to_natural, natural_to_beta),
-    "dirichlet_distribution": (dirichlet_to_natural, natural_to_dirichlet),
-}
 
 
 # The KL of each q(mu_k, Lambda_k) needs tr(W0^-1 W_k), log|W0^-1 W_k| and
@@ -1040,147 +209,6 @@ _WEIGHT_NATURAL = {
 # the ELBO 35 nats off. The sum of squares has no cancellation;
 # sum_ij (A0)_ij (W_k)_ij, as cheap given W_k, had terms 2.6e6 times larger
 # than their sum there.
-
-
-def _lower_product_square_norm(a, b):
-    """``||a b||_F**2`` for lower-triangular ``a``, ``b`` (d x d), in ~2/3 d**3 flops.
-
-    ``a b`` is lower triangular: with halves ``[[a11, 0], [a21, a22]]``,
-    ``c11 = a11 b11``, ``c21 = a21 b11 + a22 b21``, ``c22 = a22 b22``, the
-    diagonal blocks recursively, the rest by BLAS: a third of a dense
-    product's 2 d**3 flops (2.2x faster at d = 1000; BLAS trmm, which
-    exploits one triangle, was no faster than the dense product).
-    """
-    d = a.shape[0]
-    if d <= 128:
-        return np.square(np.dot(a, b)).sum()
-    h = d // 2
-    lower_left = np.dot(a[h:, :h], b[:h, :h])
-    lower_left += np.dot(a[h:, h:], b[h:, :h])
-    return (
-        _lower_product_square_norm(a[:h, :h], b[:h, :h])
-        + np.square(lower_left).sum()
-        + _lower_product_square_norm(a[h:, h:], b[h:, h:])
-    )
-
-
-def _prior_factor(prior_inverse_scale):
-    """``L0`` with ``L0 L0^T = A0`` and ``log|A0| = 2 sum_j log (L0)_jj``."""
-    factor = np.linalg.cholesky(prior_inverse_scale)
-    return factor, 2.0 * np.log(np.diagonal(factor)).sum()
-
-
-def _wishart_terms_full(factors, dof, shift, prior_inverse_scale):
-    """``tr(A0 W_k)``, ``||U_k^T (m_k - m0)||**2`` and ``log|A0|``, full."""
-    prior_factor, log_det_prior = _prior_factor(prior_inverse_scale)
-    # One U_k^T L0 (lower times lower) at a time: no (K, d, d) array.
-    trace = np.array(
-        [_lower_product_square_norm(factor.T, prior_factor) for factor in factors]
-    )
-    trace /= dof
-    projected = np.matmul(shift[:, None, :], factors)[:, 0]
-    return trace, np.square(projected).sum(1), log_det_prior
-
-
-def _wishart_terms_tied(factors, dof, shift, prior_inverse_scale):
-    """The same with one ``U`` for every component: computed once."""
-    prior_factor, log_det_prior = _prior_factor(prior_inverse_scale)
-    trace = _lower_product_square_norm(factors.T, prior_factor) / dof[0]
-    projected = np.dot(shift, factors)
-    return trace, np.square(projected).sum(1), log_det_prior
-
-
-def _wishart_terms_diag(factors, dof, shift, prior_inverse_scale):
-    """The same with diagonal ``U_k``, ``A0``: ``sum_j a0_j u_kj**2 / nu_k``."""
-    trace = np.dot(factors**2 / dof[:, None], prior_inverse_scale)
-    projected = factors * shift
-    return trace, np.square(projected).sum(1), np.log(prior_inverse_scale).sum()
-
-
-def _wishart_terms_spherical(factors, dof, shift, prior_inverse_scale):
-    """The same with ``U_k = u_k I``, ``A0 = a0 I``: ``d a0 u_k**2 / nu_k``."""
-    d = shift.shape[1]
-    trace = d * prior_inverse_scale * (factors**2 / dof)
-    quadratic = factors**2 * np.square(shift).sum(1)
-    return trace, quadratic, d * np.log(prior_inverse_scale)
-
-
-_WISHART_TERMS = {
-    "full": _wishart_terms_full,
-    "tied": _wishart_terms_tied,
-    "diag": _wishart_terms_diag,
-    "spherical": _wishart_terms_spherical,
-}
-
-
-def _kl_to_prior(params, model):
-    """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``.
-
-    The Normal-Wishart terms from the precision factors (see above), by
-    skvi._core.kl's formula (Bishop 10.74, 10.77, B.78-B.81).
-    """
-    K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    kl_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
-        params["weight_concentration"], model["weight_concentration_prior"]
-    )
-    trace, expected_quadratic, log_det_prior = _WISHART_TERMS[model["covariance_type"]](
-        params["precisions_cholesky"],
-        dof,
-        params["means"] - model["mean_prior"],
-        np.asarray(model["prior_inverse_scale"], dtype=np.float64),
-    )
-    kl_components = _kl_normal_wishart_from(
-        d,
-        params["mean_precision"],
-        dof,
-        model["mean_precision_prior"],
-        model["degrees_of_freedom_prior"],
-        trace=trace,
-        log_det=params["log_det_scale"] + log_det_prior,
-        expected_quadratic=expected_quadratic,
-    )
-    return kl_weights + float(np.sum(kl_components))
-
-
-def _sklearn_lower_bound(neg_entropy, params, model):
-    """scikit-learn's ``_compute_lower_bound``: the ELBO less the constant c above."""
-    K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    # log B(W_k, nu_k) + d(d-1)/4 log pi: scikit-learn's _log_wishart_norm
-    log_wishart = _wishart_log_normalizer(dof, params["log_det_scale"], d) + d * (
-        d - 1
-    ) / 4 * np.log(np.pi)
-    log_norm_weight = _WEIGHT_PRIOR[model["weight_prior_type"]]["log_norm"](
-        params["weight_concentration"]
-    )
-    return float(
-        -neg_entropy
-        - np.sum(log_wishart)
-        - log_norm_weight
-        - 0.5 * d * np.sum(np.log(params["mean_precision"]))
-    )
-
-
-def _lower_bound_constant(model, total_weight):
-    """The constant c with ``ELBO = lower bound + c`` at an M-step (reg_covar=0)."""
-    K = model["n_components"]
-    d = model["mean_prior"].shape[0]
-    nu0 = model["degrees_of_freedom_prior"]
-    log_b0 = _wishart_log_normalizer(nu0, np.linalg.slogdet(model["prior_scale"])[1], d)
-    weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["constant"](
-        K, model["weight_concentration_prior"]
-    )
-    return float(
-        K
-        * (
-            d * (d - 1) / 4 * np.log(np.pi)
-            + 0.5 * d * np.log(model["mean_precision_prior"])
-            + log_b0
-        )
-        - 0.5 * total_weight * d * LOG_2PI
-        + weights
-    )
 
 
 class VariationalGaussianMixture(VariationalEstimator, DensityMixin, BaseEstimator):
@@ -1468,7 +496,7 @@ degrees_of_freedom_prior_, covariance_prior_
             X, sample_weight = check_data(
                 self, X, sample_weight, reset=reset, ensure_min_samples=2
             )
-        scatter = _SCATTER[self.covariance_type]
+        scatter = COVARIANCE_TYPES[self.covariance_type].scatter
         self._fit_space = space
         if space is not None:
             # Another library's array (array API dispatch): the passes over
@@ -1515,7 +543,7 @@ degrees_of_freedom_prior_, covariance_prior_
         weight = float(moments.weight[0])
         data_mean = moments.mean[0]
         d = data_mean.shape[0]
-        covariance_type = self.covariance_type
+        covariance = COVARIANCE_TYPES[self.covariance_type]
         mean_prior = (
             data_mean
             if self.mean_prior is None
@@ -1526,13 +554,15 @@ degrees_of_freedom_prior_, covariance_prior_
             covariance_prior = self._empirical_covariance_prior(moments, weight)
         else:
             covariance_prior = self._check_covariance_prior(d)
-        prior_inverse_scale_matrix = _as_matrix(covariance_prior, covariance_type, d)
+        prior_inverse_scale_matrix = covariance.prior_matrix(covariance_prior, d)
         scatter = moments.scatter[0]
         self._warn_if_reg_covar_dominates(
             (np.diagonal(scatter) if scatter.ndim == 2 else scatter) / weight
         )
         return {
-            "covariance_type": covariance_type,
+            "covariance_type": covariance.name,
+            # The type's record (skvi._mixture.covariance), chosen here once.
+            "covariance": covariance,
             "weight_prior_type": self.weight_concentration_prior_type,
             "n_components": self.n_components,
             "weight_concentration_prior": float(
@@ -1587,16 +617,12 @@ degrees_of_freedom_prior_, covariance_prior_
                 "scale them to the number of observations, or set covariance_prior."
             )
         scatter = moments.scatter[0] / (weight - 1.0)
-        covariance = {
-            "full": lambda: scatter,
-            "tied": lambda: scatter,
-            "diag": lambda: scatter,
-            "spherical": lambda: float(scatter.mean()),
-        }[self.covariance_type]()
+        family = COVARIANCE_TYPES[self.covariance_type]
+        covariance = family.from_empirical(scatter)
         # A singular empirical covariance (fewer samples than features, a
         # constant or collinear feature) would make the prior improper:
         # regularise it as the components are.
-        matrix = _as_matrix(covariance, self.covariance_type, scatter.shape[-1])
+        matrix = family.prior_matrix(covariance, scatter.shape[-1])
         if _is_singular(matrix, moments.mean[0]):
             if self.reg_covar == 0:
                 raise ValueError(
@@ -1605,13 +631,7 @@ degrees_of_freedom_prior_, covariance_prior_
                     "cannot be the default covariance_prior with reg_covar=0. "
                     "Set reg_covar > 0 or pass covariance_prior."
                 )
-            d = matrix.shape[0]
-            covariance = {
-                "full": lambda c: c + self.reg_covar * np.eye(d),
-                "tied": lambda c: c + self.reg_covar * np.eye(d),
-                "diag": lambda c: c + self.reg_covar,
-                "spherical": lambda c: c + self.reg_covar,
-            }[self.covariance_type](covariance)
+            covariance = family.regularised(covariance, self.reg_covar, matrix.shape[0])
         return covariance
 
     def _check_priors(self, d):
@@ -1648,9 +668,8 @@ degrees_of_freedom_prior_, covariance_prior_
     def _check_covariance_prior(self, d):
         value = self.covariance_prior
         covariance_type = self.covariance_type
-        expected = {"full": (d, d), "tied": (d, d), "diag": (d,), "spherical": ()}[
-            covariance_type
-        ]
+        family = COVARIANCE_TYPES[covariance_type]
+        expected = family.prior_shape(d)
         try:
             array = np.array(value, dtype=np.float64)
         except (TypeError, ValueError):
@@ -1665,13 +684,13 @@ degrees_of_freedom_prior_, covariance_prior_
                 f"The parameter '{covariance_type} covariance_prior' should hold "
                 f"finite numbers, but got {value!r}."
             )
-        matrix = _as_matrix(array, covariance_type, d)
+        matrix = family.prior_matrix(array, d)
         if not (np.allclose(matrix, matrix.T) and np.linalg.eigvalsh(matrix)[0] > 0.0):
             raise InvalidParameterError(
                 f"'{covariance_type} covariance_prior' should be symmetric, "
                 "positive-definite."
             )
-        return float(array) if covariance_type == "spherical" else array
+        return array if array.ndim else float(array)
 
     # -- the hooks of the CAVI loop -----------------------------------------
 
@@ -1693,7 +712,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 )
             )
         if data.get("array") is not None:
-            return array_api.local_step(
+            return device.local_step(
                 data["array"],
                 data["device_weight"],
                 params,
@@ -1750,7 +769,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 points,
                 np.ones(len(rows)) if weights is None else weights[rows],
                 data["model"]["centre"],
-                _SCATTER[self.covariance_type],
+                COVARIANCE_TYPES[self.covariance_type].scatter,
             )
         host = _on_host(data)
         return self._initial_statistics(
@@ -1762,7 +781,7 @@ degrees_of_freedom_prior_, covariance_prior_
             data["X"],
             data["sample_weight"],
             resp,
-            scatter=_SCATTER[self.covariance_type],
+            scatter=COVARIANCE_TYPES[self.covariance_type].scatter,
             reference=data["model"]["centre"],
         )
 
@@ -1791,7 +810,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 _gather_rows(X, rows),
                 np.ones(K) if weights is None else weights[rows],
                 model["centre"],
-                _SCATTER[self.covariance_type],
+                COVARIANCE_TYPES[self.covariance_type].scatter,
             )
         size = min(data["n_samples"], 10_000)
         rows = _random_rows(data["n_samples"], weights, size, random_state)
@@ -1810,7 +829,7 @@ degrees_of_freedom_prior_, covariance_prior_
                 partial(
                     _chunk_nearest_statistics,
                     centres=centres,
-                    scatter=_SCATTER[self.covariance_type],
+                    scatter=COVARIANCE_TYPES[self.covariance_type].scatter,
                     reference=model["centre"],
                 ),
                 estimator_name=type(self).__name__,
@@ -1919,7 +938,9 @@ degrees_of_freedom_prior_, covariance_prior_
         """Set the priors' and q's attributes (scikit-learn's names)."""
         # The settings that shaped q are kept with it: predictions follow
         # the fit, whatever set_params has changed since.
-        self._fitted_model = dict(model)
+        self._fitted_model = {
+            key: value for key, value in model.items() if key != "covariance"
+        }
         self.weight_concentration_prior_ = model["weight_concentration_prior"]
         self.mean_precision_prior_ = model["mean_precision_prior"]
         self.mean_prior_ = model["mean_prior"]
@@ -1934,12 +955,7 @@ degrees_of_freedom_prior_, covariance_prior_
         self.weights_ = _WEIGHT_PRIOR[model["weight_prior_type"]]["point"](
             params["weight_concentration"]
         )
-        self.precisions_ = {
-            "full": lambda u: u @ np.swapaxes(u, -1, -2),
-            "tied": lambda u: u @ u.T,
-            "diag": np.square,
-            "spherical": np.square,
-        }[model["covariance_type"]](params["precisions_cholesky"])
+        self.precisions_ = model["covariance"].precisions(params["precisions_cholesky"])
 
     def _fitted_settings(self):
         """The settings q was fitted with (an older pickle's: the current ones)."""
@@ -2078,6 +1094,7 @@ degrees_of_freedom_prior_, covariance_prior_
         # The numpy originals of arrays fitted on another library's data.
         fitted = self._on_host()
         model = {**fitted._fitted_settings(), **fitted._fitted_model}
+        model["covariance"] = COVARIANCE_TYPES[model["covariance_type"]]
         params = _complete(
             {
                 "weight_concentration": fitted.weight_concentration_,
@@ -2106,7 +1123,7 @@ degrees_of_freedom_prior_, covariance_prior_
             dtype=dtype,
             n_columns=n_columns,
             device_function=partial(
-                array_api.row_values,
+                device.row_values,
                 params=params,
                 model=model,
                 function=_DEVICE_FUNCTIONS[function],
@@ -2204,7 +1221,7 @@ degrees_of_freedom_prior_, covariance_prior_
             X,
             scorer,
             device_function=partial(
-                array_api.row_values,
+                device.row_values,
                 params=scorer.keywords["params"],
                 model=scorer.keywords["model"],
                 function="log_norm",
@@ -2234,12 +1251,9 @@ degrees_of_freedom_prior_, covariance_prior_
         rng = check_random_state(fitted.random_state)
         counts = rng.multinomial(n_samples, fitted.weights_)
         d = fitted.means_.shape[1]
-        covariances = {
-            "full": lambda c: c,
-            "tied": lambda c: np.broadcast_to(c, (len(counts), d, d)),
-            "diag": lambda c: c[:, :, None] * np.eye(d),
-            "spherical": lambda c: c[:, None, None] * np.eye(d),
-        }[fitted._fitted_settings()["covariance_type"]](fitted.covariances_)
+        covariances = COVARIANCE_TYPES[
+            fitted._fitted_settings()["covariance_type"]
+        ].covariance_matrices(fitted.covariances_, len(counts), d)
         X = np.vstack(
             [
                 rng.multivariate_normal(mean, covariance, int(count))
@@ -2380,32 +1394,6 @@ n_features)
 # same on numpy input and on each dask chunk (VariationalEstimator._map_rows).
 
 
-def _map_log_rho(X, *, params, model, function):
-    """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
-    K, d = params["means"].shape
-    width = _width(K, d, model["covariance_type"])
-    block_rows, _ = engine.plan(X.shape[0], width)
-    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
-    parts = engine.map_blocks(
-        lambda rows: function(*_log_rho(X[rows], params, model, terms)),
-        X.shape[0],
-        block_rows,
-        row_elements=width,
-    )
-    return np.concatenate(parts)
-
-
-def _statistics_of_rows(points, weights, centre, scatter):
-    """The statistics of K components of one row each: 'random_from_data'."""
-    K, d = points.shape
-    return SufficientStatistics(
-        np.asarray(weights, dtype=np.float64),
-        centre,
-        points - centre,
-        np.zeros((K, d, d) if scatter == "full" else (K, d)),
-    )
-
-
 def _device_data(X, sample_weight, space):
     """The data of a fit on another array library's X: X and its weights there.
 
@@ -2432,117 +1420,6 @@ def _on_host(data):
     if data.get("array") is None:
         return data
     return dict(data, X=to_numpy(data["array"], data["space"]))
-
-
-def _labels(log_rho, shift):
-    """``argmax_k rho_ik`` of each row."""
-    return log_rho.argmax(axis=0)
-
-
-def _responsibilities(log_rho, shift):
-    """``r_ik`` (Bishop 10.49), rows by components."""
-    return _log_normalise(log_rho, shift)[1].T
-
-
-def _log_norm(log_rho, shift):
-    """``log sum_k rho_ik`` of each row."""
-    return _log_normalise(log_rho, shift)[0]
-
-
-# The same per-row functions in skvi._core.array_api, for X on a device.
-_DEVICE_FUNCTIONS = {
-    _labels: "labels",
-    _responsibilities: "responsibilities",
-    _log_norm: "log_norm",
-}
-
-
-def _sample_scores(X, *, params, model, kl_per_sample):
-    """Each row's ``log sum_k rho_ik - KL(q(theta) || p(theta)) / W``."""
-    return _map_log_rho(X, params=params, model=model, function=_log_norm) - (
-        kl_per_sample
-    )
-
-
-def _as_numpy(sample_weight):
-    """Frequency weights on the client (computed if a dask collection)."""
-    if is_dask_collection(sample_weight):
-        sample_weight = sample_weight.compute()
-    return np.asarray(sample_weight, dtype=np.float64)
-
-
-def _gather_rows(X, rows):
-    """Rows ``rows`` of a dask array or DataFrame, in that order, as float64."""
-    order = np.argsort(rows)
-    if hasattr(X, "to_dask_array"):
-        X = X.to_dask_array(lengths=True)
-    import dask
-
-    gathered = np.asarray(dask.compute(X[rows[order]])[0], dtype=np.float64)
-    result = np.empty_like(gathered)
-    result[order] = gathered
-    return result
-
-
-def _check_n_samples(n_samples):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
-        raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}.")
-    if n_samples < 1:
-        raise ValueError(
-            f"Invalid value for 'n_samples': {n_samples}. The sampling requires "
-            "at least one sample."
-        )
-
-
-def _sample_posterior(params, model, n_samples, rng):
-    """Draws of theta from q: a dict of arrays with the draws on the first axis.
-
-    ``"log_weight_variables"``: the sticks' ``(log v, log(1 - v))``
-    (Dirichlet process) or ``log pi`` (Dirichlet), each (n_samples, K);
-    ``"log_weights"`` and ``"weights"``: log pi and pi, (n_samples, K);
-    ``"precisions"``: Lambda_k ~ Wishart(nu_k, W_k), (n_samples, K, d, d);
-    ``"precisions_cholesky"``: their lower factors L (Lambda = L L^T);
-    ``"means"``: mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1), (n_samples, K, d).
-    """
-    K, d = params["means"].shape
-    weight_prior = _WEIGHT_PRIOR[model["weight_prior_type"]]
-    log_variables = weight_prior["sample"](
-        params["weight_concentration"], n_samples, rng
-    )
-    log_weights = weight_prior["log_weights"](log_variables)
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    precisions, lower = _sample_wishart(dof, params["scale"], n_samples, rng)
-    # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
-    noise = rng.standard_normal((n_samples, K, d, 1))
-    shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
-    means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
-    return {
-        "log_weight_variables": log_variables,
-        "log_weights": log_weights,
-        "weights": np.exp(log_weights),
-        "means": means,
-        "precisions": precisions,
-        "precisions_cholesky": lower,
-    }
-
-
-def _sample_wishart(dof, scale, n_samples, rng):
-    """Lambda_k ~ Wishart(nu_k, W_k) by the Bartlett decomposition.
-
-    Lambda = L A A^T L^T with W = L L^T, A lower-triangular, A_ii^2 ~
-    chi2(nu - i + 1) (i = 1..d), A_ij ~ Normal(0, 1) below the diagonal.
-    Returns the draws and their lower Cholesky factors L A (lower-triangular
-    with a positive diagonal, so no factorisation is needed).
-    """
-    K, d, _ = scale.shape
-    chol = np.linalg.cholesky(scale)
-    A = np.zeros((n_samples, K, d, d))
-    rows, cols = np.tril_indices(d, -1)
-    A[:, :, rows, cols] = rng.standard_normal((n_samples, K, rows.size))
-    i = np.arange(d)
-    A[:, :, i, i] = np.sqrt(rng.chisquare(dof[:, None] - i, size=(n_samples, K, d)))
-    LA = chol @ A
-    return LA @ np.swapaxes(LA, -1, -2), LA
 
 
 # The log joint of the model and log q at draws of theta from q, for the
@@ -2593,118 +1470,3 @@ def _sample_wishart(dof, scale, n_samples, rng):
 # misses the other modes' mass: for well-separated, all-occupied components
 # it is low by log K! under the Dirichlet prior (by between 0 and log K!
 # under the stick-breaking prior).
-
-
-def _log_density_sticks(log_sticks, concentration):
-    """``sum_k log Beta(v_k | a_k, b_k)`` per draw, from ``(log v, log(1 - v))``.
-
-    ``(a_k - 1) log v_k + (b_k - 1) log(1 - v_k) - log B(a_k, b_k)``, the
-    Beta density (Bishop, B.6).
-    """
-    log_v, log_rest = log_sticks
-    a, b = concentration
-    return np.sum((a - 1.0) * log_v + (b - 1.0) * log_rest - betaln(a, b), axis=1)
-
-
-def _log_density_dirichlet(log_pi, concentration):
-    """``log Dirichlet(pi | alpha)`` per draw, from ``log pi`` (Bishop, B.16).
-
-    ``log C(alpha) + sum_k (alpha_k - 1) log pi_k``.
-    """
-    return _log_dirichlet_normalizer(concentration) + np.sum(
-        (concentration - 1.0) * log_pi, axis=1
-    )
-
-
-# The log density of the weights' variables drawn from q, by prior type:
-# f(log_variables, concentration), q's concentration or the prior's.
-_LOG_WEIGHT_DENSITY = {
-    "dirichlet_process": _log_density_sticks,
-    "dirichlet_distribution": _log_density_dirichlet,
-}
-
-# The prior's concentration in the form of q's, from alpha0: Beta(1, alpha0)
-# for each stick, Dirichlet(alpha0, ..., alpha0).
-_PRIOR_CONCENTRATION = {
-    "dirichlet_process": lambda concentration, prior: (1.0, prior),
-    "dirichlet_distribution": lambda concentration, prior: np.full_like(
-        concentration, prior
-    ),
-}
-
-
-def _log_normal_wishart_pdf(draws, mean, mean_precision, dof, scale):
-    """``log Normal(mu_k | m, (beta Lambda_k)^-1) + log Wishart(Lambda_k | W, nu)``.
-
-    Bishop (2006), B.37 and B.78: with ``Lambda = L L^T``,
-    ``d/2 log(beta / 2 pi) + 1/2 log|Lambda| - beta/2 ||L^T (mu - m)||^2
-    + (nu - d - 1)/2 log|Lambda| - tr(W^-1 Lambda)/2 + log B(W, nu)``, per
-    draw and component. ``mean`` (K or 1, d), ``mean_precision`` and ``dof``
-    (K,) or scalars, ``scale`` (K or 1, d, d).
-    """
-    d = mean.shape[-1]
-    log_det = draws["_log_det"]
-    projected = np.einsum(
-        "skij,ski->skj", draws["_precisions_cholesky"], draws["means"] - mean
-    )
-    inverse_scale = np.linalg.inv(scale)
-    trace = np.einsum("kij,skij->sk", inverse_scale, draws["precisions"])
-    log_det_scale = _log_det_from_cholesky(np.linalg.cholesky(scale))
-    return (
-        0.5 * d * (np.log(mean_precision) - LOG_2PI)
-        + 0.5 * log_det
-        - 0.5 * mean_precision * np.sum(projected**2, axis=-1)
-        + 0.5 * (dof - d - 1.0) * log_det
-        - 0.5 * trace
-        + _wishart_log_normalizer(dof, log_det_scale, d)
-    )
-
-
-def _mixture_data_term(X, sample_weight, *, log_weights, means, lower, log_det, centre):
-    """``sum_i w_i log sum_k pi_k Normal(x_i | mu_k, Lambda_k^-1)`` per draw, (S,).
-
-    Rows are taken about ``centre`` (the training data's mean), as the E-step
-    does. Each unit of work is a block of draws over all row blocks, so that
-    the sum over rows runs in one order whatever the thread count.
-    """
-    S, K, d = means.shape
-    n = X.shape[0]
-    # Float64 values a block holds per draw and row: K d projections and K
-    # log densities. A task's draws fill a block of the engine's size.
-    per_row = K * (d + 1)
-    rows, _ = engine.plan(n, per_row)
-    step = int(max(1, engine.BLOCK_ELEMENTS // (per_row * rows)))
-    # -2 (log pi_k + 1/2 log|Lambda_k| - d/2 log 2 pi), as the E-step's offset.
-    offset = 2.0 * log_weights + log_det - d * LOG_2PI
-    shifted_means = means - centre
-
-    def draw_block(block):
-        draws = slice(block * step, min((block + 1) * step, S))
-        m = draws.stop - draws.start
-        block_means = shifted_means[draws].reshape(m * K, d)
-        block_factors = lower[draws].reshape(m * K, d, d)
-        block_offset = offset[draws].reshape(m * K, 1)
-
-        def row_block(rows):
-            deviation = np.subtract(X[rows], centre, dtype=np.float64)
-            log_density = _mahalanobis_full(deviation, None, block_means, block_factors)
-            log_density -= block_offset
-            log_density *= -0.5
-            log_density = log_density.reshape(m, K, -1)
-            top = log_density.max(axis=1)
-            np.exp(log_density - top[:, None], out=log_density)
-            log_norm = top + np.log(log_density.sum(axis=1))
-            return (
-                log_norm.sum(axis=1)
-                if sample_weight is None
-                else np.dot(log_norm, sample_weight[rows])
-            )
-
-        # Within a task (a thread of the engine's) the row blocks run in
-        # order, so that each draw's sum over rows has one order.
-        total = np.zeros(m)
-        for part in engine.map_blocks(row_block, n, rows, n_threads=1):
-            total += part
-        return total
-
-    return np.concatenate(engine.map_tasks(draw_block, -(-S // step)))

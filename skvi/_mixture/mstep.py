@@ -1,0 +1,158 @@
+"""TODO: docstring."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+
+from .._core.expectations import (
+    LOG_2PI,
+    _expected_log_det,
+)
+from .._core.natural import (
+    natural_step,
+    natural_to_normal_wishart,
+    normal_wishart_to_natural,
+)
+from .covariance import (
+    _wishart_scale,
+)
+from .weights import _WEIGHT_NATURAL, _WEIGHT_PRIOR
+
+# Data, or weights times squared deviations, beyond float64: the Normal
+# estimator's message, with the mixture's remedies.
+_OVERFLOW = (
+    "The mean or spread of X overflows float64 (values beyond about 1e154, whose "
+    "squares exceed about 1e308; with sample_weight, sum_i w_i (x_i - mean)**2 "
+    "must also stay below about 1e308). Rescale X, and the priors with it, or "
+    "divide sample_weight by a common factor, before fitting."
+)
+
+
+def _check_representable(*arrays):
+    """Raise the overflow error unless every array is finite."""
+    if not all(np.isfinite(array).all() for array in arrays):
+        raise ValueError(_OVERFLOW)
+
+
+def _m_step(statistics, model):
+    """q(pi), q(mu_k | Lambda_k), q(Lambda_k) from statistics (Bishop 10.58-10.63).
+
+    Returns the parameters in scikit-learn's form plus the E-step's
+    per-component constant ``log_rho_offset``.
+    """
+    covariance = model["covariance"]
+    K = model["n_components"]
+    n_k = np.asarray(statistics.weight, dtype=np.float64)
+    data_mean = np.where(n_k[:, None] > 0, statistics.mean, model["mean_prior"])
+    concentration = _WEIGHT_PRIOR[model["weight_prior_type"]]["update"](
+        n_k, model["weight_concentration_prior"]
+    )
+    beta0 = model["mean_precision_prior"]
+    mean_precision = beta0 + n_k
+    means = (beta0 * model["mean_prior"] + n_k[:, None] * data_mean) / mean_precision[
+        :, None
+    ]
+    deviation = data_mean - model["mean_prior"]
+    shrink = beta0 * n_k / mean_precision
+    A = covariance.inverse_scale(
+        model["prior_inverse_scale"],
+        statistics.scatter,
+        deviation,
+        shrink,
+        n_k,
+        model["reg_covar"],
+        K,
+    )
+    dof = model["degrees_of_freedom_prior"] + (
+        n_k.sum() / K if covariance.shared_dof else n_k
+    )
+    return _parameters(concentration, mean_precision, means, dof, A, model)
+
+
+def _parameters(concentration, mean_precision, means, dof, inverse_scale, model):
+    """q(theta)'s parameters from the M-step's or SVI step's new values.
+
+    ``covariances = A / nu`` (A the inverse Wishart scale of the covariance
+    type), their precision Cholesky factors, then :func:`_complete`. Both
+    callers build ``inverse_scale`` afresh, and it becomes ``covariances`` in
+    place: at d = 1000, K = 8, a second (K, d, d) array was 64 MB more at the
+    M-step's peak.
+    """
+    covariance = model["covariance"]
+    covariances = np.divide(
+        inverse_scale,
+        np.reshape(dof, covariance.dof_shape),
+        out=inverse_scale,
+    )
+    _check_representable(means, covariances)
+    params = {
+        "weight_concentration": concentration,
+        "mean_precision": mean_precision,
+        "means": means,
+        "degrees_of_freedom": dof,
+        "covariances": covariances,
+        "precisions_cholesky": covariance.precision_cholesky(covariances),
+    }
+    return _complete(params, model)
+
+
+def _complete(params, model):
+    """Add log|W_k| and the E-step's per-component constant."""
+    K, d = params["means"].shape
+    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
+        params["weight_concentration"]
+    )
+    log_det_scale = np.broadcast_to(
+        model["covariance"].log_det_scale(
+            params["precisions_cholesky"], params["degrees_of_freedom"], d
+        ),
+        (K,),
+    )
+    params["log_det_scale"] = log_det_scale
+    params["expected_log_det"] = _expected_log_det(dof, log_det_scale, d)
+    # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
+    params["log_rho_offset"] = (
+        2.0 * expected_log_weights
+        + params["expected_log_det"]
+        - d * LOG_2PI
+        - d / params["mean_precision"]
+    )
+    return params
+
+
+def _natural_gradient_step(params, target, step_size, model):
+    """SVI step on q(pi) and each q(mu_k, Lambda_k) (Hoffman et al. 2013, eq. 25).
+
+    ``eta <- (1 - rho) eta + rho eta_hat`` on the natural parameters of each
+    conjugate factor; the stepped Wishart scale is then projected on the
+    covariance type's family as in the M-step (``A = W^-1``: its mean over
+    the components for tied, its diagonal for diag, the mean of that for
+    spherical).
+    """
+    K = model["n_components"]
+    to_natural, from_natural = _WEIGHT_NATURAL[model["weight_prior_type"]]
+    concentration = from_natural(
+        natural_step(
+            to_natural(params["weight_concentration"]),
+            to_natural(target["weight_concentration"]),
+            step_size,
+        )
+    )
+    natural = [
+        normal_wishart_to_natural(
+            p["means"],
+            p["mean_precision"],
+            np.broadcast_to(p["degrees_of_freedom"], (K,)),
+            _wishart_scale(p, model),
+        )
+        for p in (params, target)
+    ]
+    means, mean_precision, dof, scale = natural_to_normal_wishart(
+        natural_step(*natural, step_size)
+    )
+    covariance = model["covariance"]
+    A = covariance.project(np.linalg.inv(scale))
+    if covariance.shared_dof:
+        dof = float(dof.mean())
+    return _parameters(concentration, mean_precision, means, dof, A, model)

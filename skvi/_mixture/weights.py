@@ -1,0 +1,176 @@
+"""TODO: docstring."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from scipy.special import betaln, gammaln, logsumexp
+
+from .._core.expectations import (
+    dirichlet_expected_log,
+    stick_breaking_expected_log_weights,
+)
+from .._core.kl import (
+    _log_dirichlet_normalizer,
+    kl_beta,
+    kl_dirichlet,
+)
+from .._core.natural import (
+    beta_to_natural,
+    dirichlet_to_natural,
+    natural_to_beta,
+    natural_to_dirichlet,
+)
+
+
+def _concentration_dirichlet_process(n_k, prior):
+    """``a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j`` (Blei & Jordan 2006)."""
+    return (1.0 + n_k, prior + np.concatenate([np.cumsum(n_k[::-1])[-2::-1], [0.0]]))
+
+
+def _concentration_dirichlet(n_k, prior):
+    """``alpha_k = alpha0 + N_k`` (Bishop 10.58)."""
+    return prior + n_k
+
+
+def _kl_weights_dirichlet_process(concentration, prior):
+    a, b = concentration
+    return float(np.sum(kl_beta(a, b, 1.0, prior)))
+
+
+def _kl_weights_dirichlet(concentration, prior):
+    return float(kl_dirichlet(concentration, np.full_like(concentration, prior)))
+
+
+def _point_weights_dirichlet_process(concentration):
+    """E[v_k] prod_{j<k} E[1 - v_j], renormalised (scikit-learn's weights_)."""
+    a, b = concentration
+    weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(b / (a + b))[:-1]])
+    return weights / weights.sum()
+
+
+def _point_weights_dirichlet(concentration):
+    return concentration / concentration.sum()
+
+
+def _log_gamma_variates(shape, size, rng):
+    """``log G``, G ~ Gamma(shape, 1), finite however small the shape.
+
+    ``G(a) = G(a + 1) U**(1/a)`` with U ~ Uniform(0, 1] (the boost of
+    Marsaglia and Tsang, 2000, for shapes below 1, used for all):
+    ``log G = log G(a + 1) + log(U) / a``.
+    """
+    return (
+        np.log(rng.standard_gamma(shape + 1.0, size=size))
+        + np.log1p(-rng.uniform(size=size)) / shape
+    )
+
+
+def _sample_log_sticks(concentration, n_samples, rng):
+    """``(log v, log(1 - v))`` of the sticks v_k ~ q(v_k) = Beta(a_k, b_k).
+
+    ``v = G_a / (G_a + G_b)`` with independent Gamma variates, in log space;
+    each of shape (n_samples, K).
+    """
+    a, b = concentration
+    size = (n_samples, a.shape[0])
+    log_a = _log_gamma_variates(a, size, rng)
+    log_b = _log_gamma_variates(b, size, rng)
+    log_total = np.logaddexp(log_a, log_b)
+    return log_a - log_total, log_b - log_total
+
+
+def _log_stick_breaking_weights(log_sticks):
+    """``log pi_k = log v_k + sum_{j<k} log(1 - v_j)``, k <= K."""
+    log_v, log_rest = log_sticks
+    return log_v + np.cumsum(log_rest, axis=1) - log_rest
+
+
+def _sample_log_dirichlet(concentration, n_samples, rng):
+    """``log pi``, pi ~ Dirichlet(alpha): normalised Gamma variates, in log space."""
+    log_gamma = _log_gamma_variates(
+        concentration, (n_samples, concentration.shape[0]), rng
+    )
+    return log_gamma - logsumexp(log_gamma, axis=1, keepdims=True)
+
+
+def _log_norm_weights_dirichlet_process(concentration):
+    return -np.sum(betaln(*concentration))
+
+
+def _log_norm_weights_dirichlet(concentration):
+    return _log_dirichlet_normalizer(concentration)
+
+
+_WEIGHT_PRIOR = {
+    "dirichlet_process": {
+        "update": _concentration_dirichlet_process,
+        "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
+        "kl": _kl_weights_dirichlet_process,
+        "point": _point_weights_dirichlet_process,
+        # The weights' variables drawn from q (the sticks' log v and
+        # log(1 - v)), then log pi of them.
+        "sample": _sample_log_sticks,
+        "log_weights": _log_stick_breaking_weights,
+        "log_norm": _log_norm_weights_dirichlet_process,
+        "constant": lambda K, prior: K * np.log(prior),
+    },
+    "dirichlet_distribution": {
+        "update": _concentration_dirichlet,
+        "expected_log": dirichlet_expected_log,
+        "kl": _kl_weights_dirichlet,
+        "point": _point_weights_dirichlet,
+        "sample": _sample_log_dirichlet,
+        "log_weights": lambda log_pi: log_pi,
+        "log_norm": _log_norm_weights_dirichlet,
+        "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
+    },
+}
+
+
+def _beta_to_natural(concentration):
+    return beta_to_natural(*concentration)
+
+
+_WEIGHT_NATURAL = {
+    "dirichlet_process": (_beta_to_natural, natural_to_beta),
+    "dirichlet_distribution": (dirichlet_to_natural, natural_to_dirichlet),
+}
+
+
+def _log_density_sticks(log_sticks, concentration):
+    """``sum_k log Beta(v_k | a_k, b_k)`` per draw, from ``(log v, log(1 - v))``.
+
+    ``(a_k - 1) log v_k + (b_k - 1) log(1 - v_k) - log B(a_k, b_k)``, the
+    Beta density (Bishop, B.6).
+    """
+    log_v, log_rest = log_sticks
+    a, b = concentration
+    return np.sum((a - 1.0) * log_v + (b - 1.0) * log_rest - betaln(a, b), axis=1)
+
+
+def _log_density_dirichlet(log_pi, concentration):
+    """``log Dirichlet(pi | alpha)`` per draw, from ``log pi`` (Bishop, B.16).
+
+    ``log C(alpha) + sum_k (alpha_k - 1) log pi_k``.
+    """
+    return _log_dirichlet_normalizer(concentration) + np.sum(
+        (concentration - 1.0) * log_pi, axis=1
+    )
+
+
+# The log density of the weights' variables drawn from q, by prior type:
+# f(log_variables, concentration), q's concentration or the prior's.
+_LOG_WEIGHT_DENSITY = {
+    "dirichlet_process": _log_density_sticks,
+    "dirichlet_distribution": _log_density_dirichlet,
+}
+
+
+# The prior's concentration in the form of q's, from alpha0: Beta(1, alpha0)
+# for each stick, Dirichlet(alpha0, ..., alpha0).
+_PRIOR_CONCENTRATION = {
+    "dirichlet_process": lambda concentration, prior: (1.0, prior),
+    "dirichlet_distribution": lambda concentration, prior: np.full_like(
+        concentration, prior
+    ),
+}
