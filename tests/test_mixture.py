@@ -54,7 +54,7 @@ def _with_responsibilities(monkeypatch, resp_of_X):
     monkeypatch.setattr(
         VariationalGaussianMixture,
         "_initial_responsibilities",
-        lambda self, data, random_state: resp_of_X(data["X"]),
+        lambda self, data, random_state: resp_of_X(data.X),
     )
 
 
@@ -513,15 +513,15 @@ def test_partial_fit_steps_follow_the_robbins_monro_schedule(monkeypatch):
     """rho_t = (learning_offset + t)^-learning_decay, as LatentDirichletAllocation."""
     X, _ = _four_segments(4_000, seed=1)
     seen = []
-    import skvi._mixture.estimator as mixture
+    import skvi._mixture.svi as svi
 
-    original = mixture._natural_gradient_step
+    original = svi._natural_gradient_step
 
     def spy(params, target, step_size, model):
         seen.append(step_size)
         return original(params, target, step_size, model)
 
-    monkeypatch.setattr(mixture, "_natural_gradient_step", spy)
+    monkeypatch.setattr(svi, "_natural_gradient_step", spy)
     est = VariationalGaussianMixture(
         n_components=4, learning_offset=3.0, learning_decay=0.6, total_samples=4_000
     )

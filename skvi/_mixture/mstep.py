@@ -8,15 +8,7 @@ from .._core.expectations import (
     LOG_2PI,
     _expected_log_det,
 )
-from .._core.natural import (
-    natural_step,
-    natural_to_normal_wishart,
-    normal_wishart_to_natural,
-)
-from .covariance import (
-    _wishart_scale,
-)
-from .weights import _WEIGHT_NATURAL, _WEIGHT_PRIOR
+from .weights import _WEIGHT_PRIOR
 
 # Data, or weights times squared deviations, beyond float64: the Normal
 # estimator's message, with the mixture's remedies.
@@ -119,40 +111,3 @@ def _complete(params, model):
         - d / params["mean_precision"]
     )
     return params
-
-
-def _natural_gradient_step(params, target, step_size, model):
-    """SVI step on q(pi) and each q(mu_k, Lambda_k) (Hoffman et al. 2013, eq. 25).
-
-    ``eta <- (1 - rho) eta + rho eta_hat`` on the natural parameters of each
-    conjugate factor; the stepped Wishart scale is then projected on the
-    covariance type's family as in the M-step (``A = W^-1``: its mean over
-    the components for tied, its diagonal for diag, the mean of that for
-    spherical).
-    """
-    K = model["n_components"]
-    to_natural, from_natural = _WEIGHT_NATURAL[model["weight_prior_type"]]
-    concentration = from_natural(
-        natural_step(
-            to_natural(params["weight_concentration"]),
-            to_natural(target["weight_concentration"]),
-            step_size,
-        )
-    )
-    natural = [
-        normal_wishart_to_natural(
-            p["means"],
-            p["mean_precision"],
-            np.broadcast_to(p["degrees_of_freedom"], (K,)),
-            _wishart_scale(p, model),
-        )
-        for p in (params, target)
-    ]
-    means, mean_precision, dof, scale = natural_to_normal_wishart(
-        natural_step(*natural, step_size)
-    )
-    covariance = model["covariance"]
-    A = covariance.project(np.linalg.inv(scale))
-    if covariance.shared_dof:
-        dof = float(dof.mean())
-    return _parameters(concentration, mean_precision, means, dof, A, model)

@@ -1,0 +1,116 @@
+"""The mixture's fit as typed records: the data a fit reads, the state it updates.
+
+The shared CAVI loop (skvi._core.base) passes these between the mixture's
+hooks without looking inside:
+
+- :class:`MixtureData`, what ``_fit_data`` read: X where it lives (numpy,
+  a dask collection, or another array library's array on its device), the
+  frequency weights, and the ``model``: the resolved priors and settings
+  (skvi._mixture.priors), with the covariance type's record
+  (skvi._mixture.covariance) chosen once;
+- :class:`MixtureState`, one point of the iteration: q(theta)'s parameters
+  after an M-step, the E-step on them (the responsibility-weighted
+  statistics, ``sum_i w_i log sum_k rho_ik`` and ``sum_i w_i sum_k r_ik log
+  r_ik``), and scikit-learn's lower bounds so far, which its stopping rule
+  reads. Each sweep makes a new state; none is changed in place, so that the
+  loop can keep the best initialisation's.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .._core.validation import to_namespace, to_numpy
+
+
+@dataclass(frozen=True)
+class MixtureData:
+    """The data of a fit: X where it lives, its weights and the model.
+
+    Attributes
+    ----------
+    X : ndarray or None
+        Numpy X (float64 as validated), or None when X is elsewhere.
+    sample_weight : ndarray or None
+        Frequency weights, on the host (numpy, or dask's for dask X).
+    model : dict
+        The resolved priors and settings, as the pure functions take them.
+    n_samples : int or None
+        Rows of X (None for a partial_fit chunk, which does not need it).
+    dask : dask collection or None
+        X as a dask array or DataFrame, read chunk by chunk on the workers.
+    array : array or None
+        X as another array library's array (array API dispatch).
+    space : ArraySpace or None
+        That array's namespace and device (skvi._core.validation).
+    device_weight : array or None
+        The weights copied to X's device in X's dtype, once a fit.
+    """
+
+    X: Any
+    sample_weight: Any
+    model: dict = None
+    n_samples: int = None
+    dask: Any = None
+    array: Any = None
+    space: Any = None
+    device_weight: Any = None
+
+    @classmethod
+    def on_device(cls, X, sample_weight, space, **fields):
+        """The data of a fit on another array library's X: X and its weights there.
+
+        The weights are checked on the host (numpy) and copied to X's device
+        in X's dtype, once a fit.
+        """
+        return cls(
+            X=None,
+            array=X,
+            space=space,
+            sample_weight=sample_weight,
+            device_weight=None
+            if sample_weight is None
+            else to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype)),
+            **fields,
+        )
+
+    def on_host(self):
+        """This data with X as numpy: a host copy of a device X, made once a call.
+
+        The initialisations (k-means, k-means++, random rows) are
+        scikit-learn's numpy code (skvi._mixture.init).
+        """
+        if self.array is None:
+            return self
+        return replace(self, X=to_numpy(self.array, self.space))
+
+
+@dataclass(frozen=True)
+class MixtureState:
+    """One state of the CAVI iteration (scikit-learn's order: M-step, E-step).
+
+    Attributes
+    ----------
+    params : dict
+        q(theta) in scikit-learn's form (``weight_concentration``,
+        ``mean_precision``, ``means``, ``degrees_of_freedom``,
+        ``covariances``, ``precisions_cholesky``) plus ``log_det_scale``,
+        ``expected_log_det`` and the E-step's ``log_rho_offset``
+        (skvi._mixture.mstep).
+    local : tuple
+        The E-step on ``params``: ``(statistics, log_norm, neg_entropy)``,
+        the responsibility-weighted SufficientStatistics, ``sum_i w_i log
+        sum_k rho_ik`` and ``sum_i w_i sum_k r_ik log r_ik``
+        (skvi._mixture.estep).
+    lower_bounds : tuple of float
+        scikit-learn's lower bound after each M-step of this fit.
+    start_bound : float
+        The bound a first change is measured from: -inf, or a warm start's
+        last ``lower_bound_``.
+    """
+
+    params: dict
+    local: tuple
+    lower_bounds: tuple = ()
+    start_bound: float = float("-inf")
