@@ -404,6 +404,7 @@ def _sweep_case(X, covariance_type, args, counts):
     def one_iteration():
         _per_iteration(_TimedSkvi, X, dict(params, max_iter=1))
 
+    from skvi._mixture.covariance import COVARIANCE_TYPES
     from skvi._mixture.estep import _width
 
     report_share(
@@ -412,7 +413,7 @@ def _sweep_case(X, covariance_type, args, counts):
         counts,
         timer=lambda data: _per_iteration(_TimedSkvi, data, params)[0],
         X=X,
-        width=_width(args.components, d, covariance_type),
+        width=_width(args.components, d, COVARIANCE_TYPES[covariance_type]),
         min_rows=4 * args.components,
     )
 

@@ -1,4 +1,33 @@
-"""TODO: docstring."""
+"""The mixture's ELBO and scikit-learn's lower bound.
+
+The full ELBO, no constant dropped (Bishop, PRML 10.70, with the q(Z) of the
+E-step that follows the M-step, so that the data and assignment terms
+collapse)::
+
+    L = sum_i w_i log sum_k rho_ik - KL(q(pi) || p(pi))
+        - sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))
+
+Its first term is also each sample's share in ``score_samples``; the KLs
+come from the precision factors (the covariance type's ``wishart_terms``)
+by skvi._core.kl's Normal-Wishart formula.
+
+scikit-learn's lower bound (``BayesianGaussianMixture._compute_lower_bound``),
+evaluated after the M-step on the q(Z) of the E-step before it, equals the
+full ELBO of that same pair minus a constant when reg_covar = 0::
+
+    c = K [d(d-1)/4 log pi + d/2 log beta0 + log B(W0, nu0)] - W d/2 log 2 pi
+        + {lgamma(K alpha0) - K lgamma(alpha0)   (Dirichlet) | K log alpha0 (DP)}
+
+with log B(W, nu) = -nu/2 log|W| - nu d/2 log 2 - log Gamma_d(nu/2) and W the
+total sample weight: at the M-step's optimum the expected log-density of
+each conjugate block cancels against its q, leaving log-normalisers. The
+estimator's stopping rule is scikit-learn's, on this bound.
+
+References
+----------
+C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006,
+§10.2 (10.70-10.77) and Appendix B.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 

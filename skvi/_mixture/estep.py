@@ -1,4 +1,29 @@
-"""TODO: docstring."""
+"""The mixture's E-step: log rho, the responsibilities and their statistics.
+
+From q(theta) (Bishop, PRML 10.46-10.49, 10.64-10.66)::
+
+    log rho_ik = E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi
+                 - d / (2 beta_k) - nu_k/2 (x_i - m_k)^T W_k (x_i - m_k)
+    r_ik = rho_ik / sum_j rho_ij                                 (log-sum-exp)
+    E[log|Lambda_k|] = sum_{j=1..d} psi((nu_k + 1 - j)/2) + d log 2 + log|W_k|
+    E[log pi_k] = psi(alpha_k) - psi(sum_j alpha_j)                (Dirichlet)
+                = E[log v_k] + sum_{j<k} E[log(1 - v_j)]       (stick-breaking)
+
+(the constants per component in ``log_rho_offset``, skvi._mixture.mstep;
+the Mahalanobis term by covariance type, skvi._mixture.covariance). Each
+block of rows is reduced at once to what the M-step and the ELBO need: the
+responsibility-weighted statistics N_k, xbar_k, C_k (skvi._core.stats, about
+the data's mean), ``sum_i w_i log sum_k rho_ik`` and ``sum_i w_i sum_k r_ik
+log r_ik``. Rows so far that a Mahalanobis term overflows float64 are scaled
+by a power of two (exactly) and given to the nearest component in q's
+metric, as in the limit. Blocks run on the row-block engine's threads
+(skvi._core.engine), merged in block order whatever the thread count; on
+dask, on each chunk's worker.
+
+References
+----------
+C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
@@ -216,49 +241,4 @@ def _blockwise_local(X, sample_weight, params, model):
             group_blocks=group_blocks,
             row_elements=width,
         )
-    )
-
-
-def _map_log_rho(X, *, params, model, function):
-    """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
-    K, d = params["means"].shape
-    width = _width(K, d, model["covariance"])
-    block_rows, _ = engine.plan(X.shape[0], width)
-    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
-    parts = engine.map_blocks(
-        lambda rows: function(*_log_rho(X[rows], params, model, terms)),
-        X.shape[0],
-        block_rows,
-        row_elements=width,
-    )
-    return np.concatenate(parts)
-
-
-def _labels(log_rho, shift):
-    """``argmax_k rho_ik`` of each row."""
-    return log_rho.argmax(axis=0)
-
-
-def _responsibilities(log_rho, shift):
-    """``r_ik`` (Bishop 10.49), rows by components."""
-    return _log_normalise(log_rho, shift)[1].T
-
-
-def _log_norm(log_rho, shift):
-    """``log sum_k rho_ik`` of each row."""
-    return _log_normalise(log_rho, shift)[0]
-
-
-# The same per-row functions in skvi._core.array_api, for X on a device.
-_DEVICE_FUNCTIONS = {
-    _labels: "labels",
-    _responsibilities: "responsibilities",
-    _log_norm: "log_norm",
-}
-
-
-def _sample_scores(X, *, params, model, kl_per_sample):
-    """Each row's ``log sum_k rho_ik - KL(q(theta) || p(theta)) / W``."""
-    return _map_log_rho(X, params=params, model=model, function=_log_norm) - (
-        kl_per_sample
     )

@@ -1,78 +1,51 @@
-"""Bayesian Gaussian mixture by CAVI: scikit-learn's model, weights, SVI, dask."""
+"""VariationalGaussianMixture: scikit-learn's Bayesian Gaussian mixture by CAVI.
+
+This module holds the estimator: its parameters, the reading of X (numpy,
+dask or an array API device) and the hooks of the shared CAVI loop
+(skvi._core.base). Its maths lives in the package's other rooms, each with
+its equations: the covariance types (covariance), the weight priors
+(weights), the priors' resolution (priors), the initialisations (init), the
+E-step (estep), the M-step (mstep), the ELBO and scikit-learn's bound
+(bound), partial_fit (svi), the fitted q and predictions (fitted), draws and the log
+joint (protocol), the device passes (device), the fit's records (state).
+
+The model (Bishop, PRML §10.2; Blei & Jordan 2006 for the stick-breaking
+prior), for K components in d dimensions, sample i with frequency weight
+w_i::
+
+    weights  pi ~ Dirichlet(alpha0, ..., alpha0)      ("dirichlet_distribution")
+             or pi_k = v_k prod_{j<k} (1 - v_j),
+                v_k ~ Beta(1, alpha0), k = 1..K       ("dirichlet_process")
+    components (mu_k, Lambda_k) ~ Normal(m0, (beta0 Lambda_k)^-1) Wishart(nu0, W0)
+    z_i | pi ~ Categorical(pi);  x_i | z_i = k ~ Normal(mu_k, Lambda_k^-1)
+
+The truncated stick-breaking prior leaves the mass prod_k (1 - v_k) to a
+(K+1)-th component that no sample is assigned to (q(z_i = K+1) = 0), so the
+model is proper and q(v_K) is a Beta like the others, as in scikit-learn.
+
+Mean-field family q(Z) q(pi or v) prod_k q(mu_k | Lambda_k) q(Lambda_k) with
+q(mu_k | Lambda_k) = Normal(m_k, (beta_k Lambda_k)^-1) and q(Lambda_k) a
+Wishart(nu_k, W_k) whose scale W_k is restricted by covariance_type
+(skvi._mixture.covariance). Each update maximises the ELBO over its factor,
+so the ELBO of every covariance type never decreases (with reg_covar = 0).
+The loop's iteration is scikit-learn's: an M-step on the last E-step's
+statistics, then the E-step, stopped by scikit-learn's rule on its own bound.
+
+References
+----------
+C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
+D. M. Blei and M. I. Jordan, "Variational inference for Dirichlet process
+mixtures", Bayesian Analysis 1(1), 2006.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-# The model (Bishop, PRML §10.2; Blei & Jordan 2006 for the stick-breaking
-# prior), for K components in d dimensions, sample i with frequency weight w_i:
-#
-#   weights  pi ~ Dirichlet(alpha0, ..., alpha0)            ("dirichlet_distribution")
-#            or pi_k = v_k prod_{j<k} (1 - v_j),
-#               v_k ~ Beta(1, alpha0), k = 1..K             ("dirichlet_process")
-#   components (mu_k, Lambda_k) ~ Normal(m0, (beta0 Lambda_k)^-1) Wishart(nu0, W0)
-#   z_i | pi ~ Categorical(pi);  x_i | z_i = k ~ Normal(mu_k, Lambda_k^-1)
-#
-# The truncated stick-breaking prior leaves the mass prod_k (1 - v_k) to a
-# (K+1)-th component that no sample is assigned to (q(z_i = K+1) = 0), so the
-# model is proper and q(v_K) is a Beta like the others, as in scikit-learn.
-#
-# Mean-field family q(Z) q(pi or v) prod_k q(mu_k | Lambda_k) q(Lambda_k) with
-# q(mu_k | Lambda_k) = Normal(m_k, (beta_k Lambda_k)^-1) and q(Lambda_k) a
-# Wishart(nu_k, W_k) whose scale W_k is, by covariance_type:
-#   full       any positive-definite matrix
-#   tied       the same (nu, W) for every component (K independent Lambda_k
-#              with one common q: scikit-learn's "tied" updates are exactly
-#              CAVI in this family, and its bound counts the Wishart K times)
-#   diag       a diagonal matrix
-#   spherical  a multiple of the identity
-# and the prior scale W0 = covariance_prior^-1 (diag(covariance_prior)^-1,
-# covariance_prior^-1 I) likewise. The restricted scale is the projection of
-# the full update: W_k^-1 = diag(A_k) for diag, mean(diag A_k) I for
-# spherical, where A_k is the full update below; dof and the means do not
-# change. Each update maximises the ELBO over its factor, so the ELBO of
-# every covariance type never decreases (with reg_covar = 0; see below).
-#
-# CAVI updates, from N_k = sum_i w_i r_ik, xbar_k = sum_i w_i r_ik x_i / N_k,
-# C_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T:
-#   E-step (10.46-10.49, 10.64-10.66):
-#     log rho_ik = E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi
-#                  - d / (2 beta_k) - nu_k/2 (x_i - m_k)^T W_k (x_i - m_k)
-#     r_ik = rho_ik / sum_j rho_ij                       (log-sum-exp)
-#     E[log|Lambda_k|] = sum_{j=1..d} psi((nu_k + 1 - j)/2) + d log 2 + log|W_k|
-#     E[log pi_k] = psi(alpha_k) - psi(sum_j alpha_j)                (Dirichlet)
-#                 = E[log v_k] + sum_{j<k} E[log(1 - v_j)]       (stick-breaking)
-#   M-step (10.58, 10.60-10.63; Blei & Jordan 2006, eq. 18-19):
-#     alpha_k = alpha0 + N_k;   or  a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j
-#     beta_k = beta0 + N_k,  m_k = (beta0 m0 + N_k xbar_k) / beta_k
-#     nu_k = nu0 + N_k  (tied: nu0 + N/K)
-#     A_k = W0^-1 + C_k + N_k reg_covar I
-#           + beta0 N_k / beta_k (xbar_k - m0)(xbar_k - m0)^T,   W_k^-1 = A_k
-#     (tied: A = W0^-1 + 1/K sum_k (...)).  reg_covar is scikit-learn's
-#     regulariser (it adds reg_covar to each component's covariance); with
-#     reg_covar = 0 these are exact CAVI updates.
-#   scikit-learn's normalisation is kept: covariances_ = A_k / nu_k, so that
-#   precisions_ = nu_k W_k = E_q[Lambda_k] and precisions_cholesky_ factors it.
-#
-# The full ELBO, no constant dropped (10.70, with the q(Z) of the E-step
-# that follows the M-step, so that the data and assignment terms collapse):
-#   L = sum_i w_i log sum_k rho_ik - KL(q(pi) || p(pi))
-#       - sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))
-# Its first term is also each sample's share in score_samples.
-#
-# scikit-learn's lower bound (BayesianGaussianMixture._compute_lower_bound),
-# evaluated after the M-step on the q(Z) of the E-step before it, equals the
-# full ELBO of that same pair minus a constant when reg_covar = 0:
-#   c = K [d(d-1)/4 log pi + d/2 log beta0 + log B(W0, nu0)] - W d/2 log 2 pi
-#       + {lgamma(K alpha0) - K lgamma(alpha0)   (Dirichlet) | K log alpha0 (DP)}
-# with log B(W, nu) = -nu/2 log|W| - nu d/2 log 2 - log Gamma_d(nu/2) and W
-# the total sample weight: at the M-step's optimum the expected log-density
-# of each conjugate block cancels against its q, leaving log-normalisers.
 import numbers
 from dataclasses import replace
 from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils.validation import check_is_fitted
 
 from .._core import array_api
 from .._core.base import VariationalEstimator
@@ -98,25 +71,15 @@ from .bound import (
     _kl_to_prior,
     _sklearn_lower_bound,
 )
-from .covariance import COVARIANCE_TYPES, _wishart_scale
-from .estep import (
-    _DEVICE_FUNCTIONS,
-    _blockwise_local,
-    _labels,
-    _map_log_rho,
-    _merge_local,
-    _responsibilities,
-    _sample_scores,
-)
+from .covariance import COVARIANCE_TYPES
+from .estep import _blockwise_local, _merge_local
+from .fitted import _FittedMixture
 from .init import _Initialisation
 from .mstep import _check_representable, _complete, _m_step
 from .priors import _chunk_moments, _MixturePriors
 from .protocol import _PosteriorDraws
 from .state import MixtureData, MixtureState
 from .svi import _StochasticVI
-from .weights import (
-    _WEIGHT_PRIOR,
-)
 
 
 class VariationalGaussianMixture(
@@ -124,6 +87,7 @@ class VariationalGaussianMixture(
     _Initialisation,
     _StochasticVI,
     _PosteriorDraws,
+    _FittedMixture,
     VariationalEstimator,
     DensityMixin,
     BaseEstimator,
@@ -589,211 +553,6 @@ degrees_of_freedom_prior_, covariance_prior_
         self.lower_bounds_ = list(state.lower_bounds)
         self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
         self.n_samples_seen_ = data.model["total_weight"]
-
-    def _store(self, model, params):
-        """Set the priors' and q's attributes (scikit-learn's names)."""
-        # The settings that shaped q are kept with it: predictions follow
-        # the fit, whatever set_params has changed since.
-        self._fitted_model = {
-            key: value for key, value in model.items() if key != "covariance"
-        }
-        self.weight_concentration_prior_ = model["weight_concentration_prior"]
-        self.mean_precision_prior_ = model["mean_precision_prior"]
-        self.mean_prior_ = model["mean_prior"]
-        self.degrees_of_freedom_prior_ = model["degrees_of_freedom_prior"]
-        self.covariance_prior_ = model["covariance_prior"]
-        self.weight_concentration_ = params["weight_concentration"]
-        self.mean_precision_ = params["mean_precision"]
-        self.means_ = params["means"]
-        self.degrees_of_freedom_ = params["degrees_of_freedom"]
-        self.covariances_ = params["covariances"]
-        self.precisions_cholesky_ = params["precisions_cholesky"]
-        self.weights_ = _WEIGHT_PRIOR[model["weight_prior_type"]]["point"](
-            params["weight_concentration"]
-        )
-        self.precisions_ = model["covariance"].precisions(params["precisions_cholesky"])
-
-    def _fitted_settings(self):
-        """The settings q was fitted with (an older pickle's: the current ones)."""
-        fitted = getattr(self, "_fitted_model", {})
-        return {
-            "covariance_type": fitted.get("covariance_type", self.covariance_type),
-            "weight_prior_type": fitted.get(
-                "weight_prior_type", self.weight_concentration_prior_type
-            ),
-            "n_components": len(self.means_),
-            "n_features": self.means_.shape[1],
-        }
-
-    def _check_continuation(self, method, n_features):
-        """Refuse to continue a fit whose shape the parameters have changed since.
-
-        ``warm_start`` and ``partial_fit`` start from the fitted q: it has the
-        components, covariance type, weight prior and features it was fitted
-        with, and cannot be continued as another.
-        """
-        fitted = self._fitted_settings()
-        current = {
-            "covariance_type": self.covariance_type,
-            "weight_prior_type": self.weight_concentration_prior_type,
-            "n_components": self.n_components,
-            "n_features": n_features,
-        }
-        names = {
-            "weight_prior_type": "weight_concentration_prior_type",
-            "n_features": "the number of features",
-        }
-        for key, value in current.items():
-            if value != fitted[key]:
-                name = names.get(key, key)
-                raise ValueError(
-                    f"{method} continues the fitted q, which has {name} = "
-                    f"{fitted[key]!r}, but {name} is now {value!r}. Call fit with "
-                    "warm_start=False (or on a new estimator) to start again."
-                )
-
-    # -- prediction ---------------------------------------------------------
-
-    def _current(self):
-        """The fitted parameters and model, as the pure functions take them."""
-        check_is_fitted(self)
-        # The numpy originals of arrays fitted on another library's data.
-        fitted = self._on_host()
-        model = {**fitted._fitted_settings(), **fitted._fitted_model}
-        model["covariance"] = COVARIANCE_TYPES[model["covariance_type"]]
-        params = _complete(
-            {
-                "weight_concentration": fitted.weight_concentration_,
-                "mean_precision": fitted.mean_precision_,
-                "means": fitted.means_,
-                "degrees_of_freedom": fitted.degrees_of_freedom_,
-                "covariances": fitted.covariances_,
-                "precisions_cholesky": fitted.precisions_cholesky_,
-            },
-            model,
-        )
-        params["scale"] = _wishart_scale(params, model)
-        return params, model
-
-    def _blockwise(self, X, function, *, method, dtype=np.float64, n_columns=None):
-        """``function(log_rho_block)`` over row blocks of X, concatenated.
-
-        On a dask collection, lazily on each row chunk, on its worker
-        (:meth:`_map_rows`), by the same :func:`_map_log_rho`; on another
-        array library's X (array API dispatch), on its device (skvi._core.array_api).
-        """
-        params, model = self._current()
-        return self._map_rows(
-            X,
-            partial(_map_log_rho, params=params, model=model, function=function),
-            dtype=dtype,
-            n_columns=n_columns,
-            device_function=partial(
-                device.row_values,
-                params=params,
-                model=model,
-                function=_DEVICE_FUNCTIONS[function],
-            ),
-            method=method,
-        )
-
-    def _sample_scorer(self):
-        """``rows -> score_samples(rows)``, the fitted q(theta) bound."""
-        params, model = self._current()
-        return partial(
-            _sample_scores,
-            params=params,
-            model=model,
-            kl_per_sample=_kl_to_prior(params, model) / self.n_samples_seen_,
-        )
-
-    def predict(self, X):
-        """The most probable component of each sample (argmax of q(z_i)).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A dask array or DataFrame is labelled chunk by chunk on the
-            workers (it is never gathered).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            For dask X, a lazy dask array with X's row chunks.
-        """
-        return self._blockwise(X, _labels, method="predict", dtype=np.intp)
-
-    def predict_proba(self, X):
-        """q(z_i = k) of each sample, the responsibilities (Bishop 10.49).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A dask array or DataFrame is read chunk by chunk on the workers
-            (it is never gathered).
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-            For dask X, a lazy dask array with X's row chunks.
-        """
-        check_is_fitted(self)
-        return self._blockwise(
-            X,
-            _responsibilities,
-            method="predict_proba",
-            n_columns=self.means_.shape[0],
-        )
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then label X with a final E-step (as scikit-learn's).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A dask array or DataFrame is fitted as by :meth:`fit`, then
-            labelled lazily on the workers, as by :meth:`predict`.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            For dask X, a lazy dask array with X's row chunks.
-        """
-        return self.fit(X, y, sample_weight=sample_weight).predict(X)
-
-    def score_samples(self, X):
-        """Each sample's share of the ELBO, with its optimal q(z_i).
-
-        ``log sum_k rho_ik - KL(q(theta) || p(theta)) / W``, where W is the
-        total training weight: the weighted scores of the training samples
-        sum to ``elbo_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A dask array or DataFrame is scored chunk by chunk on the
-            workers (it is never gathered).
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            For dask X, a lazy dask array with X's row chunks.
-        """
-        scorer = self._sample_scorer()
-        return self._map_rows(
-            X,
-            scorer,
-            device_function=partial(
-                device.row_values,
-                params=scorer.keywords["params"],
-                model=scorer.keywords["model"],
-                function="log_norm",
-                shift=scorer.keywords["kl_per_sample"],
-            ),
-        )
 
     # The protocol of skvi.diagnostics (skvi/diagnostics/_protocol.py): what
     # its algorithms ask of this model, answered here where its maths lives

@@ -1,4 +1,29 @@
-"""TODO: docstring."""
+"""The mixture's M-step: q(pi), q(mu_k | Lambda_k), q(Lambda_k) from statistics.
+
+From N_k = sum_i w_i r_ik, xbar_k = sum_i w_i r_ik x_i / N_k and
+C_k = sum_i w_i r_ik (x_i - xbar_k)(x_i - xbar_k)^T (Bishop, PRML 10.58,
+10.60-10.63; Blei & Jordan 2006, eq. 18-19)::
+
+    alpha_k = alpha0 + N_k;   or  a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j
+    beta_k = beta0 + N_k,  m_k = (beta0 m0 + N_k xbar_k) / beta_k
+    nu_k = nu0 + N_k  (tied: nu0 + N/K)
+    A_k = W0^-1 + C_k + N_k reg_covar I
+          + beta0 N_k / beta_k (xbar_k - m0)(xbar_k - m0)^T,   W_k^-1 = A_k
+
+(tied: A = W0^-1 + 1/K sum_k (...); diag and spherical: the projections of
+skvi._mixture.covariance). reg_covar is scikit-learn's regulariser (it adds
+reg_covar to each component's covariance); with reg_covar = 0 these are exact
+CAVI updates. scikit-learn's normalisation is kept: covariances_ = A_k /
+nu_k, so that precisions_ = nu_k W_k = E_q[Lambda_k] and
+precisions_cholesky_ factors it. :func:`_complete` adds log|W_k|,
+E[log|Lambda_k|] and the E-step's constant per component.
+
+References
+----------
+C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
+D. M. Blei and M. I. Jordan, "Variational inference for Dirichlet process
+mixtures", Bayesian Analysis 1(1), 2006.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 

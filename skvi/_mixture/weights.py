@@ -1,4 +1,27 @@
-"""TODO: docstring."""
+"""The mixture's weight priors: Dirichlet distribution or Dirichlet process.
+
+``weight_concentration_prior_type`` chooses one record of
+:data:`_WEIGHT_PRIOR`, each giving its M-step, E[log pi_k], KL, point
+estimate (scikit-learn's ``weights_``), draws from q (in log space), the
+log-normaliser of scikit-learn's bound and its constant:
+
+- ``"dirichlet_distribution"``: pi ~ Dirichlet(alpha0, ..., alpha0);
+  q(pi) = Dirichlet(alpha), alpha_k = alpha0 + N_k (Bishop 10.58);
+- ``"dirichlet_process"``: the truncated stick-breaking prior, pi_k = v_k
+  prod_{j<k} (1 - v_j), v_k ~ Beta(1, alpha0); q(v_k) = Beta(a_k, b_k),
+  a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j (Blei & Jordan 2006),
+
+with their natural parameters for partial_fit's steps
+(:data:`_WEIGHT_NATURAL`) and their densities for the diagnostics' log joint
+(:data:`_LOG_WEIGHT_DENSITY`, :data:`_PRIOR_CONCENTRATION`).
+
+References
+----------
+C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006,
+§10.2 and Appendix B (B.6, B.16).
+D. M. Blei and M. I. Jordan, "Variational inference for Dirichlet process
+mixtures", Bayesian Analysis 1(1), 2006.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
@@ -50,6 +73,13 @@ def _point_weights_dirichlet_process(concentration):
 
 def _point_weights_dirichlet(concentration):
     return concentration / concentration.sum()
+
+
+# The weights are drawn in log space: rng.beta and rng.dirichlet round a
+# stick near 1 to 1.0 and underflow a small weight to 0.0 (as q(v_K) =
+# Beta(1 + N_K, alpha0) and a small alpha0 give), where log v, log(1 - v)
+# and log pi_k, which the importance ratios of skvi.diagnostics need, are
+# lost. From log-Gamma variates they stay finite.
 
 
 def _log_gamma_variates(shape, size, rng):
