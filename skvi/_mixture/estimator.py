@@ -280,7 +280,7 @@ degrees_of_freedom_prior_, covariance_prior_
 
     _parameter_constraints = {
         "n_components": [POSITIVE_INT],
-        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
         "tol": [NON_NEGATIVE_REAL],
         "reg_covar": [NON_NEGATIVE_REAL],
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
