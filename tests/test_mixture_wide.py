@@ -21,7 +21,6 @@ from skvi._core.stats import _between_full
 from skvi._mixture import covariance
 from skvi._mixture.bound import _kl_to_prior
 from skvi._mixture.covariance import _precision_cholesky_full, _wishart_scale
-from skvi._mixture.weights import _WEIGHT_PRIOR
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -72,18 +71,18 @@ def test_kl_from_the_factors_equals_the_kl_of_the_matrices(covariance_type, scal
         ).fit(X)
     params, model = est._current()
     K = params["means"].shape[0]
-    reference = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
-        params["weight_concentration"], model["weight_concentration_prior"]
+    reference = model.weight_prior.kl(
+        params["weight_concentration"], model.weight_concentration_prior
     ) + np.sum(
         kl_normal_wishart(
             params["means"],
             params["mean_precision"],
             np.broadcast_to(params["degrees_of_freedom"], (K,)),
             _wishart_scale(params, model),
-            model["mean_prior"],
-            model["mean_precision_prior"],
-            model["degrees_of_freedom_prior"],
-            model["prior_scale"],
+            model.mean_prior,
+            model.mean_precision_prior,
+            model.degrees_of_freedom_prior,
+            model.prior_scale,
         )
     )
     assert_allclose(_kl_to_prior(params, model), reference, rtol=1e-12)
@@ -196,16 +195,16 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
     scale = _wishart_scale(params, model)
     rotated = np.einsum("ji,kjl,lm->kim", H, scale, H)
     trace = np.einsum("i,kii->k", lam, rotated)
-    shift = params["means"] - model["mean_prior"]
-    reference = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
-        params["weight_concentration"], model["weight_concentration_prior"]
+    shift = params["means"] - model.mean_prior
+    reference = model.weight_prior.kl(
+        params["weight_concentration"], model.weight_concentration_prior
     ) + np.sum(
         _kl_normal_wishart_from(
             d,
             params["mean_precision"],
             dof,
-            model["mean_precision_prior"],
-            model["degrees_of_freedom_prior"],
+            model.mean_precision_prior,
+            model.degrees_of_freedom_prior,
             trace=trace,
             log_det=params["log_det_scale"] + np.log(lam).sum(),
             expected_quadratic=dof * np.einsum("ki,kij,kj->k", shift, scale, shift),

@@ -34,13 +34,11 @@ C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006,
 import numpy as np
 
 from .._core.expectations import (
-    LOG_2PI,
     _wishart_log_normalizer,
 )
 from .._core.kl import (
     _kl_normal_wishart_from,
 )
-from .weights import _WEIGHT_PRIOR
 
 
 def _checked_elbo(elbo):
@@ -65,21 +63,21 @@ def _kl_to_prior(params, model):
     """
     K, d = params["means"].shape
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    kl_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["kl"](
-        params["weight_concentration"], model["weight_concentration_prior"]
+    kl_weights = model.weight_prior.kl(
+        params["weight_concentration"], model.weight_concentration_prior
     )
-    trace, expected_quadratic, log_det_prior = model["covariance"].wishart_terms(
+    trace, expected_quadratic, log_det_prior = model.covariance.wishart_terms(
         params["precisions_cholesky"],
         dof,
-        params["means"] - model["mean_prior"],
-        np.asarray(model["prior_inverse_scale"], dtype=np.float64),
+        params["means"] - model.mean_prior,
+        np.asarray(model.prior_inverse_scale, dtype=np.float64),
     )
     kl_components = _kl_normal_wishart_from(
         d,
         params["mean_precision"],
         dof,
-        model["mean_precision_prior"],
-        model["degrees_of_freedom_prior"],
+        model.mean_precision_prior,
+        model.degrees_of_freedom_prior,
         trace=trace,
         log_det=params["log_det_scale"] + log_det_prior,
         expected_quadratic=expected_quadratic,
@@ -95,33 +93,10 @@ def _sklearn_lower_bound(neg_entropy, params, model):
     log_wishart = _wishart_log_normalizer(dof, params["log_det_scale"], d) + d * (
         d - 1
     ) / 4 * np.log(np.pi)
-    log_norm_weight = _WEIGHT_PRIOR[model["weight_prior_type"]]["log_norm"](
-        params["weight_concentration"]
-    )
+    log_norm_weight = model.weight_prior.log_norm(params["weight_concentration"])
     return float(
         -neg_entropy
         - np.sum(log_wishart)
         - log_norm_weight
         - 0.5 * d * np.sum(np.log(params["mean_precision"]))
-    )
-
-
-def _lower_bound_constant(model, total_weight):
-    """The constant c with ``ELBO = lower bound + c`` at an M-step (reg_covar=0)."""
-    K = model["n_components"]
-    d = model["mean_prior"].shape[0]
-    nu0 = model["degrees_of_freedom_prior"]
-    log_b0 = _wishart_log_normalizer(nu0, np.linalg.slogdet(model["prior_scale"])[1], d)
-    weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["constant"](
-        K, model["weight_concentration_prior"]
-    )
-    return float(
-        K
-        * (
-            d * (d - 1) / 4 * np.log(np.pi)
-            + 0.5 * d * np.log(model["mean_precision_prior"])
-            + log_b0
-        )
-        - 0.5 * total_weight * d * LOG_2PI
-        + weights
     )

@@ -20,7 +20,7 @@ ELBO then never decreases either), the SVI step's projection, the precision
 Cholesky factors and log|W_k|, the E-step's Mahalanobis terms (numpy here,
 array API in skvi._mixture.device), the KL's Wishart terms, and the
 covariances as matrices for sampling. The model resolves the record once
-(``model["covariance"]``); nothing else branches on the type's name, so that
+(``model.covariance``); nothing else branches on the type's name, so that
 a fifth type is one more record.
 
 References
@@ -178,7 +178,7 @@ def covariance_type(name):
 
 def _mahalanobis_terms(shifted_means, params, model):
     """The per-pass terms of the E-step's Mahalanobis distances (``terms``)."""
-    return model["covariance"].terms(shifted_means, params["precisions_cholesky"])
+    return model.covariance.terms(shifted_means, params["precisions_cholesky"])
 
 
 def _wishart_scale(params, model):
@@ -191,7 +191,7 @@ def _wishart_scale(params, model):
     the diagnostics ask for them.
     """
     K, d = params["means"].shape
-    return model["covariance"].scale(
+    return model.covariance.scale(
         params["precisions_cholesky"], params["degrees_of_freedom"], K, d
     )
 

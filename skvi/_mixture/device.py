@@ -90,16 +90,16 @@ def device_parameters(params, model, space, dtype):
     in ``skvi._mixture.estep._deviations``.
     """
     U = np.asarray(params["precisions_cholesky"], dtype=np.float64)
-    shifted_means = np.asarray(params["means"], dtype=np.float64) - model["centre"]
+    shifted_means = np.asarray(params["means"], dtype=np.float64) - model.centre
     K, d = shifted_means.shape
     arrays = {
         "offset": params["log_rho_offset"],
-        **model["covariance"].device_terms(U, shifted_means, K, d),
+        **model.covariance.device_terms(U, shifted_means, K, d),
     }
     result = {
         name: to_namespace(value, space, dtype=dtype) for name, value in arrays.items()
     }
-    result["centre"], result["centre_value"] = _shift_of(model["centre"], space, dtype)
+    result["centre"], result["centre_value"] = _shift_of(model.centre, space, dtype)
     result["K"], result["d"] = K, d
     return result
 
@@ -166,7 +166,7 @@ def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
         ``sum_i w_i sum_k r_ik log r_ik``, accumulated in float64.
     """
     xp = space.xp
-    covariance = model["covariance"]
+    covariance = model.covariance
     dtype = space.compute_dtype(X.dtype)
     p = device_parameters(params, model, space, dtype)
     n_samples = X.shape[0]
@@ -241,7 +241,7 @@ def row_values(X, space, *, params, model, function, shift=0.0):
     less ``shift``).
     """
     xp = space.xp
-    covariance = model["covariance"]
+    covariance = model.covariance
     dtype = space.compute_dtype(X.dtype)
     p = device_parameters(params, model, space, dtype)
     block_rows = _plan(X.shape[0], _width(p["K"], p["d"], covariance))

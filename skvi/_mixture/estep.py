@@ -58,10 +58,10 @@ def _width(n_components, n_features, covariance):
 
 def _deviations(X, model):
     """``d = x - centre`` (float64) and, for diag and spherical, ``d * d``."""
-    deviation = np.subtract(X, model["centre"], dtype=np.float64)
+    deviation = np.subtract(X, model.centre, dtype=np.float64)
     squares = (
         np.multiply(deviation, deviation)
-        if model["covariance"].scatter == "diag"
+        if model.covariance.scatter == "diag"
         else None
     )
     return deviation, squares
@@ -76,8 +76,8 @@ def _log_rho_from(deviation, squares, params, model, terms=None):
     ``log_rho`` then leaves out.
     """
     if terms is None:
-        terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
-    mahalanobis = model["covariance"].from_terms(deviation, squares, terms)
+        terms = _mahalanobis_terms(params["means"] - model.centre, params, model)
+    mahalanobis = model.covariance.from_terms(deviation, squares, terms)
     # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
     mahalanobis -= params["log_rho_offset"][:, None]
     mahalanobis *= -0.5
@@ -87,7 +87,7 @@ def _log_rho_from(deviation, squares, params, model, terms=None):
         if far.any():
             shift = np.zeros(deviation.shape[0])
             mahalanobis[:, far], shift[far] = _far_log_rho(
-                deviation[far], params["means"] - model["centre"], params, model
+                deviation[far], params["means"] - model.centre, params, model
             )
     return mahalanobis, shift
 
@@ -111,7 +111,7 @@ def _far_log_rho(deviation, shifted_means, params, model):
     for value in np.unique(scale):
         rows = scale == value
         scaled = deviation[rows] / value
-        q = model["covariance"].mahalanobis(
+        q = model.covariance.mahalanobis(
             scaled,
             scaled * scaled,
             shifted_means / value,
@@ -185,8 +185,8 @@ def _local_step(X, sample_weight, params, model, terms=None):
         deviation,
         squares,
         resp.T,
-        model["centre"],
-        scatter=model["covariance"].scatter,
+        model.centre,
+        scatter=model.covariance.scatter,
     )
     return statistics, float(total_log_norm), float(neg_entropy)
 
@@ -211,7 +211,7 @@ def _blockwise_local(X, sample_weight, params, model):
     chunk, on its worker.
     """
     n_samples, d = X.shape
-    K, covariance = model["n_components"], model["covariance"]
+    K, covariance = model.n_components, model.covariance
     width = _width(K, d, covariance)
     result = K * d * (d if covariance.scatter == "full" else 1)
     block_rows, _ = engine.plan(
@@ -226,7 +226,7 @@ def _blockwise_local(X, sample_weight, params, model):
         n_samples, width, block_rows=block_rows, result_elements=result
     )
 
-    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
+    terms = _mahalanobis_terms(params["means"] - model.centre, params, model)
 
     def block_step(rows):
         weights = None if sample_weight is None else sample_weight[rows]

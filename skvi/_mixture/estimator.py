@@ -503,7 +503,7 @@ degrees_of_freedom_prior_, covariance_prior_
         return abs(bounds[-1] - previous) < threshold
 
     def _total_weight(self, data):
-        return data.model["total_weight"]
+        return data.model.total_weight
 
     def _check_increase(self, change, elbo, n_iter, data):
         """The ELBO-decrease guard, for exact CAVI only (``reg_covar=0``).
@@ -552,7 +552,7 @@ degrees_of_freedom_prior_, covariance_prior_
         self._store(data.model, state.params)
         self.lower_bounds_ = list(state.lower_bounds)
         self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
-        self.n_samples_seen_ = data.model["total_weight"]
+        self.n_samples_seen_ = data.model.total_weight
 
     # The protocol of skvi.diagnostics (skvi/diagnostics/_protocol.py): what
     # its algorithms ask of this model, answered here where its maths lives

@@ -36,21 +36,20 @@ from .._core import engine
 from . import device
 from .bound import _kl_to_prior
 from .covariance import (
-    COVARIANCE_TYPES,
     _mahalanobis_terms,
     _wishart_scale,
 )
 from .estep import _log_normalise, _log_rho, _width
 from .mstep import _complete
-from .weights import _WEIGHT_PRIOR
+from .state import MixtureModel
 
 
 def _map_log_rho(X, *, params, model, function):
     """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
     K, d = params["means"].shape
-    width = _width(K, d, model["covariance"])
+    width = _width(K, d, model.covariance)
     block_rows, _ = engine.plan(X.shape[0], width)
-    terms = _mahalanobis_terms(params["means"] - model["centre"], params, model)
+    terms = _mahalanobis_terms(params["means"] - model.centre, params, model)
     parts = engine.map_blocks(
         lambda rows: function(*_log_rho(X[rows], params, model, terms)),
         X.shape[0],
@@ -97,24 +96,20 @@ class _FittedMixture:
         """Set the priors' and q's attributes (scikit-learn's names)."""
         # The settings that shaped q are kept with it: predictions follow
         # the fit, whatever set_params has changed since.
-        self._fitted_model = {
-            key: value for key, value in model.items() if key != "covariance"
-        }
-        self.weight_concentration_prior_ = model["weight_concentration_prior"]
-        self.mean_precision_prior_ = model["mean_precision_prior"]
-        self.mean_prior_ = model["mean_prior"]
-        self.degrees_of_freedom_prior_ = model["degrees_of_freedom_prior"]
-        self.covariance_prior_ = model["covariance_prior"]
+        self._fitted_model = model.persisted()
+        self.weight_concentration_prior_ = model.weight_concentration_prior
+        self.mean_precision_prior_ = model.mean_precision_prior
+        self.mean_prior_ = model.mean_prior
+        self.degrees_of_freedom_prior_ = model.degrees_of_freedom_prior
+        self.covariance_prior_ = model.covariance_prior
         self.weight_concentration_ = params["weight_concentration"]
         self.mean_precision_ = params["mean_precision"]
         self.means_ = params["means"]
         self.degrees_of_freedom_ = params["degrees_of_freedom"]
         self.covariances_ = params["covariances"]
         self.precisions_cholesky_ = params["precisions_cholesky"]
-        self.weights_ = _WEIGHT_PRIOR[model["weight_prior_type"]]["point"](
-            params["weight_concentration"]
-        )
-        self.precisions_ = model["covariance"].precisions(params["precisions_cholesky"])
+        self.weights_ = model.weight_prior.point(params["weight_concentration"])
+        self.precisions_ = model.covariance.precisions(params["precisions_cholesky"])
 
     def _fitted_settings(self):
         """The settings q was fitted with (an older pickle's: the current ones)."""
@@ -160,8 +155,9 @@ class _FittedMixture:
         check_is_fitted(self)
         # The numpy originals of arrays fitted on another library's data.
         fitted = self._on_host()
-        model = {**fitted._fitted_settings(), **fitted._fitted_model}
-        model["covariance"] = COVARIANCE_TYPES[model["covariance_type"]]
+        model = MixtureModel.from_persisted(
+            {**fitted._fitted_settings(), **fitted._fitted_model}
+        )
         params = _complete(
             {
                 "weight_concentration": fitted.weight_concentration_,

@@ -172,8 +172,8 @@ class _Initialisation:
             return _statistics_of_rows(
                 points,
                 np.ones(len(rows)) if weights is None else weights[rows],
-                data.model["centre"],
-                data.model["covariance"].scatter,
+                data.model.centre,
+                data.model.covariance.scatter,
             )
         host = data.on_host()
         return self._initial_statistics(
@@ -185,8 +185,8 @@ class _Initialisation:
             data.X,
             data.sample_weight,
             resp,
-            scatter=data.model["covariance"].scatter,
-            reference=data.model["centre"],
+            scatter=data.model.covariance.scatter,
+            reference=data.model.centre,
         )
 
     def _dask_initial_statistics(self, data, random_state):
@@ -213,8 +213,8 @@ class _Initialisation:
             return _statistics_of_rows(
                 _gather_rows(X, rows),
                 np.ones(K) if weights is None else weights[rows],
-                model["centre"],
-                data.model["covariance"].scatter,
+                model.centre,
+                data.model.covariance.scatter,
             )
         size = min(data.n_samples, 10_000)
         rows = _random_rows(data.n_samples, weights, size, random_state)
@@ -233,8 +233,8 @@ class _Initialisation:
                 partial(
                     _chunk_nearest_statistics,
                     centres=centres,
-                    scatter=data.model["covariance"].scatter,
-                    reference=model["centre"],
+                    scatter=data.model.covariance.scatter,
+                    reference=model.centre,
                 ),
                 estimator_name=type(self).__name__,
             )

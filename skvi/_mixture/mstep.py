@@ -33,7 +33,6 @@ from .._core.expectations import (
     LOG_2PI,
     _expected_log_det,
 )
-from .weights import _WEIGHT_PRIOR
 
 # Data, or weights times squared deviations, beyond float64: the Normal
 # estimator's message, with the mixture's remedies.
@@ -57,30 +56,28 @@ def _m_step(statistics, model):
     Returns the parameters in scikit-learn's form plus the E-step's
     per-component constant ``log_rho_offset``.
     """
-    covariance = model["covariance"]
-    K = model["n_components"]
+    covariance = model.covariance
+    K = model.n_components
     n_k = np.asarray(statistics.weight, dtype=np.float64)
-    data_mean = np.where(n_k[:, None] > 0, statistics.mean, model["mean_prior"])
-    concentration = _WEIGHT_PRIOR[model["weight_prior_type"]]["update"](
-        n_k, model["weight_concentration_prior"]
-    )
-    beta0 = model["mean_precision_prior"]
+    data_mean = np.where(n_k[:, None] > 0, statistics.mean, model.mean_prior)
+    concentration = model.weight_prior.update(n_k, model.weight_concentration_prior)
+    beta0 = model.mean_precision_prior
     mean_precision = beta0 + n_k
-    means = (beta0 * model["mean_prior"] + n_k[:, None] * data_mean) / mean_precision[
+    means = (beta0 * model.mean_prior + n_k[:, None] * data_mean) / mean_precision[
         :, None
     ]
-    deviation = data_mean - model["mean_prior"]
+    deviation = data_mean - model.mean_prior
     shrink = beta0 * n_k / mean_precision
     A = covariance.inverse_scale(
-        model["prior_inverse_scale"],
+        model.prior_inverse_scale,
         statistics.scatter,
         deviation,
         shrink,
         n_k,
-        model["reg_covar"],
+        model.reg_covar,
         K,
     )
-    dof = model["degrees_of_freedom_prior"] + (
+    dof = model.degrees_of_freedom_prior + (
         n_k.sum() / K if covariance.shared_dof else n_k
     )
     return _parameters(concentration, mean_precision, means, dof, A, model)
@@ -95,7 +92,7 @@ def _parameters(concentration, mean_precision, means, dof, inverse_scale, model)
     place: at d = 1000, K = 8, a second (K, d, d) array was 64 MB more at the
     M-step's peak.
     """
-    covariance = model["covariance"]
+    covariance = model.covariance
     covariances = np.divide(
         inverse_scale,
         np.reshape(dof, covariance.dof_shape),
@@ -117,11 +114,11 @@ def _complete(params, model):
     """Add log|W_k| and the E-step's per-component constant."""
     K, d = params["means"].shape
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    expected_log_weights = _WEIGHT_PRIOR[model["weight_prior_type"]]["expected_log"](
+    expected_log_weights = model.weight_prior.expected_log(
         params["weight_concentration"]
     )
     log_det_scale = np.broadcast_to(
-        model["covariance"].log_det_scale(
+        model.covariance.log_det_scale(
             params["precisions_cholesky"], params["degrees_of_freedom"], d
         ),
         (K,),

@@ -30,6 +30,8 @@ import numpy as np
 from .._core.stats import sufficient_statistics
 from .._core.validation import InvalidParameterError
 from .covariance import COVARIANCE_TYPES
+from .state import MixtureModel
+from .weights import WEIGHT_PRIORS
 
 
 def _is_singular(covariance, mean):
@@ -82,30 +84,29 @@ class _MixturePriors:
         self._warn_if_reg_covar_dominates(
             (np.diagonal(scatter) if scatter.ndim == 2 else scatter) / weight
         )
-        return {
-            "covariance_type": covariance.name,
-            # The type's record (skvi._mixture.covariance), chosen here once.
-            "covariance": covariance,
-            "weight_prior_type": self.weight_concentration_prior_type,
-            "n_components": self.n_components,
-            "weight_concentration_prior": float(
+        # The records of the covariance type and weight prior, chosen once.
+        return MixtureModel(
+            covariance=covariance,
+            weight_prior=WEIGHT_PRIORS[self.weight_concentration_prior_type],
+            n_components=self.n_components,
+            weight_concentration_prior=float(
                 1.0 / self.n_components
                 if self.weight_concentration_prior is None
                 else self.weight_concentration_prior
             ),
-            "mean_precision_prior": float(
+            mean_precision_prior=float(
                 1.0 if self.mean_precision_prior is None else self.mean_precision_prior
             ),
-            "mean_prior": mean_prior,
-            "degrees_of_freedom_prior": dof_prior,
-            "covariance_prior": covariance_prior,
-            "prior_inverse_scale": covariance_prior,
-            "prior_scale": np.linalg.inv(prior_inverse_scale_matrix),
-            "reg_covar": float(self.reg_covar),
+            mean_prior=mean_prior,
+            degrees_of_freedom_prior=dof_prior,
+            covariance_prior=covariance_prior,
+            prior_inverse_scale=covariance_prior,
+            prior_scale=np.linalg.inv(prior_inverse_scale_matrix),
+            reg_covar=float(self.reg_covar),
             # The E-step's statistics and expansions are taken about this point.
-            "centre": data_mean,
-            "total_weight": weight,
-        }
+            centre=data_mean,
+            total_weight=weight,
+        )
 
     def _warn_if_reg_covar_dominates(self, variances):
         """Warn when reg_covar is at least the smallest variance of a feature.

@@ -81,11 +81,6 @@ from .covariance import (
     COVARIANCE_TYPES,
     _mahalanobis_full,
 )
-from .weights import (
-    _LOG_WEIGHT_DENSITY,
-    _PRIOR_CONCENTRATION,
-    _WEIGHT_PRIOR,
-)
 
 
 def _check_n_samples(n_samples):
@@ -109,11 +104,9 @@ def _sample_posterior(params, model, n_samples, rng):
     ``"means"``: mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1), (n_samples, K, d).
     """
     K, d = params["means"].shape
-    weight_prior = _WEIGHT_PRIOR[model["weight_prior_type"]]
-    log_variables = weight_prior["sample"](
-        params["weight_concentration"], n_samples, rng
-    )
-    log_weights = weight_prior["log_weights"](log_variables)
+    weight_prior = model.weight_prior
+    log_variables = weight_prior.sample(params["weight_concentration"], n_samples, rng)
+    log_weights = weight_prior.log_weights(log_variables)
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
     precisions, lower = _sample_wishart(dof, params["scale"], n_samples, rng)
     # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
@@ -330,7 +323,7 @@ n_features)
         """Protocol: ``log q(pi or v) + sum_k log q(mu_k, Lambda_k)`` per draw."""
         params, model = self._current()
         K = params["means"].shape[0]
-        log_weights_q = _LOG_WEIGHT_DENSITY[model["weight_prior_type"]](
+        log_weights_q = model.weight_prior.log_density(
             draws["_log_weight_variables"], params["weight_concentration"]
         )
         log_q = _log_normal_wishart_pdf(
@@ -356,7 +349,7 @@ n_features)
             means=draws["means"],
             lower=draws["_precisions_cholesky"],
             log_det=draws["_log_det"],
-            centre=model["centre"],
+            centre=model.centre,
         )
         if is_dask_collection(X):
             from .._core.dask_passes import dask_reduce
@@ -369,18 +362,18 @@ n_features)
             )
         else:
             log_likelihood = data_term(X, sample_weight)
-        weight_prior = model["weight_prior_type"]
-        log_weights_prior = _LOG_WEIGHT_DENSITY[weight_prior](
+        weight_prior = model.weight_prior
+        log_weights_prior = weight_prior.log_density(
             draws["_log_weight_variables"],
-            _PRIOR_CONCENTRATION[weight_prior](
-                params["weight_concentration"], model["weight_concentration_prior"]
+            weight_prior.prior_concentration(
+                params["weight_concentration"], model.weight_concentration_prior
             ),
         )
         log_prior = _log_normal_wishart_pdf(
             draws,
-            model["mean_prior"][None],
-            model["mean_precision_prior"],
-            model["degrees_of_freedom_prior"],
-            model["prior_scale"][None],
+            model.mean_prior[None],
+            model.mean_precision_prior,
+            model.degrees_of_freedom_prior,
+            model.prior_scale[None],
         )
         return log_likelihood + log_weights_prior + np.sum(log_prior, axis=1)

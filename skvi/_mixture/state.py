@@ -5,9 +5,10 @@ hooks without looking inside:
 
 - :class:`MixtureData`, what ``_fit_data`` read: X where it lives (numpy,
   a dask collection, or another array library's array on its device), the
-  frequency weights, and the ``model``: the resolved priors and settings
-  (skvi._mixture.priors), with the covariance type's record
-  (skvi._mixture.covariance) chosen once;
+  frequency weights, and the :class:`MixtureModel`: the resolved priors and
+  settings (skvi._mixture.priors), with the covariance type's record
+  (skvi._mixture.covariance) and the weight prior's (skvi._mixture.weights)
+  chosen once;
 - :class:`MixtureState`, one point of the iteration: q(theta)'s parameters
   after an M-step, the E-step on them (the responsibility-weighted
   statistics, ``sum_i w_i log sum_k rho_ik`` and ``sum_i w_i sum_k r_ik log
@@ -18,10 +19,102 @@ hooks without looking inside:
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
+import numpy as np
+
 from .._core.validation import to_namespace, to_numpy
+from .covariance import COVARIANCE_TYPES, CovarianceType
+from .weights import WEIGHT_PRIORS, WeightPrior
+
+
+@dataclass(frozen=True)
+class MixtureModel:
+    """The resolved priors and settings of a fit, as the steps' functions take them.
+
+    Resolved once per fit from the estimator's parameters and the first read
+    of X (skvi._mixture.priors), and kept with the fitted q: predictions
+    follow the fit, whatever ``set_params`` has changed since. The estimator
+    keeps it as a plain dict (:meth:`persisted`, the records by name), so
+    that a pickle or skops file holds no type of this module.
+
+    Attributes
+    ----------
+    covariance : CovarianceType
+        The covariance type's record (skvi._mixture.covariance).
+    weight_prior : WeightPrior
+        The weight prior's record (skvi._mixture.weights).
+    n_components : int
+        K.
+    weight_concentration_prior : float
+        alpha0.
+    mean_precision_prior : float
+        beta0.
+    mean_prior : ndarray of shape (n_features,)
+        m0.
+    degrees_of_freedom_prior : float
+        nu0.
+    covariance_prior : float or ndarray
+        W0^-1 in the covariance type's shape (scikit-learn's
+        ``covariance_prior_``).
+    prior_inverse_scale : float or ndarray
+        The same, as the M-step and the KL take it.
+    prior_scale : ndarray of shape (n_features, n_features)
+        W0 as a matrix.
+    reg_covar : float
+        scikit-learn's regulariser of the covariances.
+    centre : ndarray of shape (n_features,)
+        The data's weighted mean, about which the E-step's statistics and
+        expansions are taken.
+    total_weight : float
+        The training data's total weight W.
+    """
+
+    covariance: CovarianceType
+    weight_prior: WeightPrior
+    n_components: int
+    weight_concentration_prior: float
+    mean_precision_prior: float
+    mean_prior: np.ndarray
+    degrees_of_freedom_prior: float
+    covariance_prior: Any
+    prior_inverse_scale: Any
+    prior_scale: np.ndarray
+    reg_covar: float
+    centre: np.ndarray
+    total_weight: float
+
+    @property
+    def covariance_type(self):
+        return self.covariance.name
+
+    @property
+    def weight_prior_type(self):
+        return self.weight_prior.name
+
+    def persisted(self):
+        """A plain dict of this model: the records by name."""
+        values = {
+            field.name: getattr(self, field.name)
+            for field in fields(self)
+            if field.name not in ("covariance", "weight_prior")
+        }
+        return {
+            "covariance_type": self.covariance_type,
+            "weight_prior_type": self.weight_prior_type,
+            **values,
+        }
+
+    @classmethod
+    def from_persisted(cls, values):
+        """The model of :meth:`persisted`'s dict (other keys ignored)."""
+        names = {field.name for field in fields(cls)}
+        return cls(
+            covariance=COVARIANCE_TYPES[values["covariance_type"]],
+            weight_prior=WEIGHT_PRIORS[values["weight_prior_type"]],
+            **{key: value for key, value in values.items() if key in names},
+        )
 
 
 @dataclass(frozen=True)
@@ -34,7 +127,7 @@ class MixtureData:
         Numpy X (float64 as validated), or None when X is elsewhere.
     sample_weight : ndarray or None
         Frequency weights, on the host (numpy, or dask's for dask X).
-    model : dict
+    model : MixtureModel
         The resolved priors and settings, as the pure functions take them.
     n_samples : int or None
         Rows of X (None for a partial_fit chunk, which does not need it).
@@ -50,7 +143,7 @@ class MixtureData:
 
     X: Any
     sample_weight: Any
-    model: dict = None
+    model: MixtureModel = None
     n_samples: int = None
     dask: Any = None
     array: Any = None

@@ -39,7 +39,6 @@ from .covariance import (
 )
 from .mstep import _m_step, _parameters
 from .state import MixtureData
-from .weights import _WEIGHT_NATURAL
 
 
 def _natural_gradient_step(params, target, step_size, model):
@@ -51,8 +50,11 @@ def _natural_gradient_step(params, target, step_size, model):
     the components for tied, its diagonal for diag, the mean of that for
     spherical).
     """
-    K = model["n_components"]
-    to_natural, from_natural = _WEIGHT_NATURAL[model["weight_prior_type"]]
+    K = model.n_components
+    to_natural, from_natural = (
+        model.weight_prior.to_natural,
+        model.weight_prior.from_natural,
+    )
     concentration = from_natural(
         natural_step(
             to_natural(params["weight_concentration"]),
@@ -72,7 +74,7 @@ def _natural_gradient_step(params, target, step_size, model):
     means, mean_precision, dof, scale = natural_to_normal_wishart(
         natural_step(*natural, step_size)
     )
-    covariance = model["covariance"]
+    covariance = model.covariance
     A = covariance.project(np.linalg.inv(scale))
     if covariance.shared_dof:
         dof = float(dof.mean())

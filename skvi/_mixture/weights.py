@@ -1,9 +1,9 @@
 """The mixture's weight priors: Dirichlet distribution or Dirichlet process.
 
-``weight_concentration_prior_type`` chooses one record of
-:data:`_WEIGHT_PRIOR`, each giving its M-step, E[log pi_k], KL, point
-estimate (scikit-learn's ``weights_``), draws from q (in log space), the
-log-normaliser of scikit-learn's bound and its constant:
+``weight_concentration_prior_type`` chooses one :class:`WeightPrior` record
+(:data:`WEIGHT_PRIORS`), chosen once into the model, each giving its
+M-step, E[log pi_k], KL, point estimate (scikit-learn's ``weights_``), draws
+from q (in log space), the log-normaliser of scikit-learn's bound:
 
 - ``"dirichlet_distribution"``: pi ~ Dirichlet(alpha0, ..., alpha0);
   q(pi) = Dirichlet(alpha), alpha_k = alpha0 + N_k (Bishop 10.58);
@@ -11,9 +11,8 @@ log-normaliser of scikit-learn's bound and its constant:
   prod_{j<k} (1 - v_j), v_k ~ Beta(1, alpha0); q(v_k) = Beta(a_k, b_k),
   a_k = 1 + N_k, b_k = alpha0 + sum_{j>k} N_j (Blei & Jordan 2006),
 
-with their natural parameters for partial_fit's steps
-(:data:`_WEIGHT_NATURAL`) and their densities for the diagnostics' log joint
-(:data:`_LOG_WEIGHT_DENSITY`, :data:`_PRIOR_CONCENTRATION`).
+with their natural parameters for partial_fit's steps and their densities
+for the diagnostics' log joint.
 
 References
 ----------
@@ -25,8 +24,11 @@ mixtures", Bayesian Analysis 1(1), 2006.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.special import betaln, gammaln, logsumexp
+from scipy.special import betaln, logsumexp
 
 from .._core.expectations import (
     dirichlet_expected_log,
@@ -131,32 +133,6 @@ def _log_norm_weights_dirichlet(concentration):
     return _log_dirichlet_normalizer(concentration)
 
 
-_WEIGHT_PRIOR = {
-    "dirichlet_process": {
-        "update": _concentration_dirichlet_process,
-        "expected_log": lambda c: stick_breaking_expected_log_weights(*c),
-        "kl": _kl_weights_dirichlet_process,
-        "point": _point_weights_dirichlet_process,
-        # The weights' variables drawn from q (the sticks' log v and
-        # log(1 - v)), then log pi of them.
-        "sample": _sample_log_sticks,
-        "log_weights": _log_stick_breaking_weights,
-        "log_norm": _log_norm_weights_dirichlet_process,
-        "constant": lambda K, prior: K * np.log(prior),
-    },
-    "dirichlet_distribution": {
-        "update": _concentration_dirichlet,
-        "expected_log": dirichlet_expected_log,
-        "kl": _kl_weights_dirichlet,
-        "point": _point_weights_dirichlet,
-        "sample": _sample_log_dirichlet,
-        "log_weights": lambda log_pi: log_pi,
-        "log_norm": _log_norm_weights_dirichlet,
-        "constant": lambda K, prior: gammaln(K * prior) - K * gammaln(prior),
-    },
-}
-
-
 def _beta_to_natural(concentration):
     return beta_to_natural(*concentration)
 
@@ -188,19 +164,95 @@ def _log_density_dirichlet(log_pi, concentration):
     )
 
 
-# The log density of the weights' variables drawn from q, by prior type:
-# f(log_variables, concentration), q's concentration or the prior's.
-_LOG_WEIGHT_DENSITY = {
-    "dirichlet_process": _log_density_sticks,
-    "dirichlet_distribution": _log_density_dirichlet,
-}
+@dataclass(frozen=True, eq=False)
+class WeightPrior:
+    """What one weight prior supplies to the mixture's steps.
+
+    ``concentration`` is q's: the Beta pairs ``(a, b)`` of the sticks, or
+    the Dirichlet's ``alpha``.
+
+    Attributes
+    ----------
+    name : str
+        The ``weight_concentration_prior_type``.
+    update : callable
+        ``(N_k, alpha0) ->`` q's concentration (the M-step).
+    expected_log : callable
+        ``concentration -> E[log pi_k]`` (the E-step).
+    kl : callable
+        ``(concentration, alpha0) -> KL(q || p)`` (the ELBO).
+    point : callable
+        ``concentration ->`` scikit-learn's ``weights_``.
+    sample : callable
+        ``(concentration, n, rng) ->`` the weights' variables drawn from q,
+        in log space (the sticks' ``(log v, log(1 - v))``, or ``log pi``).
+    log_weights : callable
+        Those variables ``-> log pi``.
+    log_norm : callable
+        ``concentration ->`` the log-normaliser in scikit-learn's bound.
+    to_natural, from_natural : callable
+        q's natural parameters, for partial_fit's steps.
+    log_density : callable
+        ``(variables, concentration) ->`` their log density per draw, under
+        q's concentration or the prior's.
+    prior_concentration : callable
+        ``(concentration, alpha0) ->`` the prior's in the form of q's:
+        Beta(1, alpha0) for each stick, Dirichlet(alpha0, ..., alpha0).
+    """
+
+    name: str
+    update: Callable
+    expected_log: Callable
+    kl: Callable
+    point: Callable
+    sample: Callable
+    log_weights: Callable
+    log_norm: Callable
+    to_natural: Callable
+    from_natural: Callable
+    log_density: Callable
+    prior_concentration: Callable
+
+    def __reduce__(self):
+        # Pickled by name, as the covariance types' records.
+        return (weight_prior, (self.name,))
 
 
-# The prior's concentration in the form of q's, from alpha0: Beta(1, alpha0)
-# for each stick, Dirichlet(alpha0, ..., alpha0).
-_PRIOR_CONCENTRATION = {
-    "dirichlet_process": lambda concentration, prior: (1.0, prior),
-    "dirichlet_distribution": lambda concentration, prior: np.full_like(
-        concentration, prior
-    ),
+def weight_prior(name):
+    """The record of ``weight_concentration_prior_type`` ``name``."""
+    return WEIGHT_PRIORS[name]
+
+
+DIRICHLET_PROCESS = WeightPrior(
+    name="dirichlet_process",
+    update=_concentration_dirichlet_process,
+    expected_log=lambda c: stick_breaking_expected_log_weights(*c),
+    kl=_kl_weights_dirichlet_process,
+    point=_point_weights_dirichlet_process,
+    sample=_sample_log_sticks,
+    log_weights=_log_stick_breaking_weights,
+    log_norm=_log_norm_weights_dirichlet_process,
+    to_natural=_beta_to_natural,
+    from_natural=natural_to_beta,
+    log_density=_log_density_sticks,
+    prior_concentration=lambda concentration, prior: (1.0, prior),
+)
+
+DIRICHLET_DISTRIBUTION = WeightPrior(
+    name="dirichlet_distribution",
+    update=_concentration_dirichlet,
+    expected_log=dirichlet_expected_log,
+    kl=_kl_weights_dirichlet,
+    point=_point_weights_dirichlet,
+    sample=_sample_log_dirichlet,
+    log_weights=lambda log_pi: log_pi,
+    log_norm=_log_norm_weights_dirichlet,
+    to_natural=dirichlet_to_natural,
+    from_natural=natural_to_dirichlet,
+    log_density=_log_density_dirichlet,
+    prior_concentration=lambda concentration, prior: np.full_like(concentration, prior),
+)
+
+WEIGHT_PRIORS = {
+    record.name: record for record in (DIRICHLET_PROCESS, DIRICHLET_DISTRIBUTION)
 }
