@@ -113,7 +113,7 @@ def test_e_step_declares_its_python_steps(covariance_type, weighted, n_component
         est.fit(X)
     params, model = est._current()
     weights = rng.uniform(0.5, 2.0, 600) if weighted else None
-    terms = covariance._mahalanobis_terms(params["means"] - model.centre, params, model)
+    terms = covariance._mahalanobis_terms(params.means - model.centre, params, model)
     steps = []
 
     def count(frame, event, arg):

@@ -627,7 +627,7 @@ def test_far_rows_match_the_direct_log_density_where_it_is_finite():
         direct, shift = _log_rho_from(deviation, squares, params, model)
         assert shift is None
         relative, far_shift = _far_log_rho(
-            deviation, params["means"] - model.centre, params, model
+            deviation, params.means - model.centre, params, model
         )
         expected_norm, expected_resp = _log_normalise(direct.copy())
         norm, resp = _log_normalise(relative, far_shift)

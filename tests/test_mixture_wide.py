@@ -70,14 +70,14 @@ def test_kl_from_the_factors_equals_the_kl_of_the_matrices(covariance_type, scal
             random_state=0,
         ).fit(X)
     params, model = est._current()
-    K = params["means"].shape[0]
+    K = params.means.shape[0]
     reference = model.weight_prior.kl(
-        params["weight_concentration"], model.weight_concentration_prior
+        params.weight_concentration, model.weight_concentration_prior
     ) + np.sum(
         kl_normal_wishart(
-            params["means"],
-            params["mean_precision"],
-            np.broadcast_to(params["degrees_of_freedom"], (K,)),
+            params.means,
+            params.mean_precision,
+            np.broadcast_to(params.degrees_of_freedom, (K,)),
             _wishart_scale(params, model),
             model.mean_prior,
             model.mean_precision_prior,
@@ -191,29 +191,29 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
         ).fit(X)
     params, model = est._current()
     K = 3
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    dof = np.broadcast_to(params.degrees_of_freedom, (K,))
     scale = _wishart_scale(params, model)
     rotated = np.einsum("ji,kjl,lm->kim", H, scale, H)
     trace = np.einsum("i,kii->k", lam, rotated)
-    shift = params["means"] - model.mean_prior
+    shift = params.means - model.mean_prior
     reference = model.weight_prior.kl(
-        params["weight_concentration"], model.weight_concentration_prior
+        params.weight_concentration, model.weight_concentration_prior
     ) + np.sum(
         _kl_normal_wishart_from(
             d,
-            params["mean_precision"],
+            params.mean_precision,
             dof,
             model.mean_precision_prior,
             model.degrees_of_freedom_prior,
             trace=trace,
-            log_det=params["log_det_scale"] + np.log(lam).sum(),
+            log_det=params.log_det_scale + np.log(lam).sum(),
             expected_quadratic=dof * np.einsum("ki,kij,kj->k", shift, scale, shift),
         )
     )
     # tr(A0 W_k) to rounding; log|A0| from any factorisation of A0 carries
     # its backward error, about eps cond(A0) d = 1e-8 here (not a bug).
     terms = covariance.COVARIANCE_TYPES[covariance_type].wishart_terms(
-        params["precisions_cholesky"], dof, shift, prior
+        params.precisions_cholesky, dof, shift, prior
     )
     assert_allclose(np.broadcast_to(terms[0], (K,)), trace, rtol=1e-13)
     assert abs(terms[2] - np.log(lam).sum()) < 1e-7

@@ -61,25 +61,25 @@ def _kl_to_prior(params, model):
     The Normal-Wishart terms from the precision factors (see above), by
     skvi._core.kl's formula (Bishop 10.74, 10.77, B.78-B.81).
     """
-    K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    K, d = params.means.shape
+    dof = np.broadcast_to(params.degrees_of_freedom, (K,))
     kl_weights = model.weight_prior.kl(
-        params["weight_concentration"], model.weight_concentration_prior
+        params.weight_concentration, model.weight_concentration_prior
     )
     trace, expected_quadratic, log_det_prior = model.covariance.wishart_terms(
-        params["precisions_cholesky"],
+        params.precisions_cholesky,
         dof,
-        params["means"] - model.mean_prior,
+        params.means - model.mean_prior,
         np.asarray(model.prior_inverse_scale, dtype=np.float64),
     )
     kl_components = _kl_normal_wishart_from(
         d,
-        params["mean_precision"],
+        params.mean_precision,
         dof,
         model.mean_precision_prior,
         model.degrees_of_freedom_prior,
         trace=trace,
-        log_det=params["log_det_scale"] + log_det_prior,
+        log_det=params.log_det_scale + log_det_prior,
         expected_quadratic=expected_quadratic,
     )
     return kl_weights + float(np.sum(kl_components))
@@ -87,16 +87,16 @@ def _kl_to_prior(params, model):
 
 def _sklearn_lower_bound(neg_entropy, params, model):
     """scikit-learn's ``_compute_lower_bound``: the ELBO less the constant c above."""
-    K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
+    K, d = params.means.shape
+    dof = np.broadcast_to(params.degrees_of_freedom, (K,))
     # log B(W_k, nu_k) + d(d-1)/4 log pi: scikit-learn's _log_wishart_norm
-    log_wishart = _wishart_log_normalizer(dof, params["log_det_scale"], d) + d * (
+    log_wishart = _wishart_log_normalizer(dof, params.log_det_scale, d) + d * (
         d - 1
     ) / 4 * np.log(np.pi)
-    log_norm_weight = model.weight_prior.log_norm(params["weight_concentration"])
+    log_norm_weight = model.weight_prior.log_norm(params.weight_concentration)
     return float(
         -neg_entropy
         - np.sum(log_wishart)
         - log_norm_weight
-        - 0.5 * d * np.sum(np.log(params["mean_precision"]))
+        - 0.5 * d * np.sum(np.log(params.mean_precision))
     )

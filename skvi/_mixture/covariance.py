@@ -178,7 +178,7 @@ def covariance_type(name):
 
 def _mahalanobis_terms(shifted_means, params, model):
     """The per-pass terms of the E-step's Mahalanobis distances (``terms``)."""
-    return model.covariance.terms(shifted_means, params["precisions_cholesky"])
+    return model.covariance.terms(shifted_means, params.precisions_cholesky)
 
 
 def _wishart_scale(params, model):
@@ -190,9 +190,9 @@ def _wishart_scale(params, model):
     cost more than their iteration at d = 1000. The SVI step, sampling and
     the diagnostics ask for them.
     """
-    K, d = params["means"].shape
+    K, d = params.means.shape
     return model.covariance.scale(
-        params["precisions_cholesky"], params["degrees_of_freedom"], K, d
+        params.precisions_cholesky, params.degrees_of_freedom, K, d
     )
 
 

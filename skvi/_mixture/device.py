@@ -89,11 +89,11 @@ def device_parameters(params, model, space, dtype):
     The centre (the data's mean) is subtracted from X once per block, as
     in ``skvi._mixture.estep._deviations``.
     """
-    U = np.asarray(params["precisions_cholesky"], dtype=np.float64)
-    shifted_means = np.asarray(params["means"], dtype=np.float64) - model.centre
+    U = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    shifted_means = np.asarray(params.means, dtype=np.float64) - model.centre
     K, d = shifted_means.shape
     arrays = {
-        "offset": params["log_rho_offset"],
+        "offset": params.log_rho_offset,
         **model.covariance.device_terms(U, shifted_means, K, d),
     }
     result = {

@@ -76,10 +76,10 @@ def _log_rho_from(deviation, squares, params, model, terms=None):
     ``log_rho`` then leaves out.
     """
     if terms is None:
-        terms = _mahalanobis_terms(params["means"] - model.centre, params, model)
+        terms = _mahalanobis_terms(params.means - model.centre, params, model)
     mahalanobis = model.covariance.from_terms(deviation, squares, terms)
     # log rho = E[log pi] + 1/2 (E[log|Lambda|] - d log 2 pi - d / beta - mahalanobis)
-    mahalanobis -= params["log_rho_offset"][:, None]
+    mahalanobis -= params.log_rho_offset[:, None]
     mahalanobis *= -0.5
     shift = None
     if not np.isfinite(mahalanobis.sum()):
@@ -87,7 +87,7 @@ def _log_rho_from(deviation, squares, params, model, terms=None):
         if far.any():
             shift = np.zeros(deviation.shape[0])
             mahalanobis[:, far], shift[far] = _far_log_rho(
-                deviation[far], params["means"] - model.centre, params, model
+                deviation[far], params.means - model.centre, params, model
             )
     return mahalanobis, shift
 
@@ -115,12 +115,12 @@ def _far_log_rho(deviation, shifted_means, params, model):
             scaled,
             scaled * scaled,
             shifted_means / value,
-            params["precisions_cholesky"],
+            params.precisions_cholesky,
         )
         nearest = q.min(axis=0)
         shift[rows] = -0.5 * nearest * value * value
         relative[:, rows] = -0.5 * (q - nearest) * value * value
-    relative += 0.5 * params["log_rho_offset"][:, None]
+    relative += 0.5 * params.log_rho_offset[:, None]
     return relative, shift
 
 
@@ -226,7 +226,7 @@ def _blockwise_local(X, sample_weight, params, model):
         n_samples, width, block_rows=block_rows, result_elements=result
     )
 
-    terms = _mahalanobis_terms(params["means"] - model.centre, params, model)
+    terms = _mahalanobis_terms(params.means - model.centre, params, model)
 
     def block_step(rows):
         weights = None if sample_weight is None else sample_weight[rows]

@@ -78,7 +78,7 @@ from .init import _Initialisation
 from .mstep import _check_representable, _complete, _m_step
 from .priors import _chunk_moments, _MixturePriors
 from .protocol import _PosteriorDraws
-from .state import MixtureData, MixtureState
+from .state import MixtureData, MixtureParameters, MixtureState
 from .svi import _StochasticVI
 
 
@@ -531,14 +531,14 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _fitted_state_quietly(self, data):
         params = _complete(
-            {
-                "weight_concentration": self.weight_concentration_,
-                "mean_precision": self.mean_precision_,
-                "means": self.means_,
-                "degrees_of_freedom": self.degrees_of_freedom_,
-                "covariances": self.covariances_,
-                "precisions_cholesky": self.precisions_cholesky_,
-            },
+            MixtureParameters(
+                weight_concentration=self.weight_concentration_,
+                mean_precision=self.mean_precision_,
+                means=self.means_,
+                degrees_of_freedom=self.degrees_of_freedom_,
+                covariances=self.covariances_,
+                precisions_cholesky=self.precisions_cholesky_,
+            ),
             data.model,
         )
         # scikit-learn's warm start measures its first change from here.

@@ -27,6 +27,7 @@ C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -41,15 +42,15 @@ from .covariance import (
 )
 from .estep import _log_normalise, _log_rho, _width
 from .mstep import _complete
-from .state import MixtureModel
+from .state import MixtureModel, MixtureParameters
 
 
 def _map_log_rho(X, *, params, model, function):
     """``function(log_rho)`` over row blocks of X (Bishop 10.46), concatenated."""
-    K, d = params["means"].shape
+    K, d = params.means.shape
     width = _width(K, d, model.covariance)
     block_rows, _ = engine.plan(X.shape[0], width)
-    terms = _mahalanobis_terms(params["means"] - model.centre, params, model)
+    terms = _mahalanobis_terms(params.means - model.centre, params, model)
     parts = engine.map_blocks(
         lambda rows: function(*_log_rho(X[rows], params, model, terms)),
         X.shape[0],
@@ -102,14 +103,14 @@ class _FittedMixture:
         self.mean_prior_ = model.mean_prior
         self.degrees_of_freedom_prior_ = model.degrees_of_freedom_prior
         self.covariance_prior_ = model.covariance_prior
-        self.weight_concentration_ = params["weight_concentration"]
-        self.mean_precision_ = params["mean_precision"]
-        self.means_ = params["means"]
-        self.degrees_of_freedom_ = params["degrees_of_freedom"]
-        self.covariances_ = params["covariances"]
-        self.precisions_cholesky_ = params["precisions_cholesky"]
-        self.weights_ = model.weight_prior.point(params["weight_concentration"])
-        self.precisions_ = model.covariance.precisions(params["precisions_cholesky"])
+        self.weight_concentration_ = params.weight_concentration
+        self.mean_precision_ = params.mean_precision
+        self.means_ = params.means
+        self.degrees_of_freedom_ = params.degrees_of_freedom
+        self.covariances_ = params.covariances
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.weights_ = model.weight_prior.point(params.weight_concentration)
+        self.precisions_ = model.covariance.precisions(params.precisions_cholesky)
 
     def _fitted_settings(self):
         """The settings q was fitted with (an older pickle's: the current ones)."""
@@ -159,17 +160,17 @@ class _FittedMixture:
             {**fitted._fitted_settings(), **fitted._fitted_model}
         )
         params = _complete(
-            {
-                "weight_concentration": fitted.weight_concentration_,
-                "mean_precision": fitted.mean_precision_,
-                "means": fitted.means_,
-                "degrees_of_freedom": fitted.degrees_of_freedom_,
-                "covariances": fitted.covariances_,
-                "precisions_cholesky": fitted.precisions_cholesky_,
-            },
+            MixtureParameters(
+                weight_concentration=fitted.weight_concentration_,
+                mean_precision=fitted.mean_precision_,
+                means=fitted.means_,
+                degrees_of_freedom=fitted.degrees_of_freedom_,
+                covariances=fitted.covariances_,
+                precisions_cholesky=fitted.precisions_cholesky_,
+            ),
             model,
         )
-        params["scale"] = _wishart_scale(params, model)
+        params = replace(params, scale=_wishart_scale(params, model))
         return params, model
 
     def _blockwise(self, X, function, *, method, dtype=np.float64, n_columns=None):

@@ -27,12 +27,15 @@ mixtures", Bayesian Analysis 1(1), 2006.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from dataclasses import replace
+
 import numpy as np
 
 from .._core.expectations import (
     LOG_2PI,
     _expected_log_det,
 )
+from .state import MixtureParameters
 
 # Data, or weights times squared deviations, beyond float64: the Normal
 # estimator's message, with the mixture's remedies.
@@ -99,37 +102,39 @@ def _parameters(concentration, mean_precision, means, dof, inverse_scale, model)
         out=inverse_scale,
     )
     _check_representable(means, covariances)
-    params = {
-        "weight_concentration": concentration,
-        "mean_precision": mean_precision,
-        "means": means,
-        "degrees_of_freedom": dof,
-        "covariances": covariances,
-        "precisions_cholesky": covariance.precision_cholesky(covariances),
-    }
+    params = MixtureParameters(
+        weight_concentration=concentration,
+        mean_precision=mean_precision,
+        means=means,
+        degrees_of_freedom=dof,
+        covariances=covariances,
+        precisions_cholesky=covariance.precision_cholesky(covariances),
+    )
     return _complete(params, model)
 
 
 def _complete(params, model):
-    """Add log|W_k| and the E-step's per-component constant."""
-    K, d = params["means"].shape
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    expected_log_weights = model.weight_prior.expected_log(
-        params["weight_concentration"]
-    )
+    """``params`` with log|W_k|, E[log|Lambda_k|] and the E-step's constant."""
+    K, d = params.means.shape
+    dof = np.broadcast_to(params.degrees_of_freedom, (K,))
+    expected_log_weights = model.weight_prior.expected_log(params.weight_concentration)
     log_det_scale = np.broadcast_to(
         model.covariance.log_det_scale(
-            params["precisions_cholesky"], params["degrees_of_freedom"], d
+            params.precisions_cholesky, params.degrees_of_freedom, d
         ),
         (K,),
     )
-    params["log_det_scale"] = log_det_scale
-    params["expected_log_det"] = _expected_log_det(dof, log_det_scale, d)
+    expected_log_det = _expected_log_det(dof, log_det_scale, d)
     # -2 (E[log pi_k] + 1/2 E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))
-    params["log_rho_offset"] = (
+    log_rho_offset = (
         2.0 * expected_log_weights
-        + params["expected_log_det"]
+        + expected_log_det
         - d * LOG_2PI
-        - d / params["mean_precision"]
+        - d / params.mean_precision
     )
-    return params
+    return replace(
+        params,
+        log_det_scale=log_det_scale,
+        expected_log_det=expected_log_det,
+        log_rho_offset=log_rho_offset,
+    )

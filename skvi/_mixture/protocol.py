@@ -103,16 +103,16 @@ def _sample_posterior(params, model, n_samples, rng):
     ``"precisions_cholesky"``: their lower factors L (Lambda = L L^T);
     ``"means"``: mu_k ~ Normal(m_k, (beta_k Lambda_k)^-1), (n_samples, K, d).
     """
-    K, d = params["means"].shape
+    K, d = params.means.shape
     weight_prior = model.weight_prior
-    log_variables = weight_prior.sample(params["weight_concentration"], n_samples, rng)
+    log_variables = weight_prior.sample(params.weight_concentration, n_samples, rng)
     log_weights = weight_prior.log_weights(log_variables)
-    dof = np.broadcast_to(params["degrees_of_freedom"], (K,))
-    precisions, lower = _sample_wishart(dof, params["scale"], n_samples, rng)
+    dof = np.broadcast_to(params.degrees_of_freedom, (K,))
+    precisions, lower = _sample_wishart(dof, params.scale, n_samples, rng)
     # mu = m + L^-T z / sqrt(beta) with Lambda = L L^T, z ~ Normal(0, I).
     noise = rng.standard_normal((n_samples, K, d, 1))
     shift = np.linalg.solve(np.swapaxes(lower, -1, -2), noise)[..., 0]
-    means = params["means"] + shift / np.sqrt(params["mean_precision"])[:, None]
+    means = params.means + shift / np.sqrt(params.mean_precision)[:, None]
     return {
         "log_weight_variables": log_variables,
         "log_weights": log_weights,
@@ -322,16 +322,16 @@ n_features)
     def _log_q(self, draws):
         """Protocol: ``log q(pi or v) + sum_k log q(mu_k, Lambda_k)`` per draw."""
         params, model = self._current()
-        K = params["means"].shape[0]
+        K = params.means.shape[0]
         log_weights_q = model.weight_prior.log_density(
-            draws["_log_weight_variables"], params["weight_concentration"]
+            draws["_log_weight_variables"], params.weight_concentration
         )
         log_q = _log_normal_wishart_pdf(
             draws,
-            params["means"],
-            params["mean_precision"],
-            np.broadcast_to(params["degrees_of_freedom"], (K,)),
-            params["scale"],
+            params.means,
+            params.mean_precision,
+            np.broadcast_to(params.degrees_of_freedom, (K,)),
+            params.scale,
         )
         return log_weights_q + np.sum(log_q, axis=1)
 
@@ -366,7 +366,7 @@ n_features)
         log_weights_prior = weight_prior.log_density(
             draws["_log_weight_variables"],
             weight_prior.prior_concentration(
-                params["weight_concentration"], model.weight_concentration_prior
+                params.weight_concentration, model.weight_concentration_prior
             ),
         )
         log_prior = _log_normal_wishart_pdf(

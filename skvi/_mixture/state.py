@@ -118,6 +118,46 @@ class MixtureModel:
 
 
 @dataclass(frozen=True)
+class MixtureParameters:
+    """q(theta) in scikit-learn's form, and what the steps derive from it once.
+
+    Attributes
+    ----------
+    weight_concentration : ndarray or tuple of ndarray
+        q(pi)'s alpha (Dirichlet) or q(v)'s Beta pairs ``(a, b)`` (sticks).
+    mean_precision : ndarray of shape (n_components,)
+        beta_k.
+    means : ndarray of shape (n_components, n_features)
+        m_k.
+    degrees_of_freedom : ndarray of shape (n_components,) or float
+        nu_k (one nu for tied).
+    covariances : ndarray
+        ``W_k^-1 / nu_k`` in the covariance type's shape (scikit-learn's).
+    precisions_cholesky : ndarray
+        Their precisions' factors U_k, ``U_k U_k^T = nu_k W_k``.
+    log_det_scale, expected_log_det : ndarray of shape (n_components,)
+        log|W_k| and E[log|Lambda_k|] (skvi._mixture.mstep's ``_complete``).
+    log_rho_offset : ndarray of shape (n_components,)
+        The E-step's constant per component, ``-2 (E[log pi_k] + 1/2
+        E[log|Lambda_k|] - d/2 log 2 pi - d / (2 beta_k))``.
+    scale : ndarray of shape (n_components, n_features, n_features) or None
+        W_k as matrices, only where SVI, sampling and the diagnostics ask
+        (the fitted q read back).
+    """
+
+    weight_concentration: Any
+    mean_precision: np.ndarray
+    means: np.ndarray
+    degrees_of_freedom: Any
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    log_det_scale: np.ndarray = None
+    expected_log_det: np.ndarray = None
+    log_rho_offset: np.ndarray = None
+    scale: np.ndarray = None
+
+
+@dataclass(frozen=True)
 class MixtureData:
     """The data of a fit: X where it lives, its weights and the model.
 
@@ -185,12 +225,8 @@ class MixtureState:
 
     Attributes
     ----------
-    params : dict
-        q(theta) in scikit-learn's form (``weight_concentration``,
-        ``mean_precision``, ``means``, ``degrees_of_freedom``,
-        ``covariances``, ``precisions_cholesky``) plus ``log_det_scale``,
-        ``expected_log_det`` and the E-step's ``log_rho_offset``
-        (skvi._mixture.mstep).
+    params : MixtureParameters
+        q(theta) after the M-step (skvi._mixture.mstep).
     local : tuple
         The E-step on ``params``: ``(statistics, log_norm, neg_entropy)``,
         the responsibility-weighted SufficientStatistics, ``sum_i w_i log
@@ -203,7 +239,7 @@ class MixtureState:
         last ``lower_bound_``.
     """
 
-    params: dict
+    params: MixtureParameters
     local: tuple
     lower_bounds: tuple = ()
     start_bound: float = float("-inf")

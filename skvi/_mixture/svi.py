@@ -57,16 +57,16 @@ def _natural_gradient_step(params, target, step_size, model):
     )
     concentration = from_natural(
         natural_step(
-            to_natural(params["weight_concentration"]),
-            to_natural(target["weight_concentration"]),
+            to_natural(params.weight_concentration),
+            to_natural(target.weight_concentration),
             step_size,
         )
     )
     natural = [
         normal_wishart_to_natural(
-            p["means"],
-            p["mean_precision"],
-            np.broadcast_to(p["degrees_of_freedom"], (K,)),
+            p.means,
+            p.mean_precision,
+            np.broadcast_to(p.degrees_of_freedom, (K,)),
             _wishart_scale(p, model),
         )
         for p in (params, target)
