@@ -9,7 +9,7 @@ answered here where the model's maths lives.
 The log joint of the model and log q at draws of theta from q, for the
 protocol of skvi.diagnostics (Bishop, PRML §10.2), theta = (pi, or the
 sticks v; mu_k; Lambda_k), with the assignments z summed out of the joint,
-a log-sum-exp over the K components:
+a log-sum-exp over the K components::
 
   log p(theta, X) = sum_i w_i log sum_{k<=K} pi_k Normal(x_i | mu_k, Lambda_k^-1)
                     + log p(pi or v)

@@ -137,12 +137,6 @@ def _beta_to_natural(concentration):
     return beta_to_natural(*concentration)
 
 
-_WEIGHT_NATURAL = {
-    "dirichlet_process": (_beta_to_natural, natural_to_beta),
-    "dirichlet_distribution": (dirichlet_to_natural, natural_to_dirichlet),
-}
-
-
 def _log_density_sticks(log_sticks, concentration):
     """``sum_k log Beta(v_k | a_k, b_k)`` per draw, from ``(log v, log(1 - v))``.
 
