@@ -180,6 +180,19 @@ def interrupted():
     return _interrupted.is_set()
 
 
+def raise_if_interrupted():
+    """Raise KeyboardInterrupt if Ctrl-C was pressed, even if a library caught it.
+
+    A library may catch the KeyboardInterrupt of a Ctrl-C and carry on: numpy
+    turns an interrupted import of its C extensions into ImportError, which
+    pandas' optional imports catch as a missing package. The commands call
+    this before they write anything, so that an interrupted run writes
+    nothing and ends with 130.
+    """
+    if interrupted():
+        raise KeyboardInterrupt
+
+
 def _on_interrupt(signum, frame):
     """Python's own Ctrl-C behaviour, remembered."""
     _interrupted.set()
