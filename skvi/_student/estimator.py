@@ -1,4 +1,15 @@
-"""Variational inference for a robust mean: independent Student-t features."""
+"""The Student-t model's estimator: :class:`VariationalStudentEstimator`.
+
+The class is the user's manual (its docstring: the model, parameters,
+attributes, Notes and references), its parameters and the fit: the hooks of
+the shared CAVI loop (``skvi._core.base.VariationalEstimator``) over the
+typed data and states of :mod:`skvi._student.updates`, which holds the
+updates and their maths; ``partial_fit``, whose steps are in
+:mod:`skvi._student.svi`; and ``score_samples``, each sample's share of the
+ELBO. What a fitted posterior answers (each entry's expected weight, draws,
+credible intervals, the diagnostics' log joint) it inherits from
+:class:`~skvi._student.posterior.StudentPosteriorMixin`.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
@@ -181,8 +192,9 @@ class VariationalStudentEstimator(
 
     Notes
     -----
-    CAVI updates (Bishop, PRML §10.1 and §2.3.7; the module's comment has the
-    ELBO): ``q(w_ij) = Gamma((nu + 1)/2, (nu + c_ij)/2)`` with ``c_ij =
+    CAVI updates (Bishop, PRML §10.1 and §2.3.7; the ELBO is written out
+    beside the code, in ``skvi/_student/updates.py``): ``q(w_ij) = Gamma((nu
+    + 1)/2, (nu + c_ij)/2)`` with ``c_ij =
     E[tau]((x_ij - m)**2 + s**2)``; q(mu) and q(tau) are the Normal model's
     updates with each entry weighted by ``E[w_ij]`` (the shape of q(tau) still
     counts every sample: ``a = prior_shape + W/2``). Each iteration is one pass
@@ -412,15 +424,8 @@ class VariationalStudentEstimator(
         ``elbo`` is the state's ELBO, checked with q (fit's, or partial_fit's
         estimate of it).
         """
-        _check_representable(
-            {
-                "mean": state.mean,
-                "std": state.std,
-                "shape": state.shape,
-                "rate": state.rate,
-                "elbo": elbo,
-            }
-        )
+        # (The shared check reads q(mu) q(tau) and the ELBO by name.)
+        _check_representable({**vars(state), "elbo": elbo})
         self._fitted_dof_update = self.degrees_of_freedom_update
         self.n_samples_seen_ = data.weight
         self.sample_mean_ = data.data_mean

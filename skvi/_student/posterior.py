@@ -171,7 +171,7 @@ class StudentPosteriorMixin:
         (the exact posterior can then have two modes). ``skvi fit --robust``
         reports the exact interval.
 
-        How it is computed (the maths is in ``skvi/_exact.py``): integrating
+        How it is computed (the maths is beside ``student_exact_interval``): integrating
         each ``w_i`` out gives ``x_i | mu, tau ~ Student-t(nu, mu, 1/tau)``,
         and ``p(mu | X)`` is a 2-D integral over ``(mu, log tau)`` with no
         sufficient statistics. Its data term is evaluated at the nodes of a
@@ -277,7 +277,7 @@ class StudentPosteriorMixin:
         ``sum_i v_i log Student-t(x_ij | nu_j, mu_j, 1/tau_j)`` (PRML eq.
         2.161, ``nu`` the fitted ``degrees_of_freedom_``) plus the log priors
         of ``mu_j`` and ``tau_j``. The t log density is the entry's ELBO
-        share ``l_ij`` (the module comment) with ``log tau`` for ``E[log
+        share ``l_ij`` (``skvi._student.updates``) with ``log tau`` for ``E[log
         tau]`` and ``c = tau (x - mu)**2``: ``_local_constant(log tau, nu) -
         (nu + 1)/2 log(1 + tau (x - mu)**2 / nu)``. One pass over X (dask:
         on the workers), each row block evaluated at every draw.

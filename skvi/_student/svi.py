@@ -90,8 +90,9 @@ def _dof_step(weight, local, rho):
     """A stochastic Newton step on ``log nu`` (comment above), at most 1 in size.
 
     With ``h(nu) = sum_i v_i l_i / W`` (q(w) optimal given nu; ``c_ij`` fixed
-    by q(mu) q(tau)), ``A, L, Q`` of :func:`_row_moments` divided by ``W``:
-    ``h' = (psi((nu+1)/2) - psi(nu/2) + 1 - L - A)/2`` (g(nu) / W above) and
+    by q(mu) q(tau)), ``A, L, Q`` of ``updates._row_moments`` divided by ``W``:
+    ``h' = (psi((nu+1)/2) - psi(nu/2) + 1 - L - A)/2`` (``updates``' g(nu) / W)
+    and
     ``h'' = ((psi_1((nu+1)/2) - psi_1(nu/2))/2 + 1/nu - (2A - Q)/(nu+1))/2``;
     in ``t = log nu``, ``dh/dt = nu h'`` and ``d2h/dt2 = nu**2 h'' + nu h'``.
     Where h is not concave in t, a unit step uphill.

@@ -274,7 +274,7 @@ def _feature_elbo(data, state):
 
 
 def _sample_scores(X, *, mean, std, precision_mean, log_precision_mean, dof, kl):
-    """Each row's ``sum_j l_ij - KL / V`` (the module comment), in row blocks."""
+    """Each row's ``sum_j l_ij - KL / V`` (the model's comment), in row blocks."""
     n_samples, n_features = X.shape
     scores = np.empty(n_samples)
     alpha = 0.5 * (dof + 1.0)
@@ -328,8 +328,9 @@ def _first_sweep(data, start):
 def _cavi_sweep(data, state):
     """A CAVI sweep from a :class:`StudentState`: nu (if fitted), q(mu), q(tau), q(w).
 
-    nu's update reads only the last q(w) (its sums ``A`` and ``L``), as do
-    q(mu)'s and q(tau)'s, so each maximises the ELBO given the others.
+    nu's terms of the ELBO depend on q(w) alone (the comment below), so nu
+    updated before q(mu) and q(tau), from the last q(w), is the same step as
+    after them.
     """
     dof = _update_dof(data.weight, state) if data.fit_dof else state.dof
     return _update_q(data, state, dof)
@@ -446,5 +447,5 @@ def _better_of(better, jumped, second):
 
 
 def _elbo(data, state):
-    """``sum_ij v_i l_ij - KL(q(mu) q(tau) || prior)``: the ELBO (comment above)."""
+    """The ELBO: ``sum_ij v_i l_ij - KL(q(mu) q(tau) || prior)`` (model comment)."""
     return float(np.sum(_feature_elbo(data, state)))
