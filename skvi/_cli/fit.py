@@ -266,7 +266,7 @@ def fit_whole(source, estimator):
 def _model(args):
     """The estimator class, its extra options and how it reads the chunks."""
     if args.robust:
-        from .._student.estimator import VariationalStudentEstimator
+        from .. import VariationalStudentEstimator
 
         extra = {}
         if args.degrees_of_freedom is not None:
