@@ -141,7 +141,8 @@ def test_wide_fit_agrees_with_scikit_learn(covariance_type):
 
 def test_merging_a_single_part_returns_its_statistics():
     """One part: no between-part term; the same numbers, in a new array."""
-    from skvi._core.stats import SufficientStatistics, sufficient_statistics
+    from skvi._core.component_stats import sufficient_statistics
+    from skvi._core.stats import SufficientStatistics
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(40, 30)) * 1e3 + 7.0

@@ -81,6 +81,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import array_api, engine
 from .._core.base import VariationalEstimator
+from .._core.component_stats import statistics_about, sufficient_statistics
 from .._core.expectations import (
     LOG_2PI,
     _expected_log_det,
@@ -106,11 +107,7 @@ from .._core.natural import (
     normal_wishart_to_natural,
     svi_step_size,
 )
-from .._core.stats import (
-    SufficientStatistics,
-    statistics_about,
-    sufficient_statistics,
-)
+from .._core.stats import SufficientStatistics
 from .._core.validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,

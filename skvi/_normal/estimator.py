@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import array_api, engine
 from .._core.base import VariationalEstimator
+from .._core.component_stats import sufficient_statistics
 from .._core.exact import exact_interval, full_exact_interval
 from .._core.expectations import (
     LOG_2PI,
@@ -22,6 +23,7 @@ from .._core.expectations import (
     wishart_expected_log_det,
     wishart_expected_precision,
 )
+from .._core.moments import weighted_moments_about
 from .._core.normal_gamma import (
     _CONFLICT_SDS,
     _PRIOR_NAMES,
@@ -38,12 +40,7 @@ from .._core.normal_gamma import (
     given_priors,
     prior_data_conflicts,
 )
-from .._core.stats import (
-    SufficientStatistics,
-    merge_moments_about,
-    sufficient_statistics,
-    weighted_moments_about,
-)
+from .._core.stats import SufficientStatistics, merge_moments_about
 from .._core.validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -884,7 +881,7 @@ class VariationalNormalEstimator(
             where it is to be resolved from the data.
         moments : tuple
             ``(W, reference, offset, S)``, the mean being ``reference + offset``;
-            see :func:`skvi._core.stats.weighted_moments_about`.
+            see :func:`skvi._core.moments.weighted_moments_about`.
         """
         name = type(self).__name__
         space = array_space(X)

@@ -15,6 +15,7 @@ from .._core import engine
 from .._core.base import VariationalEstimator
 from .._core.exact import student_exact_interval
 from .._core.expectations import LOG_2PI, gamma_expectations
+from .._core.moments import weighted_moments_about
 from .._core.natural import SVI_CONSTRAINTS, svi_step_size
 from .._core.normal_gamma import (
     _PRIOR_NAMES,
@@ -29,7 +30,7 @@ from .._core.normal_gamma import (
     _update_mean,
     given_priors,
 )
-from .._core.stats import _chan_merge, weighted_moments_about
+from .._core.stats import _chan_merge
 from .._core.validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
