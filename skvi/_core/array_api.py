@@ -59,8 +59,9 @@ import numpy as np
 from . import engine
 from .component_stats import sufficient_statistics
 from .moments import _default_block_rows, weighted_moments_about
+from .namespaces import to_namespace, to_numpy
 from .stats import _TRUSTED_RATIO, SufficientStatistics, merge_moments_about
-from .validation import assert_all_finite, to_namespace, to_numpy
+from .validation import assert_all_finite
 
 __all__ = [
     "component_statistics",
@@ -159,7 +160,7 @@ def moments_about(
     ----------
     X : array of shape (n_samples, n_features), of ``space``
     sample_weight : array of shape (n_samples,) of ``space``, or None
-    space : skvi._core.validation.ArraySpace
+    space : skvi._core.namespaces.ArraySpace
     reference : ndarray of shape (n_features,), default=None
         The point to give the mean against (``partial_fit``).
     estimator_name : str, default=None
@@ -344,7 +345,7 @@ def component_statistics(
         Each row's weight in each component (frequency weights included).
     centre : ndarray of shape (n_features,), float64
         The exact value of the centre subtracted: the statistics' reference.
-    space : skvi._core.validation.ArraySpace
+    space : skvi._core.namespaces.ArraySpace
     scatter : {"diag", "full"}
     X : array of shape (n_rows, n_features), optional
         The block's rows: if the sums overflow X's dtype, the statistics are

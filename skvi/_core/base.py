@@ -36,18 +36,16 @@ from ..exceptions import (
     ELBODecreaseWarning,
     InconsistentVersionWarning,
 )
-from .validation import (
+from .namespaces import (
     array_space,
-    check_data,
     check_same_space,
-    check_sample_weight,
     float_dtypes,
     is_dask_collection,
     to_namespace,
     to_numpy,
-    validate_data,
-    validate_params,
 )
+from .parameters import validate_params
+from .validation import check_data, check_sample_weight, validate_data
 
 # A decrease of the ELBO smaller than this, relative to max(|ELBO|, W, 1), is
 # rounding, not a bug.
@@ -365,7 +363,7 @@ class VariationalEstimator(VersionedStateMixin, metaclass=ABCMeta):
         return twin
 
     def _fitted_space(self):
-        """The fitted arrays' :class:`~skvi._core.validation.ArraySpace`, or None."""
+        """The fitted arrays' :class:`~skvi._core.namespaces.ArraySpace`, or None."""
         host = self.__dict__.get("_host_arrays")
         if not host:
             return None

@@ -30,7 +30,7 @@ from numbers import Real
 
 import numpy as np
 
-from .validation import Interval
+from .parameters import Interval
 
 
 def _symmetric(matrix):

@@ -23,7 +23,7 @@ from .expectations import (
     LOG_2PI,
 )
 from .kl import kl_gamma, kl_normal
-from .validation import FINITE_REAL, POSITIVE_REAL, check_prior
+from .parameters import FINITE_REAL, POSITIVE_REAL, check_prior
 
 _PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 

@@ -96,6 +96,7 @@ from .._core.kl import (
     kl_beta,
     kl_dirichlet,
 )
+from .._core.namespaces import array_space, is_dask_collection, to_namespace, to_numpy
 from .._core.natural import (
     SVI_CONSTRAINTS,
     beta_to_natural,
@@ -107,19 +108,15 @@ from .._core.natural import (
     normal_wishart_to_natural,
     svi_step_size,
 )
-from .._core.stats import SufficientStatistics
-from .._core.validation import (
+from .._core.parameters import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     Interval,
     InvalidParameterError,
     StrOptions,
-    array_space,
-    check_data,
-    is_dask_collection,
-    to_namespace,
-    to_numpy,
 )
+from .._core.stats import SufficientStatistics
+from .._core.validation import check_data
 
 # ---------------------------------------------------------------------------
 # Per covariance type: the shape of the scatter the M-step needs, the

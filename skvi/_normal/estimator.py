@@ -24,6 +24,7 @@ from .._core.expectations import (
     wishart_expected_precision,
 )
 from .._core.moments import weighted_moments_about
+from .._core.namespaces import array_space, is_dask_collection, to_namespace
 from .._core.normal_gamma import (
     _CONFLICT_SDS,
     _PRIOR_NAMES,
@@ -40,18 +41,14 @@ from .._core.normal_gamma import (
     given_priors,
     prior_data_conflicts,
 )
-from .._core.stats import SufficientStatistics, merge_moments_about
-from .._core.validation import (
+from .._core.parameters import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     StrOptions,
-    array_space,
-    check_data,
     check_probability,
-    check_weight_sum,
-    is_dask_collection,
-    to_namespace,
 )
+from .._core.stats import SufficientStatistics, merge_moments_about
+from .._core.validation import check_data, check_weight_sum
 from ..exceptions import PriorDataConflictWarning
 from . import full_covariance
 

@@ -16,6 +16,7 @@ from .._core.base import VariationalEstimator
 from .._core.exact import student_exact_interval
 from .._core.expectations import LOG_2PI, gamma_expectations
 from .._core.moments import weighted_moments_about
+from .._core.namespaces import is_dask_collection
 from .._core.natural import SVI_CONSTRAINTS, svi_step_size
 from .._core.normal_gamma import (
     _PRIOR_NAMES,
@@ -30,16 +31,15 @@ from .._core.normal_gamma import (
     _update_mean,
     given_priors,
 )
-from .._core.stats import _chan_merge
-from .._core.validation import (
+from .._core.parameters import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
     StrOptions,
-    check_data,
     check_probability,
-    is_dask_collection,
 )
+from .._core.stats import _chan_merge
+from .._core.validation import check_data
 
 # The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
 # mixture of Normals; Archambeau and Verleysen, 2007, for the variational treatment):
