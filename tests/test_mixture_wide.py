@@ -16,7 +16,7 @@ from sklearn.mixture import BayesianGaussianMixture
 from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
 from skvi import VariationalGaussianMixture
-from skvi._core.kl import kl_normal_wishart
+from skvi._core.families.wishart import kl_normal_wishart
 from skvi._core.stats import _between_full
 from skvi._mixture.estimator import (
     _WEIGHT_PRIOR,
@@ -177,7 +177,7 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
     """
     from scipy.linalg import hadamard
 
-    from skvi._core.kl import _kl_normal_wishart_from
+    from skvi._core.families.wishart import _kl_normal_wishart_from
 
     d = 64
     H = hadamard(d).astype(float) / 8.0

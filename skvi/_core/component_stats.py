@@ -445,7 +445,7 @@ def sufficient_statistics(
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._core.stats import sufficient_statistics
+    >>> from skvi._core.component_stats import sufficient_statistics
     >>> X = np.array([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0]])
     >>> r = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     >>> stats = sufficient_statistics(X, responsibilities=r, scatter="full")

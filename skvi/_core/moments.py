@@ -289,7 +289,7 @@ def weighted_moments_about(
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._core.stats import weighted_moments_about
+    >>> from skvi._core.moments import weighted_moments_about
     >>> X = 1e9 + np.array([[1.0], [2.0], [3.0], [6.0]])
     >>> weight, reference, offset, s = weighted_moments_about(X, reference=[1e9])
     >>> weight, offset, s

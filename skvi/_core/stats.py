@@ -267,7 +267,7 @@ class SufficientStatistics:
     Examples
     --------
     >>> import numpy as np
-    >>> from skvi._core.stats import sufficient_statistics
+    >>> from skvi._core.component_stats import sufficient_statistics
     >>> X = np.array([[1.0], [2.0], [3.0], [4.0]])
     >>> a = sufficient_statistics(X[:2])
     >>> b = sufficient_statistics(X[2:])

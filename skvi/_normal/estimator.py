@@ -16,10 +16,9 @@ from .._core import array_api, engine
 from .._core.base import VariationalEstimator
 from .._core.component_stats import sufficient_statistics
 from .._core.exact import exact_interval, full_exact_interval
-from .._core.expectations import (
-    LOG_2PI,
-    expected_log_normal,
-    gamma_expectations,
+from .._core.families.gamma import gamma_expectations
+from .._core.families.normal import LOG_2PI, expected_log_normal
+from .._core.families.wishart import (
     wishart_expected_log_det,
     wishart_expected_precision,
 )

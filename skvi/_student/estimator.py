@@ -14,10 +14,10 @@ from sklearn.utils.validation import check_is_fitted
 from .._core import engine
 from .._core.base import VariationalEstimator
 from .._core.exact import student_exact_interval
-from .._core.expectations import LOG_2PI, gamma_expectations
+from .._core.families.gamma import gamma_expectations
+from .._core.families.normal import LOG_2PI
 from .._core.moments import weighted_moments_about
 from .._core.namespaces import is_dask_collection
-from .._core.natural import SVI_CONSTRAINTS, svi_step_size
 from .._core.normal_gamma import (
     _PRIOR_NAMES,
     PRIOR_CONSTRAINTS,
@@ -39,6 +39,7 @@ from .._core.parameters import (
     check_probability,
 )
 from .._core.stats import _chan_merge
+from .._core.svi import SVI_CONSTRAINTS, svi_step_size
 from .._core.validation import check_data
 
 # The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
