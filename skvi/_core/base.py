@@ -193,8 +193,8 @@ class VariationalEstimator(VersionedStateMixin, metaclass=ABCMeta):
     own types, opaque to the loop: ``data`` what ``_fit_data`` read (e.g. a
     frozen dataclass of sufficient statistics), ``state`` the variational
     parameters (a small dataclass per model). The loop only passes them from
-    one hook to the next, never reads them, and keeps the state of each
-    iteration, so that the best initialisation is kept whole. ``_sweep``
+    one hook to the next, never reads them, and keeps each initialisation's
+    last state whole, so that the best one is the one set. ``_sweep``
     returns a new state rather than changing the one it was given;
     ``_elbo`` is pure: it returns a float and writes nothing.
 
