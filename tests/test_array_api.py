@@ -136,7 +136,7 @@ def _data(n_samples=400, seed=0, far=0.0):
 
 def _host(array):
     """An array of array-api-strict (or torch) as numpy."""
-    from skvi._core.validation import to_numpy
+    from skvi._core.namespaces import to_numpy
 
     return np.asarray(to_numpy(array))
 
@@ -291,9 +291,9 @@ def test_float32_accuracy(name, monkeypatch):
     float32 (the sums the fit compares accumulate in float64). array-api-strict
     stands in for a GPU here (a CPU device widens float32 to float64, as numpy).
     """
-    import skvi._core.validation
+    import skvi._core.namespaces
 
-    monkeypatch.setattr(skvi._core.validation, "_is_accelerator", lambda *args: True)
+    monkeypatch.setattr(skvi._core.namespaces, "_is_accelerator", lambda *args: True)
     X, _ = _data()
     reference = _fit(ESTIMATORS[name], X)
     with config_context(array_api_dispatch=True):
@@ -481,7 +481,7 @@ def test_sklearn_array_api_input(entry, namespace, device, dtype):
     """scikit-learn's check_array_api_input, values checked in float64."""
     from sklearn.utils.estimator_checks import check_array_api_input
 
-    from skvi._core.validation import _array_api_helper  # noqa: F401 - helpers present
+    from skvi._core.parameters import _array_api_helper  # noqa: F401 - helpers present
 
     reason = _unusable_device(namespace, device)
     if reason:

@@ -10,8 +10,11 @@ from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 
 from skvi import VariationalNormalEstimator
-from skvi._core.expectations import wishart_expected_log_det, wishart_expected_precision
-from skvi._core.kl import kl_multivariate_normal, kl_normal
+from skvi._core.families.normal import kl_multivariate_normal, kl_normal
+from skvi._core.families.wishart import (
+    wishart_expected_log_det,
+    wishart_expected_precision,
+)
 from skvi._normal.full_covariance import (
     cavi_update,
     elbo,

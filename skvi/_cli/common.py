@@ -111,7 +111,7 @@ def column_list(text):
 def describe_constraint(constraint):
     """Say in words what a scikit-learn ``Interval`` constraint accepts.
 
-    >>> from skvi._core.validation import Interval
+    >>> from skvi._core.parameters import Interval
     >>> from numbers import Real
     >>> describe_constraint(Interval(Real, 0, None, closed="neither"))
     'a finite number > 0'

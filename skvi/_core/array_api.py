@@ -24,9 +24,10 @@ The maths is that of the numpy path, with the same formulas:
   (:func:`component_statistics`): each component's weighted mean ``c_k`` in a
   first product ``r^T (x - centre)``, then ``S_k = E_k^T (r_k E_k) -
   e_k e_k^T / W_k`` with ``E_k = x - centre - c_k`` and ``e_k = r_k^T E_k``
-  (compensated, as ``skvi._core.stats._full_scatter``); the diagonal families take
-  raw sums about the centre and recompute centred only the components that
-  cancelled, as ``skvi._core.stats.statistics_about``;
+  (compensated, as ``skvi._core.component_stats._full_scatter``); the
+  diagonal families take raw sums about the centre and recompute centred
+  only the components that cancelled, as
+  ``skvi._core.component_stats.statistics_about``;
 - the mixture's E-step (:func:`local_step`): ``log rho_ik`` (Bishop 10.46)
   with the Mahalanobis term of each covariance type computed as in
   ``skvi._mixture.estimator._TERMS``, the log-sum-exp and ``r_ik`` (10.49).
@@ -56,15 +57,11 @@ import math
 import numpy as np
 
 from . import engine
-from .stats import (
-    _TRUSTED_RATIO,
-    SufficientStatistics,
-    _default_block_rows,
-    merge_moments_about,
-    sufficient_statistics,
-    weighted_moments_about,
-)
-from .validation import assert_all_finite, to_namespace, to_numpy
+from .component_stats import sufficient_statistics
+from .moments import _default_block_rows, weighted_moments_about
+from .namespaces import to_namespace, to_numpy
+from .stats import _TRUSTED_RATIO, SufficientStatistics, merge_moments_about
+from .validation import assert_all_finite
 
 __all__ = [
     "component_statistics",
@@ -149,7 +146,7 @@ def _shift_of(centre, space, dtype):
 def moments_about(
     X, sample_weight, space, *, reference=None, estimator_name=None, block_rows=None
 ):
-    """``(W, reference, offset, S)`` of :func:`skvi._core.stats.weighted_moments_about`.
+    """``(W, reference, offset, S)`` of ``moments.weighted_moments_about``, on a device.
 
     One pass over the rows of X in ``space``; the blocks' sums come to the
     host (2 d numbers a block) and are merged there exactly (Chan et al.).
@@ -163,7 +160,7 @@ def moments_about(
     ----------
     X : array of shape (n_samples, n_features), of ``space``
     sample_weight : array of shape (n_samples,) of ``space``, or None
-    space : skvi._core.validation.ArraySpace
+    space : skvi._core.namespaces.ArraySpace
     reference : ndarray of shape (n_features,), default=None
         The point to give the mean against (``partial_fit``).
     estimator_name : str, default=None
@@ -183,7 +180,7 @@ def moments_about(
     if reference is not None:
         shift, shift_value = _shift_of(reference, space, dtype)
     else:
-        # The numpy path's choice (skvi._core.stats._probe_shift): no shift (a
+        # The numpy path's choice (skvi._core.moments._probe_shift): no shift (a
         # reference of 0) unless the rows of numpy's first block lose digits
         # to cancellation; then their mean.
         probe = slice(0, _default_block_rows(n_samples, n_features, None))
@@ -266,7 +263,7 @@ def _diagonal_components(deviation, resp, weight, space, squares=None):
     ``S_kj = r_k^T d_j**2 - (r_k^T d_j)**2 / W_k`` (raw sums about the centre,
     ``d = x - centre``); a component losing more than
     ``skvi._core.stats._MAX_CANCELLATION`` digits is recomputed about its own
-    mean, compensated, as ``skvi._core.stats._diagonal_scatter_about``.
+    mean, compensated, as ``skvi._core.component_stats._diagonal_scatter_about``.
     Returns ``(offset, scatter)``, the offsets about the centre.
     """
     xp = space.xp
@@ -295,8 +292,8 @@ def _full_components(deviation, resp, weight, space, squares=None):
 
     ``S_k = E_k^T (r_k E_k) - e_k e_k^T / W_k`` with ``E_k = d - c_k``,
     ``c_k = r_k^T d / W_k`` and ``e_k = r_k^T E_k`` (Chan et al. eq. 1.7, as
-    ``skvi._core.stats._full_scatter``); symmetrised. Returns ``(offset, scatter)``,
-    the offsets about the centre.
+    ``skvi._core.component_stats._full_scatter``); symmetrised. Returns
+    ``(offset, scatter)``, the offsets about the centre.
     """
     xp = space.xp
     n_components = resp.shape[1]
@@ -348,7 +345,7 @@ def component_statistics(
         Each row's weight in each component (frequency weights included).
     centre : ndarray of shape (n_features,), float64
         The exact value of the centre subtracted: the statistics' reference.
-    space : skvi._core.validation.ArraySpace
+    space : skvi._core.namespaces.ArraySpace
     scatter : {"diag", "full"}
     X : array of shape (n_rows, n_features), optional
         The block's rows: if the sums overflow X's dtype, the statistics are

@@ -81,48 +81,40 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import array_api, engine
 from .._core.base import VariationalEstimator
-from .._core.expectations import (
-    LOG_2PI,
-    _expected_log_det,
-    _log_det_from_cholesky,
-    _wishart_log_normalizer,
-    dirichlet_expected_log,
+from .._core.component_stats import statistics_about, sufficient_statistics
+from .._core.families.beta import (
+    beta_to_natural,
+    kl_beta,
+    natural_to_beta,
     stick_breaking_expected_log_weights,
 )
-from .._core.kl import (
-    _kl_normal_wishart_from,
+from .._core.families.dirichlet import (
     _log_dirichlet_normalizer,
-    kl_beta,
-    kl_dirichlet,
-)
-from .._core.natural import (
-    SVI_CONSTRAINTS,
-    beta_to_natural,
+    dirichlet_expected_log,
     dirichlet_to_natural,
-    natural_step,
-    natural_to_beta,
+    kl_dirichlet,
     natural_to_dirichlet,
+)
+from .._core.families.normal import LOG_2PI
+from .._core.families.wishart import (
+    _expected_log_det,
+    _kl_normal_wishart_from,
+    _log_det_from_cholesky,
+    _wishart_log_normalizer,
     natural_to_normal_wishart,
     normal_wishart_to_natural,
-    svi_step_size,
 )
-from .._core.stats import (
-    SufficientStatistics,
-    statistics_about,
-    sufficient_statistics,
-)
-from .._core.validation import (
+from .._core.namespaces import array_space, is_dask_collection, to_namespace, to_numpy
+from .._core.parameters import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     Interval,
     InvalidParameterError,
     StrOptions,
-    array_space,
-    check_data,
-    is_dask_collection,
-    to_namespace,
-    to_numpy,
 )
+from .._core.stats import SufficientStatistics
+from .._core.svi import SVI_CONSTRAINTS, natural_step, svi_step_size
+from .._core.validation import check_data
 
 # ---------------------------------------------------------------------------
 # Per covariance type: the shape of the scatter the M-step needs, the
@@ -1117,7 +1109,7 @@ def _kl_to_prior(params, model):
     """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``.
 
     The Normal-Wishart terms from the precision factors (see above), by
-    skvi._core.kl's formula (Bishop 10.74, 10.77, B.78-B.81).
+    skvi._core.families.wishart's formula (Bishop 10.74, 10.77, B.78-B.81).
     """
     K, d = params["means"].shape
     dof = np.broadcast_to(params["degrees_of_freedom"], (K,))

@@ -14,14 +14,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import array_api, engine
 from .._core.base import VariationalEstimator
+from .._core.component_stats import sufficient_statistics
 from .._core.exact import exact_interval, full_exact_interval
-from .._core.expectations import (
-    LOG_2PI,
-    expected_log_normal,
-    gamma_expectations,
+from .._core.families.gamma import gamma_expectations
+from .._core.families.normal import LOG_2PI, expected_log_normal
+from .._core.families.wishart import (
     wishart_expected_log_det,
     wishart_expected_precision,
 )
+from .._core.moments import weighted_moments_about
+from .._core.namespaces import array_space, is_dask_collection, to_namespace
 from .._core.normal_gamma import (
     _CONFLICT_SDS,
     _PRIOR_NAMES,
@@ -38,23 +40,14 @@ from .._core.normal_gamma import (
     given_priors,
     prior_data_conflicts,
 )
-from .._core.stats import (
-    SufficientStatistics,
-    merge_moments_about,
-    sufficient_statistics,
-    weighted_moments_about,
-)
-from .._core.validation import (
+from .._core.parameters import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     StrOptions,
-    array_space,
-    check_data,
     check_probability,
-    check_weight_sum,
-    is_dask_collection,
-    to_namespace,
 )
+from .._core.stats import SufficientStatistics, merge_moments_about
+from .._core.validation import check_data, check_weight_sum
 from ..exceptions import PriorDataConflictWarning
 from . import full_covariance
 
@@ -884,7 +877,7 @@ class VariationalNormalEstimator(
             where it is to be resolved from the data.
         moments : tuple
             ``(W, reference, offset, S)``, the mean being ``reference + offset``;
-            see :func:`skvi._core.stats.weighted_moments_about`.
+            see :func:`skvi._core.moments.weighted_moments_about`.
         """
         name = type(self).__name__
         space = array_space(X)

@@ -6,13 +6,13 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from .._core import engine
-from .._core.expectations import (
-    LOG_2PI,
+from .._core.component_stats import sufficient_statistics
+from .._core.families.normal import LOG_2PI, kl_multivariate_normal
+from .._core.families.wishart import (
+    kl_wishart,
     wishart_expected_log_det,
     wishart_expected_precision,
 )
-from .._core.kl import kl_multivariate_normal, kl_wishart
-from .._core.stats import sufficient_statistics
 
 # The model of VariationalNormalEstimator(covariance_type="full"), for rows
 # x_i in R^d with weights w_i (Bishop, PRML §10.2.1 and §2.3.6, with a prior

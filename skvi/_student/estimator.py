@@ -20,8 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 
 from .._core.base import VariationalEstimator
-from .._core.expectations import gamma_expectations
-from .._core.natural import SVI_CONSTRAINTS, svi_step_size
+from .._core.families.gamma import gamma_expectations
 from .._core.normal_gamma import (
     _PRIOR_NAMES,
     PRIOR_CONSTRAINTS,
@@ -31,13 +30,14 @@ from .._core.normal_gamma import (
     _unit_information_priors,
     given_priors,
 )
-from .._core.validation import (
+from .._core.parameters import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
     StrOptions,
-    check_data,
 )
+from .._core.svi import SVI_CONSTRAINTS, svi_step_size
+from .._core.validation import check_data
 from .posterior import StudentPosteriorMixin
 from .svi import _scaled_batch, _stochastic_step
 from .updates import (

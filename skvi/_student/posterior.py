@@ -29,14 +29,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import engine
 from .._core.exact import student_exact_interval
-from .._core.expectations import gamma_expectations
+from .._core.families.gamma import gamma_expectations
+from .._core.namespaces import is_dask_collection
 from .._core.normal_gamma import (
     _PRIOR_NAMES,
     _check_n_draws,
     _draw_mean_field,
     _log_mean_field,
 )
-from .._core.validation import check_data, check_probability, is_dask_collection
+from .._core.parameters import check_probability
+from .._core.validation import check_data
 from .updates import _expected_weights, _local_constant, _weighted_moments
 
 

@@ -22,8 +22,8 @@ from dataclasses import replace
 import numpy as np
 from scipy.special import digamma, polygamma
 
+from .._core.namespaces import is_dask_collection
 from .._core.normal_gamma import _update_mean
-from .._core.validation import is_dask_collection
 from .updates import _DOF_BOUNDS, _elbo, _state_at
 
 # Stochastic VI (partial_fit; Hoffman, Blei, Wang and Paisley, 2013, "Stochastic

@@ -33,10 +33,12 @@ import numpy as np
 from scipy.special import betaln, digamma
 
 from .._core import engine
-from .._core.expectations import LOG_2PI, gamma_expectations
+from .._core.families.gamma import gamma_expectations
+from .._core.families.normal import LOG_2PI
+from .._core.moments import weighted_moments_about
+from .._core.namespaces import is_dask_collection
 from .._core.normal_gamma import _kl_to_prior, _update_mean
-from .._core.stats import _chan_merge, weighted_moments_about
-from .._core.validation import is_dask_collection
+from .._core.stats import _chan_merge
 
 # The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
 # mixture of Normals; Archambeau and Verleysen, 2007, for the variational treatment):

@@ -25,7 +25,7 @@ from scipy import integrate
 from scipy.special import gammaln
 
 from .._core.exact import _local_scale, _log_integrand, _posterior_modes
-from .._core.expectations import LOG_2PI
+from .._core.families.normal import LOG_2PI
 from ..exceptions import DiagnosticWarning
 from ._protocol import check_protocol
 
