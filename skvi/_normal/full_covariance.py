@@ -109,33 +109,22 @@ from .full_units import (
 # optimum for the current q(mu), in the form of optimal_precision_elbo(), in which the
 # trace terms cancel exactly and no near-singular matrix is factored (the
 # terms computed as written cancel to 1e-9 relative far from the prior).
-# Each sweep updates q(mu), then q(Lambda); each
-# update maximises L over one factor, so L never decreases. q(Lambda) starts
-# at the prior (E[Lambda] = nu0 W0), so the fit depends only on (W_tot, xbar, S)
-# and the priors: partial_fit on merged statistics reproduces fit.
+# Each sweep updates q(mu), then q(Lambda); each update maximises L over one
+# factor, so L never decreases. q(Lambda) starts at the prior (E[Lambda] =
+# nu0 W0), so the fit depends only on (W_tot, xbar, S) and the priors:
+# partial_fit on merged statistics reproduces fit.
 
 
 @dataclasses.dataclass(frozen=True)
 class FullData:
     """What a full-covariance fit reads of X, and its priors.
 
-    Attributes
-    ----------
-    statistics : SufficientStatistics
-        ``(W_tot, xbar, S)`` with the full scatter (one component), kept for
-        ``partial_fit``'s exact merges.
-    weight : float
-        ``W_tot``.
-    data_mean : ndarray of shape (n_features,)
-    scatter : ndarray of shape (n_features, n_features)
-    priors : dict
-        The four priors by name, given or resolved from the data.
-    prior : tuple
-        ``(m0, s0, a0, b0, nu0, W0)``.
-    unit : ndarray of shape (n_features,)
-        The powers of two ``c`` of the fit's units (:mod:`skvi._normal.full_units`).
-    scaled : tuple
-        ``(xbar / c, S / (c c^T), prior in the units c)``: the problem CAVI solves.
+    ``statistics`` (one component, full scatter) are kept for ``partial_fit``'s
+    exact merges; ``weight``, ``data_mean`` and ``scatter`` are ``W_tot``,
+    ``xbar`` and ``S``; ``priors`` the four priors by name and ``prior``
+    ``(m0, s0, a0, b0, nu0, W0)``; ``unit`` the powers of two ``c`` of the
+    fit's units and ``scaled`` the problem in them, ``(xbar / c, S / (c c^T),
+    prior)`` (:mod:`skvi._normal.full_units`).
     """
 
     statistics: SufficientStatistics
@@ -152,10 +141,9 @@ class FullData:
 class FullState:
     """q(mu) q(Lambda) after a sweep (the module comment's names).
 
-    ``scatter_about_mean`` is ``S + W_tot (xbar - m)(xbar - m)^T``;
-    ``log_det_inverse_scale`` is ``log|W^-1|`` (:func:`log_det_inverse_scale`);
-    ``precision_mean`` and ``log_det_mean`` are ``E[Lambda]`` and
-    ``E[log|Lambda|]``; ``sweeps`` counts the sweeps done.
+    ``scatter_about_mean`` is ``S + W_tot (xbar - m)(xbar - m)^T``,
+    ``log_det_inverse_scale`` ``log|W^-1|``, ``precision_mean`` and
+    ``log_det_mean`` ``E[Lambda]`` and ``E[log|Lambda|]``; ``sweeps`` counts.
     """
 
     mean: np.ndarray
@@ -446,10 +434,8 @@ def check_chunk(statistics, weighted):
 def fit_data(statistics, priors):
     """The statistics' mean and scatter; the priors resolved, checked, scaled.
 
-    The priors left None are resolved from the diagonal of the scatter (the
-    diagonal model's rule, feature by feature); the Wishart prior is derived
-    from the Gamma's (:func:`wishart_prior`), and the problem is put in the
-    fit's units (:func:`~skvi._normal.full_units.feature_units`).
+    Priors left None come from the scatter's diagonal (the diagonal model's
+    rule); the Wishart prior from the Gamma's (:func:`wishart_prior`).
     """
     weight = float(statistics.weight[0])
     data_mean, scatter = statistics.mean[0], statistics.scatter[0]
