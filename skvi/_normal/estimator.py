@@ -409,7 +409,7 @@ class VariationalNormalEstimator(
         data : DiagData or FullData
             The covariance type's data (skvi._normal.diag, .full_covariance).
         """
-        covariance_type = _COVARIANCE_TYPES[self.covariance_type]
+        covariance_type = self._covariance_type()
         if not reset and self._fitted_type() is not covariance_type:
             raise ValueError(
                 "partial_fit cannot change covariance_type: the statistics seen so "
@@ -431,6 +431,7 @@ class VariationalNormalEstimator(
     # covariance type's (skvi._normal.covariance), chosen once.
 
     def _covariance_type(self):
+        """The record of the ``covariance_type`` being fitted."""
         return _COVARIANCE_TYPES[self.covariance_type]
 
     def _initial_state(self, data, random_state):
@@ -456,6 +457,7 @@ class VariationalNormalEstimator(
         return self.tol * max(data.weight, 1.0)
 
     def _total_weight(self, data):
+        """``W``, the scale of the ELBO-decrease guard."""
         return data.weight
 
     def _set_fitted(self, data, state):
@@ -463,12 +465,12 @@ class VariationalNormalEstimator(
 
         The record checks that the fit is representable (q's parameters and
         the ELBO, passed explicitly) before anything is set; the attributes
-        only the other type sets are then deleted.
+        that only the other type sets (its declared list) are then deleted.
         """
         covariance_type = self._covariance_type()
-        fitted = covariance_type.fitted_attributes(
-            data, state, covariance_type.elbo(data, state)
-        )
+        # The final state's ELBO (the loop's last; _elbo writes nothing).
+        elbo = covariance_type.elbo(data, state)
+        fitted = covariance_type.fitted_attributes(data, state, elbo)
         for other in _COVARIANCE_TYPES.values():
             if other is not covariance_type:
                 for name in other.attributes:
