@@ -67,7 +67,6 @@ __all__ = [
     "component_statistics",
     "local_step",
     "moments_about",
-    "normal_scores",
     "row_values",
     "statistics",
 ]
@@ -662,32 +661,3 @@ def row_values(X, space, *, params, model, function, shift=0.0):
     # Floats as the numpy path gives them: float64 (where the device has it).
     values = xp.astype(values, space.float_dtype)
     return values - shift if function == "log_norm" else values
-
-
-def normal_scores(X, space, *, mean, precision, constant):
-    """Each row's ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``, in ``space``.
-
-    The Normal model's ``score_samples``: ``constant`` holds the terms that do
-    not depend on the row (the expected log-likelihood of ``x = m`` less
-    ``KL / W``); ``precision`` is ``E[tau]`` (diag, shape (d,)) or
-    ``E[Lambda]`` (full, (d, d)).
-    """
-    xp = space.xp
-    dtype = space.compute_dtype(X.dtype)
-    mean_array = to_namespace(mean, space, dtype=dtype)
-    precision_array = to_namespace(precision, space, dtype=dtype)
-    n_samples, n_features = X.shape
-    block_rows = _plan(n_samples, 2 * n_features)
-
-    def block_scores(rows):
-        deviation = _rows(X, rows, dtype, space.xp) - mean_array
-        if precision.ndim == 1:
-            quadratic = (deviation * deviation) @ precision_array
-        else:
-            quadratic = xp.sum((deviation @ precision_array) * deviation, axis=1)
-        return constant - 0.5 * quadratic
-
-    parts = _blockwise(block_scores, n_samples, block_rows)
-    scores = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
-    # float64 (where the device has it), as the numpy path gives them.
-    return xp.astype(scores, space.float_dtype)
