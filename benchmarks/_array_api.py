@@ -383,7 +383,7 @@ def normal_main(argv=None):
 
 
 def _host(array):
-    from skvi._core.validation import to_numpy
+    from skvi._core.namespaces import to_numpy
 
     return to_numpy(array)
 

@@ -1,7 +1,7 @@
 """The contracts of docs/architecture.md, checked against the package itself.
 
 - Its module table names every module of ``skvi`` and nothing else.
-- Only ``skvi/_core/validation.py`` imports scikit-learn's private modules or names
+- Only ``skvi/_core/parameters.py`` imports scikit-learn's private modules or names
   (``sklearn.utils._param_validation``, ``sklearn.externals``, a ``_name`` from
   a public module), so that a change in scikit-learn is mended in one place.
 - ``tol`` means one thing per family of estimators: the ELBO's change per unit
@@ -103,22 +103,22 @@ def _private_sklearn_imports(path):
 
 def test_the_private_import_scan_finds_them():
     """The scan sees every form (so that the check below checks something)."""
-    private = _private_sklearn_imports(PACKAGE / "_core" / "validation.py")
+    private = _private_sklearn_imports(PACKAGE / "_core" / "parameters.py")
     text = " ".join(what for _, what in private)
     assert "sklearn.utils._param_validation" in text
     assert "sklearn.externals" in text
     assert "_array_api" in text  # ``from sklearn.utils import _array_api``
 
 
-def test_only_validation_imports_private_scikit_learn():
+def test_only_parameters_imports_private_scikit_learn():
     offenders = {
         module: _private_sklearn_imports(PACKAGE / module.removeprefix("skvi/"))
         for module in _package_modules()
-        if module != "skvi/_core/validation.py"
+        if module != "skvi/_core/parameters.py"
     }
     offenders = {module: found for module, found in offenders.items() if found}
     assert not offenders, (
-        f"scikit-learn's private helpers outside skvi._core.validation: {offenders}"
+        f"scikit-learn's private helpers outside skvi._core.parameters: {offenders}"
     )
 
 

@@ -15,8 +15,9 @@ from skvi import (
     VariationalGaussianMixture,
     VariationalNormalEstimator,
 )
-from skvi._core import engine, stats
-from skvi._core.stats import SufficientStatistics, weighted_moments_about
+from skvi._core import component_stats, engine
+from skvi._core.moments import weighted_moments_about
+from skvi._core.stats import SufficientStatistics
 from skvi._mixture import covariance, estep
 
 
@@ -217,10 +218,10 @@ def test_statistics_are_bit_identical_whatever_the_thread_count(case, threads):
             X, sample_weight, block_rows=block_rows
         ),
         "far": lambda: weighted_moments_about(X, block_rows=block_rows),
-        "responsibilities-diag": lambda: stats.sufficient_statistics(
+        "responsibilities-diag": lambda: component_stats.sufficient_statistics(
             X, sample_weight, resp, block_rows=block_rows
         ),
-        "responsibilities-full": lambda: stats.sufficient_statistics(
+        "responsibilities-full": lambda: component_stats.sufficient_statistics(
             X, sample_weight, resp, scatter="full", block_rows=block_rows
         ),
     }

@@ -849,6 +849,32 @@ def test_ctrl_c_inside_the_parser_is_still_an_interruption(
     assert run(capsys, "fit", path) == (130, "", "")
 
 
+@pytest.mark.parametrize("command", ["fit", "segment"])
+def test_ctrl_c_a_library_swallowed_is_still_an_interruption(
+    capsys, tmp_path, monkeypatch, command
+):
+    """A library may catch Ctrl-C's KeyboardInterrupt and carry on (numpy turns
+    an interrupted import of its C extensions into ImportError, which pandas'
+    optional imports take for a missing package): the program remembers the
+    Ctrl-C, writes nothing and ends with 130."""
+    from skvi._cli import common
+
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(40)))
+    labels = tmp_path / "labels.csv"
+    enter = common.catch_interrupts.__enter__
+
+    def pressed_and_swallowed(self):
+        entered = enter(self)
+        common._interrupted.set()  # as _on_interrupt does, before a library
+        return entered
+
+    monkeypatch.setattr(common.catch_interrupts, "__enter__", pressed_and_swallowed)
+    extra = ["--labels", str(labels)] if command == "segment" else []
+    assert run(capsys, command, path, *extra) == (130, "", "")
+    assert not labels.exists()
+
+
 def test_catch_interrupts_remembers_ctrl_c_and_restores_the_handler():
     from skvi._cli.common import catch_interrupts, interrupted
 

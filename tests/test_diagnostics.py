@@ -302,7 +302,7 @@ def test_linear_response_is_the_response_of_q(n, conflict, prior_std):
         prior_mean = np.zeros(X.shape[1])
         est = _tight(prior_mean=prior_mean, **prior).fit(X)
     corrected = linear_response_std(est)
-    # The fixed point is solved to rounding (skvi._normal.estimator), so the step can be
+    # The fixed point is solved to rounding (skvi._normal.diag), so the step can be
     # small: at h = 1e-4 the O(h**2) error is 1e-10 to 5e-9 of the variance
     # (the latter for two-mode data, n20-conflict8), the rounding error about
     # 1e-16 |m| / h.

@@ -6,13 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from skvi._core.expectations import (
-    LOG_2PI,
+from skvi._core.families.beta import (
     beta_expected_log,
-    dirichlet_expected_log,
-    expected_log_normal,
-    gamma_expectations,
     stick_breaking_expected_log_weights,
+)
+from skvi._core.families.dirichlet import dirichlet_expected_log
+from skvi._core.families.gamma import gamma_expectations
+from skvi._core.families.normal import LOG_2PI, expected_log_normal
+from skvi._core.families.wishart import (
     wishart_expected_log_det,
     wishart_expected_precision,
 )

@@ -44,7 +44,8 @@ def _fit(x, w=None, **prior):
 
 def _statistics(est, j=0):
     prior = tuple(float(getattr(est, f"{name}_")[j]) for name in PRIOR_NAMES)
-    return est.n_samples_seen_, est.sample_mean_[j], est._sum_of_squares[j], prior
+    weight, data_mean, sum_of_squares, _ = est._normal_gamma_statistics()
+    return weight, data_mean[j], sum_of_squares[j], prior
 
 
 # --------------------------------------------------------------------------

@@ -9,15 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from skvi._core.expectations import gamma_expectations
-from skvi._core.kl import (
-    kl_beta,
-    kl_dirichlet,
-    kl_gamma,
-    kl_normal,
-    kl_normal_wishart,
-    kl_wishart,
-)
+from skvi._core.families.beta import kl_beta
+from skvi._core.families.dirichlet import kl_dirichlet
+from skvi._core.families.gamma import gamma_expectations, kl_gamma
+from skvi._core.families.normal import kl_normal
+from skvi._core.families.wishart import kl_normal_wishart, kl_wishart
 
 from ._montecarlo import assert_monte_carlo_mean, random_scale_matrices
 

@@ -16,7 +16,7 @@ from sklearn.mixture import BayesianGaussianMixture
 from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
 from skvi import VariationalGaussianMixture
-from skvi._core.kl import kl_normal_wishart
+from skvi._core.families.wishart import kl_normal_wishart
 from skvi._core.stats import _between_full
 from skvi._mixture import covariance
 from skvi._mixture.bound import _kl_to_prior
@@ -137,7 +137,8 @@ def test_wide_fit_agrees_with_scikit_learn(covariance_type):
 
 def test_merging_a_single_part_returns_its_statistics():
     """One part: no between-part term; the same numbers, in a new array."""
-    from skvi._core.stats import SufficientStatistics, sufficient_statistics
+    from skvi._core.component_stats import sufficient_statistics
+    from skvi._core.stats import SufficientStatistics
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(40, 30)) * 1e3 + 7.0
@@ -172,7 +173,7 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
     """
     from scipy.linalg import hadamard
 
-    from skvi._core.kl import _kl_normal_wishart_from
+    from skvi._core.families.wishart import _kl_normal_wishart_from
 
     d = 64
     H = hadamard(d).astype(float) / 8.0

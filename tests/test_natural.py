@@ -6,16 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from skvi._core.natural import (
-    beta_to_natural,
-    dirichlet_to_natural,
-    natural_step,
-    natural_to_beta,
-    natural_to_dirichlet,
+from skvi._core.families.beta import beta_to_natural, natural_to_beta
+from skvi._core.families.dirichlet import dirichlet_to_natural, natural_to_dirichlet
+from skvi._core.families.wishart import (
     natural_to_normal_wishart,
     normal_wishart_to_natural,
-    svi_step_size,
 )
+from skvi._core.svi import natural_step, svi_step_size
 
 from ._montecarlo import random_scale_matrices
 

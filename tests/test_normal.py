@@ -878,3 +878,22 @@ def test_fixed_point_is_where_textbook_cavi_ends(
     assert_allclose(est.posterior_rate_[0], b, rtol=1e-10)
     history = est.elbo_history_
     assert np.all(np.diff(history) >= -4e-16 * np.abs(history[1:]))
+
+
+def test_a_pickle_of_the_former_diagonal_statistics_continues():
+    """A diagonal fit pickled by skvi 0.3 kept ``(W, xbar, S)`` as ``_reference``,
+    ``_offset`` and ``_sum_of_squares``; loaded, it continues with partial_fit
+    exactly as the fit would have (the one statistics route, issue 19)."""
+    X = 1e6 + np.random.default_rng(3).normal(size=(200, 3))
+    whole = VariationalNormalEstimator().partial_fit(X[:100]).partial_fit(X[100:])
+    state = VariationalNormalEstimator().partial_fit(X[:100]).__getstate__()
+    statistics = state.pop("_statistics")
+    state["_reference"] = statistics["reference"]
+    state["_offset"] = statistics["offset"][0]
+    state["_sum_of_squares"] = statistics["scatter"][0]
+    loaded = VariationalNormalEstimator.__new__(VariationalNormalEstimator)
+    loaded.__setstate__(state)
+    loaded.partial_fit(X[100:])
+    for name in ("posterior_mean_", "posterior_std_", "posterior_rate_", "elbo_"):
+        assert_array_equal(getattr(loaded, name), getattr(whole, name))
+    assert_array_equal(loaded.credible_interval(), whole.credible_interval())

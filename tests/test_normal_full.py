@@ -2,6 +2,7 @@
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -10,8 +11,12 @@ from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 
 from skvi import VariationalNormalEstimator
-from skvi._core.expectations import wishart_expected_log_det, wishart_expected_precision
-from skvi._core.kl import kl_multivariate_normal, kl_normal
+from skvi._core.families.normal import kl_multivariate_normal, kl_normal
+from skvi._core.families.wishart import (
+    wishart_expected_log_det,
+    wishart_expected_precision,
+)
+from skvi._normal.covariance import Start
 from skvi._normal.full_covariance import (
     cavi_update,
     elbo,
@@ -155,7 +160,7 @@ def test_elbo_never_decreases_under_plain_cavi():
     values = []
     for _ in range(400):  # plain CAVI creeps here: ~0.85 of the error per step
         state = cavi_update(weight, mean, scatter, prior, precision_mean)
-        precision_mean = state["precision_mean"]
+        precision_mean = state.precision_mean
         values.append(elbo(weight, state, prior))
     assert np.all(np.diff(values) >= -1e-10 * np.abs(values[1:]))
     assert values[-1] - values[0] > 1e-3  # it did climb
@@ -195,16 +200,13 @@ def test_fit_is_a_stationary_point_of_the_elbo():
             ("scale", symmetric * est.posterior_scale_.max()),
             ("dof", 1e-2 * rng.normal()),
         ]:
-            state = dict(fitted)
-            state[name] = fitted[name] + delta
-            state["scatter_about_mean"] = scatter + weight * np.outer(
-                mean - state["mean"], mean - state["mean"]
-            )
-            state["precision_mean"] = wishart_expected_precision(
-                state["dof"], state["scale"]
-            )
-            state["log_det_mean"] = float(
-                wishart_expected_log_det(state["dof"], state["scale"])
+            state = dataclasses.replace(fitted, **{name: getattr(fitted, name) + delta})
+            state = dataclasses.replace(
+                state,
+                scatter_about_mean=scatter
+                + weight * np.outer(mean - state.mean, mean - state.mean),
+                precision_mean=wishart_expected_precision(state.dof, state.scale),
+                log_det_mean=float(wishart_expected_log_det(state.dof, state.scale)),
             )
             assert elbo(weight, state, prior) < best, name
 
@@ -223,9 +225,9 @@ def test_optimal_precision_elbo_is_the_elbo_term_by_term(seed):
         None,
         None,
     ) + wishart_prior(np.full(d, rng.uniform(0.5, 3.0)), rng.uniform(0.1, 2.0, d))
-    state = {"precision_mean": prior[4] * prior[5]}
+    state = Start(prior[4] * prior[5])
     for _ in range(6):
-        state = cavi_update(weight, mean, scatter, prior, state["precision_mean"])
+        state = cavi_update(weight, mean, scatter, prior, state.precision_mean)
         assert optimal_precision_elbo(weight, state, prior) == pytest.approx(
             elbo(weight, state, prior), rel=1e-12
         )

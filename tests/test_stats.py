@@ -8,14 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skvi._core import component_stats as _component_stats
 from skvi._core import engine as _blocks
-from skvi._core import stats as _stats
-from skvi._core.stats import (
-    SufficientStatistics,
-    merge_moments,
-    merge_moments_about,
-    weighted_moments_about,
-)
+from skvi._core import moments as _moments
+from skvi._core.moments import weighted_moments_about
+from skvi._core.stats import SufficientStatistics, merge_moments, merge_moments_about
 
 
 def weighted_moments(X, sample_weight=None, **options):
@@ -57,7 +54,7 @@ def assert_moments_close(actual, expected, rtol=1e-12, mean_atol=0.0):
 def default_block_rows(n_features):
     """Rows per default block: the engine's plan, in whole shift rows."""
     rows, _ = _blocks.plan(10**9, n_features)
-    return rows - rows % max(1, _stats._SHIFT_ROW_WIDTH // n_features)
+    return rows - rows % max(1, _moments._SHIFT_ROW_WIDTH // n_features)
 
 
 def boundary_rows(block_rows):
@@ -80,13 +77,13 @@ SMALL_N_SAMPLES, SMALL_BOUNDARY_ROWS = boundary_rows(SMALL_BLOCK)
 def count_recentred(monkeypatch):
     """Count the blocks recomputed centred, by wrapping the function that does it."""
     calls = []
-    centred = _stats._centred_block_moments
+    centred = _moments._centred_block_moments
 
     def spy(block, *args):
         calls.append(block.shape[0])
         return centred(block, *args)
 
-    monkeypatch.setattr(_stats, "_centred_block_moments", spy)
+    monkeypatch.setattr(_moments, "_centred_block_moments", spy)
     return calls
 
 
@@ -339,7 +336,9 @@ def test_non_finite_values_raise_at_every_block_boundary(weighted, bad):
             sample_weight[row] = 0.0  # weightless rows must still be finite
         for scatter in ("diag", "full"):
             with pytest.raises(ValueError, match="Input X contains"):
-                _stats.sufficient_statistics(X, sample_weight, scatter=scatter)
+                _component_stats.sufficient_statistics(
+                    X, sample_weight, scatter=scatter
+                )
         X[row, -1] = 0.0
 
 
@@ -390,7 +389,7 @@ def test_components_match_two_pass_and_np_cov(scatter, weighted, block_rows):
     X[:, 2] += 0.3 * X[:, 0]  # correlated, so the full scatter has off-diagonals
     sample_weight = rng.uniform(0, 2, size=600) if weighted else None
     resp = random_responsibilities(rng, 600, 4)
-    stats = _stats.sufficient_statistics(
+    stats = _component_stats.sufficient_statistics(
         X, sample_weight, resp, scatter=scatter, block_rows=block_rows
     )
     weight, mean, full = component_references(X, sample_weight, resp)
@@ -406,20 +405,20 @@ def test_weight_vector_is_one_component():
     rng = np.random.default_rng(23)
     X = rng.normal(3.0, 2.0, size=(500, 2))
     sample_weight = rng.uniform(0, 2, size=500)
-    stats = _stats.sufficient_statistics(X, sample_weight)
+    stats = _component_stats.sufficient_statistics(X, sample_weight)
     assert stats.weight.shape == (1,) and stats.offset.shape == (1, 2)
     expected = reference_moments(X, sample_weight)
     assert_moments_close(
         (float(stats.weight[0]), stats.mean[0], stats.scatter[0]), expected
     )
     # The same K = 1 through the general path (a full scatter).
-    full = _stats.sufficient_statistics(X, sample_weight, scatter="full")
+    full = _component_stats.sufficient_statistics(X, sample_weight, scatter="full")
     np.testing.assert_allclose(full.mean, stats.mean, rtol=1e-14)
     np.testing.assert_allclose(
         np.diagonal(full.scatter, axis1=1, axis2=2), stats.scatter, rtol=1e-12
     )
     # And through responsibilities of one column of ones.
-    ones = _stats.sufficient_statistics(X, sample_weight, np.ones((500, 1)))
+    ones = _component_stats.sufficient_statistics(X, sample_weight, np.ones((500, 1)))
     np.testing.assert_allclose(ones.scatter, stats.scatter, rtol=1e-12)
 
 
@@ -428,7 +427,9 @@ def test_components_in_long_double():
     rng = np.random.default_rng(24)
     X = rng.normal(10.0, 1.0, size=(2000, 2))
     resp = random_responsibilities(rng, 2000, 3)
-    stats = _stats.sufficient_statistics(X, responsibilities=resp, scatter="full")
+    stats = _component_stats.sufficient_statistics(
+        X, responsibilities=resp, scatter="full"
+    )
     Xl = X.astype(np.longdouble)
     for k in range(3):
         r = resp[:, k].astype(np.longdouble)
@@ -446,10 +447,10 @@ def test_integer_weights_are_repeated_rows_for_components(scatter):
     X = 1e6 + rng.standard_normal((300, 2))
     counts = rng.integers(0, 4, size=300)
     resp = random_responsibilities(rng, 300, 3)
-    weighted = _stats.sufficient_statistics(
+    weighted = _component_stats.sufficient_statistics(
         X, counts.astype(float), resp, scatter=scatter, block_rows=41
     )
-    repeated = _stats.sufficient_statistics(
+    repeated = _component_stats.sufficient_statistics(
         np.repeat(X, counts, axis=0),
         responsibilities=np.repeat(resp, counts, axis=0),
         scatter=scatter,
@@ -467,7 +468,7 @@ def test_components_far_from_zero_are_exact(scatter):
     noise = rng.standard_normal((5000, 2))
     X = 1e9 + noise
     resp = random_responsibilities(rng, 5000, 3)
-    stats = _stats.sufficient_statistics(
+    stats = _component_stats.sufficient_statistics(
         X, responsibilities=resp, scatter=scatter, block_rows=300
     )
     weight, mean, full = component_references(X - 1e9, None, resp)
@@ -483,7 +484,9 @@ def test_separated_components_are_recomputed_centred():
     labels = rng.integers(0, 2, size=4000)
     X = np.where(labels[:, None] == 1, 1e6, -1e6) + rng.standard_normal((4000, 2))
     resp = np.stack([labels == 0, labels == 1], axis=1).astype(float)
-    stats = _stats.sufficient_statistics(X, responsibilities=resp, block_rows=500)
+    stats = _component_stats.sufficient_statistics(
+        X, responsibilities=resp, block_rows=500
+    )
     for k in range(2):
         expected = reference_moments(X[labels == k])
         np.testing.assert_allclose(stats.scatter[k], expected[2], rtol=1e-12)
@@ -497,7 +500,7 @@ def test_zero_weight_components(scatter):
     resp[:, 1] = 0.0  # never responsible
     resp[:250, 2] = 0.0  # responsible in later blocks only
     with np.errstate(all="raise"):
-        stats = _stats.sufficient_statistics(
+        stats = _component_stats.sufficient_statistics(
             X, responsibilities=resp, scatter=scatter, block_rows=50
         )
     assert stats.weight[1] == 0.0
@@ -521,10 +524,12 @@ def test_merge_of_any_split_is_the_whole(scatter, cuts, seed, far):
     X = rng.normal(size=(300, 2)) + (1e9 if far else 0.0)
     sample_weight = rng.uniform(0, 2, size=300)
     resp = random_responsibilities(rng, 300, 2)
-    whole = _stats.sufficient_statistics(X, sample_weight, resp, scatter=scatter)
+    whole = _component_stats.sufficient_statistics(
+        X, sample_weight, resp, scatter=scatter
+    )
     edges = [0, *sorted(cuts), 300]
     parts = [
-        _stats.sufficient_statistics(
+        _component_stats.sufficient_statistics(
             X[a:b], sample_weight[a:b], resp[a:b], scatter=scatter
         )
         for a, b in zip(edges[:-1], edges[1:], strict=True)
@@ -543,7 +548,7 @@ def test_merge_of_any_split_is_the_whole(scatter, cuts, seed, far):
 def test_scaled_multiplies_weight_and_scatter_only():
     rng = np.random.default_rng(29)
     X = rng.normal(size=(100, 2))
-    stats = _stats.sufficient_statistics(X, scatter="full")
+    stats = _component_stats.sufficient_statistics(X, scatter="full")
     half = stats.scaled(0.25)
     np.testing.assert_array_equal(half.weight, stats.weight * 0.25)
     np.testing.assert_array_equal(half.scatter, stats.scatter * 0.25)
@@ -556,11 +561,11 @@ def test_scaled_multiplies_weight_and_scatter_only():
 def test_bad_arguments_say_what_to_do():
     X = np.zeros((10, 2))
     with pytest.raises(ValueError, match=r"scatter must be one of \['diag', 'full'\]"):
-        _stats.sufficient_statistics(X, scatter="spherical")
+        _component_stats.sufficient_statistics(X, scatter="spherical")
     with pytest.raises(ValueError, match=r"shape \(n_samples, n_components\)"):
-        _stats.sufficient_statistics(X, responsibilities=np.ones((9, 2)))
+        _component_stats.sufficient_statistics(X, responsibilities=np.ones((9, 2)))
     with pytest.raises(ValueError, match=r"shape \(n_samples, n_components\)"):
-        _stats.sufficient_statistics(X, responsibilities=np.ones(10))
+        _component_stats.sufficient_statistics(X, responsibilities=np.ones(10))
 
 
 # --------------------------------------------------------------------------
@@ -595,7 +600,7 @@ def test_chunks_far_beyond_1e154_merge_exactly():
     # And as SufficientStatistics, diagonal and full.
     for scatter in ("diag", "full"):
         chunks = [
-            _stats.sufficient_statistics(chunk, scatter=scatter)
+            _component_stats.sufficient_statistics(chunk, scatter=scatter)
             for chunk in np.array_split(X, 13)
         ]
         stats = SufficientStatistics.merge_all(chunks)
@@ -611,7 +616,9 @@ def test_blocks_far_beyond_1e154_merge_exactly(block_rows):
     expected_mean, expected = scaled_reference(X, 2.0**531)
     _, mean, sum_of_squares = weighted_moments(X, block_rows=block_rows)
     np.testing.assert_allclose(sum_of_squares, expected, rtol=1e-12)
-    stats = _stats.sufficient_statistics(X, scatter="full", block_rows=block_rows)
+    stats = _component_stats.sufficient_statistics(
+        X, scatter="full", block_rows=block_rows
+    )
     np.testing.assert_allclose(np.diag(stats.scatter[0]), expected, rtol=1e-12)
 
 
@@ -641,7 +648,7 @@ def _about(X, resp, reference, scatter="diag"):
     deviation = X - reference
     squares = deviation * deviation if scatter == "diag" else None
     # The E-step's responsibilities are component-major (K, n): pass a view.
-    return _stats.statistics_about(
+    return _component_stats.statistics_about(
         X,
         deviation,
         squares,
@@ -696,13 +703,13 @@ def test_statistics_from_deviations_recompute_tight_far_components(
     )
     resp = np.stack([labels == 0, labels == 1], axis=1).astype(float)
     recentred = []
-    centred = _stats._centred_component
+    centred = _component_stats._centred_component
 
     def spy(block, column, *args):
         recentred.append(np.array(column))
         return centred(block, column, *args)
 
-    monkeypatch.setattr(_stats, "_centred_component", spy)
+    monkeypatch.setattr(_component_stats, "_centred_component", spy)
     stats = _about(X, resp, np.zeros(2), scatter)
     assert len(recentred) == 1
     np.testing.assert_array_equal(recentred[0], resp[:, 1])
@@ -725,7 +732,7 @@ def test_statistics_from_overflowing_deviations_fall_back_scaled(scatter):
     resp = random_responsibilities(rng, 200, 2)
     with np.errstate(over="ignore"):
         stats = _about(X, resp, np.zeros(2), scatter)
-    general = _stats.sufficient_statistics(
+    general = _component_stats.sufficient_statistics(
         X, responsibilities=resp, scatter=scatter, reference=np.zeros(2)
     )
     assert np.isfinite(stats.scatter).all()
@@ -746,7 +753,9 @@ def test_nan_responsibilities_raise_one_clear_error(scatter):
     X = 1e-155 * rng.standard_normal((40, 2))
     resp = np.full((40, 1), np.nan)
     with pytest.raises(ValueError, match="not representable in float64"):
-        _stats.sufficient_statistics(X, responsibilities=resp, scatter=scatter)
+        _component_stats.sufficient_statistics(
+            X, responsibilities=resp, scatter=scatter
+        )
 
 
 def test_tiny_spread_huge_weights_give_a_fit_or_one_clear_error():

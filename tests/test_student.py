@@ -217,6 +217,37 @@ def test_fitted_degrees_of_freedom_maximise_the_elbo():
         assert other.elbo_ < fitted.elbo_
 
 
+def test_the_loops_hooks_keep_the_typed_contract():
+    """The fit's data and states are frozen dataclasses; ``_elbo`` is pure.
+
+    From the start (q(tau), q(w) at their priors) one sweep; from a state,
+    two sweeps and SQUAREM: each a new ``StudentState``, the ELBO not lower,
+    and the state given to ``_elbo`` (twice, the same float) unchanged.
+    """
+    from dataclasses import FrozenInstanceError, fields
+
+    from skvi._student.updates import StudentData, StudentStart, StudentState
+
+    X = _heavy_tailed(300, seed=4)
+    est = VariationalStudentEstimator(degrees_of_freedom_update="fit", **PRIOR)
+    data = est._fit_data(X, None, reset=True)
+    assert isinstance(data, StudentData)
+    start = est._initial_state(data, None)
+    assert isinstance(start, StudentStart)
+    state = est._sweep(data, start)
+    assert isinstance(state, StudentState)
+    before = {f.name: np.copy(getattr(state, f.name)) for f in fields(state)}
+    elbo = est._elbo(data, state)
+    assert type(elbo) is float and est._elbo(data, state) == elbo
+    for name, value in before.items():
+        np.testing.assert_array_equal(getattr(state, name), value)
+    with pytest.raises(FrozenInstanceError):
+        state.mean = state.mean + 1.0
+    later = est._sweep(data, state)
+    assert isinstance(later, StudentState) and later is not state
+    assert est._elbo(data, later) >= elbo - 1e-9 * abs(elbo)
+
+
 def test_dask_fit_equals_numpy_fit():
     da = pytest.importorskip("dask.array")
     X = _heavy_tailed(300, seed=6)

@@ -27,7 +27,7 @@ from skvi import (
     VariationalGaussianMixture,
     VariationalNormalEstimator,  # noqa: E402,
 )
-from skvi._core.validation import to_numpy  # noqa: E402
+from skvi._core.namespaces import to_numpy  # noqa: E402
 
 
 def main():

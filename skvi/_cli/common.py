@@ -111,7 +111,7 @@ def column_list(text):
 def describe_constraint(constraint):
     """Say in words what a scikit-learn ``Interval`` constraint accepts.
 
-    >>> from skvi._core.validation import Interval
+    >>> from skvi._core.parameters import Interval
     >>> from numbers import Real
     >>> describe_constraint(Interval(Real, 0, None, closed="neither"))
     'a finite number > 0'
@@ -178,6 +178,19 @@ _interrupted = threading.Event()
 def interrupted():
     """Whether Ctrl-C was pressed while the program ran."""
     return _interrupted.is_set()
+
+
+def raise_if_interrupted():
+    """Raise KeyboardInterrupt if Ctrl-C was pressed, even if a library caught it.
+
+    A library may catch the KeyboardInterrupt of a Ctrl-C and carry on: numpy
+    turns an interrupted import of its C extensions into ImportError, which
+    pandas' optional imports catch as a missing package. The commands call
+    this before they write anything, so that an interrupted run writes
+    nothing and ends with 130.
+    """
+    if interrupted():
+        raise KeyboardInterrupt
 
 
 def _on_interrupt(signum, frame):

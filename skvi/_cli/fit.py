@@ -16,6 +16,7 @@ from .common import (
     option_name,
     positive_int,
     probability,
+    raise_if_interrupted,
 )
 
 _DESCRIPTION = """\
@@ -266,7 +267,7 @@ def fit_whole(source, estimator):
 def _model(args):
     """The estimator class, its extra options and how it reads the chunks."""
     if args.robust:
-        from .._student.estimator import VariationalStudentEstimator
+        from .. import VariationalStudentEstimator
 
         extra = {}
         if args.degrees_of_freedom is not None:
@@ -282,7 +283,7 @@ def _model(args):
             raise CommandLineError(
                 f"{option} is the Student-t noise's: use it with --robust"
             )
-    from .._normal.estimator import VariationalNormalEstimator
+    from .. import VariationalNormalEstimator
 
     return VariationalNormalEstimator, {}, fit_chunks
 
@@ -332,6 +333,7 @@ def run(args):
             data = read_into(source, estimator)
             used = priors.used_priors(estimator)
     result = report.result(source, estimator, used, chosen, args, data=data)
+    raise_if_interrupted()
     if args.plot:
         plot.plot(estimator, result, args.plot)
     if args.json:

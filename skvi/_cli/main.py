@@ -139,6 +139,10 @@ def main(argv=None):
             with catch_interrupts(), warnings.catch_warnings():
                 _quiet_numerics()
                 status = args.handler(args)
+            # A Ctrl-C that a library caught and carried on from (see
+            # common.raise_if_interrupted) still ends the run as interrupted.
+            if interrupted():
+                raise KeyboardInterrupt
         except SystemExit as exc:
             # argparse's --help, --version and usage errors: a status, like
             # the rest.

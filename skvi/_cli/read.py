@@ -1,36 +1,40 @@
 """Reading the command line's data: a CSV file in chunks, or the example data.
 
-CSV files are parsed by pandas' C parser in chunks of float64 columns. When
-parsing fails, a slow diagnostic pass (Python's csv module, line by line)
-reads the file again to name the line and column at fault; it runs only on bad
-input.
+The subcommands ask :func:`open_source` for a :class:`DataSource` (its
+description, the selected columns and a generator of float64 chunks) and
+:func:`describe` names it in messages; :class:`Progress` draws the reading's
+progress bar. CSV files are parsed by pandas' C parser in chunks of float64
+columns, from the bytes that :mod:`skvi._cli.streams` opens (decompressed,
+lines bounded). The header is read and checked, and when parsing fails the
+line and column at fault are named, by :mod:`skvi._cli.csv_checks`: a slow
+diagnostic pass (Python's csv module, line by line) that reads the file
+again; it runs only on bad input.
 """
-
 # SPDX-License-Identifier: BSD-3-Clause
 
-import bz2
-import csv
-import gzip
 import io
-import lzma
-import math
 import os
-import re
 import stat
 import sys
-import zipfile
 from dataclasses import dataclass, field
 
 from .common import (
     CHUNK_CELLS,
     DEFAULT_DATA,
-    MAX_COLUMNS,
     MISSING_VALUES,
     CommandLineError,
     interrupted,
 )
+from .csv_checks import (
+    column_names,
+    describe_without_lines,
+    find_bad_field,
+    find_bad_utf8,
+    find_long_line,
+    read_header,
+)
+from .streams import STDIN, GuardedStream, LineTooLong, open_binary
 
-STDIN = "-"
 # How pandas is told the missing values of common.MISSING_VALUES, in the
 # cases that spreadsheets, R and pandas write them (NA, N/A, NaN, NULL, None).
 _MISSING_SPELLINGS = {
@@ -38,10 +42,6 @@ _MISSING_SPELLINGS = {
     for value in MISSING_VALUES
     for spelling in (value, value.upper(), value.title(), value.capitalize())
 } | {"NaN", "nan", "-nan", "+nan"}
-# A line longer than this is refused before pandas parses it: memory stays
-# bounded (10,000 columns of 17-digit numbers take about 200 kB).
-MAX_LINE_BYTES = 2**20
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
 @dataclass
@@ -172,273 +172,7 @@ def default_source(columns, chunk_rows):
 
 
 # --------------------------------------------------------------------------
-# Opening: compression inferred from the file name, as pandas infers it.
-
-
-def _open_zip(raw):
-    """The one file inside a zip archive."""
-    archive = zipfile.ZipFile(raw)
-    names = [info.filename for info in archive.infolist() if not info.is_dir()]
-    if len(names) != 1:
-        raise CommandLineError(
-            f"a zip archive must hold exactly one file to read; this one holds "
-            f"{len(names)}"
-        )
-    return archive.open(names[0])
-
-
-def _open_zstd(raw):
-    """A Zstandard stream (needs the zstandard package, as pandas does)."""
-    try:
-        import zstandard
-    except ImportError:
-        raise CommandLineError(
-            "reading .zst files needs the zstandard package: pip install zstandard"
-        ) from None
-    return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))
-
-
-_DECOMPRESS = {
-    ".gz": lambda raw: gzip.GzipFile(fileobj=raw),
-    ".bz2": bz2.BZ2File,
-    ".xz": lzma.LZMAFile,
-    ".zip": _open_zip,
-    ".zst": _open_zstd,
-}
-
-# The first bytes of each compressed format (RFC 1952; bzip2's "BZh", a block
-# size and the block magic; the xz, zip and Zstandard specifications), for
-# standard input and for files whose name does not say.
-_MAGIC = [
-    (re.compile(rb"\x1f\x8b"), ".gz"),
-    (re.compile(rb"BZh[1-9]1AY&SY", re.S), ".bz2"),
-    (re.compile(rb"\xfd7zXZ\x00"), ".xz"),
-    (re.compile(rb"PK\x03\x04"), ".zip"),
-    (re.compile(rb"\x28\xb5\x2f\xfd"), ".zst"),
-]
-
-
-def _sniff_compression(stream):
-    """The compression of a buffered binary stream, from its first bytes, or None."""
-    try:
-        head = stream.peek(10)[:10]
-    except (AttributeError, OSError, ValueError):
-        return None
-    for magic, extension in _MAGIC:
-        if magic.match(head):
-            return extension
-    return None
-
-
-def _open_stdin():
-    """Standard input's bytes, decompressed when its first bytes say so."""
-    stream = sys.stdin.buffer
-    if not hasattr(stream, "peek"):
-        # Not a buffered reader (a replaced standard input): make it one.
-        stream = io.BufferedReader(stream)
-    extension = _sniff_compression(stream)
-    if extension is None:
-        return stream, None, None
-    if extension == ".zip":
-        raise CommandLineError(
-            "standard input is a zip archive, which cannot be read from a pipe "
-            "(zip keeps its index at the end): name the file, or send its "
-            "content with unzip -p"
-        )
-    try:
-        return _DECOMPRESS[extension](stream), None, None
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise CommandLineError(f"cannot read standard input: {exc}") from None
-
-
-def _open_binary(path):
-    """``(stream, raw, size)``: decompressed bytes, the file beneath, its size."""
-    if path == STDIN:
-        return _open_stdin()
-    try:
-        raw = open(path, "rb")
-    except OSError as exc:
-        raise CommandLineError(f"cannot open {path}: {exc.strerror or exc}") from None
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in _DECOMPRESS:
-        extension = _sniff_compression(raw)
-    decompress = _DECOMPRESS.get(extension)
-    try:
-        stream = decompress(raw) if decompress else raw
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
-        raw.close()
-        raise CommandLineError(f"cannot read {path}: {exc}") from None
-    except CommandLineError as exc:
-        raw.close()
-        raise CommandLineError(f"cannot read {path}: {exc}") from None
-    return stream, raw, os.fstat(raw.fileno()).st_size
-
-
-class _LineTooLong(ValueError):
-    """A line longer than ``MAX_LINE_BYTES``: refused before it is parsed."""
-
-
-class _GuardedStream(io.RawIOBase):
-    """The header line again, then the rest of ``stream``, its lines bounded.
-
-    pandas parses a whole line before it can refuse it, and a line of two
-    million fields costs it half a minute and a gigabyte: this wrapper counts
-    the bytes since the last line break in each block that pandas reads (two
-    C-speed searches, ``find`` and ``rfind``, that stop at the first break)
-    and stops at a line longer than ``MAX_LINE_BYTES`` (or than that plus one
-    block, for a line that starts and ends in one block). Which line it was
-    is found by the diagnosis, only then.
-    """
-
-    def __init__(self, head, stream):
-        self.head = head
-        self.stream = stream
-        self.since_break = 0
-        # pandas' C parser turns an exception raised here (Ctrl-C among
-        # them) into "Calling read(nbytes) on source failed": kept to re-raise.
-        self.error = None
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        try:
-            return self._readinto(buffer)
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-    def _readinto(self, buffer):
-        if self.head:
-            data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
-        else:
-            data = self.stream.read(len(buffer))
-        first_break = data.find(b"\n")
-        if first_break < 0:
-            self.since_break += len(data)
-        else:
-            # The line that ends in this block; those within it are shorter
-            # than a block.
-            if self.since_break + first_break > MAX_LINE_BYTES:
-                raise _LineTooLong
-            self.since_break = len(data) - data.rfind(b"\n") - 1
-        if self.since_break > MAX_LINE_BYTES:
-            raise _LineTooLong
-        buffer[: len(data)] = data
-        return len(data)
-
-
-# --------------------------------------------------------------------------
-# The header.
-
-
-def _looks_numeric(text):
-    """Whether a header field is a number, i.e. the header row is missing."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_header(stream, where):
-    """The header line's bytes and its fields, checked."""
-    blank = 0
-    try:
-        line = stream.readline(MAX_LINE_BYTES + 1)
-        # Blank lines before the header: counted, to say so (not "empty").
-        while line and not line.strip() and blank < MAX_LINE_BYTES:
-            blank += 1
-            line = stream.readline(MAX_LINE_BYTES + 1)
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
-        raise CommandLineError(f"cannot read {where}: {exc}") from None
-    if blank and line:
-        raise CommandLineError(
-            f"{where} starts with {blank} blank line(s): the header row of column "
-            "names must be the first line; remove the blank lines before it"
-        )
-    if len(line) > MAX_LINE_BYTES:
-        raise CommandLineError(
-            f"{where}, line 1 is longer than {MAX_LINE_BYTES:,} bytes: a header "
-            f"row of at most {MAX_COLUMNS:,} column names is expected"
-        )
-    try:
-        text = line.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CommandLineError(
-            f"{where} is not a UTF-8 text file (line 1, byte {exc.start + 1}: "
-            f"{exc.reason}); save it as UTF-8"
-        ) from None
-    if not text.strip():
-        raise CommandLineError(
-            f"{where} is empty: expected a header row of column names, then rows "
-            "of numbers"
-        )
-    if "\r" in text.rstrip("\r\n"):
-        raise CommandLineError(
-            f"{where} has line breaks that are a lone carriage return (CR, as "
-            "old Mac files): save it with LF or CRLF line endings"
-        )
-    if text.count('"') % 2:
-        raise CommandLineError(
-            f"{where}, line 1: a quote in the header row is not closed on that "
-            "line (an unclosed quote, or a line break inside quotes); the column "
-            "names must fit on the first line"
-        )
-    try:
-        fields = next(csv.reader([text]))
-    except csv.Error as exc:
-        raise CommandLineError(f"{where}, line 1 is not valid CSV: {exc}") from None
-    if len(fields) > MAX_COLUMNS:
-        raise CommandLineError(
-            f"{where} has {len(fields):,} columns; skvi fit reads at most "
-            f"{MAX_COLUMNS:,} (parsing time, memory and the table grow with them): "
-            "keep the columns you need first, e.g. with cut -d, -f1-10"
-        )
-    separators = [sep for sep in (";", "\t", "|") if sep in text]
-    if len(fields) == 1 and separators:
-        raise CommandLineError(
-            f"{where}, line 1 has no comma but {separators[0]!r}: skvi fit reads "
-            "comma-separated files only; save the file with commas"
-        )
-    if all(_looks_numeric(name) for name in fields):
-        raise CommandLineError(
-            f"{where}, line 1 holds numbers, not column names: add a header row "
-            "naming the columns"
-        )
-    return line, fields
-
-
-def _column_names(header_line, fields):
-    """pandas' names for the columns, and the names shown to the user.
-
-    pandas renames a repeated name ``a`` to ``a.1`` and an empty one to
-    ``Unnamed: k``; the latter is shown as ``column k+1``, the index that
-    pandas writes.
-    """
-    import pandas as pd
-
-    names = list(pd.read_csv(io.BytesIO(header_line), nrows=0).columns)
-    if len(names) != len(fields):
-        names = fields
-    stripped = [field.strip() for field in fields]
-    # A repeated name is shown as the file writes it, with its position (not
-    # as pandas' "a.1", a name the file does not hold).
-    shown = [
-        (
-            f"column {k}"
-            if not field
-            else f"{field} (column {k})"
-            if field in stripped[: k - 1]
-            else str(name).strip()
-        )
-        for k, (name, field) in enumerate(zip(names, stripped, strict=True), start=1)
-    ]
-    return names, shown
-
-
-# --------------------------------------------------------------------------
-# Reading.
+# Reading a CSV file: its header checked (csv_checks), then chunks by pandas.
 
 
 def csv_source(path, columns, chunk_rows, progress, missing="error"):
@@ -448,14 +182,14 @@ def csv_source(path, columns, chunk_rows, progress, missing="error"):
     leaves out the rows with one in a selected column, and counts them.
     """
     where = "standard input" if path == STDIN else path
-    stream, raw, size = _open_binary(path)
+    stream, raw, size = open_binary(path)
     try:
-        header_line, fields = _read_header(stream, where)
-        names, shown = _column_names(header_line, fields)
+        header_line, fields = read_header(stream, where)
+        names, shown = column_names(header_line, fields)
         usecols = select_columns(
             shown, columns, header=[field.strip() for field in fields]
         )
-        guarded = _GuardedStream(header_line, stream)
+        guarded = GuardedStream(header_line, stream)
     except BaseException:
         if raw is not None:
             raw.close()
@@ -579,19 +313,19 @@ class _CSVChunks:
         """Name the line and column at fault, re-reading the file slowly."""
         if self.raw is None:
             # Standard input cannot be read twice: say what pandas said.
-            return _describe_without_lines(self.where, exc, rows_before, self.rows)
-        stream, raw, _ = _open_binary(self.where)
+            return describe_without_lines(self.where, exc, rows_before, self.rows)
+        stream, raw, _ = open_binary(self.where)
         with raw:
-            if isinstance(exc, _LineTooLong):
-                message = _find_long_line(stream, self.where)
+            if isinstance(exc, LineTooLong):
+                message = find_long_line(stream, self.where)
             elif isinstance(exc, UnicodeDecodeError):
-                message = _find_bad_utf8(stream, self.where)
+                message = find_bad_utf8(stream, self.where)
             else:
                 # A bad byte further on is not this error: read past it.
                 text = io.TextIOWrapper(
                     stream, encoding="utf-8-sig", errors="replace", newline=""
                 )
-                message = _find_bad_field(
+                message = find_bad_field(
                     text,
                     self.where,
                     len(self.names),
@@ -602,129 +336,9 @@ class _CSVChunks:
         return message or f"{self.where}: cannot parse the data: {exc}"
 
 
-def _long_line_message(where):
-    """What to do about a line longer than ``MAX_LINE_BYTES``."""
-    return (
-        f"{where} is longer than {MAX_LINE_BYTES:,} bytes; skvi fit reads rows of "
-        f"at most {MAX_COLUMNS:,} columns, so that memory stays bounded"
-    )
-
-
-def _find_long_line(stream, where):
-    """The first line longer than ``MAX_LINE_BYTES``, read a bounded piece at a time."""
-    number, length = 1, 0
-    while piece := stream.readline(MAX_LINE_BYTES + 1):
-        length += len(piece)
-        if length > MAX_LINE_BYTES:
-            return _long_line_message(f"{where}, line {number}")
-        if piece.endswith(b"\n"):
-            number, length = number + 1, 0
-    return None
-
-
-def _describe_without_lines(where, exc, rows_before, chunk_rows):
-    """A message for data that cannot be read again (standard input).
-
-    The fault lies in the chunk that failed: rows ``rows_before + 1`` to
-    ``rows_before + chunk_rows`` (pandas parses a chunk at a time).
-    """
-    rows = f"rows {rows_before + 1:,} to {rows_before + chunk_rows:,}"
-    if isinstance(exc, _LineTooLong):
-        return _long_line_message(f"{where}: a line in {rows}")
-    if isinstance(exc, UnicodeDecodeError):
-        return f"{where} is not UTF-8 text ({exc.reason}); send UTF-8"
-    detail = " ".join(str(exc).split())
-    return (
-        f"{where}: cannot parse the data in {rows}: {detail} "
-        "(save it to a file for the line and column at fault)"
-    )
-
-
 def describe(path):
     """How the messages name a data source: its path, or standard input."""
     return "standard input" if path == STDIN else (path or "the data")
-
-
-def _find_bad_utf8(stream, where):
-    """The first line that is not UTF-8, with the byte at fault."""
-    for number, line in enumerate(stream, start=1):
-        try:
-            line.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            return (
-                f"{where}, line {number} is not UTF-8 text (byte {exc.start + 1}, "
-                f"{line[exc.start : exc.start + 1]!r}: {exc.reason}); save the "
-                "file as UTF-8"
-            )
-    return None
-
-
-def _find_bad_field(text, where, n_columns, usecols, shown, drop_missing=False):
-    """The first ragged row, or missing, non-numeric or infinite field.
-
-    With ``drop_missing``, a missing field is no fault (its row is dropped).
-    """
-    reader = csv.reader(text)
-    next(reader, None)  # the header, checked already
-    while True:
-        first_line = reader.line_num + 1
-        try:
-            row = next(reader, None)
-        except csv.Error as exc:
-            return (
-                f"{where}, line {reader.line_num}: {exc}; is a quote left open "
-                "on this line or before?"
-            )
-        if row is None:
-            return None
-        # Lines as an editor numbers them: line_num is the row's last line.
-        line = reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        spans_lines = line > first_line
-        if len(row) != n_columns and spans_lines:
-            # A ragged row over several lines: a quote left open swallowed them.
-            return (
-                f"{where}, line {first_line}: a quote opened on this line is not "
-                f"closed as expected (the row runs to line {line} with "
-                f"{len(row)} field{'s' * (len(row) > 1)}, the header has {n_columns}): "
-                "is a quote left open?"
-            )
-        if len(row) != n_columns:
-            return (
-                f"{where}, line {line} has {len(row)} field{'s' * (len(row) > 1)}, "
-                f"but the header has {n_columns} columns"
-            )
-        for index in usecols:
-            field_text = row[index].strip()
-            if drop_missing and field_text.lower() in MISSING_VALUES:
-                continue
-            problem = _field_problem(field_text)
-            if problem:
-                return f"{where}, line {line}, column {shown[index]!r}: {problem}"
-
-
-def _field_problem(text):
-    """What is wrong with one field's text, or None when it is a finite number."""
-    if text.lower() in MISSING_VALUES:
-        return (
-            f"missing value ({text!r}); skvi needs a number in every field: "
-            "drop such rows with --missing drop, fill them, or leave the column "
-            "out with --columns"
-        )
-    try:
-        if "_" in text:
-            raise ValueError
-        value = float(text)
-    except ValueError:
-        if _THOUSANDS.match(text):
-            return (
-                f"{text!r} is not a number: write numbers without thousands separators"
-            )
-        return f"{text!r} is not a number; pick numeric columns with --columns"
-    if not math.isfinite(value):
-        return f"infinite value ({text!r}); skvi fit needs finite numbers"
-    return None
 
 
 # --------------------------------------------------------------------------

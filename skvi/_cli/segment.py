@@ -19,6 +19,7 @@ from .common import (
     column_list,
     positive_int,
     probability,
+    raise_if_interrupted,
     seed,
 )
 
@@ -462,7 +463,7 @@ def run(args):
     """The ``skvi segment`` command."""
     import numpy as np
 
-    from .._mixture.estimator import VariationalGaussianMixture
+    from .. import VariationalGaussianMixture
     from ..exceptions import ConvergenceWarning
     from . import plot, read
     from .report import json_safe
@@ -506,6 +507,7 @@ def run(args):
     for k, number in outcome.pop("_numbers").items():
         numbering[k] = number
     segments = numbering[labels]
+    raise_if_interrupted()
     if args.labels:
         rows = np.arange(source.rows_read + source.rows_dropped)
         if source.dropped:

@@ -24,9 +24,10 @@ The maths is that of the numpy path, with the same formulas:
   (:func:`component_statistics`): each component's weighted mean ``c_k`` in a
   first product ``r^T (x - centre)``, then ``S_k = E_k^T (r_k E_k) -
   e_k e_k^T / W_k`` with ``E_k = x - centre - c_k`` and ``e_k = r_k^T E_k``
-  (compensated, as ``skvi._core.stats._full_scatter``); the diagonal families take
-  raw sums about the centre and recompute centred only the components that
-  cancelled, as ``skvi._core.stats.statistics_about``;
+  (compensated, as ``skvi._core.component_stats._full_scatter``); the
+  diagonal families take raw sums about the centre and recompute centred
+  only the components that cancelled, as
+  ``skvi._core.component_stats.statistics_about``;
 - the mixture's E-step and per-row values on a device live with the
   mixture (``skvi._mixture.device``), built on this module's blocks,
   transfers and :func:`component_statistics`.
@@ -54,20 +55,15 @@ C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
 import numpy as np
 
 from . import engine
-from .stats import (
-    _TRUSTED_RATIO,
-    SufficientStatistics,
-    _default_block_rows,
-    merge_moments_about,
-    sufficient_statistics,
-    weighted_moments_about,
-)
-from .validation import assert_all_finite, to_namespace, to_numpy
+from .component_stats import sufficient_statistics
+from .moments import _default_block_rows, weighted_moments_about
+from .namespaces import to_namespace, to_numpy
+from .stats import _TRUSTED_RATIO, SufficientStatistics, merge_moments_about
+from .validation import assert_all_finite
 
 __all__ = [
     "component_statistics",
     "moments_about",
-    "normal_scores",
     "statistics",
 ]
 
@@ -145,7 +141,7 @@ def _shift_of(centre, space, dtype):
 def moments_about(
     X, sample_weight, space, *, reference=None, estimator_name=None, block_rows=None
 ):
-    """``(W, reference, offset, S)`` of :func:`skvi._core.stats.weighted_moments_about`.
+    """``(W, reference, offset, S)`` of ``moments.weighted_moments_about``, on a device.
 
     One pass over the rows of X in ``space``; the blocks' sums come to the
     host (2 d numbers a block) and are merged there exactly (Chan et al.).
@@ -159,7 +155,7 @@ def moments_about(
     ----------
     X : array of shape (n_samples, n_features), of ``space``
     sample_weight : array of shape (n_samples,) of ``space``, or None
-    space : skvi._core.validation.ArraySpace
+    space : skvi._core.namespaces.ArraySpace
     reference : ndarray of shape (n_features,), default=None
         The point to give the mean against (``partial_fit``).
     estimator_name : str, default=None
@@ -179,7 +175,7 @@ def moments_about(
     if reference is not None:
         shift, shift_value = _shift_of(reference, space, dtype)
     else:
-        # The numpy path's choice (skvi._core.stats._probe_shift): no shift (a
+        # The numpy path's choice (skvi._core.moments._probe_shift): no shift (a
         # reference of 0) unless the rows of numpy's first block lose digits
         # to cancellation; then their mean.
         probe = slice(0, _default_block_rows(n_samples, n_features, None))
@@ -262,7 +258,7 @@ def _diagonal_components(deviation, resp, weight, space, squares=None):
     ``S_kj = r_k^T d_j**2 - (r_k^T d_j)**2 / W_k`` (raw sums about the centre,
     ``d = x - centre``); a component losing more than
     ``skvi._core.stats._MAX_CANCELLATION`` digits is recomputed about its own
-    mean, compensated, as ``skvi._core.stats._diagonal_scatter_about``.
+    mean, compensated, as ``skvi._core.component_stats._diagonal_scatter_about``.
     Returns ``(offset, scatter)``, the offsets about the centre.
     """
     xp = space.xp
@@ -291,8 +287,8 @@ def _full_components(deviation, resp, weight, space, squares=None):
 
     ``S_k = E_k^T (r_k E_k) - e_k e_k^T / W_k`` with ``E_k = d - c_k``,
     ``c_k = r_k^T d / W_k`` and ``e_k = r_k^T E_k`` (Chan et al. eq. 1.7, as
-    ``skvi._core.stats._full_scatter``); symmetrised. Returns ``(offset, scatter)``,
-    the offsets about the centre.
+    ``skvi._core.component_stats._full_scatter``); symmetrised. Returns
+    ``(offset, scatter)``, the offsets about the centre.
     """
     xp = space.xp
     n_components = resp.shape[1]
@@ -344,7 +340,7 @@ def component_statistics(
         Each row's weight in each component (frequency weights included).
     centre : ndarray of shape (n_features,), float64
         The exact value of the centre subtracted: the statistics' reference.
-    space : skvi._core.validation.ArraySpace
+    space : skvi._core.namespaces.ArraySpace
     scatter : {"diag", "full"}
     X : array of shape (n_rows, n_features), optional
         The block's rows: if the sums overflow X's dtype, the statistics are
@@ -438,36 +434,3 @@ def statistics(
         (merged.reference - reference) + merged.offset,
         merged.scatter,
     )
-
-
-# --------------------------------------------------------------------------
-# The Normal model's per-row scores, returned on the device
-
-
-def normal_scores(X, space, *, mean, precision, constant):
-    """Each row's ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``, in ``space``.
-
-    The Normal model's ``score_samples``: ``constant`` holds the terms that do
-    not depend on the row (the expected log-likelihood of ``x = m`` less
-    ``KL / W``); ``precision`` is ``E[tau]`` (diag, shape (d,)) or
-    ``E[Lambda]`` (full, (d, d)).
-    """
-    xp = space.xp
-    dtype = space.compute_dtype(X.dtype)
-    mean_array = to_namespace(mean, space, dtype=dtype)
-    precision_array = to_namespace(precision, space, dtype=dtype)
-    n_samples, n_features = X.shape
-    block_rows = _plan(n_samples, 2 * n_features)
-
-    def block_scores(rows):
-        deviation = _rows(X, rows, dtype, space.xp) - mean_array
-        if precision.ndim == 1:
-            quadratic = (deviation * deviation) @ precision_array
-        else:
-            quadratic = xp.sum((deviation @ precision_array) * deviation, axis=1)
-        return constant - 0.5 * quadratic
-
-    parts = _blockwise(block_scores, n_samples, block_rows)
-    scores = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
-    # float64 (where the device has it), as the numpy path gives them.
-    return xp.astype(scores, space.float_dtype)

@@ -1,4 +1,19 @@
-"""The fitting loop shared by skvi's estimators; rollback on error; version stamps."""
+"""The fitting loop shared by skvi's estimators; rollback on error; version stamps.
+
+:class:`VariationalEstimator` runs coordinate ascent variational inference
+(CAVI; Blei, Kucukelbir and McAuliffe, 2017, Algorithm 1) once for every
+model, over abstract hooks that each model implements, in the manner of
+scikit-learn's ``mixture._base.BaseMixture``. Around the loop: the ELBO
+history and its guard against decreases, ``verbose`` output, the
+``ConvergenceWarning``, ``score`` as the weighted mean of the ELBO shares,
+a per-estimator lock, rollback of every attribute when a call fails, version
+stamps on pickles and the placement of fitted arrays on X's device.
+
+References
+----------
+D. M. Blei, A. Kucukelbir and J. D. McAuliffe, "Variational inference: a
+review for statisticians", JASA 112(518), 2017.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
@@ -8,6 +23,7 @@ import threading
 import time
 import warnings
 import weakref
+from abc import ABCMeta, abstractmethod
 from functools import partial
 
 import numpy as np
@@ -20,18 +36,16 @@ from ..exceptions import (
     ELBODecreaseWarning,
     InconsistentVersionWarning,
 )
-from .validation import (
+from .namespaces import (
     array_space,
-    check_data,
     check_same_space,
-    check_sample_weight,
     float_dtypes,
     is_dask_collection,
     to_namespace,
     to_numpy,
-    validate_data,
-    validate_params,
 )
+from .parameters import validate_params
+from .validation import check_data, check_sample_weight, validate_data
 
 # A decrease of the ELBO smaller than this, relative to max(|ELBO|, W, 1), is
 # rounding, not a bug.
@@ -145,7 +159,7 @@ def _sum(values):
             return float(np.sum(values))
 
 
-class VariationalEstimator(VersionedStateMixin):
+class VariationalEstimator(VersionedStateMixin, metaclass=ABCMeta):
     """Base class of skvi's estimators: one CAVI loop for every model.
 
     A model lists it first, then scikit-learn's mixins, then
@@ -173,7 +187,16 @@ class VariationalEstimator(VersionedStateMixin):
     :class:`~sklearn.exceptions.ConvergenceWarning`, rollback of every
     attribute when a call fails, and version stamps on pickles.
 
-    Hooks a model implements:
+    **The contract.** A model implements every hook below; they are
+    abstract, so a model that misses one fails at instantiation with
+    Python's ``TypeError`` naming it. ``data`` and ``state`` are the model's
+    own types, opaque to the loop: ``data`` what ``_fit_data`` read (e.g. a
+    frozen dataclass of sufficient statistics), ``state`` the variational
+    parameters (a small dataclass per model). The loop only passes them from
+    one hook to the next, never reads them, and keeps each initialisation's
+    last state whole, so that the best one is the one set. ``_sweep``
+    returns a new state rather than changing the one it was given;
+    ``_elbo`` is pure: it returns a float and writes nothing.
 
     ``_fit_data(X, sample_weight, *, reset)``
         Validate ``X`` (``validate_data`` sets ``n_features_in_``) and read
@@ -181,15 +204,25 @@ class VariationalEstimator(VersionedStateMixin):
     ``_initial_state(data, random_state)``
         The variational parameters to start from.
     ``_sweep(data, state)``
-        One CAVI sweep: each factor updated once, given the others.
+        One CAVI sweep: each factor updated once, given the others; the new state.
     ``_elbo(data, state)``
-        The full ELBO at ``state``, with no constant dropped.
+        The full ELBO at ``state``, with no constant dropped, as a float.
     ``_convergence_threshold(data)``
         The largest ELBO change that counts as converged.
     ``_set_fitted(data, state)``
         Store the model's fitted attributes.
-    ``_fitted_state(data)``
-        (models with ``warm_start`` only) the state of the last fit.
+    ``_sample_scorer()``
+        ``rows -> score_samples(rows)``, a picklable function of the fitted
+        model (``score`` on dask data maps it over the chunks).
+
+    and may override ``_total_weight(data)`` (the scale of the ELBO guard),
+    ``_converged(change, threshold, state)`` (the stopping rule) and, with
+    ``warm_start``, ``_fitted_state(data)`` (the state of the last fit).
+
+    The loop reads the options ``max_iter``, ``tol`` and ``verbose``, which
+    every model takes, and ``n_init``, ``warm_start``, ``random_state`` and
+    ``verbose_interval``, declared below with the value that a model which
+    does not take them as parameters behaves with.
 
     **The meaning of** ``score_samples`` **in every skvi estimator.** It is
     each sample's share of the ELBO::
@@ -207,6 +240,46 @@ class VariationalEstimator(VersionedStateMixin):
     :class:`~sklearn.model_selection.GridSearchCV` compares priors and
     models with no scorer.
     """
+
+    # Options of the loop that not every model takes: the behaviour of a model
+    # without them. A model that takes one as a constructor parameter sets it
+    # in __init__, which shadows the class attribute; scikit-learn's
+    # get_params, clone and repr read the __init__ signature only, so these
+    # are never mistaken for parameters.
+    n_init = 1
+    warm_start = False
+    random_state = None
+    verbose_interval = 1
+
+    # The hooks (class docstring): each model implements all of them.
+
+    @abstractmethod
+    def _fit_data(self, X, sample_weight, *, reset):
+        """Validate and read X; the data the other hooks need."""
+
+    @abstractmethod
+    def _initial_state(self, data, random_state):
+        """The variational parameters to start from."""
+
+    @abstractmethod
+    def _sweep(self, data, state):
+        """One CAVI sweep, every factor updated once; the new state."""
+
+    @abstractmethod
+    def _elbo(self, data, state):
+        """The full ELBO at ``state``, a float; pure."""
+
+    @abstractmethod
+    def _convergence_threshold(self, data):
+        """The largest ELBO change that counts as converged."""
+
+    @abstractmethod
+    def _set_fitted(self, data, state):
+        """Store the fitted attributes of ``state``."""
+
+    @abstractmethod
+    def _sample_scorer(self):
+        """``rows -> score_samples(rows)``, picklable, for :meth:`_map_rows`."""
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit the variational posterior to X.
@@ -290,7 +363,7 @@ class VariationalEstimator(VersionedStateMixin):
         return twin
 
     def _fitted_space(self):
-        """The fitted arrays' :class:`~skvi._core.validation.ArraySpace`, or None."""
+        """The fitted arrays' :class:`~skvi._core.namespaces.ArraySpace`, or None."""
         host = self.__dict__.get("_host_arrays")
         if not host:
             return None
@@ -306,9 +379,9 @@ class VariationalEstimator(VersionedStateMixin):
     def _run_cavi(self, data):
         """Run CAVI from each initialisation; keep the best and set the attributes."""
         max_iter = self.max_iter
-        warm = getattr(self, "warm_start", False) and hasattr(self, "converged_")
-        n_init = 1 if warm else getattr(self, "n_init", 1)
-        random_state = check_random_state(getattr(self, "random_state", None))
+        warm = self.warm_start and hasattr(self, "converged_")
+        n_init = 1 if warm else self.n_init
+        random_state = check_random_state(self.random_state)
         threshold = self._convergence_threshold(data)
         best = None
         for init in range(n_init):
@@ -336,7 +409,7 @@ class VariationalEstimator(VersionedStateMixin):
                     # (The last fit's ELBO may be on other data: no guard.)
                     self._check_increase(change, elbo, n_iter, data)
                 history.append(elbo)
-                if self.verbose and n_iter % getattr(self, "verbose_interval", 1) == 0:
+                if self.verbose and n_iter % self.verbose_interval == 0:
                     line = f"  Iteration {n_iter}\t ELBO {elbo:.10g}"
                     if self.verbose >= 2:
                         line += (
@@ -496,7 +569,3 @@ class VariationalEstimator(VersionedStateMixin):
         if space is not None:
             return device_function(X, space)
         return row_function(X)
-
-    def _sample_scorer(self):
-        """``rows -> score_samples(rows)``, picklable, for :meth:`_map_rows`."""
-        raise NotImplementedError

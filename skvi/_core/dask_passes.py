@@ -11,7 +11,8 @@ import dask.array as da
 import numpy as np
 
 from . import engine
-from .stats import merge_moments_about, weighted_moments_about
+from .moments import weighted_moments_about
+from .stats import merge_moments_about
 from .validation import check_chunk, check_sample_weight, check_weight_sum
 
 __all__ = [
@@ -298,7 +299,7 @@ def dask_moments_about(
 ):
     """Weight, weighted mean (as reference + offset) and centred sum of squares.
 
-    The dask counterpart of :func:`skvi._core.stats.weighted_moments_about`, with
+    The dask counterpart of :func:`skvi._core.moments.weighted_moments_about`, with
     the same return values: :func:`dask_reduce` reduces each row chunk of X on
     the workers with ``weighted_moments_about`` itself, to ``(W_k,
     reference_k, offset_k, S_k)``, and the few per-chunk results are merged on

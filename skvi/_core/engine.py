@@ -287,7 +287,7 @@ def available_threads():
     Both follow ``threadpoolctl.threadpool_limits``; the OpenMP one also counts
     the cores available to the process (cgroups, ``OMP_NUM_THREADS``).
     """
-    from .validation import effective_n_threads
+    from .parameters import effective_n_threads
 
     return max(1, int(min(effective_n_threads(), _blas_thread_limit())))
 

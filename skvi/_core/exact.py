@@ -30,7 +30,7 @@ from scipy.fft import dct
 from scipy.special import digamma, expit, ndtr, ndtri, polygamma
 
 from . import engine
-from .validation import is_dask_collection
+from .namespaces import is_dask_collection
 
 # Safeguarded Newton steps for the modes, at most (bisection alone needs
 # about 60 from the bracket's width to rounding; Newton far fewer).

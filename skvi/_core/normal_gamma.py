@@ -19,11 +19,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import gammaln
 
-from .expectations import (
-    LOG_2PI,
-)
-from .kl import kl_gamma, kl_normal
-from .validation import FINITE_REAL, POSITIVE_REAL, check_prior
+from .families.gamma import kl_gamma
+from .families.normal import LOG_2PI, kl_normal
+from .parameters import FINITE_REAL, POSITIVE_REAL, check_prior
 
 _PRIOR_NAMES = ("prior_mean", "prior_std", "prior_shape", "prior_rate")
 

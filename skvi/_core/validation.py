@@ -1,11 +1,15 @@
-"""Input validation shared by skvi's estimators.
+"""Input validation shared by skvi's estimators: one path for every kind of X.
 
-This is the one module that imports scikit-learn's private helpers
-(``sklearn.utils._param_validation``, ``sklearn.utils._openmp_helpers``,
-``sklearn.utils._array_api``, ``sklearn.externals``), so that a change in
-scikit-learn is mended in one place: the other modules import them from here
-(``Interval``, ``InvalidParameterError``, ``StrOptions``,
-``effective_n_threads``). ``tests/test_architecture.py`` checks it.
+numpy, pandas, dask and array API input are read by the same checks, with
+messages that say how to fix X: :func:`validate_data` (scikit-learn's, plus
+refusals of dates, durations and masked entries), :func:`check_chunk` (one
+array or dask chunk), :func:`check_data` (X and its weights, a dask
+collection checked on its metadata), :func:`check_sample_weight` (frequency
+weights), :func:`check_weight_sum` and :func:`assert_all_finite`.
+The estimators' parameters are checked in :mod:`skvi._core.parameters`
+(the one module that imports scikit-learn's private helpers), and where an
+array lives (its array API namespace and device) is read in
+:mod:`skvi._core.namespaces`.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -14,51 +18,28 @@ import re
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn import config_context, get_config
+from sklearn import config_context
 from sklearn.utils import assert_all_finite as _sklearn_assert_all_finite
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
+from .namespaces import _DTYPES, array_space, float_dtypes, is_dask_collection, to_numpy
+
 __all__ = [
-    "FINITE_REAL",
-    "POSITIVE_INT",
-    "POSITIVE_REAL",
-    "NON_NEGATIVE_REAL",
-    "Interval",
-    "InvalidParameterError",
-    "StrOptions",
-    "effective_n_threads",
     "assert_all_finite",
-    "array_space",
-    "check_same_space",
     "check_chunk",
     "check_data",
-    "check_prior",
-    "check_probability",
     "check_sample_weight",
     "check_weight_sum",
-    "float_dtypes",
-    "is_dask_collection",
-    "to_namespace",
-    "to_numpy",
     "validate_data",
-    "validate_params",
 ]
 
-FINITE_REAL = Interval(Real, None, None, closed="neither")
-POSITIVE_REAL = Interval(Real, 0, None, closed="neither")
-NON_NEGATIVE_REAL = Interval(Real, 0, None, closed="left")
-POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 
 _INFINITY_ADVICE = (
     " Drop or replace the infinite values first, e.g. keep the rows "
     "np.isfinite(X).all(axis=1)."
 )
 
-# The dtypes X is read as (float32 stays float32; the sums are float64).
-_DTYPES = [np.float64, np.float32]
 
 # numpy's kinds for dates (M) and durations (m): castable to float, but as raw
 # counts of a unit the user never chose, so they are refused (docs/errors.md).
@@ -455,75 +436,6 @@ def assert_all_finite(X, *, allow_nan=False, estimator_name=None, input_name="")
         raise ValueError(str(exc) + _INFINITY_ADVICE) from None
 
 
-def check_prior(value, name, n_features, *, positive):
-    """Broadcast a prior hyperparameter to one finite float64 per feature.
-
-    Parameters
-    ----------
-    value : float or array-like of shape (n_features,)
-        The hyperparameter as the user gave it.
-    name : str
-        Its parameter name, for the error message.
-    n_features : int
-        Number of features of the data being fitted.
-    positive : bool
-        Whether every entry must be > 0.
-
-    Returns
-    -------
-    ndarray of shape (n_features,), float64
-
-    Raises
-    ------
-    sklearn.utils._param_validation.InvalidParameterError
-        (a subclass of ValueError and TypeError, as for scalar parameters) if
-        ``value`` is not numeric, has another shape, or has an entry that is
-        NaN, infinite or (when ``positive``) not > 0.
-    """
-    try:
-        # A copy: the fitted priors must not change when the user's array does.
-        array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be a real number or an array of real "
-            f"numbers of shape (n_features,); got {value!r}."
-        ) from None
-    if array.ndim == 0:
-        array = np.full(n_features, float(array))
-    elif array.shape != (n_features,):
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be a scalar or an array of shape "
-            f"(n_features,) = ({n_features},); got an array of shape {array.shape}. "
-            "Pass one value per feature, in the order of the columns of X."
-        )
-    if not np.all(np.isfinite(array)):
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be finite; got {value!r}. "
-            "Replace NaN and infinite entries with finite values."
-        )
-    if positive and not np.all(array > 0):
-        raise InvalidParameterError(
-            f"The '{name}' parameter must be > 0 for every feature; got {value!r}. "
-            "It is a scale, shape or rate of a prior: use a small positive value "
-            "for a vague prior."
-        )
-    return array
-
-
-def check_probability(level, name="level"):
-    """Check that ``level`` is a real number strictly between 0 and 1."""
-    if (
-        isinstance(level, bool)
-        or not isinstance(level, Real)
-        or not 0.0 < float(level) < 1.0
-    ):
-        raise ValueError(
-            f"{name} must be a number strictly between 0 and 1, such as 0.95; "
-            f"got {level!r}."
-        )
-    return float(level)
-
-
 def check_sample_weight(sample_weight, X, *, allow_all_zero=False):
     """Validate frequency weights: finite, >= 0, not all 0, one per row.
 
@@ -607,250 +519,3 @@ def check_sample_weight(sample_weight, X, *, allow_all_zero=False):
             "or average. Give at least one sample a positive weight."
         )
     return sample_weight
-
-
-def validate_params(estimator):
-    """Check an estimator's parameters against its ``_parameter_constraints``.
-
-    Runs on every ``fit`` and ``partial_fit`` call (it is cheap, and a
-    ``set_params`` between chunks must not slip through), unless the user
-    turned validation off with ``sklearn.set_config(skip_parameter_validation=True)``.
-
-    skvi calls this rather than wrapping its methods in scikit-learn's
-    ``_fit_context`` decorator, which validates only the first ``partial_fit``
-    of a fitted estimator (so a bad ``set_params`` between chunks would slip
-    through) and is private besides; the other half of ``_fit_context``,
-    skipping the validation of nested scikit-learn estimators, matters little
-    here (the mixture's one KMeans per initialisation).
-    """
-    if not get_config()["skip_parameter_validation"]:
-        estimator._validate_params()
-
-
-def effective_n_threads():
-    """The OpenMP threads scikit-learn's own loops would use.
-
-    The cores available to the process (cgroups, ``OMP_NUM_THREADS``), within
-    ``threadpoolctl.threadpool_limits``: scikit-learn's private
-    ``_openmp_effective_n_threads``, read here only (module docstring).
-    """
-    return _openmp_effective_n_threads()
-
-
-def is_dask_collection(X):
-    """Whether X is a dask collection, without importing dask."""
-    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "__dask_graph__")
-
-
-# --------------------------------------------------------------------------
-# Array API input (PyTorch, CuPy, array-api-strict): scikit-learn's dispatch.
-#
-# With ``sklearn.config_context(array_api_dispatch=True)`` (which scikit-learn
-# allows only with the environment variable SCIPY_ARRAY_API=1 set before scipy
-# is imported), an estimator given an array of another array API library
-# computes in that library's namespace, on the array's device, and keeps its
-# fitted arrays there (scikit-learn's "Array API support" guide). Without
-# dispatch, or for numpy input, nothing here is used: numpy is the path.
-
-_ARRAY_API_HELPERS = (
-    "get_namespace_and_device",
-    "_convert_to_numpy",
-    "_is_numpy_namespace",
-    "_max_precision_float_dtype",
-)
-
-
-def _array_api_helper(name):
-    """scikit-learn's helper ``name`` (sklearn.utils._array_api), else a clear error."""
-    from sklearn.utils import _array_api
-
-    helper = getattr(_array_api, name, None)
-    if helper is None:  # pragma: no cover - scikit-learn >= 1.6 has them all
-        import sklearn
-
-        raise ImportError(
-            f"skvi's array API support needs sklearn.utils._array_api.{name}, "
-            f"which scikit-learn {sklearn.__version__} does not have. Upgrade "
-            "scikit-learn, or turn array_api_dispatch off to fit on numpy."
-        )
-    return helper
-
-
-def _is_accelerator(library, device):
-    """Whether ``device`` is a GPU or another accelerator (not a CPU).
-
-    CuPy's arrays are always on a GPU; array-api-strict's devices are CPU
-    emulations; otherwise a device whose name does not say "cpu" (torch's
-    "cuda:0", "mps", "xpu"; dpnp's "gpu").
-    """
-    if library == "array_api_strict":
-        return False
-    if library == "cupy":
-        return True
-    return "cpu" not in str(device).lower()
-
-
-class ArraySpace:
-    """Where an array lives: its array API namespace and device.
-
-    Attributes
-    ----------
-    xp : module
-        The namespace (array-api-compat's wrapper of the library).
-    device : object
-        The device (``X.device``).
-    float_dtype : dtype
-        The widest float the namespace has on that device (float64, or
-        float32 on devices without it, e.g. Apple's MPS).
-    accelerator : bool
-        Whether the device is a GPU or another accelerator (not a CPU).
-    """
-
-    def __init__(self, xp, device):
-        self.xp = xp
-        self.device = device
-        self.float_dtype = _array_api_helper("_max_precision_float_dtype")(xp, device)
-        self.accelerator = _is_accelerator(self.name, device)
-
-    def compute_dtype(self, dtype):
-        """The dtype the passes over rows of X of ``dtype`` compute in.
-
-        float32 X stays float32 on an accelerator (a GPU's fast path, with
-        the error docs/guide/gpu.md states); on a CPU device it is widened,
-        block by block, to float64, as the numpy path does (same results).
-        float64 is computed in float64 wherever the device has it.
-        """
-        if self.accelerator or self.float_dtype != self.xp.float64:
-            return dtype
-        return self.xp.float64
-
-    @property
-    def name(self):
-        """The library's name, e.g. ``"torch"``."""
-        return self.xp.__name__.replace("array_api_compat.", "")
-
-    def __eq__(self, other):
-        return (
-            isinstance(other, ArraySpace)
-            and self.xp == other.xp
-            and self.device == other.device
-        )
-
-    def __hash__(self):
-        return hash(self.xp.__name__)
-
-    def __repr__(self):
-        return f"ArraySpace({self.name}, device={self.device!r})"
-
-
-def _array_api_compat():
-    """array-api-compat: scikit-learn's vendored copy, else the package, else None.
-
-    scikit-learn vendors it from 1.7 on; 1.6 needs the package for its array
-    API dispatch, and without it no array can be dispatched anyway.
-    """
-    try:
-        from sklearn.externals import array_api_compat
-    except ImportError:
-        try:
-            import array_api_compat
-        except ImportError:
-            return None
-    return array_api_compat
-
-
-def _is_other_array(X):
-    """Whether X is an array of an array API library other than numpy and dask.
-
-    array-api-compat's test (PyTorch's tensors, for one, have no
-    ``__array_namespace__``); without array-api-compat, whether X has
-    ``__array_namespace__``.
-    """
-    if isinstance(X, (np.ndarray, np.generic)) or is_dask_collection(X):
-        return False
-    compat = _array_api_compat()
-    if compat is None:
-        return hasattr(X, "__array_namespace__")
-    return compat.is_array_api_obj(X)
-
-
-def array_space(X):
-    """The :class:`ArraySpace` of X if X is to be computed where it lives, else None.
-
-    None (numpy, the path of every other input) unless scikit-learn's
-    ``array_api_dispatch`` is on and X is an array of another array API
-    library than numpy. A dask collection is never one (see
-    :func:`check_data`).
-    """
-    if not get_config()["array_api_dispatch"] or not _is_other_array(X):
-        return None
-    xp, is_array_api, device = _array_api_helper("get_namespace_and_device")(X)
-    if not is_array_api or _array_api_helper("_is_numpy_namespace")(xp):
-        return None
-    return ArraySpace(xp, device)
-
-
-def float_dtypes(space):
-    """The dtypes X is read as: numpy's, or those of ``space`` (float32 stays)."""
-    if space is None:
-        return _DTYPES
-    xp = space.xp
-    return [xp.float64, xp.float32] if space.float_dtype == xp.float64 else [xp.float32]
-
-
-def to_numpy(array, space=None):
-    """An array of any array API library as a numpy array on the host.
-
-    ``space`` is the array's :class:`ArraySpace`; by default it is read off
-    the array (array-api-compat's ``array_namespace``). numpy input and
-    anything without ``__array_namespace__`` are returned unchanged.
-    """
-    if not _is_other_array(array):
-        return array
-    if space is None:
-        compat = _array_api_compat()
-        if compat is None:
-            return np.asarray(array)
-        xp = compat.array_namespace(array)
-    else:
-        xp = space.xp
-    return _array_api_helper("_convert_to_numpy")(array, xp)
-
-
-def to_namespace(array, space, dtype=None):
-    """A numpy array (or scalar) as an array of ``space``, on its device.
-
-    Floats become ``dtype`` (by default float64, or the widest float the
-    device has); integers keep their dtype.
-    """
-    array = np.asarray(array)
-    xp = space.xp
-    if array.dtype.kind == "f":
-        if dtype is None:
-            dtype = space.float_dtype
-        return xp.asarray(array, dtype=dtype, device=space.device)
-    return xp.asarray(array, device=space.device)
-
-
-def check_same_space(X, estimator, method, fitted_space):
-    """Raise if X is not where the fitted attributes are (dispatch on only).
-
-    ``fitted_space`` is the :class:`ArraySpace` of the fit, or None for numpy.
-    The message is scikit-learn's (``check_same_namespace``).
-    """
-    if not get_config()["array_api_dispatch"] or is_dask_collection(X):
-        return
-    space = array_space(X)
-    if space == fitted_space:
-        return
-    name = type(estimator).__name__
-
-    def where(space):
-        return "numpy" if space is None else f"{space.name} on device {space.device}"
-
-    raise ValueError(
-        f"Inputs passed to {name}.{method}() must use the same namespace and the "
-        f"same device as those passed to fit(): the estimator was fitted on "
-        f"{where(fitted_space)}, X is {where(space)}. Move X there first (e.g. "
-        "torch.asarray(X, device=...)), or refit on X's namespace and device."
-    )

@@ -9,7 +9,7 @@ collapse)::
 
 Its first term is also each sample's share in ``score_samples``; the KLs
 come from the precision factors (the covariance type's ``wishart_terms``)
-by skvi._core.kl's Normal-Wishart formula.
+by skvi._core.families.wishart's Normal-Wishart formula.
 
 scikit-learn's lower bound (``BayesianGaussianMixture._compute_lower_bound``),
 evaluated after the M-step on the q(Z) of the E-step before it, equals the
@@ -33,12 +33,7 @@ C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006,
 
 import numpy as np
 
-from .._core.expectations import (
-    _wishart_log_normalizer,
-)
-from .._core.kl import (
-    _kl_normal_wishart_from,
-)
+from .._core.families.wishart import _kl_normal_wishart_from, _wishart_log_normalizer
 
 
 def _checked_elbo(elbo):
@@ -59,7 +54,7 @@ def _kl_to_prior(params, model):
     """``KL(q(pi) || p(pi)) + sum_k KL(q(mu_k, Lambda_k) || p(mu_k, Lambda_k))``.
 
     The Normal-Wishart terms from the precision factors (see above), by
-    skvi._core.kl's formula (Bishop 10.74, 10.77, B.78-B.81).
+    skvi._core.families.wishart's formula (Bishop 10.74, 10.77, B.78-B.81).
     """
     K, d = params.means.shape
     dof = np.broadcast_to(params.degrees_of_freedom, (K,))

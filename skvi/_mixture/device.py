@@ -41,8 +41,8 @@ from .._core.array_api import (
     _sum_dtype,
     component_statistics,
 )
+from .._core.namespaces import to_namespace
 from .._core.stats import SufficientStatistics
-from .._core.validation import to_namespace
 
 # Per covariance type: the per-pass arrays of the Mahalanobis term (from the
 # precision factors U and the means less the centre) and the term of a

@@ -30,10 +30,8 @@ C. M. Bishop, Pattern Recognition and Machine Learning, Springer, 2006, §10.2.
 import numpy as np
 
 from .._core import engine
-from .._core.stats import (
-    SufficientStatistics,
-    statistics_about,
-)
+from .._core.component_stats import statistics_about
+from .._core.stats import SufficientStatistics
 from .covariance import (
     _mahalanobis_terms,
 )

@@ -49,22 +49,12 @@ from sklearn.base import BaseEstimator, DensityMixin
 
 from .._core import array_api
 from .._core.base import VariationalEstimator
-from .._core.natural import (
-    SVI_CONSTRAINTS,
-)
-from .._core.stats import (
-    SufficientStatistics,
-    sufficient_statistics,
-)
-from .._core.validation import (
-    NON_NEGATIVE_REAL,
-    POSITIVE_INT,
-    Interval,
-    StrOptions,
-    array_space,
-    check_data,
-    is_dask_collection,
-)
+from .._core.component_stats import sufficient_statistics
+from .._core.namespaces import array_space, is_dask_collection
+from .._core.parameters import NON_NEGATIVE_REAL, POSITIVE_INT, Interval, StrOptions
+from .._core.stats import SufficientStatistics
+from .._core.svi import SVI_CONSTRAINTS
+from .._core.validation import check_data
 from . import device
 from .bound import (
     _checked_elbo,

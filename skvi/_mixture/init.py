@@ -25,15 +25,9 @@ from functools import partial
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from .._core.stats import (
-    SufficientStatistics,
-    sufficient_statistics,
-)
-from .._core.validation import (
-    is_dask_collection,
-    to_namespace,
-    to_numpy,
-)
+from .._core.component_stats import sufficient_statistics
+from .._core.namespaces import is_dask_collection, to_namespace, to_numpy
+from .._core.stats import SufficientStatistics
 
 
 def _init_kmeans(X, sample_weight, n_components, random_state):

@@ -31,10 +31,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .._core.expectations import (
-    LOG_2PI,
-    _expected_log_det,
-)
+from .._core.families.normal import LOG_2PI
+from .._core.families.wishart import _expected_log_det
 from .state import MixtureParameters
 
 # Data, or weights times squared deviations, beyond float64: the Normal

@@ -27,8 +27,8 @@ import warnings
 
 import numpy as np
 
-from .._core.stats import sufficient_statistics
-from .._core.validation import InvalidParameterError
+from .._core.component_stats import sufficient_statistics
+from .._core.parameters import InvalidParameterError
 from .covariance import COVARIANCE_TYPES
 from .state import MixtureModel
 from .weights import WEIGHT_PRIORS

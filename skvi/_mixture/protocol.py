@@ -71,12 +71,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._core import engine
-from .._core.expectations import (
-    LOG_2PI,
-    _log_det_from_cholesky,
-    _wishart_log_normalizer,
-)
-from .._core.validation import is_dask_collection, to_namespace
+from .._core.families.normal import LOG_2PI
+from .._core.families.wishart import _log_det_from_cholesky, _wishart_log_normalizer
+from .._core.namespaces import is_dask_collection, to_namespace
 from .covariance import (
     COVARIANCE_TYPES,
     _mahalanobis_full,

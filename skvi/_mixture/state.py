@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.validation import to_namespace, to_numpy
+from .._core.namespaces import to_namespace, to_numpy
 from .covariance import COVARIANCE_TYPES, CovarianceType
 from .weights import WEIGHT_PRIORS, WeightPrior
 

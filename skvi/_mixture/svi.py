@@ -26,13 +26,13 @@ inference", JMLR 14, 2013.
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._core.natural import (
-    natural_step,
+from .._core.families.wishart import (
     natural_to_normal_wishart,
     normal_wishart_to_natural,
-    svi_step_size,
 )
-from .._core.validation import array_space, check_data, is_dask_collection
+from .._core.namespaces import array_space, is_dask_collection
+from .._core.svi import natural_step, svi_step_size
+from .._core.validation import check_data
 from .bound import _checked_elbo, _kl_to_prior
 from .covariance import (
     _wishart_scale,

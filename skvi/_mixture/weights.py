@@ -30,19 +30,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, logsumexp
 
-from .._core.expectations import (
-    dirichlet_expected_log,
+from .._core.families.beta import (
+    beta_to_natural,
+    kl_beta,
+    natural_to_beta,
     stick_breaking_expected_log_weights,
 )
-from .._core.kl import (
+from .._core.families.dirichlet import (
     _log_dirichlet_normalizer,
-    kl_beta,
-    kl_dirichlet,
-)
-from .._core.natural import (
-    beta_to_natural,
+    dirichlet_expected_log,
     dirichlet_to_natural,
-    natural_to_beta,
+    kl_dirichlet,
     natural_to_dirichlet,
 )
 

@@ -1,18 +1,52 @@
-"""CAVI for a multivariate Normal with unknown mean and full precision matrix."""
+"""The full-covariance Normal model: q(mu) q(Lambda) of multivariate rows, by CAVI.
+
+``VariationalNormalEstimator(covariance_type="full")``'s maths, with the
+equations beside the code (the module comment below): the semi-conjugate
+Normal-Wishart CAVI updates, the ELBO term by term and in the collapsed form
+the fit uses (q(Lambda) optimal, its log-determinant by the matrix
+determinant lemma), the sweep iterated to CAVI's fixed point, the KLs, each
+row's share of the ELBO and draws from q. The fit runs in per-feature units
+of a power of two (:mod:`skvi._normal.full_units`). :data:`FULL` is the
+type's record (:class:`skvi._normal.covariance.CovarianceType`), the same
+interface as :data:`skvi._normal.diag.DIAG`.
+
+References
+----------
+C. M. Bishop, "Pattern Recognition and Machine Learning", Springer, 2006,
+§10.2.1, §2.3.6 and Appendix B (the Wishart distribution).
+G. H. Golub and C. F. Van Loan, "Matrix Computations", 4th ed., 2013, §2.1.4.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
+
+import dataclasses
+from functools import partial
 
 import numpy as np
 from scipy import linalg, special, stats
 
 from .._core import engine
-from .._core.expectations import (
-    LOG_2PI,
+from .._core.exact import full_exact_interval
+from .._core.families.normal import LOG_2PI, kl_multivariate_normal
+from .._core.families.wishart import (
+    kl_wishart,
     wishart_expected_log_det,
     wishart_expected_precision,
 )
-from .._core.kl import kl_multivariate_normal, kl_wishart
-from .._core.stats import sufficient_statistics
+from .._core.normal_gamma import _PRIOR_NAMES, _unit_information_priors
+from .._core.stats import SufficientStatistics
+from .covariance import CovarianceType, Start
+from .full_units import (
+    BREAKDOWN,
+    SMALLEST_PRIOR_STD,
+    check_prior_scale,
+    check_prior_std,
+    check_representable,
+    feature_units,
+    scaled_problem,
+    symmetric,
+    unscaled_state,
+)
 
 # The model of VariationalNormalEstimator(covariance_type="full"), for rows
 # x_i in R^d with weights w_i (Bishop, PRML §10.2.1 and §2.3.6, with a prior
@@ -75,10 +109,52 @@ from .._core.stats import sufficient_statistics
 # optimum for the current q(mu), in the form of optimal_precision_elbo(), in which the
 # trace terms cancel exactly and no near-singular matrix is factored (the
 # terms computed as written cancel to 1e-9 relative far from the prior).
-# Each sweep updates q(mu), then q(Lambda); each
-# update maximises L over one factor, so L never decreases. q(Lambda) starts
-# at the prior (E[Lambda] = nu0 W0), so the fit depends only on (W_tot, xbar, S)
-# and the priors: partial_fit on merged statistics reproduces fit.
+# Each sweep updates q(mu), then q(Lambda); each update maximises L over one
+# factor, so L never decreases. q(Lambda) starts at the prior (E[Lambda] =
+# nu0 W0), so the fit depends only on (W_tot, xbar, S) and the priors:
+# partial_fit on merged statistics reproduces fit.
+
+
+@dataclasses.dataclass(frozen=True)
+class FullData:
+    """What a full-covariance fit reads of X, and its priors.
+
+    ``statistics`` (one component, full scatter) are kept for ``partial_fit``'s
+    exact merges; ``weight``, ``data_mean`` and ``scatter`` are ``W_tot``,
+    ``xbar`` and ``S``; ``priors`` the four priors by name and ``prior``
+    ``(m0, s0, a0, b0, nu0, W0)``; ``unit`` the powers of two ``c`` of the
+    fit's units and ``scaled`` the problem in them, ``(xbar / c, S / (c c^T),
+    prior)`` (:mod:`skvi._normal.full_units`).
+    """
+
+    statistics: SufficientStatistics
+    weight: float
+    data_mean: np.ndarray
+    scatter: np.ndarray
+    priors: dict
+    prior: tuple
+    unit: np.ndarray
+    scaled: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class FullState:
+    """q(mu) q(Lambda) after a sweep (the module comment's names).
+
+    ``scatter_about_mean`` is ``S + W_tot (xbar - m)(xbar - m)^T``,
+    ``log_det_inverse_scale`` ``log|W^-1|``, ``precision_mean`` and
+    ``log_det_mean`` ``E[Lambda]`` and ``E[log|Lambda|]``; ``sweeps`` counts.
+    """
+
+    mean: np.ndarray
+    covariance: np.ndarray
+    dof: float
+    scale: np.ndarray
+    scatter_about_mean: np.ndarray
+    log_det_inverse_scale: float
+    precision_mean: np.ndarray
+    log_det_mean: float
+    sweeps: int = 1
 
 
 def wishart_prior(prior_shape, prior_rate):
@@ -97,163 +173,6 @@ def wishart_prior(prior_shape, prior_rate):
         return 2.0 * shapes[0] + dimension - 1.0, np.diag(0.5 / prior_rate)
 
 
-def check_prior_scale(prior_scale):
-    """Refuse a Wishart prior whose scale ``W0`` is not finite, clearly."""
-    if not np.all(np.isfinite(prior_scale)):
-        raise ValueError(_BREAKDOWN)
-
-
-# q(mu)'s covariance is about s0**2 where the prior dominates: below this
-# prior_std it would leave float64's normal range.
-SMALLEST_PRIOR_STD = float(np.sqrt(np.finfo(np.float64).tiny))
-
-
-def check_prior_std(prior_std):
-    """Refuse a prior_std whose square underflows (module comment), clearly."""
-    if np.any(prior_std < SMALLEST_PRIOR_STD):
-        raise ValueError(
-            f"covariance_type='full' takes prior_std >= {SMALLEST_PRIOR_STD:.3g} "
-            f"(got {np.min(prior_std):.3g}): q(mu)'s covariance, about "
-            "prior_std**2 where the prior dominates, must be representable in "
-            "float64. Use covariance_type='diag', which takes any positive "
-            "prior_std, or rescale X by c and the priors with it (prior_mean "
-            "and prior_std by c, prior_rate by c**2)."
-        )
-
-
-# The fit runs in units of a power of two per feature (Higham, Accuracy and
-# Stability of Numerical Algorithms, §2.1: scaling by a power of two is exact
-# unless it over- or underflows). With x' = x / c, c_j = 2^e_j, the model is
-# the same with m0' = m0 / c, s0' = s0 / c, b0' = b0 / c**2 (W0' = C W0 C), and
-# q's parameters map back as m = c m', S_mu = C S_mu' C, W = C^-1 W' C^-1;
-# the KLs are unchanged and each row's density gains a factor 1 / prod_j c_j,
-# so ELBO = ELBO' - W_tot sum_j log c_j. c_j = 2^e_j is the power of two at
-# or above the data's sd along feature j (|xbar_j| for constant data, 1 for
-# zeros), moved, where needed and possible, into the exponents that keep
-# every scaled quantity in float64's range: the sd and the data's distance
-# from prior_mean within 2^+-500 (their squares, times W_tot, enter W^-1),
-# xbar and m0 below 2^1000, s0' below 2^1000 with s0'**2 above float64's
-# smallest normal number (SMALLEST_PRIOR_STD), and b0' within 2^+-1000. The
-# scaled problem, and so the fit, is thus the same for data in units of
-# 1e-150 or 1e150 (exactly for units that are powers of two); only fitted
-# attributes that cannot be represented in the original units (a covariance
-# of 1e-400, say) are refused.
-_MIN_EXPONENT, _MAX_EXPONENT = -1000, 1000
-
-
-def _exponent(values):
-    """``e`` with ``values = f 2^e``, ``1/2 <= |f| < 1``; NaN for 0, inf for inf."""
-    values = np.abs(np.asarray(values, dtype=np.float64))
-    exponent = np.frexp(values)[1].astype(np.float64)
-    exponent = np.where(values == 0.0, np.nan, exponent)
-    return np.where(np.isinf(values), np.inf, exponent)
-
-
-def feature_units(weight, data_mean, scatter, prior):
-    """The powers of two ``c_j`` of the fit's units (comment above)."""
-    prior_mean, prior_std, _, prior_rate = prior[:4]
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        spread = np.sqrt(np.diag(scatter)) / np.sqrt(weight)
-        distance = data_mean - prior_mean
-    size = np.where(spread > 0.0, spread, np.abs(data_mean))
-    size = np.where((size > 0.0) & np.isfinite(size), size, 1.0)
-    exponent = _exponent(size)
-    lowest = _exponent(SMALLEST_PRIOR_STD)
-    bounds = [
-        # (exponent of the quantity, how far below, how far above e it may lie)
-        (_exponent(spread), 500, 500),
-        (_exponent(distance), 500, np.inf),
-        (_exponent(data_mean), 1000, np.inf),
-        (_exponent(prior_mean), 1000, np.inf),
-        (_exponent(prior_std), 1000, 1 - lowest),
-        (0.5 * _exponent(prior_rate), 500, 500),
-    ]
-    low = np.full_like(exponent, -np.inf)
-    high = np.full_like(exponent, np.inf)
-    for value, below, above in bounds:
-        known = np.isfinite(value)
-        low = np.where(known, np.maximum(low, value - below), low)
-        high = np.where(known, np.minimum(high, value + above), high)
-    # Where the bounds conflict, the exponent midway between them.
-    exponent = np.where(
-        np.ceil(low) <= np.floor(high),
-        np.clip(exponent, np.ceil(low), np.floor(high)),
-        np.round(0.5 * (low + high)),
-    )
-    exponent = np.clip(exponent, _MIN_EXPONENT, _MAX_EXPONENT).astype(int)
-    return np.ldexp(1.0, exponent)
-
-
-def scaled_problem(unit, data_mean, scatter, prior):
-    """``xbar / c``, ``S / (c c^T)`` and the priors in the units ``c``."""
-    prior_mean, prior_std, prior_shape, prior_rate, prior_dof, prior_scale = prior
-    # Out of range (inf, 0) only where the fit cannot be represented; its
-    # error comes from the sweep, once.
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        square = np.outer(unit, unit)
-        return (
-            data_mean / unit,
-            scatter / square,
-            (
-                prior_mean / unit,
-                prior_std / unit,
-                prior_shape,
-                prior_rate / unit**2,
-                prior_dof,
-                prior_scale * square,
-            ),
-        )
-
-
-def unscaled_state(unit, state):
-    """q's parameters in the data's units: ``m = c m'``, ``S_mu = C S_mu' C``, ``W``.
-
-    ``W = C^-1 W' C^-1`` and ``E[Lambda]`` likewise; ``noise_covariance`` is
-    ``E[Lambda]^-1`` (inverted in the fit's units, then ``C E[Lambda']^-1 C``).
-    Raises the clear error when one of them leaves float64's range there.
-    """
-    square = np.outer(unit, unit)
-    try:
-        noise_covariance = _symmetric(np.linalg.inv(state["precision_mean"]))
-    except np.linalg.LinAlgError:
-        # E[Lambda] = nu W, singular in float64 where W^-1 is (cavi_update).
-        raise ValueError(_BREAKDOWN) from None
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        unscaled = {
-            "noise_covariance": noise_covariance * square,
-            **state,
-            "mean": unit * state["mean"],
-            "covariance": state["covariance"] * square,
-            "scale": state["scale"] / square,
-            "precision_mean": state["precision_mean"] / square,
-        }
-    check_representable(unscaled)
-    values = (unscaled["precision_mean"], unscaled["noise_covariance"])
-    if not all(np.all(np.isfinite(value)) for value in values):
-        raise ValueError(_BREAKDOWN)
-    for name in ("covariance", "scale", "precision_mean", "noise_covariance"):
-        diagonal = np.diag(unscaled[name])
-        if not np.all((diagonal > 0.0) & np.isfinite(1.0 / diagonal)):
-            raise ValueError(_BREAKDOWN)
-    return unscaled
-
-
-def _symmetric(matrix):
-    return 0.5 * (matrix + matrix.T)
-
-
-def chunk_statistics(rows, weights, *, reference, estimator_name):
-    """The full-scatter ``sufficient_statistics`` of one dask chunk, on its worker."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return sufficient_statistics(
-            rows,
-            weights,
-            scatter="full",
-            reference=reference,
-            estimator_name=estimator_name,
-        )
-
-
 def update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
     """q(mu): ``S_mu^-1 = S0^-1 + W E[L]``, ``m = S_mu (S0^-1 m0 + W E[L] xbar)``.
 
@@ -267,7 +186,7 @@ def update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
     # M = (c/s0)**2 + C (W E[Lambda]) C: its diagonal lies in [1, 2].
     system = np.diag((unit / prior_std) ** 2) + unit[:, None] * data_precision * unit
     factor = linalg.cho_factor(system, lower=True)
-    covariance = _symmetric(
+    covariance = symmetric(
         np.outer(unit, unit) * linalg.cho_solve(factor, np.eye(dimension))
     )
     shift = data_mean - prior_mean
@@ -296,8 +215,8 @@ def update_precision(weight, data_mean, scatter, mean, covariance, prior):
     inverse_scale = (
         np.diag(1.0 / np.diag(prior_scale)) + scatter_about_mean + weight * covariance
     )
-    factor = linalg.cho_factor(_symmetric(inverse_scale), lower=True)
-    scale = _symmetric(linalg.cho_solve(factor, np.eye(mean.shape[0])))
+    factor = linalg.cho_factor(symmetric(inverse_scale), lower=True)
+    scale = symmetric(linalg.cho_solve(factor, np.eye(mean.shape[0])))
     return prior_dof + weight, scale, scatter_about_mean
 
 
@@ -314,7 +233,7 @@ def log_det_inverse_scale(weight, data_mean, scatter, mean, covariance, prior):
     """
     shift = data_mean - mean
     base = np.diag(1.0 / np.diag(prior[5])) + scatter + weight * covariance
-    lower = linalg.cholesky(_symmetric(base), lower=True)
+    lower = linalg.cholesky(symmetric(base), lower=True)
     solved = linalg.solve_triangular(lower, shift, lower=True)
     return float(
         2.0 * np.sum(np.log(np.diag(lower))) + np.log1p(weight * np.dot(solved, solved))
@@ -376,17 +295,17 @@ def cavi_update(weight, data_mean, scatter, prior, precision_mean):
     except (np.linalg.LinAlgError, ValueError):
         # W^-1 is positive definite in exact arithmetic; in float64 a term
         # W (xbar - m)(xbar - m)^T some 1e16 times the others makes it singular.
-        raise ValueError(_BREAKDOWN) from None
-    return {
-        "mean": mean,
-        "covariance": covariance,
-        "dof": dof,
-        "scale": scale,
-        "scatter_about_mean": scatter_about_mean,
-        "log_det_inverse_scale": log_det_inverse,
-        "precision_mean": wishart_expected_precision(dof, scale),
-        "log_det_mean": log_det_mean,
-    }
+        raise ValueError(BREAKDOWN) from None
+    return FullState(
+        mean=mean,
+        covariance=covariance,
+        dof=dof,
+        scale=scale,
+        scatter_about_mean=scatter_about_mean,
+        log_det_inverse_scale=log_det_inverse,
+        precision_mean=wishart_expected_precision(dof, scale),
+        log_det_mean=log_det_mean,
+    )
 
 
 # Plain CAVI creeps to its fixed point at a linear rate, slowly when the prior
@@ -400,18 +319,18 @@ _FIXED_POINT_STEPS = 1000
 _FIXED_POINT_RTOL = 4 * np.finfo(float).eps
 
 
-def sweep(weight, data_mean, scatter, prior, state):
+def scaled_sweep(weight, data_mean, scatter, prior, state):
     """A CAVI sweep; from the second on, iterated to CAVI's fixed point."""
-    new = cavi_update(weight, data_mean, scatter, prior, state["precision_mean"])
-    if "mean" not in state:
+    new = cavi_update(weight, data_mean, scatter, prior, state.precision_mean)
+    if state.sweeps == 0:
         return new
     for _ in range(_FIXED_POINT_STEPS):
-        previous = new["precision_mean"]
+        previous = new.precision_mean
         new = cavi_update(weight, data_mean, scatter, prior, previous)
-        change = np.max(np.abs(new["precision_mean"] - previous))
+        change = np.max(np.abs(new.precision_mean - previous))
         if not change > _FIXED_POINT_RTOL * np.max(np.abs(previous)):
             break
-    return new
+    return dataclasses.replace(new, sweeps=state.sweeps + 1)
 
 
 def elbo(weight, state, prior):
@@ -421,14 +340,14 @@ def elbo(weight, state, prior):
     :func:`optimal_precision_elbo`, which the fit uses.
     """
     data_term = expected_log_likelihood(
-        np.sum(state["precision_mean"] * state["scatter_about_mean"]),
+        np.sum(state.precision_mean * state.scatter_about_mean),
         weight,
-        state["covariance"],
-        state["precision_mean"],
-        state["log_det_mean"],
+        state.covariance,
+        state.precision_mean,
+        state.log_det_mean,
     )
     return float(data_term) - kl_to_prior(
-        state["mean"], state["covariance"], state["dof"], state["scale"], prior
+        state.mean, state.covariance, state.dof, state.scale, prior
     )
 
 
@@ -456,35 +375,17 @@ def optimal_precision_elbo(weight, state, prior):
     cancels beyond the size of the ELBO's own parts.
     """
     prior_dof, prior_scale = prior[4], prior[5]
-    dof = state["dof"]
+    dof = state.dof
     dimension = prior_scale.shape[0]
     log_det_prior_scale = np.sum(np.log(np.diag(prior_scale)))
     value = (
-        -0.5 * dof * state["log_det_inverse_scale"]
+        -0.5 * dof * state.log_det_inverse_scale
         - 0.5 * prior_dof * log_det_prior_scale
         + special.multigammaln(0.5 * dof, dimension)
         - special.multigammaln(0.5 * prior_dof, dimension)
         - 0.5 * weight * dimension * np.log(np.pi)
     )
-    return float(value) - float(
-        kl_mean_to_prior(state["mean"], state["covariance"], prior)
-    )
-
-
-_BREAKDOWN = (
-    "The fit is not representable in float64: the posterior came out NaN, "
-    "infinite or singular. The data and the priors are on very different "
-    "scales (with covariance_type='full', a prior_mean more than about 1e8 "
-    "noise sds from the data is too far). Choose priors on the scale of the "
-    "data (prior_mean=None takes it from the data), or rescale X."
-)
-
-
-def check_representable(state):
-    """Raise, rather than return NaN or inf, when the fit leaves float64's range."""
-    values = (state["mean"], state["covariance"], state["scale"], state["elbo"])
-    if not all(np.all(np.isfinite(value)) for value in values):
-        raise ValueError(_BREAKDOWN)
+    return float(value) - float(kl_mean_to_prior(state.mean, state.covariance, prior))
 
 
 def sample_scores(X, mean, covariance, dof, scale, kl, weight):
@@ -514,10 +415,186 @@ def sample_scores(X, mean, covariance, dof, scale, kl, weight):
     return scores - kl / weight
 
 
-def draw(mean, covariance, dof, scale, n_samples, random_state):
+def draw_parameters(mean, covariance, dof, scale, n_samples, random_state):
     """Draws of ``mu`` (n, d) from q(mu) and of ``Lambda`` (n, d, d) from q(Lambda)."""
     mu = random_state.multivariate_normal(mean, covariance, size=n_samples)
     precision = stats.wishart(df=dof, scale=scale).rvs(
         size=n_samples, random_state=random_state
     )
     return mu, np.reshape(precision, (n_samples,) + scale.shape)
+
+
+# The FULL record (skvi._normal.covariance): what the estimator calls.
+
+
+def check_chunk(statistics, weighted):
+    """Nothing to refuse before the merge: :func:`fit_data` checks the merged."""
+
+
+def fit_data(statistics, priors):
+    """The statistics' mean and scatter; the priors resolved, checked, scaled.
+
+    Priors left None come from the scatter's diagonal (the diagonal model's
+    rule); the Wishart prior from the Gamma's (:func:`wishart_prior`).
+    """
+    weight = float(statistics.weight[0])
+    data_mean, scatter = statistics.mean[0], statistics.scatter[0]
+    if not (np.all(np.isfinite(data_mean)) and np.all(np.isfinite(scatter))):
+        raise ValueError(
+            "The mean or spread of X overflows float64 (values beyond about "
+            "1e150). Rescale X, and the priors with it, before fitting."
+        )
+    resolved = priors["prior_std"] is None
+    if any(value is None for value in priors.values()):
+        from_data = _unit_information_priors(weight, data_mean, np.diag(scatter))
+        priors = {
+            name: from_data[name] if value is None else value
+            for name, value in priors.items()
+        }
+    if resolved and np.any(priors["prior_std"] < SMALLEST_PRIOR_STD):
+        # The data-resolved prior_std is the data's own spread.
+        raise ValueError(
+            "The spread of X is below what covariance_type='full' can represent "
+            f"in float64 (a standard deviation under {SMALLEST_PRIOR_STD:.3g}, "
+            "whose square underflows). Rescale X, or use covariance_type='diag', "
+            "which takes any scale."
+        )
+    check_prior_std(priors["prior_std"])
+    prior_dof, prior_scale = wishart_prior(priors["prior_shape"], priors["prior_rate"])
+    check_prior_scale(prior_scale)
+    prior = tuple(priors[name] for name in _PRIOR_NAMES) + (prior_dof, prior_scale)
+    unit = feature_units(weight, data_mean, scatter, prior)
+    return FullData(
+        statistics=statistics,
+        weight=weight,
+        data_mean=data_mean,
+        scatter=scatter,
+        priors=priors,
+        prior=prior,
+        unit=unit,
+        scaled=scaled_problem(unit, data_mean, scatter, prior),
+    )
+
+
+def initial_state(data):
+    """q(Lambda) at its prior, in the fit's units: ``E[Lambda] = nu0 W0``."""
+    prior_dof, prior_scale = data.scaled[2][4:]
+    # Out of range only where the fit is; its error comes from the sweep.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return Start(prior_dof * prior_scale)
+
+
+def sweep(data, state):
+    """:func:`scaled_sweep` on the problem in the fit's units."""
+    # Overflow there is reported once, as the clear error of full_units, not
+    # by numpy.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return scaled_sweep(data.weight, *data.scaled, state)
+
+
+def fit_elbo(data, state):
+    """The scaled problem's ELBO, less ``W_tot sum_j log c_j``: the data's."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return optimal_precision_elbo(
+            data.weight, state, data.scaled[2]
+        ) - data.weight * float(np.sum(np.log(data.unit)))
+
+
+def fitted_attributes(data, state, elbo):
+    """q's fitted attributes in the data's units, once they are in range."""
+    check_representable(state, elbo)
+    state, noise_covariance = unscaled_state(data.unit, state, elbo)
+    return {
+        "prior_dof_": data.prior[4],
+        "prior_scale_": data.prior[5],
+        "posterior_mean_": state.mean,
+        "posterior_covariance_": state.covariance,
+        "posterior_std_": np.sqrt(np.diag(state.covariance)),
+        "posterior_dof_": float(state.dof),
+        "posterior_scale_": state.scale,
+        "noise_covariance_": noise_covariance,
+        "noise_std_": np.sqrt(np.diag(noise_covariance)),
+    }
+
+
+def sample_scorer(estimator):
+    """``rows -> score_samples(rows)`` of a fitted (host) estimator."""
+    kl = kl_to_prior(
+        estimator.posterior_mean_,
+        estimator.posterior_covariance_,
+        estimator.posterior_dof_,
+        estimator.posterior_scale_,
+        (estimator.prior_mean_, estimator.prior_std_, None, None)
+        + (estimator.prior_dof_, estimator.prior_scale_),
+    )
+    return partial(
+        sample_scores,
+        mean=estimator.posterior_mean_,
+        covariance=estimator.posterior_covariance_,
+        dof=estimator.posterior_dof_,
+        scale=estimator.posterior_scale_,
+        kl=kl,
+        weight=estimator.n_samples_seen_,
+    )
+
+
+def device_terms(keywords):
+    """``(E[Lambda], constant)`` of :func:`sample_scores`' keywords, for the device.
+
+    ``constant`` is :func:`expected_log_likelihood` at ``x = m``, less
+    ``KL / W``: each row's score is ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``.
+    """
+    precision = wishart_expected_precision(keywords["dof"], keywords["scale"])
+    log_det = float(wishart_expected_log_det(keywords["dof"], keywords["scale"]))
+    constant = (
+        expected_log_likelihood(0.0, 1.0, keywords["covariance"], precision, log_det)
+        - keywords["kl"] / keywords["weight"]
+    )
+    return precision, constant
+
+
+def draw(estimator, n_samples, random_state):
+    """Draws of ``mu`` (n, d) and of ``Lambda`` (n, d, d) from q."""
+    return draw_parameters(
+        estimator.posterior_mean_,
+        estimator.posterior_covariance_,
+        estimator.posterior_dof_,
+        estimator.posterior_scale_,
+        n_samples,
+        random_state,
+    )
+
+
+def interval(estimator, statistics, prior, level):
+    """The exact central interval of each ``mu_j`` (:mod:`skvi._core.exact`)."""
+    return full_exact_interval(
+        np.float64(estimator.n_samples_seen_),
+        statistics.mean[0],
+        statistics.scatter[0],
+        prior,
+        estimator.prior_dof_,
+        level,
+    )
+
+
+FULL = CovarianceType(
+    name="full",
+    attributes=(
+        "posterior_covariance_",
+        "posterior_dof_",
+        "posterior_scale_",
+        "noise_covariance_",
+        "prior_dof_",
+        "prior_scale_",
+    ),
+    check_chunk=check_chunk,
+    fit_data=fit_data,
+    initial_state=initial_state,
+    sweep=sweep,
+    elbo=fit_elbo,
+    fitted_attributes=fitted_attributes,
+    sample_scorer=sample_scorer,
+    device_terms=device_terms,
+    draw=draw,
+    interval=interval,
+)

@@ -1,437 +1,69 @@
-"""Variational inference for a robust mean: independent Student-t features."""
+"""The Student-t model's estimator: :class:`VariationalStudentEstimator`.
+
+The class is the user's manual (its docstring: the model, parameters,
+attributes, Notes and references), its parameters and the fit: the hooks of
+the shared CAVI loop (``skvi._core.base.VariationalEstimator``) over the
+typed data and states of :mod:`skvi._student.updates`, which holds the
+updates and their maths; ``partial_fit``, whose steps are in
+:mod:`skvi._student.svi`; and ``score_samples``, each sample's share of the
+ELBO. What a fitted posterior answers (each entry's expected weight, draws,
+credible intervals, the diagnostics' log joint) it inherits from
+:class:`~skvi._student.posterior.StudentPosteriorMixin`.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
-from scipy import stats
-from scipy.special import betaln, digamma, polygamma
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from .._core import engine
 from .._core.base import VariationalEstimator
-from .._core.exact import student_exact_interval
-from .._core.expectations import LOG_2PI, gamma_expectations
-from .._core.natural import SVI_CONSTRAINTS, svi_step_size
+from .._core.families.gamma import gamma_expectations
 from .._core.normal_gamma import (
     _PRIOR_NAMES,
     PRIOR_CONSTRAINTS,
-    _check_n_draws,
     _check_representable,
-    _draw_mean_field,
     _kl_to_prior,
-    _log_mean_field,
     _MeanFieldDraws,
     _unit_information_priors,
-    _update_mean,
     given_priors,
 )
-from .._core.stats import _chan_merge, weighted_moments_about
-from .._core.validation import (
+from .._core.parameters import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
     StrOptions,
-    check_data,
-    check_probability,
-    is_dask_collection,
+)
+from .._core.svi import SVI_CONSTRAINTS, svi_step_size
+from .._core.validation import check_data
+from .posterior import StudentPosteriorMixin
+from .svi import _scaled_batch, _stochastic_step
+from .updates import (
+    StudentData,
+    StudentStart,
+    _better_of,
+    _cavi_sweep,
+    _elbo,
+    _extrapolate,
+    _feature_elbo,
+    _first_sweep,
+    _sample_scores,
+    _weighted_moments,
 )
 
-# The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
-# mixture of Normals; Archambeau and Verleysen, 2007, for the variational treatment):
-#
-#     mu_j  ~ Normal(m0, s0**2),   tau_j ~ Gamma(a0, b0)      (the Normal's priors)
-#     w_ij  ~ Gamma(nu/2, nu/2)                               (shape, rate)
-#     x_ij | mu_j, tau_j, w_ij ~ Normal(mu_j, 1/(w_ij tau_j))  (row i has weight v_i)
-#
-# Integrating w_ij out gives x_ij ~ Student-t(nu, mu_j, 1/tau_j) (PRML eq.
-# 2.161): an outlier gets a small w_ij and so little say in mu_j and tau_j.
-# Mean field q(mu_j) q(tau_j) prod_i q(w_ij). With c_ij = E[tau]
-# ((x_ij - m)**2 + s**2), the CAVI updates (log q* = E_{-z}[log p] + const,
-# Bishop eq. 10.9) are:
-#
-#   q(w_ij) = Gamma(alpha, beta_ij),  alpha = (nu + 1)/2,  beta_ij = (nu + c_ij)/2
-#   q(mu):    the Normal's update with the weights v_i E[w_ij]: their total
-#             A = sum_i v_i E[w_i] and mean xbar_w = sum_i v_i E[w_i] x_i / A
-#   q(tau):   a = a0 + V/2 (V = sum_i v_i),
-#             b = b0 + (S_w + A (xbar_w - m)**2 + A s**2)/2,
-#             S_w = sum_i v_i E[w_i] (x_i - xbar_w)**2.
-#
-# ELBO. With q(w_ij) optimal given q(mu) q(tau), each row's share of
-# E[log p(x, w | mu, tau)] - E[log q(w)] is the log-normaliser of q*(w_ij)
-# (log of the integral of exp E_{-w}[log p] over w):
-#
-#   l_ij = (E[log tau] - log 2 pi)/2 + (nu/2) log(nu/2) - log Gamma(nu/2)
-#          + log Gamma(alpha) - alpha log beta_ij
-#        = (E[log tau] - log 2 pi)/2 + log Gamma(alpha) - log Gamma(nu/2)
-#          - log(nu/2)/2 - alpha log(1 + c_ij/nu)
-#
-# so that ELBO = sum_ij v_i l_ij - KL(q(mu)||p(mu)) - KL(q(tau)||p(tau)), every
-# constant kept. (As nu -> inf, l_ij -> the Normal's E[log N(x | mu, 1/tau)].)
-# A sweep updates q(mu), q(tau), then every q(w_ij) (one pass over X, which
-# also gives the sums the next sweep needs and sum_i v_i log(1 + c_ij/nu)): each
-# update maximises the ELBO over one factor, so it never decreases, and the
-# state ends with q(w) optimal, which score_samples recomputes from q(mu)
-# q(tau) alone: score(X_train) * V == elbo_. q(w) starts at its prior (E[w] = 1,
-# the Normal's statistics) and q(tau) at its prior.
-
-_LOG_PI = np.log(np.pi)
-
-
-def _row_moments(rows, weights, *, mean, std, precision_mean, dof):
-    """q(w) of each entry from q(mu) q(tau); the sums the next sweep needs.
-
-    ``z = (x - m) sqrt(E[tau])`` is the deviation in noise units, ``c = z**2 +
-    E[tau] s**2`` and ``E[w] = (nu + 1)/(nu + c)``. Returns ``(A, offset,
-    S_z, L, Q)`` per feature: ``A = sum_i v_i E[w_i]``, the E[w]-weighted mean
-    and centred sum of squares of ``z``, ``L = sum_i v_i log(1 + c_i/nu)``
-    and ``Q = sum_i v_i E[w_i]**2`` (for partial_fit's step on nu).
-    """
-    scale = np.sqrt(precision_mean)
-    spread = (std * scale) ** 2
-    z = (rows - mean) * scale
-    excess = (z * z + spread) / dof
-    expected_w = (1.0 + 1.0 / dof) / (1.0 + excess)
-    if weights is None:
-        log_excess = np.log1p(excess).sum(axis=0)
-        weighted = expected_w
-    else:
-        log_excess = np.dot(weights, np.log1p(excess))
-        weighted = expected_w * weights[:, np.newaxis]
-    total = weighted.sum(axis=0)
-    offset = np.divide(
-        (weighted * z).sum(axis=0), total, out=np.zeros_like(total), where=total > 0
-    )
-    centred = z - offset
-    squares = (weighted * expected_w).sum(axis=0)
-    return (
-        total,
-        offset,
-        (weighted * centred * centred).sum(axis=0),
-        log_excess,
-        squares,
-    )
-
-
-def _merge_parts(parts, mean, precision_mean):
-    """Merge the parts of :func:`_row_moments` (Chan), back in the units of x.
-
-    Returns ``A``, ``xbar_w``, ``S_w``, ``L`` and ``Q`` per feature.
-    """
-    totals = np.array([part[0] for part in parts])
-    offsets = np.array([part[1] for part in parts])[:, :, np.newaxis]
-    scatter = np.sum([part[2] for part in parts], axis=0)[:, np.newaxis]
-    total, offset, scatter = _chan_merge(totals, offsets, scatter)
-    scale = np.sqrt(precision_mean)
-    log_excess = np.sum([part[3] for part in parts], axis=0)
-    return (
-        total,
-        mean + offset[:, 0] / scale,
-        scatter[:, 0] / precision_mean,
-        log_excess,
-        np.sum([part[4] for part in parts], axis=0),
-    )
-
-
-def _weight_pass(X, sample_weight, **params):
-    """:func:`_row_moments` over every row block of X (numpy or dask), merged."""
-    if is_dask_collection(X):
-        from .._core.dask_passes import dask_reduce
-
-        parts = dask_reduce(
-            X, sample_weight, partial(_row_moments, **params), ensure_all_finite=False
-        )
-    else:
-        width = 4 * X.shape[1]
-        block_rows, _ = engine.plan(X.shape[0], width)
-
-        def block(rows):
-            weights = None if sample_weight is None else sample_weight[rows]
-            return _row_moments(X[rows], weights, **params)
-
-        parts = engine.map_blocks(block, X.shape[0], block_rows, row_elements=width)
-    return _merge_parts(parts, params["mean"], params["precision_mean"])
-
-
-def _local_constant(log_precision_mean, dof):
-    """``l_ij + alpha log(1 + c_ij/nu)``: the part of an entry's ELBO share without x.
-
-    ``(E[log tau] - log 2 pi)/2 + log Gamma(alpha) - log Gamma(nu/2) - log(nu/2)/2``,
-    the Gamma ratio as ``log Gamma(1/2) - log B(nu/2, 1/2)`` (no cancellation
-    at large ``nu``).
-    """
-    return (
-        0.5 * (log_precision_mean - LOG_2PI)
-        + 0.5 * _LOG_PI
-        - betaln(0.5 * dof, 0.5)
-        - 0.5 * np.log(0.5 * dof)
-    )
-
-
-def _feature_elbo(data, state):
-    """``sum_i v_i l_ij - KL(q(mu) q(tau) || prior)`` per feature."""
-    dof = state["dof"]
-    alpha = 0.5 * (dof + 1.0)
-    local = data["weight"] * _local_constant(state["log_precision_mean"], dof)
-    return (
-        local
-        - alpha * state["log_excess"]
-        - _kl_to_prior(
-            state["mean"], state["std"], state["shape"], state["rate"], data["prior"]
-        )
-    )
-
-
-def _sample_scores(X, *, mean, std, precision_mean, log_precision_mean, dof, kl):
-    """Each row's ``sum_j l_ij - KL / V`` (the module comment), in row blocks."""
-    n_samples, n_features = X.shape
-    scores = np.empty(n_samples)
-    alpha = 0.5 * (dof + 1.0)
-    constant = _local_constant(log_precision_mean, dof).sum()
-    scale, spread = np.sqrt(precision_mean), precision_mean * std**2
-
-    def block(rows):
-        z = (X[rows] - mean) * scale
-        scores[rows] = constant - np.dot(np.log1p((z * z + spread) / dof), alpha)
-
-    block_rows, _ = engine.plan(n_samples, 2 * n_features)
-    engine.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
-    return scores - kl
-
-
-def _expected_weights(X, *, mean, std, precision_mean, dof):
-    """Each entry's ``E_q[w_ij] = (nu + 1)/(nu + c_ij)``, in row blocks."""
-    n_samples, n_features = X.shape
-    out = np.empty((n_samples, n_features))
-    scale, spread = np.sqrt(precision_mean), precision_mean * std**2
-
-    def block(rows):
-        z = (X[rows] - mean) * scale
-        out[rows] = (dof + 1.0) / (dof + z * z + spread)
-
-    block_rows, _ = engine.plan(n_samples, 2 * n_features)
-    engine.map_blocks(block, n_samples, block_rows, row_elements=2 * n_features)
-    return out
-
-
-def _cavi_sweep(data, state):
-    """q(mu), q(tau), then every q(w_ij) (one pass over X): a CAVI sweep."""
-    prior_mean, prior_std, prior_shape, prior_rate = data["prior"]
-    weight_w, mean_w = state["weight_w"], state["mean_w"]
-    # q(mu): the Normal's update with the weights v_i E[w_i].
-    mean, std = _update_mean(
-        weight_w, mean_w, state["precision_mean"], prior_mean, prior_std
-    )
-    # q(tau): a = a0 + W/2, b = b0 + (S_w + A (xbar_w - m)**2 + A s**2)/2.
-    rate = prior_rate + 0.5 * (
-        state["sum_of_squares_w"] + weight_w * (mean_w - mean) ** 2 + weight_w * std**2
-    )
-    dof = state["dof"]
-    if data["fit_dof"] and "log_excess" in state:
-        dof = _update_dof(data["weight"], state)
-    return _state_at(data, mean, std, prior_shape + 0.5 * data["weight"], rate, dof)
-
-
-# Fitting nu (degrees_of_freedom_update="fit"): the nu that maximises the ELBO
-# given q(w) (the ECM step of Liu and Rubin, 1995, as a variational M-step):
-# the terms of nu are sum_i v_i E_q[log Gamma(w_i | nu/2, nu/2)], whose
-# derivative in nu is
-#   g(nu) = W/2 (log(nu/2) + 1 - psi(nu/2)) + (sum_i v_i (E[log w_i] - E[w_i]))/2,
-# decreasing in nu (log x - psi(x) decreases), so the maximum is its one root,
-# found by bisection in log nu within [_DOF_BOUNDS]; a bound when g keeps
-# its sign (nu at the upper bound: the data show no heavy tail). Under
-# q(w_i) = Gamma(alpha', beta'_i) of the last sweep (nu' its nu),
-# E[log w_i] = psi(alpha') - log(nu'/2) - log(1 + c_i/nu').
-_DOF_BOUNDS = (1e-2, 1e6)
-_DOF_BISECTIONS = 80
-
-
-def _update_dof(weight, state):
-    """The nu of each feature that maximises the ELBO given q(w): g(nu) = 0."""
-    old = state["dof"]
-    expected_log_w = (
-        weight * (digamma(0.5 * (old + 1.0)) - np.log(0.5 * old)) - state["log_excess"]
-    )
-    free = 0.5 * (expected_log_w - state["weight_w"])
-
-    def slope(log_dof):
-        half = 0.5 * np.exp(log_dof)
-        return 0.5 * weight * (np.log(half) + 1.0 - digamma(half)) + free
-
-    low = np.full_like(old, np.log(_DOF_BOUNDS[0]))
-    high = np.full_like(old, np.log(_DOF_BOUNDS[1]))
-    for _ in range(_DOF_BISECTIONS):
-        middle = 0.5 * (low + high)
-        rising = slope(middle) > 0
-        low, high = np.where(rising, middle, low), np.where(rising, high, middle)
-    return np.exp(0.5 * (low + high))
-
-
-def _state_at(data, mean, std, shape, rate, dof):
-    """The state with this q(mu) q(tau), nu and every q(w_ij) optimal (a pass over X).
-
-    q(w_ij) = Gamma((nu + 1)/2, (nu + c_ij)/2), and the sums of the next sweep.
-    """
-    precision_mean, log_precision_mean = gamma_expectations(shape, rate)
-    weight_w, mean_w, sum_of_squares_w, log_excess, square_w = _weight_pass(
-        data["X"],
-        data["sample_weight"],
-        mean=mean,
-        std=std,
-        precision_mean=precision_mean,
-        dof=dof,
-    )
-    return {
-        "dof": dof,
-        "mean": mean,
-        "std": std,
-        "shape": shape,
-        "rate": rate,
-        "precision_mean": precision_mean,
-        "log_precision_mean": log_precision_mean,
-        "weight_w": weight_w,
-        "mean_w": mean_w,
-        "sum_of_squares_w": sum_of_squares_w,
-        "log_excess": log_excess,
-        "square_w": square_w,
-    }
-
-
-def _extrapolate(data, state, first, second):
-    """SQUAREM's step (Varadhan and Roland, 2008, scheme S3) from three iterates.
-
-    CAVI converges linearly here (the weights are missing data, as in EM),
-    and near the optimum the ELBO is flat, so plain sweeps stop with the
-    parameters accurate to about sqrt(eps) only. With ``theta`` per feature
-    ``(m / s, log s, log b, log nu)`` (unit-free; ``nu`` moves only when
-    fitted, and stays within its bounds), ``r = theta_1 - theta_0``, ``v =
-    theta_2 - 2 theta_1 + theta_0`` and ``alpha = -min(|r| / |v|, ...)`` at
-    most -1, the point ``theta_0 - 2 alpha r + alpha**2 v`` is where the
-    linear iteration is heading; returned with q(w) optimal for it.
-    """
-    unit = state["std"]
-
-    def theta(s):
-        return np.stack(
-            [s["mean"] / unit, np.log(s["std"]), np.log(s["rate"]), np.log(s["dof"])]
-        )
-
-    t0, t1, t2 = theta(state), theta(first), theta(second)
-    r, v = t1 - t0, t2 - 2.0 * t1 + t0
-    r_norm, v_norm = np.sqrt((r * r).sum(axis=0)), np.sqrt((v * v).sum(axis=0))
-    alpha = -np.divide(r_norm, v_norm, out=np.ones_like(r_norm), where=v_norm > 0)
-    alpha = np.minimum(alpha, -1.0)
-    target = t0 - 2.0 * alpha * r + alpha * alpha * v
-    return _state_at(
-        data,
-        target[0] * unit,
-        np.exp(target[1]),
-        second["shape"],
-        np.exp(target[2]),
-        np.clip(np.exp(target[3]), *_DOF_BOUNDS) if data["fit_dof"] else second["dof"],
-    )
-
-
-# Stochastic VI (partial_fit; Hoffman, Blei, Wang and Paisley, 2013, "Stochastic
-# Variational Inference", JMLR 14, Algorithm 1). Each call takes a batch B of
-# total weight W_B from a data set of total weight N (``total_samples``):
-#   local step:  q(w_ij) of the batch rows, optimal at the current q(mu) q(tau)
-#                (one pass over B: the sums A_B, xbar_w, S_w, L_B above);
-#   global step: each factor's CAVI target computed as if the data were B
-#                replicated N / W_B times (their eq. 24: the batch's sums scaled
-#                by c = N / W_B), and its natural parameters moved towards it,
-#                eta <- (1 - rho) eta + rho eta_hat (their eq. 25), with
-#                rho_t = (learning_offset + t)**(-learning_decay) (their eq. 26).
-# q(mu) = Normal(m, s**2) has eta = (m / s**2, -1 / (2 s**2)) and q(tau) =
-# Gamma(a, b) has eta = (a - 1, -b). As the CAVI sweep does, q(mu) steps first
-# and q(tau)'s target is taken at the stepped q(mu) (a natural-gradient step in
-# each factor given the others), so that one batch equal to the data with
-# rho = 1 and N = W is exactly one CAVI sweep. A fitted nu (a point estimate)
-# takes a Robbins-Monro step rho times the Newton step on log nu of the batch's
-# ELBO with q(w) optimal given nu (:func:`_dof_step`): the sweep's ECM step
-# would move nu at EM's rate, slow for nu (measured on Student-t(4) data, with
-# that step stochastic: about 6% of the way per unit of rho), where the Newton
-# step goes all the way.
-
-
-def _normal_step(mean, std, target_mean, target_std, rho):
-    """``eta <- (1 - rho) eta + rho eta_hat`` on q(mu)'s natural parameters.
-
-    With precisions ``1/s**2``: ``1/s'**2 = (1 - rho)/s**2 + rho/s_hat**2`` and
-    ``m' = m + omega (m_hat - m)``, ``omega = rho s'**2 / s_hat**2``; written
-    with the ratio ``r = s / s_hat``, so that no square of ``s`` leaves float64.
-    """
-    ratio_squared = (std / target_std) ** 2
-    spread = (1.0 - rho) + rho * ratio_squared
-    omega = rho * ratio_squared / spread
-    return mean + omega * (target_mean - mean), std / np.sqrt(spread)
-
-
-def _svi_step(data, local, rho, scale):
-    """One global step of stochastic VI from a batch's q(w) (comment above).
-
-    ``local`` is the batch's state at the current q (:func:`_state_at`) and
-    ``scale = N / W_B``. Returns the new ``(m, s, a, b)`` and nu (unchanged).
-    """
-    prior_mean, prior_std, prior_shape, prior_rate = data["prior"]
-    weight_w, mean_w = local["weight_w"], local["mean_w"]
-    # q(mu): the target is the Normal's update with the weights c v_i E[w_i].
-    target_mean, target_std = _update_mean(
-        scale * weight_w, mean_w, local["precision_mean"], prior_mean, prior_std
-    )
-    mean, std = _normal_step(local["mean"], local["std"], target_mean, target_std, rho)
-    # q(tau): a_hat = a0 + N/2, b_hat = b0 + c (S_w + A ((xbar_w - m)**2 + s**2))/2.
-    target_rate = prior_rate + 0.5 * scale * (
-        local["sum_of_squares_w"] + weight_w * ((mean_w - mean) ** 2 + std**2)
-    )
-    target_shape = prior_shape + 0.5 * scale * data["weight"]
-    shape = (1.0 - rho) * local["shape"] + rho * target_shape
-    rate = (1.0 - rho) * local["rate"] + rho * target_rate
-    dof = _dof_step(data["weight"], local, rho) if data["fit_dof"] else local["dof"]
-    return mean, std, shape, rate, dof
-
-
-def _dof_step(weight, local, rho):
-    """A stochastic Newton step on ``log nu`` (comment above), at most 1 in size.
-
-    With ``h(nu) = sum_i v_i l_i / W`` (q(w) optimal given nu; ``c_ij`` fixed
-    by q(mu) q(tau)), ``A, L, Q`` of :func:`_row_moments` divided by ``W``:
-    ``h' = (psi((nu+1)/2) - psi(nu/2) + 1 - L - A)/2`` (g(nu) / W above) and
-    ``h'' = ((psi_1((nu+1)/2) - psi_1(nu/2))/2 + 1/nu - (2A - Q)/(nu+1))/2``;
-    in ``t = log nu``, ``dh/dt = nu h'`` and ``d2h/dt2 = nu**2 h'' + nu h'``.
-    Where h is not concave in t, a unit step uphill.
-    """
-    dof = local["dof"]
-    mean_w, mean_log = local["weight_w"] / weight, local["log_excess"] / weight
-    mean_square = local["square_w"] / weight
-    half, half_up = 0.5 * dof, 0.5 * (dof + 1.0)
-    slope = dof * 0.5 * (digamma(half_up) - digamma(half) + 1.0 - mean_log - mean_w)
-    second = 0.5 * (polygamma(1, half_up) - polygamma(1, half)) + 1.0 / dof
-    second -= (2.0 * mean_w - mean_square) / (dof + 1.0)
-    curvature = 0.5 * dof * dof * second + slope
-    newton = np.divide(-slope, curvature, out=np.sign(slope), where=curvature < 0.0)
-    return np.clip(dof * np.exp(rho * np.clip(newton, -1.0, 1.0)), *_DOF_BOUNDS)
-
-
-def _scaled_batch(data, total):
-    """The data of a batch with its weights (and sums) scaled to total ``N``."""
-    scale = total / data["weight"]
-    weights = data["sample_weight"]
-    if weights is None and not is_dask_collection(data["X"]):
-        weights = np.ones(data["X"].shape[0])
-    return dict(
-        data,
-        sample_weight=scale if weights is None else scale * weights,
-        weight=total,
-        sum_of_squares=scale * data["sum_of_squares"],
-    )
+# What partial_fit keeps between its calls (the step count t and the weight
+# seen), which fit clears: a later partial_fit starts its step sizes anew.
+_STREAM_ATTRIBUTES = ("n_batch_iter_", "_weight_seen")
 
 
 class VariationalStudentEstimator(
-    VariationalEstimator, _MeanFieldDraws, DensityMixin, BaseEstimator
+    VariationalEstimator,
+    StudentPosteriorMixin,
+    _MeanFieldDraws,
+    DensityMixin,
+    BaseEstimator,
 ):
     """Robust posterior of the mean and noise of each feature: Student-t noise.
 
@@ -560,8 +192,9 @@ class VariationalStudentEstimator(
 
     Notes
     -----
-    CAVI updates (Bishop, PRML §10.1 and §2.3.7; the module's comment has the
-    ELBO): ``q(w_ij) = Gamma((nu + 1)/2, (nu + c_ij)/2)`` with ``c_ij =
+    CAVI updates (Bishop, PRML §10.1 and §2.3.7; the ELBO is written out
+    beside the code, in ``skvi/_student/updates.py``): ``q(w_ij) = Gamma((nu
+    + 1)/2, (nu + c_ij)/2)`` with ``c_ij =
     E[tau]((x_ij - m)**2 + s**2)``; q(mu) and q(tau) are the Normal model's
     updates with each entry weighted by ``E[w_ij]`` (the shape of q(tau) still
     counts every sample: ``a = prior_shape + W/2``). Each iteration is one pass
@@ -688,7 +321,6 @@ class VariationalStudentEstimator(
         Normal model's rule and start q(w) at its prior (E[w] = 1); their
         pass also finds NaN and infinity, as in the Normal model.
         """
-        name = type(self).__name__
         # A later partial_fit batch may have zero weight (it then changes nothing).
         X, sample_weight = check_data(
             self,
@@ -699,15 +331,12 @@ class VariationalStudentEstimator(
             ensure_all_finite=False,
         )
         priors = given_priors(self)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if is_dask_collection(X):
-                from .._core.dask_passes import dask_moments_about
-
-                moments = dask_moments_about(
-                    X, sample_weight, allow_all_zero=not reset, estimator_name=name
-                )
-            else:
-                moments = weighted_moments_about(X, sample_weight, estimator_name=name)
+        moments = _weighted_moments(
+            X,
+            sample_weight,
+            allow_all_zero=not reset,
+            estimator_name=type(self).__name__,
+        )
         weight, reference, offset, sum_of_squares = moments
         if not all(np.all(np.isfinite(moment)) for moment in moments[1:]):
             raise ValueError(
@@ -716,90 +345,98 @@ class VariationalStudentEstimator(
             )
         data_mean = reference + offset
         from_data = _unit_information_priors(weight, data_mean, sum_of_squares)
-        priors = {
-            name: from_data[name] if value is None else value
-            for name, value in priors.items()
-        }
         if self.verbose:
             print(f"CAVI on {data_mean.shape[0]} feature(s), total weight {weight:g}")
-        return {
-            "X": X,
-            "sample_weight": sample_weight,
-            "weight": weight,
-            "data_mean": data_mean,
-            "sum_of_squares": sum_of_squares,
-            "priors": priors,
-            "prior": tuple(priors[name] for name in _PRIOR_NAMES),
-            "fit_dof": self.degrees_of_freedom_update == "fit",
-        }
+        return StudentData(
+            X=X,
+            sample_weight=sample_weight,
+            weight=weight,
+            data_mean=data_mean,
+            sum_of_squares=sum_of_squares,
+            prior=tuple(
+                from_data[name] if priors[name] is None else priors[name]
+                for name in _PRIOR_NAMES
+            ),
+            fit_dof=self.degrees_of_freedom_update == "fit",
+        )
 
-    # The hooks of skvi._core.base.VariationalEstimator's CAVI loop.
+    # The hooks of skvi._core.base.VariationalEstimator's CAVI loop, over the
+    # typed contract of skvi._student.updates: StudentData, then StudentStart
+    # and StudentState.
 
     def _initial_state(self, data, random_state):
         """q(tau) and every q(w) at their priors: E[tau] = a0/b0, E[w] = 1."""
-        _, _, prior_shape, prior_rate = data["prior"]
+        _, _, prior_shape, prior_rate = data.prior
         with np.errstate(over="ignore", divide="ignore"):
             precision_mean = gamma_expectations(prior_shape, prior_rate)[0]
-        return {
-            "dof": np.full_like(data["data_mean"], float(self.degrees_of_freedom)),
-            "precision_mean": precision_mean,
-            "weight_w": np.full_like(data["data_mean"], data["weight"]),
-            "mean_w": data["data_mean"],
-            "sum_of_squares_w": data["sum_of_squares"],
-        }
+        return StudentStart(
+            dof=np.full_like(data.data_mean, float(self.degrees_of_freedom)),
+            precision_mean=precision_mean,
+            weight_w=np.full_like(data.data_mean, data.weight),
+            mean_w=data.data_mean,
+            sum_of_squares_w=data.sum_of_squares,
+        )
 
     def _sweep(self, data, state):
         """Two CAVI sweeps, then a squared extrapolation kept where it is better.
 
-        Each sweep is one pass over X (:func:`_cavi_sweep`); from the second
-        call on, the extrapolation (:func:`_extrapolate`) costs a third pass,
-        and each feature keeps it only where its ELBO is at least that of the
-        second sweep, so the ELBO never decreases.
+        Each sweep is one pass over X (:func:`~skvi._student.updates._cavi_sweep`);
+        the extrapolation (:func:`~skvi._student.updates._extrapolate`) costs a
+        third pass, and each feature keeps it only where its ELBO is at least
+        that of the second sweep, so the ELBO never decreases. From the start
+        (no q(mu) q(tau) to extrapolate from), one sweep.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if isinstance(state, StudentStart):
+                return _first_sweep(data, state)
             first = _cavi_sweep(data, state)
-            if "mean" not in state:
-                return first
             second = _cavi_sweep(data, first)
             jumped = _extrapolate(data, state, first, second)
             second_elbo = _feature_elbo(data, second)
-            better = np.isfinite(jumped["std"]) & (
+            better = np.isfinite(jumped.std) & (
                 _feature_elbo(data, jumped)
                 >= second_elbo - 1e-13 * np.maximum(np.abs(second_elbo), 1.0)
             )
-        return {name: np.where(better, jumped[name], second[name]) for name in second}
+        return _better_of(better, jumped, second)
 
     def _elbo(self, data, state):
-        """``sum_ij v_i l_ij - KL(q(mu) q(tau) || prior)`` (the module comment)."""
+        """``sum_ij v_i l_ij - KL(q(mu) q(tau) || prior)`` (skvi._student.updates)."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            elbo = float(np.sum(_feature_elbo(data, state)))
-        state["elbo"] = elbo
-        return elbo
+            return _elbo(data, state)
 
     def _convergence_threshold(self, data):
         """``tol`` bounds the ELBO's change per unit of weight: ``tol * max(W, 1)``."""
-        return self.tol * max(data["weight"], 1.0)
+        return self.tol * max(data.weight, 1.0)
 
     def _total_weight(self, data):
-        return data["weight"]
+        return data.weight
 
     def _set_fitted(self, data, state):
-        """Set the fitted attributes from the final state."""
-        _check_representable(state)
+        """Set the fitted attributes from the final state of fit."""
+        self._set_posterior(data, state, self._elbo(data, state))
         # fit starts afresh: a later partial_fit starts its step sizes anew.
-        self.__dict__.pop("n_batch_iter_", None)
-        self.__dict__.pop("_weight_seen", None)
+        for name in _STREAM_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+
+    def _set_posterior(self, data, state, elbo):
+        """Set the fitted q, nu and priors of ``state``, refused out of float64's range.
+
+        ``elbo`` is the state's ELBO, checked with q (fit's, or partial_fit's
+        estimate of it).
+        """
+        # (The shared check reads q(mu) q(tau) and the ELBO by name.)
+        _check_representable({**vars(state), "elbo": elbo})
         self._fitted_dof_update = self.degrees_of_freedom_update
-        self.n_samples_seen_ = data["weight"]
-        self.sample_mean_ = data["data_mean"]
-        for name, value in data["priors"].items():
+        self.n_samples_seen_ = data.weight
+        self.sample_mean_ = data.data_mean
+        for name, value in zip(_PRIOR_NAMES, data.prior, strict=True):
             setattr(self, f"{name}_", np.asarray(value, dtype=np.float64))
-        self.degrees_of_freedom_ = state["dof"]
-        self.posterior_mean_ = state["mean"]
-        self.posterior_std_ = state["std"]
-        self.posterior_shape_ = state["shape"]
-        self.posterior_rate_ = state["rate"]
-        self.noise_std_ = 1.0 / np.sqrt(state["precision_mean"])
+        self.degrees_of_freedom_ = state.dof
+        self.posterior_mean_ = state.mean
+        self.posterior_std_ = state.std
+        self.posterior_shape_ = state.shape
+        self.posterior_rate_ = state.rate
+        self.noise_std_ = 1.0 / np.sqrt(state.precision_mean)
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """One step of stochastic variational inference on a batch of rows.
@@ -868,50 +505,46 @@ class VariationalStudentEstimator(
             if not first:
                 self._check_dof_update()
             data = self._fit_data(X, sample_weight, reset=first)
-            if not data["weight"] > 0:
+            if not data.weight > 0:
                 return self  # a batch of zero weight has nothing to teach
             total = float(self.total_samples)
-            scale = total / data["weight"]
             if first:
                 # fit on the batch replicated to N (weights times N / W_B): q
                 # starts where rho = 1 steps on this batch alone would lead.
                 self._run_cavi(_scaled_batch(data, total))
-                self._weight_seen = data["weight"]
+                self._weight_seen = data.weight
                 self.n_batch_iter_ = 1
                 return self
+            # The fit being continued keeps its priors.
+            data = replace(
+                data, prior=tuple(getattr(self, f"{n}_") for n in _PRIOR_NAMES)
+            )
+            fitted = (
+                self.posterior_mean_,
+                self.posterior_std_,
+                self.posterior_shape_,
+                self.posterior_rate_,
+                self.degrees_of_freedom_,
+            )
+            seen = getattr(self, "_weight_seen", self.n_samples_seen_)
+            iteration = getattr(self, "n_batch_iter_", 0) + 1
+            # rho_t <= 1: t >= 1 and learning_offset >= 0.
+            rho = float(
+                svi_step_size(iteration, self.learning_offset, self.learning_decay)
+            )
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                data["priors"] = {n: getattr(self, f"{n}_") for n in _PRIOR_NAMES}
-                data["prior"] = tuple(data["priors"].values())
-                local = _state_at(
-                    data,
-                    self.posterior_mean_,
-                    self.posterior_std_,
-                    self.posterior_shape_,
-                    self.posterior_rate_,
-                    self.degrees_of_freedom_,
-                )
-                seen = getattr(self, "_weight_seen", self.n_samples_seen_)
-                iteration = getattr(self, "n_batch_iter_", 0) + 1
-                # rho_t <= 1: t >= 1 and learning_offset >= 0.
-                rho = float(
-                    svi_step_size(iteration, self.learning_offset, self.learning_decay)
-                )
-                state = _state_at(data, *_svi_step(data, local, rho, scale))
-                # The batch's estimate of the ELBO: its sums scaled by N / W_B.
-                elbo = self._elbo(
-                    dict(data, weight=total),
-                    dict(state, log_excess=scale * state["log_excess"]),
-                )
-            seen += data["weight"]
+                state, elbo = _stochastic_step(data, fitted, rho, total)
+            seen += data.weight
             sample_mean = self.sample_mean_
-            self._set_fitted(
-                dict(
+            self._set_posterior(
+                replace(
                     data,
                     weight=total,
                     data_mean=sample_mean
-                    + (data["weight"] / seen) * (data["data_mean"] - sample_mean),
+                    + (data.weight / seen) * (data.data_mean - sample_mean),
                 ),
-                dict(state, elbo=elbo),
+                state,
+                elbo,
             )
             self._weight_seen = seen
             self.n_batch_iter_ = iteration
@@ -930,20 +563,6 @@ class VariationalStudentEstimator(
                 f"degrees_of_freedom_update is now {self.degrees_of_freedom_update!r}."
                 " Call fit (or use a new estimator) to start again."
             )
-
-    def _posterior(self):
-        """The fitted q(mu) q(tau) as keyword arguments of the row functions."""
-        check_is_fitted(self)
-        precision_mean, log_precision_mean = gamma_expectations(
-            self.posterior_shape_, self.posterior_rate_
-        )
-        return {
-            "mean": self.posterior_mean_,
-            "std": self.posterior_std_,
-            "precision_mean": precision_mean,
-            "log_precision_mean": log_precision_mean,
-            "dof": self.degrees_of_freedom_,
-        }
 
     def score_samples(self, X):
         """Each sample's share of the ELBO.
@@ -976,274 +595,3 @@ class VariationalStudentEstimator(
             tuple(getattr(self, f"{name}_") for name in _PRIOR_NAMES),
         ).sum()
         return partial(_sample_scores, **posterior, kl=kl / self.n_samples_seen_)
-
-    def outlier_weights(self, X):
-        """Each entry's expected weight ``E_q[w_ij]``: near 0 for an outlier.
-
-        ``E[w_ij] = (nu + 1) / (nu + E[tau]((x_ij - m)**2 + s**2))``: about 1
-        for a typical value, ``(nu + 1) / (nu + k**2)`` for a value ``k``
-        noise scales from the mean. On the training data these are the
-        weights of the fit.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data with the features seen in fit.
-
-        Returns
-        -------
-        weights : ndarray of shape (n_samples, n_features)
-            For dask X, a lazy dask array.
-        """
-        posterior = self._posterior()
-        del posterior["log_precision_mean"]
-        return self._map_rows(
-            X,
-            partial(_expected_weights, **posterior),
-            n_columns=self.n_features_in_,
-        )
-
-    def sample_posterior(self, n_samples=1, random_state=None):
-        """Draw ``mu`` and ``tau`` from the variational posterior q(mu) q(tau).
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of draws.
-
-        random_state : int, RandomState instance or None, default=None
-            Seed or generator for reproducible draws.
-
-        Returns
-        -------
-        mu, tau : ndarray of shape (n_samples, n_features)
-            Draws of each feature's location and precision.
-        """
-        check_is_fitted(self)
-        _check_n_draws(n_samples)
-        return _draw_mean_field(
-            self.posterior_mean_,
-            self.posterior_std_,
-            self.posterior_shape_,
-            self.posterior_rate_,
-            n_samples,
-            check_random_state(random_state),
-        )
-
-    def credible_interval(
-        self, level=0.95, method="variational", *, X=None, sample_weight=None
-    ):
-        """Central credible interval of each feature's location ``mu``.
-
-        Parameters
-        ----------
-        level : float, default=0.95
-            Posterior probability inside the interval, strictly between 0 and 1.
-
-        method : {"variational", "exact"}, default="variational"
-            ``"variational"``: the central interval of q(mu),
-            ``posterior_mean_ +- z posterior_std_`` with ``z`` the standard
-            Normal quantile. ``"exact"``: the central interval of the exact
-            marginal posterior ``p(mu_j | X)`` under the estimator's priors and
-            ``degrees_of_freedom_``, whose tails each hold ``(1 - level) / 2``;
-            it needs the training data, ``X``.
-
-        X : array-like, pandas DataFrame or dask collection of shape \
-                (n_samples, n_features), default=None
-            With ``method="exact"``: the data the estimator was fitted on
-            (checked against the fitted ``n_samples_seen_`` and
-            ``sample_mean_``). Unused by ``"variational"``.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            With ``method="exact"``: the weights of the fit, if any.
-
-        Returns
-        -------
-        lower, upper : ndarray of shape (n_features,)
-            Bounds of the interval.
-
-        Notes
-        -----
-        Why the default is q(mu)'s interval here, unlike
-        :meth:`VariationalNormalEstimator.credible_interval
-        <skvi.VariationalNormalEstimator.credible_interval>`, whose default
-        is the exact one: the Normal model's exact posterior depends on the
-        data only through statistics the fitted estimator keeps, so its
-        exact interval costs nothing and needs nothing; the Student-t
-        model has no such statistics (each row's weight depends on ``mu``
-        and ``tau``), so its exact interval needs the training data again
-        and a few passes over it, and the fitted estimator keeps only its
-        parameters, as scikit-learn's do. A method that asks for the data
-        is one the caller asks for explicitly. But prefer it where it
-        matters: mean field understates the spread of ``mu`` (q's interval
-        is 0.72-0.85 of the exact one's width from 2 rows to 1e5, the
-        factorisation of ``mu`` from ``tau`` and the weights), so q's 95%
-        interval covers the true mean less often than 95%; over 2,000
-        samples of 8 rows from a Student-t(4) under weak priors, the exact
-        intervals cover it 95.35% of the time (the Monte Carlo sd is 0.49%)
-        and q's 87.85% (tests/test_student.py). The two differ most
-        with few rows, and where the data conflict with the prior on ``mu``
-        (the exact posterior can then have two modes). ``skvi fit --robust``
-        reports the exact interval.
-
-        How it is computed (the maths is in ``skvi/_exact.py``): integrating
-        each ``w_i`` out gives ``x_i | mu, tau ~ Student-t(nu, mu, 1/tau)``,
-        and ``p(mu | X)`` is a 2-D integral over ``(mu, log tau)`` with no
-        sufficient statistics. Its data term is evaluated at the nodes of a
-        tensor Chebyshev interpolant on a box adapted to the posterior
-        (centred on q, widened until its edges are 30 nats below the peak,
-        its degrees doubled until the density is right to about 1e-11 of its
-        peak), each try one pass over X in row blocks evaluating every node;
-        the rest (the integral over ``tau``, the CDF of ``mu``, the root
-        find for each bound) uses the interpolant only. With many rows one
-        or two passes of 81 or 289 nodes suffice (about 1.7-1.8 times the
-        fit's own time at 1e5 and 1e6 rows; benchmarks/bench_intervals.py);
-        with few rows the degrees grow, but the passes are short. The bounds
-        agree with an independent nested quadrature to 1e-10 of the
-        interval's width or better, from 2 rows to 1e5, under prior-data
-        conflict and at scales 1e-150 and 1e150 (tests/test_student.py).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skvi import VariationalStudentEstimator
-        >>> X = np.random.default_rng(0).standard_t(4, size=(8, 1)) + 10.0
-        >>> est = VariationalStudentEstimator(
-        ...     prior_mean=0.0, prior_std=100.0, prior_shape=1.0, prior_rate=1.0
-        ... ).fit(X)
-        >>> lower, upper = est.credible_interval(0.95, method="exact", X=X)
-        >>> q_lower, q_upper = est.credible_interval(0.95)
-        >>> bool(upper[0] - lower[0] > q_upper[0] - q_lower[0])  # q is too narrow
-        True
-        """
-        check_is_fitted(self)
-        level = check_probability(level)
-        if method not in ("variational", "exact"):
-            raise ValueError(
-                f"method must be 'exact' or 'variational'; got {method!r}."
-            )
-        if method == "variational":
-            z = stats.norm.isf(0.5 * (1.0 - level))
-            half_width = z * self.posterior_std_
-            return self.posterior_mean_ - half_width, self.posterior_mean_ + half_width
-        if X is None:
-            raise ValueError(
-                f"method='exact' needs the training data: "
-                f"{type(self).__name__}.credible_interval(level, method='exact', "
-                "X=X) (and sample_weight=, if the fit had weights). The Student-t "
-                "model's exact posterior has no sufficient statistics to keep."
-            )
-        X, sample_weight = self._check_training_data(X, sample_weight)
-        prior = tuple(
-            np.broadcast_to(
-                getattr(self, f"{name}_"), self.posterior_mean_.shape
-            ).astype(np.float64)
-            for name in _PRIOR_NAMES
-        )
-        return student_exact_interval(
-            X,
-            sample_weight,
-            (
-                self.posterior_mean_,
-                self.posterior_std_,
-                self.posterior_shape_,
-                self.posterior_rate_,
-                np.asarray(self.degrees_of_freedom_, dtype=np.float64),
-                prior,
-                np.float64(self.n_samples_seen_),
-            ),
-            level,
-        )
-
-    def _check_training_data(self, X, sample_weight):
-        """X and its weights, checked, and checked to be the training data.
-
-        The exact posterior conditions on the data of the fit: X with
-        another number of rows, total weight or mean would give the
-        posterior of other data under priors resolved from the fit's, a
-        silently wrong answer, so it is refused. The check is the fit's own
-        pass (the same total weight and weighted mean, to rounding).
-        """
-        name = type(self).__name__
-        X, sample_weight = check_data(self, X, sample_weight, reset=False)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if is_dask_collection(X):
-                from .._core.dask_passes import dask_moments_about
-
-                moments = dask_moments_about(X, sample_weight, estimator_name=name)
-            else:
-                moments = weighted_moments_about(X, sample_weight, estimator_name=name)
-        weight, reference, offset, sum_of_squares = moments
-        spread = np.sqrt(sum_of_squares / max(weight, 1.0))
-        same = abs(weight - self.n_samples_seen_) <= 1e-12 * weight and np.all(
-            np.abs(reference + offset - self.sample_mean_)
-            <= 1e-9 * (spread + np.abs(self.sample_mean_))
-        )
-        if not same:
-            raise ValueError(
-                "X (and sample_weight) must be the data the estimator was fitted "
-                "on: method='exact' conditions on them. Got a total weight of "
-                f"{float(weight):g} and means differing from the fit's (total "
-                f"weight {float(self.n_samples_seen_):g})."
-            )
-        return X, sample_weight
-
-    # The protocol of skvi.diagnostics (skvi/diagnostics/_protocol.py): what
-    # its algorithms ask of this model, answered here where its maths lives.
-
-    def _log_joint(self, X, sample_weight, draws):
-        """Protocol: ``log p(mu, tau, X)`` at the draws, per feature, w integrated out.
-
-        ``sum_i v_i log Student-t(x_ij | nu_j, mu_j, 1/tau_j)`` (PRML eq.
-        2.161, ``nu`` the fitted ``degrees_of_freedom_``) plus the log priors
-        of ``mu_j`` and ``tau_j``. The t log density is the entry's ELBO
-        share ``l_ij`` (the module comment) with ``log tau`` for ``E[log
-        tau]`` and ``c = tau (x - mu)**2``: ``_local_constant(log tau, nu) -
-        (nu + 1)/2 log(1 + tau (x - mu)**2 / nu)``. One pass over X (dask:
-        on the workers), each row block evaluated at every draw.
-        """
-        mu, tau = draws["mu"], draws["tau"]
-        dof = self.degrees_of_freedom_
-        rows_function = partial(_t_log_terms, mu=mu, scale=tau / dof)
-        if is_dask_collection(X):
-            from .._core.dask_passes import dask_reduce
-
-            parts = dask_reduce(
-                X, sample_weight, rows_function, estimator_name=type(self).__name__
-            )
-        else:
-            width = 2 * mu.size
-            block_rows, _ = engine.plan(X.shape[0], width)
-
-            def block(rows):
-                weights = None if sample_weight is None else sample_weight[rows]
-                return rows_function(X[rows], weights)
-
-            parts = engine.map_blocks(block, X.shape[0], block_rows, row_elements=width)
-        weight = sum(part[0] for part in parts)
-        log_excess = np.sum([part[1] for part in parts], axis=0)
-        prior = tuple(
-            np.broadcast_to(getattr(self, f"{name}_"), self.sample_mean_.shape)
-            for name in _PRIOR_NAMES
-        )
-        return (
-            weight * _local_constant(np.log(tau), dof)
-            - 0.5 * (dof + 1.0) * log_excess
-            + _log_mean_field(mu, tau, *prior)
-        )
-
-
-def _t_log_terms(rows, weights, *, mu, scale):
-    """``(sum_i v_i, sum_i v_i log(1 + s (x_ij - mu)**2))`` at every draw.
-
-    ``mu`` and ``s = tau / nu`` of shape (n_draws, n_features); the second
-    sum of that shape, over the rows of the block (numpy.dot with weights).
-    """
-    excess = np.subtract(rows[:, np.newaxis, :], mu, dtype=np.float64)
-    np.square(excess, out=excess)
-    excess *= scale
-    np.log1p(excess, out=excess)
-    flat = excess.reshape(rows.shape[0], -1)
-    if weights is None:
-        return float(rows.shape[0]), flat.sum(axis=0).reshape(mu.shape)
-    return float(np.sum(weights)), np.dot(weights, flat).reshape(mu.shape)

@@ -6,7 +6,7 @@ from ._protocol import check_protocol
 
 # The algorithm, Sigma_LR = (I - V H)^-1 V (Giordano et al., 2015, eq. 11),
 # reduces for the Normal model to closed forms (the docstring below), which
-# the model computes where its maths lives (skvi._normal.estimator's comment on linear
+# the model computes where its maths lives (skvi._normal.diag's comment on linear
 # response) and gives through the protocol's _linear_response.
 
 

@@ -9,7 +9,7 @@
 # of that integral gives the exact mean and sd of mu, E[tau], log p(X) and so
 # KL(q || p) = log p(X) - ELBO.
 #
-# The Normal model (skvi._normal.estimator's module comment), for one feature:
+# The Normal model (skvi._normal.diag's module comment), for one feature:
 #
 #     mu  ~ Normal(m0, s0**2),  tau ~ Gamma(a0, b0),  x_i | mu, tau ~ Normal(mu, 1/tau)
 #
@@ -25,7 +25,7 @@ from scipy import integrate
 from scipy.special import gammaln
 
 from .._core.exact import _local_scale, _log_integrand, _posterior_modes
-from .._core.expectations import LOG_2PI
+from .._core.families.normal import LOG_2PI
 from ..exceptions import DiagnosticWarning
 from ._protocol import check_protocol
 

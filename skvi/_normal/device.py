@@ -1,0 +1,74 @@
+"""The Normal model's passes over X on a device (array API namespaces).
+
+Under scikit-learn's ``array_api_dispatch``, a PyTorch, CuPy or
+array-api-strict array is fitted and scored where it lives. The fit's one
+pass, the statistics, is the core's (:func:`skvi._core.array_api.statistics`,
+diagonal or full scatter; :mod:`skvi._normal.statistics` calls it); this
+module holds what only this model does there: ``score_samples``, each row's
+``constant - 1/2 (x - m)^T E[Lambda] (x - m)`` with the row-independent
+terms computed once on the host by the covariance type's record (its
+``device_terms``, from the same formulas as the numpy path), and the
+sample weights moved to X's namespace. Blocks and transfers are the core's
+(:mod:`skvi._core.array_api`): rows in blocks of
+:data:`skvi._core.engine.DEVICE_BLOCK_ELEMENTS` values, in order, in the
+calling thread; the scores stay on the device.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from functools import partial
+
+from .._core.array_api import _blockwise, _plan, _rows
+from .._core.namespaces import to_namespace
+
+
+def device_weight(sample_weight, X, space):
+    """Checked (numpy) weights as an array of X's space, in X's dtype; or None."""
+    if sample_weight is None:
+        return None
+    return to_namespace(sample_weight, space, dtype=space.compute_dtype(X.dtype))
+
+
+def device_scorer(covariance_type, scorer):
+    """``(rows, space) -> score_samples(rows)`` from the host's ``scorer``.
+
+    ``scorer`` is the record's ``sample_scorer`` (a ``functools.partial``);
+    its keywords give ``(precision, constant)`` through the record's
+    ``device_terms``, computed once here.
+    """
+    precision, constant = covariance_type.device_terms(scorer.keywords)
+    return partial(
+        normal_scores,
+        mean=scorer.keywords["mean"],
+        precision=precision,
+        constant=float(constant),
+    )
+
+
+def normal_scores(X, space, *, mean, precision, constant):
+    """Each row's ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``, in ``space``.
+
+    The Normal model's ``score_samples``: ``constant`` holds the terms that do
+    not depend on the row (the expected log-likelihood of ``x = m`` less
+    ``KL / W``); ``precision`` is ``E[tau]`` (diag, shape (d,)) or
+    ``E[Lambda]`` (full, (d, d)).
+    """
+    xp = space.xp
+    dtype = space.compute_dtype(X.dtype)
+    mean_array = to_namespace(mean, space, dtype=dtype)
+    precision_array = to_namespace(precision, space, dtype=dtype)
+    n_samples, n_features = X.shape
+    block_rows = _plan(n_samples, 2 * n_features)
+
+    def block_scores(rows):
+        deviation = _rows(X, rows, dtype, space.xp) - mean_array
+        if precision.ndim == 1:
+            quadratic = (deviation * deviation) @ precision_array
+        else:
+            quadratic = xp.sum((deviation @ precision_array) * deviation, axis=1)
+        return constant - 0.5 * quadratic
+
+    parts = _blockwise(block_scores, n_samples, block_rows)
+    scores = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    # float64 (where the device has it), as the numpy path gives them.
+    return xp.astype(scores, space.float_dtype)
