@@ -223,7 +223,7 @@ def test_kl_is_accurate_for_an_ill_conditioned_covariance_prior(covariance_type)
 
 @pytest.mark.parametrize("d", [1, 7, 129, 300])
 def test_square_norm_of_a_product_of_triangles_is_the_dense_one(d):
-    from skvi._mixture.covariance import _lower_product_square_norm
+    from skvi._mixture.triangles import _lower_product_square_norm
 
     rng = np.random.default_rng(d)
     a = np.tril(rng.normal(size=(d, d)))
@@ -232,3 +232,70 @@ def test_square_norm_of_a_product_of_triangles_is_the_dense_one(d):
     upper = np.ascontiguousarray(a.T)
     expected = np.square(a @ b).sum()
     assert_allclose(_lower_product_square_norm(upper.T, b), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("d", [1, 128, 129, 300, 1000])
+def test_product_with_a_triangle_is_the_dense_one(d):
+    """``_lower_times(a, b) == a b`` for any width, b a transposed row block."""
+    from skvi._mixture.triangles import _lower_times
+
+    rng = np.random.default_rng(d + 1)
+    a = np.tril(rng.normal(size=(d, d)))
+    rows = rng.normal(size=(37, d))  # as the E-step passes it: deviation.T
+    expected = a @ rows.T
+    actual = _lower_times(a, rows.T)
+    assert actual.shape == expected.shape
+    assert_allclose(actual, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_wide_mahalanobis_terms_through_triangles(covariance_type):
+    """At d >= 256 the E-step's ``||U_k^T (x - m_k)||^2`` takes the triangular
+    route; it gives the dense formula's values."""
+    from skvi._mixture.triangles import _TRIANGULAR_FEATURES
+
+    rng = np.random.default_rng(3)
+    d, K, n = _TRIANGULAR_FEATURES + 44, 3, 50
+    record = covariance.covariance_type(covariance_type)
+    factors = np.triu(rng.normal(size=(K, d, d))) + 3 * np.eye(d)
+    factors = factors if covariance_type == "full" else factors[0]
+    deviation = rng.normal(size=(n, d))
+    shifted_means = rng.normal(size=(K, d))
+    terms = record.terms(shifted_means, factors)
+    actual = record.from_terms(deviation, deviation**2, terms)
+    per_component = factors if covariance_type == "full" else [factors] * K
+    expected = np.stack(
+        [
+            np.square((deviation - shifted_means[k]) @ per_component[k]).sum(1)
+            for k in range(K)
+        ]
+    )
+    assert_allclose(actual, expected, rtol=1e-12)
+
+
+def test_wide_fit_through_triangles_agrees_with_scikit_learn():
+    """d = 300: the triangular E-step, the same fit as scikit-learn's."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(0.0, 3.0, (3, 300))
+    X = centres[rng.integers(0, 3, 400)] + rng.normal(size=(400, 300))
+    params = dict(
+        n_components=3,
+        init_params="random",
+        random_state=0,
+        max_iter=3,
+        tol=0.0,
+        reg_covar=1e-3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = BayesianGaussianMixture(**params).fit(X)
+        ours = VariationalGaussianMixture(**params).fit(X)
+    for name in ["weights_", "means_", "covariances_"]:
+        expected = getattr(reference, name)
+        assert_allclose(
+            getattr(ours, name),
+            expected,
+            rtol=1e-9,
+            atol=1e-12 * np.abs(expected).max(),
+        )
+    assert_allclose(ours.lower_bound_, reference.lower_bound_, rtol=1e-12)

@@ -38,6 +38,7 @@ import numpy as np
 from scipy.linalg.lapack import dtrtri
 
 from . import device
+from .triangles import _TRIANGULAR_FEATURES, _lower_product_square_norm, _lower_times
 
 _ILL_DEFINED = (
     "Fitting the mixture model failed because some components have "
@@ -246,49 +247,46 @@ def _scale_full(precisions_cholesky, dof, K, d):
 
 
 def _terms_full(shifted_means, precisions_cholesky):
-    """The stacked ``U_k^T`` (K d, d) and ``U_k^T (m_k - c)`` (K d, 1)."""
+    """The ``U_k^T`` and ``U_k^T (m_k - c)``.
+
+    Stacked, ``(K d, d)`` and ``(K d, 1)``, for one product per block; for
+    wide data (``d >= _TRIANGULAR_FEATURES``) as ``(K, d, d)`` triangles and
+    ``(K, d, 1)``, one triangular product per component (:func:`_lower_times`).
+    """
     K, d, _ = precisions_cholesky.shape
-    stacked = precisions_cholesky.transpose(0, 2, 1).reshape(K * d, d)
+    transposed = np.ascontiguousarray(precisions_cholesky.transpose(0, 2, 1))
     shift = np.einsum("kd,kde->ke", shifted_means, precisions_cholesky)
-    return np.ascontiguousarray(stacked), shift.reshape(K * d, 1)
+    if d >= _TRIANGULAR_FEATURES:
+        return transposed, shift[:, :, None]
+    return transposed.reshape(K * d, d), shift.reshape(K * d, 1)
 
 
 def _from_terms_full(deviation, squares, terms):
-    """``||U_k^T (x_i - m_k)||^2``, shape (K, n): one product with the stacked U_k."""
-    stacked, shift = terms
-    projected = np.dot(stacked, deviation.T)
+    """``||U_k^T (x_i - m_k)||^2``, shape (K, n).
+
+    One product with the stacked ``U_k^T``, or, for wide data, one triangular
+    product per component (:func:`_terms_full`).
+    """
+    transposed, shift = terms
+    n, d = deviation.shape
+    if transposed.ndim == 3:
+        result = np.empty((transposed.shape[0], n))
+        for k, factor in enumerate(transposed):
+            projected = _lower_times(factor, deviation.T)
+            projected -= shift[k]
+            np.multiply(projected, projected, out=projected)
+            projected.sum(axis=0, out=result[k])
+        return result
+    projected = np.dot(transposed, deviation.T)
     projected -= shift
     np.multiply(projected, projected, out=projected)
-    d = deviation.shape[1]
-    return projected.reshape(-1, d, deviation.shape[0]).sum(axis=1)
+    return projected.reshape(-1, d, n).sum(axis=1)
 
 
 def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
     """``||U_k^T (x_i - m_k)||^2``, shape (K, n) (:func:`_from_terms_full`)."""
     return _from_terms_full(
         deviation, squares, _terms_full(shifted_means, precisions_cholesky)
-    )
-
-
-def _lower_product_square_norm(a, b):
-    """``||a b||_F**2`` for lower-triangular ``a``, ``b`` (d x d), in ~2/3 d**3 flops.
-
-    ``a b`` is lower triangular: with halves ``[[a11, 0], [a21, a22]]``,
-    ``c11 = a11 b11``, ``c21 = a21 b11 + a22 b21``, ``c22 = a22 b22``, the
-    diagonal blocks recursively, the rest by BLAS: a third of a dense
-    product's 2 d**3 flops (2.2x faster at d = 1000; BLAS trmm, which
-    exploits one triangle, was no faster than the dense product).
-    """
-    d = a.shape[0]
-    if d <= 128:
-        return np.square(np.dot(a, b)).sum()
-    h = d // 2
-    lower_left = np.dot(a[h:, :h], b[:h, :h])
-    lower_left += np.dot(a[h:, h:], b[h:, :h])
-    return (
-        _lower_product_square_norm(a[:h, :h], b[:h, :h])
-        + np.square(lower_left).sum()
-        + _lower_product_square_norm(a[h:, h:], b[h:, h:])
     )
 
 
@@ -370,9 +368,15 @@ def _terms_tied(shifted_means, precisions_cholesky):
 
 
 def _from_terms_tied(deviation, squares, terms):
-    """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts."""
+    """``||U^T x_i - U^T m_k||^2``, shape (K, n): one product, then K shifts.
+
+    For wide data the product is triangular (:func:`_lower_times`).
+    """
     transposed, shift = terms
-    projected = np.dot(transposed, deviation.T)
+    if deviation.shape[1] >= _TRIANGULAR_FEATURES:
+        projected = _lower_times(transposed, deviation.T)
+    else:
+        projected = np.dot(transposed, deviation.T)
     difference = projected[None] - shift
     np.multiply(difference, difference, out=difference)
     return difference.sum(axis=1)
