@@ -14,7 +14,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import array_api, engine
 from .._core.base import VariationalEstimator
-from .._core.exact import exact_interval, full_exact_interval
 from .._core.expectations import (
     LOG_2PI,
     expected_log_normal,
@@ -57,6 +56,8 @@ from .._core.validation import (
 )
 from ..exceptions import PriorDataConflictWarning
 from . import full_covariance
+from .exact import exact_interval
+from .exact_full import full_exact_interval
 
 # The model, for each feature j (Bishop, PRML §10.1.3, with a prior on mu that
 # does not scale with tau, so that the exact posterior has no closed form):

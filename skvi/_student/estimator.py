@@ -13,7 +13,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._core import engine
 from .._core.base import VariationalEstimator
-from .._core.exact import student_exact_interval
 from .._core.expectations import LOG_2PI, gamma_expectations
 from .._core.natural import SVI_CONSTRAINTS, svi_step_size
 from .._core.normal_gamma import (
@@ -39,6 +38,7 @@ from .._core.validation import (
     check_probability,
     is_dask_collection,
 )
+from .exact import student_exact_interval
 
 # The model, for each feature j (Bishop, PRML §2.3.7, the Student-t as a scale
 # mixture of Normals; Archambeau and Verleysen, 2007, for the variational treatment):
