@@ -1,4 +1,4 @@
-"""What the models' exact posteriors and :mod:`skvi.diagnostics` share.
+r"""What the models' exact posteriors and :mod:`skvi.diagnostics` share.
 
 The Normal-Gamma model (the Normal model's, per feature) has independent
 priors ``mu ~ Normal(m0, s0**2)`` and ``tau ~ Gamma(a0, b0)``. Integrating
@@ -8,9 +8,9 @@ priors ``mu ~ Normal(m0, s0**2)`` and ``tau ~ Gamma(a0, b0)``. Integrating
 
 .. math::
 
-    p(\\mu \\mid X) = e^{l(\\mu)} / Z, \\qquad
-    l(\\mu) = -\frac{(\\mu - m_0)^2}{2 s_0^2} - a_n \\log(1 + y^2), \\quad
-    y = (\\mu - \bar x) / u,
+    p(\mu \mid X) = e^{l(\mu)} / Z, \qquad
+    l(\mu) = -\frac{(\mu - m_0)^2}{2 s_0^2} - a_n \log(1 + y^2), \quad
+    y = (\mu - \bar x) / u,
 
 the Normal prior times a Student-t-like likelihood. This module holds what
 both :func:`skvi.diagnostics.exact_posterior` (its moments, by adaptive

@@ -1,4 +1,4 @@
-"""The full Normal model's exact marginal credible interval of each mean.
+r"""The full Normal model's exact marginal credible interval of each mean.
 
 ``VariationalNormalEstimator(covariance_type="full").credible_interval``
 (``method="exact"``): the prior ``mu ~ Normal(m0, diag(s0**2))`` independent
@@ -7,9 +7,9 @@ has a Student-t marginal; integrating ``Lambda`` out leaves
 
 .. math::
 
-    p(\\mu \\mid X) \\propto \\mathcal N(\\mu \\mid m_0, S_0)
-    \\,(1 + W \\delta^\top B^{-1} \\delta)^{-k},
-    \\qquad \\delta = \\mu - \bar x,
+    p(\mu \mid X) \propto \mathcal N(\mu \mid m_0, S_0)
+    \,(1 + W \delta^\top B^{-1} \delta)^{-k},
+    \qquad \delta = \mu - \bar x,
 
 and the multivariate-t factor is a scale mixture of Normals (its mixing
 variable ``u = log g`` has a 1-D density), so each coordinate's marginal is

@@ -1,4 +1,4 @@
-"""The Student-t model's exact central credible interval of each mean.
+r"""The Student-t model's exact central credible interval of each mean.
 
 ``VariationalStudentEstimator.credible_interval(method="exact", X=X)``: with
 the weights ``w_i`` integrated out (Bishop, PRML eq. 2.161) the likelihood is
@@ -9,10 +9,10 @@ whose integrand needs a pass over the rows. In q's units
 
 .. math::
 
-    l(\\mu', v) = -\tfrac12 \bigl(\tfrac{m - m_0}{s_0}
-    + \tfrac{\\sigma}{s_0}\\mu'\bigr)^2 + (a_0 + W/2)\\, v
-    - \tfrac{b_0}{\\sigma^2} e^v - \tfrac{\nu + 1}{2} D(\\mu', v),
-    \\qquad D = \\sum_i v_i \\log\bigl(1 + e^v (x'_i - \\mu')^2 / \nu\bigr),
+    l(\mu', v) = -\tfrac12 \bigl(\tfrac{m - m_0}{s_0}
+    + \tfrac{\sigma}{s_0}\mu'\bigr)^2 + (a_0 + W/2)\, v
+    - \tfrac{b_0}{\sigma^2} e^v - \tfrac{\nu + 1}{2} D(\mu', v),
+    \qquad D = \sum_i v_i \log\bigl(1 + e^v (x'_i - \mu')^2 / \nu\bigr),
 
 and only ``D`` needs the data. ``D`` is smooth on the scale of the
 posterior, so a tensor Chebyshev interpolant of low degree over a box
