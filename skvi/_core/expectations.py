@@ -112,7 +112,16 @@ def _log_multivariate_gamma(dof, dimension):
 
 def _log_det_from_cholesky(cholesky_factor):
     """``log|W| = 2 sum_i log L_ii`` for ``W = L L^T``."""
-    return 2.0 * np.log(np.diagonal(cholesky_factor, axis1=-2, axis2=-1)).sum(axis=-1)
+    # The log of a contiguous copy of the diagonal, never of the strided view:
+    # numpy 1.26 on AVX-512 takes its SIMD log for a strided input unless the
+    # output array lies within one stride past the view's last element (an
+    # overlap test that overshoots), where it takes libm's; the two differ by
+    # an ulp for some inputs, so the result depended on where the allocator
+    # put the output. A contiguous input always gets the same kernel (numpy
+    # 2.4 gives the same values either way).
+    return 2.0 * np.log(np.diagonal(cholesky_factor, axis1=-2, axis2=-1).copy()).sum(
+        axis=-1
+    )
 
 
 def wishart_expected_precision(dof, scale):

@@ -134,7 +134,10 @@ def kl_multivariate_normal(mean, covariance, prior_mean, prior_covariance):
         np.linalg.cholesky(prior_covariance), shift[..., None]
     )[..., 0]
     trace = np.square(relative).sum(axis=(-2, -1))
-    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1)
+    # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1).copy()).sum(
+        axis=-1
+    )
     return 0.5 * (
         trace - dimension + np.square(standardized_shift).sum(axis=-1) - log_det
     )
@@ -246,7 +249,10 @@ def kl_wishart(dof, scale, prior_dof, prior_scale):
     """
     relative = _relative_cholesky(scale, prior_scale)
     trace = np.square(relative).sum(axis=(-2, -1))
-    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1)
+    # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1).copy()).sum(
+        axis=-1
+    )
     return _kl_wishart_from(relative.shape[-1], dof, prior_dof, trace, log_det)
 
 
@@ -333,7 +339,9 @@ def kl_normal_wishart(
         prior_mean_precision,
         prior_dof,
         trace=np.square(relative).sum(axis=(-2, -1)),
-        log_det=2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1),
+        # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+        log_det=2.0
+        * np.log(np.diagonal(relative, axis1=-2, axis2=-1).copy()).sum(axis=-1),
         expected_quadratic=np.asarray(dof, dtype=float) * np.square(shift).sum(-1),
     )
 

@@ -324,9 +324,13 @@ def _scale_spherical(precisions_cholesky, dof, K, d):
 # (|U U^T| = prod_j U_jj**2): no O(K d**3) factorisation of W_k again.
 _LOG_DET_SCALE = {
     "full": lambda u, dof, d: (
-        2.0 * np.log(np.diagonal(u, axis1=1, axis2=2)).sum(1) - d * np.log(dof)
+        # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+        2.0 * np.log(np.diagonal(u, axis1=1, axis2=2).copy()).sum(1) - d * np.log(dof)
     ),
-    "tied": lambda u, dof, d: 2.0 * np.log(np.diagonal(u)).sum() - d * np.log(dof),
+    # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+    "tied": lambda u, dof, d: (
+        2.0 * np.log(np.diagonal(u).copy()).sum() - d * np.log(dof)
+    ),
     "diag": lambda u, dof, d: 2.0 * np.log(u).sum(1) - d * np.log(dof),
     "spherical": lambda u, dof, d: d * (2.0 * np.log(u) - np.log(dof)),
 }
@@ -1067,7 +1071,8 @@ def _lower_product_square_norm(a, b):
 def _prior_factor(prior_inverse_scale):
     """``L0`` with ``L0 L0^T = A0`` and ``log|A0| = 2 sum_j log (L0)_jj``."""
     factor = np.linalg.cholesky(prior_inverse_scale)
-    return factor, 2.0 * np.log(np.diagonal(factor)).sum()
+    # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+    return factor, 2.0 * np.log(np.diagonal(factor).copy()).sum()
 
 
 def _wishart_terms_full(factors, dof, shift, prior_inverse_scale):

@@ -317,7 +317,9 @@ def log_det_inverse_scale(weight, data_mean, scatter, mean, covariance, prior):
     lower = linalg.cholesky(_symmetric(base), lower=True)
     solved = linalg.solve_triangular(lower, shift, lower=True)
     return float(
-        2.0 * np.sum(np.log(np.diag(lower))) + np.log1p(weight * np.dot(solved, solved))
+        # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+        2.0 * np.sum(np.log(np.diag(lower).copy()))
+        + np.log1p(weight * np.dot(solved, solved))
     )
 
 
@@ -458,7 +460,8 @@ def optimal_precision_elbo(weight, state, prior):
     prior_dof, prior_scale = prior[4], prior[5]
     dof = state["dof"]
     dimension = prior_scale.shape[0]
-    log_det_prior_scale = np.sum(np.log(np.diag(prior_scale)))
+    # contiguous copy: see skvi._core.expectations._log_det_from_cholesky
+    log_det_prior_scale = np.sum(np.log(np.diag(prior_scale).copy()))
     value = (
         -0.5 * dof * state["log_det_inverse_scale"]
         - 0.5 * prior_dof * log_det_prior_scale
