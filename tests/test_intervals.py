@@ -25,7 +25,7 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 from scipy import stats
 
-import skvi._core.exact
+import skvi._normal.exact
 from skvi import VariationalNormalEstimator
 from skvi.diagnostics import exact_posterior
 from tests._reference import exact_interval as reference_interval
@@ -128,8 +128,8 @@ def test_panels_halved_give_the_same_interval_and_a_warning_at_the_end(
     x, w, prior = PROBLEMS["conflict, two modes"]
     est = _fit(x, w, **dict(zip(PRIOR_NAMES, prior, strict=True)))
     expected = est.credible_interval(0.95)
-    monkeypatch.setattr(skvi._core.exact, "_PANEL_TOLERANCE", -1.0)
-    monkeypatch.setattr(skvi._core.exact, "_MAX_REFINEMENTS", 3)
+    monkeypatch.setattr(skvi._normal.exact, "_PANEL_TOLERANCE", -1.0)
+    monkeypatch.setattr(skvi._normal.exact, "_MAX_REFINEMENTS", 3)
     with pytest.warns(RuntimeWarning, match="did not reach its tolerance"):
         refined = est.credible_interval(0.95)
     sd = exact_posterior(est).std[0]

@@ -293,7 +293,7 @@ def _mahalanobis_full(deviation, squares, shifted_means, precisions_cholesky):
 def _prior_factor(prior_inverse_scale):
     """``L0`` with ``L0 L0^T = A0`` and ``log|A0| = 2 sum_j log (L0)_jj``."""
     factor = np.linalg.cholesky(prior_inverse_scale)
-    return factor, 2.0 * np.log(np.diagonal(factor)).sum()
+    return factor, 2.0 * np.log(np.diagonal(factor).copy()).sum()
 
 
 def _wishart_terms_full(factors, dof, shift, prior_inverse_scale):
@@ -322,7 +322,7 @@ FULL = CovarianceType(
     precision_cholesky=_precision_cholesky_full,
     precisions=lambda u: u @ np.swapaxes(u, -1, -2),
     log_det_scale=lambda u, dof, d: (
-        2.0 * np.log(np.diagonal(u, axis1=1, axis2=2)).sum(1) - d * np.log(dof)
+        2.0 * np.log(np.diagonal(u, axis1=1, axis2=2).copy()).sum(1) - d * np.log(dof)
     ),
     scale=_scale_full,
     covariance_matrices=lambda c, K, d: c,
@@ -404,7 +404,7 @@ TIED = CovarianceType(
     precision_cholesky=_precision_cholesky_tied,
     precisions=lambda u: u @ u.T,
     log_det_scale=lambda u, dof, d: (
-        2.0 * np.log(np.diagonal(u)).sum() - d * np.log(dof)
+        2.0 * np.log(np.diagonal(u).copy()).sum() - d * np.log(dof)
     ),
     scale=_scale_tied,
     covariance_matrices=lambda c, K, d: np.broadcast_to(c, (K, d, d)),

@@ -26,7 +26,6 @@ from functools import partial
 import numpy as np
 
 from .._core import engine
-from .._core.exact import exact_interval
 from .._core.families.gamma import gamma_expectations
 from .._core.families.normal import LOG_2PI, expected_log_normal
 from .._core.normal_gamma import (
@@ -41,6 +40,7 @@ from .._core.normal_gamma import (
 )
 from .._core.stats import SufficientStatistics
 from .covariance import CovarianceType, Start
+from .exact import exact_interval
 
 # The model, for each feature j (Bishop, PRML §10.1.3, with a prior on mu that
 # does not scale with tau, so that the exact posterior has no closed form):
@@ -530,7 +530,7 @@ def draw(estimator, n_samples, random_state):
 
 
 def interval(estimator, statistics, prior, level):
-    """The exact central interval of each ``mu_j`` (:mod:`skvi._core.exact`)."""
+    """The exact central interval of each ``mu_j`` (:mod:`skvi._normal.exact`)."""
     return exact_interval(
         np.float64(estimator.n_samples_seen_),
         np.asarray(estimator.sample_mean_, dtype=np.float64),

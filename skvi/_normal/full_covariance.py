@@ -26,7 +26,6 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from .._core import engine
-from .._core.exact import full_exact_interval
 from .._core.families.normal import LOG_2PI, kl_multivariate_normal
 from .._core.families.wishart import (
     kl_wishart,
@@ -36,6 +35,7 @@ from .._core.families.wishart import (
 from .._core.normal_gamma import _PRIOR_NAMES, _unit_information_priors
 from .._core.stats import SufficientStatistics
 from .covariance import CovarianceType, Start
+from .exact_full import full_exact_interval
 from .full_units import (
     BREAKDOWN,
     SMALLEST_PRIOR_STD,
@@ -236,7 +236,8 @@ def log_det_inverse_scale(weight, data_mean, scatter, mean, covariance, prior):
     lower = linalg.cholesky(symmetric(base), lower=True)
     solved = linalg.solve_triangular(lower, shift, lower=True)
     return float(
-        2.0 * np.sum(np.log(np.diag(lower))) + np.log1p(weight * np.dot(solved, solved))
+        2.0 * np.sum(np.log(np.diag(lower).copy()))  # copied: families.wishart
+        + np.log1p(weight * np.dot(solved, solved))
     )
 
 
@@ -377,7 +378,7 @@ def optimal_precision_elbo(weight, state, prior):
     prior_dof, prior_scale = prior[4], prior[5]
     dof = state.dof
     dimension = prior_scale.shape[0]
-    log_det_prior_scale = np.sum(np.log(np.diag(prior_scale)))
+    log_det_prior_scale = np.sum(np.log(np.diag(prior_scale).copy()))  # see above
     value = (
         -0.5 * dof * state.log_det_inverse_scale
         - 0.5 * prior_dof * log_det_prior_scale
@@ -566,7 +567,7 @@ def draw(estimator, n_samples, random_state):
 
 
 def interval(estimator, statistics, prior, level):
-    """The exact central interval of each ``mu_j`` (:mod:`skvi._core.exact`)."""
+    """The exact central interval of each ``mu_j`` (:mod:`skvi._normal.exact_full`)."""
     return full_exact_interval(
         np.float64(estimator.n_samples_seen_),
         statistics.mean[0],

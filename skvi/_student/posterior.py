@@ -4,7 +4,7 @@
 the methods that read the fitted q(mu) q(tau) (and nu) rather than fit it:
 each entry's expected weight ``E_q[w_ij]`` (:meth:`outlier_weights`), draws
 from q, the credible interval of ``mu`` (q's, or the exact one of
-``skvi._core.exact``, which needs the training data again), and the answer
+``skvi._student.exact``, which needs the training data again), and the answer
 to skvi.diagnostics' protocol that only this model can give: the log joint
 with every ``w_ij`` integrated out, ``sum_i v_i log Student-t(x_ij | nu,
 mu_j, 1/tau_j)`` (Bishop, PRML eq. 2.161) plus the log priors, evaluated at
@@ -28,7 +28,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._core import engine
-from .._core.exact import student_exact_interval
 from .._core.families.gamma import gamma_expectations
 from .._core.namespaces import is_dask_collection
 from .._core.normal_gamma import (
@@ -39,6 +38,7 @@ from .._core.normal_gamma import (
 )
 from .._core.parameters import check_probability
 from .._core.validation import check_data
+from .exact import student_exact_interval
 from .updates import _expected_weights, _local_constant, _weighted_moments
 
 

@@ -9,7 +9,7 @@
 # of that integral gives the exact mean and sd of mu, E[tau], log p(X) and so
 # KL(q || p) = log p(X) - ELBO.
 #
-# The Normal model (skvi._normal.diag's module comment), for one feature:
+# The Normal model (skvi._normal.estimator's module comment), for one feature:
 #
 #     mu  ~ Normal(m0, s0**2),  tau ~ Gamma(a0, b0),  x_i | mu, tau ~ Normal(mu, 1/tau)
 #
@@ -24,7 +24,7 @@ import numpy as np
 from scipy import integrate
 from scipy.special import gammaln
 
-from .._core.exact import _local_scale, _log_integrand, _posterior_modes
+from .._core.exact import local_scale, log_integrand, posterior_modes
 from .._core.families.normal import LOG_2PI
 from ..exceptions import DiagnosticWarning
 from ._protocol import check_protocol
@@ -63,7 +63,7 @@ from ._protocol import check_protocol
 # is within exp(-_LOG_CUTOFF) of its peak, with the peak factored out (the
 # log-sum-exp scaling): the integrand is O(1) at t = 0 whatever the scale of
 # the data or the width of the posterior. (The modes and widths are computed
-# in skvi/_exact.py, which credible_interval shares.)
+# in skvi/_core/exact.py, which credible_interval shares.)
 
 # The integrand is dropped where it is below exp(-_LOG_CUTOFF) of its peak.
 _LOG_CUTOFF = 60.0
@@ -190,8 +190,8 @@ def _exact_feature(mode, second, weight, data_mean, sum_of_squares, prior):
     rate = prior_rate + 0.5 * sum_of_squares
     scale = np.sqrt(2.0 * rate / weight)
     params = (data_mean, scale, prior_mean, prior_std, shape)
-    sigma = float(_local_scale(mode, *params))
-    log_peak = float(_log_integrand(mode, *params))
+    sigma = float(local_scale(mode, *params))
+    log_peak = float(log_integrand(mode, *params))
     # Well-scaled pieces of l(mode + sigma t) - l(mode) (no cancellation):
     #   -p1 t (2 p2 + p1 t) / 2 - a_n log1p(r t (2 e + r t) / (1 + e**2))
     # Python floats: quad calls the integrand point by point.
@@ -318,12 +318,12 @@ def exact_posterior(estimator):
     check_protocol(estimator, "exact_posterior")
     weight, data_mean, sum_of_squares, prior = _fitted_statistics(estimator)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        first, second, params = _posterior_modes(
+        first, second, params = posterior_modes(
             weight, data_mean, sum_of_squares, prior
         )
         # The global maximum of the (at most two) local ones.
-        log_first = _log_integrand(first, *params)
-        log_second = _log_integrand(second, *params)
+        log_first = log_integrand(first, *params)
+        log_second = log_integrand(second, *params)
     first_wins = np.isnan(second) | (log_first >= log_second)
     mode = np.where(first_wins, first, second)
     other = np.where(first_wins, second, first)

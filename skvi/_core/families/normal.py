@@ -164,7 +164,9 @@ def kl_multivariate_normal(mean, covariance, prior_mean, prior_covariance):
         np.linalg.cholesky(prior_covariance), shift[..., None]
     )[..., 0]
     trace = np.square(relative).sum(axis=(-2, -1))
-    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1)
+    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1).copy()).sum(
+        axis=-1
+    )
     return 0.5 * (
         trace - dimension + np.square(standardized_shift).sum(axis=-1) - log_det
     )

@@ -50,7 +50,16 @@ def _log_multivariate_gamma(dof, dimension):
 
 def _log_det_from_cholesky(cholesky_factor):
     """``log|W| = 2 sum_i log L_ii`` for ``W = L L^T``."""
-    return 2.0 * np.log(np.diagonal(cholesky_factor, axis1=-2, axis2=-1)).sum(axis=-1)
+    # The log of a contiguous copy of the diagonal, never of the strided view
+    # (here and wherever skvi takes the log of a diagonal): numpy 1.26 on
+    # AVX-512 takes its SIMD log for a strided input unless the output array
+    # lies within one stride past the view's last element (an overlap test
+    # that overshoots), where it takes libm's; the two differ by an ulp for
+    # some inputs, so a result depended on where the allocator put the output.
+    # A contiguous input always gets the same kernel (numpy 2.4 gives the
+    # same values either way).
+    diagonal = np.diagonal(cholesky_factor, axis1=-2, axis2=-1).copy()
+    return 2.0 * np.log(diagonal).sum(axis=-1)
 
 
 def wishart_expected_precision(dof, scale):
@@ -170,7 +179,9 @@ def kl_wishart(dof, scale, prior_dof, prior_scale):
     """
     relative = _relative_cholesky(scale, prior_scale)
     trace = np.square(relative).sum(axis=(-2, -1))
-    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1)
+    log_det = 2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1).copy()).sum(
+        axis=-1
+    )
     return _kl_wishart_from(relative.shape[-1], dof, prior_dof, trace, log_det)
 
 
@@ -257,7 +268,8 @@ def kl_normal_wishart(
         prior_mean_precision,
         prior_dof,
         trace=np.square(relative).sum(axis=(-2, -1)),
-        log_det=2.0 * np.log(np.diagonal(relative, axis1=-2, axis2=-1)).sum(axis=-1),
+        log_det=2.0
+        * np.log(np.diagonal(relative, axis1=-2, axis2=-1).copy()).sum(axis=-1),
         expected_quadratic=np.asarray(dof, dtype=float) * np.square(shift).sum(-1),
     )
 
