@@ -4,6 +4,11 @@
 - Only ``skvi/_core/parameters.py`` imports scikit-learn's private modules or names
   (``sklearn.utils._param_validation``, ``sklearn.externals``, a ``_name`` from
   a public module), so that a change in scikit-learn is mended in one place.
+- The house has floors: ``skvi/_core/`` imports no model; a model's package
+  (``skvi/_normal``, ``skvi/_mixture``, ``skvi/_student``) imports the core
+  and no other model; ``skvi.diagnostics`` and ``skvi/_cli`` reach the models
+  only through ``skvi``'s public names (and the protocol's methods); no
+  import circle between modules; no module over 600 lines.
 - ``tol`` means one thing per family of estimators: the ELBO's change per unit
   of weight for the single-distribution models, scikit-learn's absolute change
   of its own bound for the mixture.
@@ -161,3 +166,123 @@ def test_mixture_tol_is_scikit_learns_absolute_change_of_its_bound():
     changes = np.abs(np.diff(fitted.lower_bounds_))
     assert changes[-1] < fitted.tol
     assert np.all(changes[:-1] >= fitted.tol)
+
+
+MODELS = ("_normal", "_mixture", "_student")
+LINE_LIMIT = 600
+
+
+def _module_name(path):
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports():
+    """``{module: {imported skvi module, ...}}``, relative imports resolved.
+
+    ``from PKG import NAME`` counts ``PKG.NAME`` when that is a module.
+    """
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    found = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[
+                        : len(package.split(".")) - node.level + 1
+                    ]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module
+                submodules = {
+                    f"{module}.{alias.name}"
+                    for alias in node.names
+                    if f"{module}.{alias.name}" in modules
+                }
+                # ``from PKG import submodule`` loads PKG's __init__ too, but
+                # a submodule of PKG is loaded by PKG's __init__ in any case.
+                if not submodules or not name.startswith(module + "."):
+                    targets.add(module)
+                targets.update(submodules)
+        found[name] = {t for t in targets if t in modules and t != name}
+    return found
+
+
+def _room(module):
+    """``"core"``, a model's package name, ``"diagnostics"``, ``"cli"`` or ``"top"``."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return "top"
+    return {"_core": "core", "diagnostics": "diagnostics", "_cli": "cli"}.get(
+        parts[1], parts[1] if parts[1] in MODELS else "top"
+    )
+
+
+def test_the_import_scan_sees_the_layers():
+    imports = _imports()
+    assert "skvi._core.base" in imports["skvi._normal.estimator"]
+    assert "skvi._core.engine" in imports["skvi._mixture.estep"]
+
+
+def test_the_core_imports_no_model():
+    upward = {
+        module: sorted(m for m in targets if _room(m) not in ("core", "top"))
+        for module, targets in _imports().items()
+        if _room(module) == "core"
+    }
+    upward = {module: found for module, found in upward.items() if found}
+    assert not upward, f"the core imports upwards: {upward}"
+
+
+def test_a_model_imports_the_core_and_no_other_model():
+    crossing = {}
+    for module, targets in _imports().items():
+        room = _room(module)
+        if room in MODELS:
+            other = sorted(m for m in targets if _room(m) not in (room, "core", "top"))
+            if other:
+                crossing[module] = other
+    assert not crossing, f"models import other rooms: {crossing}"
+
+
+def test_diagnostics_and_the_command_line_reach_models_by_public_names():
+    private = {
+        module: sorted(m for m in targets if _room(m) in MODELS)
+        for module, targets in _imports().items()
+        if _room(module) in ("diagnostics", "cli")
+    }
+    private = {module: found for module, found in private.items() if found}
+    assert not private, f"a model's private module imported: {private}"
+
+
+def test_no_import_circle():
+    imports = _imports()
+    # Every import, a function's included: a circle through a deferred import
+    # still ties two rooms together.
+    state = {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for target in sorted(imports[module]):
+            if state.get(target) == "open":
+                raise AssertionError(f"import circle: {' -> '.join(path + [target])}")
+            if target not in state:
+                visit(target, path + [target])
+        state[module] = "done"
+
+    for module in sorted(imports):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_no_module_over_the_line_limit():
+    long = {
+        "skvi/" + path.relative_to(PACKAGE).as_posix(): count
+        for path in PACKAGE.rglob("*.py")
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > LINE_LIMIT
+    }
+    assert not long, f"modules over {LINE_LIMIT} lines: {long}"

@@ -235,10 +235,9 @@ def log_det_inverse_scale(weight, data_mean, scatter, mean, covariance, prior):
     base = np.diag(1.0 / np.diag(prior[5])) + scatter + weight * covariance
     lower = linalg.cholesky(symmetric(base), lower=True)
     solved = linalg.solve_triangular(lower, shift, lower=True)
-    return float(
-        2.0 * np.sum(np.log(np.diag(lower).copy()))  # copied: families.wishart
-        + np.log1p(weight * np.dot(solved, solved))
-    )
+    # The diagonal's logs from a copy (see families.wishart._log_det_from_cholesky).
+    log_det = 2.0 * np.sum(np.log(np.diag(lower).copy()))
+    return float(log_det + np.log1p(weight * np.dot(solved, solved)))
 
 
 def expected_log_likelihood(
@@ -378,7 +377,7 @@ def optimal_precision_elbo(weight, state, prior):
     prior_dof, prior_scale = prior[4], prior[5]
     dof = state.dof
     dimension = prior_scale.shape[0]
-    log_det_prior_scale = np.sum(np.log(np.diag(prior_scale).copy()))  # see above
+    log_det_prior_scale = np.sum(np.log(np.diag(prior_scale).copy()))  # a copy: above
     value = (
         -0.5 * dof * state.log_det_inverse_scale
         - 0.5 * prior_dof * log_det_prior_scale
