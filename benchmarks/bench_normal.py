@@ -21,7 +21,7 @@ work any Normal fit must do, written the obvious way, on one core.
 skvi's cases run twice: on one thread (under
 ``threadpoolctl.threadpool_limits(1)``, as joblib's workers run) and on all the
 cores skvi's statistics may use (the "threads" column; see the module
-docstring of ``skvi/_stats.py``). The floor and the peer run as they are.
+docstring of ``skvi/_core/engine.py``). The floor and the peer run as they are.
 
 Peak memory is measured with :mod:`tracemalloc` (numpy reports its allocations
 to it) in a separate, untimed call, so tracing does not slow the timings. X is
