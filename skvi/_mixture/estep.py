@@ -94,15 +94,22 @@ def _far_log_rho(deviation, shifted_means, params, model):
     """``log rho_ik`` of rows whose Mahalanobis terms overflow, as (relative, shift).
 
     For each row, with ``s`` the power of two at or below max_j |x_ij - c_j|
-    (exact scaling), ``D_ik = s**2 Q_ik`` where ``Q_ik`` is the Mahalanobis
-    term of ``(x_i - c) / s`` about ``(m_k - c) / s``, of order one. Then
-    ``log rho_ik = shift_i + relative_ik`` with ``shift_i = -s**2 min_k
+    and ``u`` that at or below the largest entry of the precision factors
+    (exact scalings), ``D_ik = (s u)**2 Q_ik`` where ``Q_ik`` is the
+    Mahalanobis term of ``(x_i - c) / s`` about ``(m_k - c) / s`` with the
+    factors over ``u``, of order one. Then
+    ``log rho_ik = shift_i + relative_ik`` with ``shift_i = -(s u)**2 min_k
     Q_ik / 2`` (-inf when it overflows: the density is below float64's range)
-    and ``relative_ik = -s**2 (Q_ik - min_k Q_ik) / 2 + offset_k / 2``: the
+    and ``relative_ik = -(s u)**2 (Q_ik - min_k Q_ik) / 2 + offset_k / 2``: the
     nearest component, in the metric of q, takes the row, as it does in the
     limit; ties are split by E[log pi_k] and the log-determinants.
     """
     scale = np.ldexp(1.0, np.frexp(np.abs(deviation).max(axis=1))[1] - 1)
+    # The factors too, by the power of two at or below their largest entry:
+    # a precision near float64's limit (data spread below 1e-154) overflows
+    # the term even for a row at distance 1.
+    factors = params.precisions_cholesky
+    unit = np.ldexp(1.0, int(np.frexp(np.abs(factors).max())[1]) - 1)
     relative = np.empty((shifted_means.shape[0], deviation.shape[0]))
     shift = np.empty(deviation.shape[0])
     # Rows of one scale at a time: far rows are few, their scales fewer.
@@ -110,14 +117,12 @@ def _far_log_rho(deviation, shifted_means, params, model):
         rows = scale == value
         scaled = deviation[rows] / value
         q = model.covariance.mahalanobis(
-            scaled,
-            scaled * scaled,
-            shifted_means / value,
-            params.precisions_cholesky,
+            scaled, scaled * scaled, shifted_means / value, factors / unit
         )
         nearest = q.min(axis=0)
-        shift[rows] = -0.5 * nearest * value * value
-        relative[:, rows] = -0.5 * (q - nearest) * value * value
+        factor = value * unit
+        shift[rows] = -0.5 * nearest * factor * factor
+        relative[:, rows] = -0.5 * (q - nearest) * factor * factor
     relative += 0.5 * params.log_rho_offset[:, None]
     return relative, shift
 
