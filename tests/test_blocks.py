@@ -3,6 +3,7 @@
 import ast
 import re
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -175,7 +176,6 @@ def test_map_tasks_reraises_the_first_failing_task(threads):
 
 
 def test_a_pass_inside_a_pass_runs_in_its_thread(threads):
-    import threading
 
     threads(2)
 
@@ -390,4 +390,24 @@ def test_dask_chunks_run_their_blocks_in_the_task_thread(threads, monkeypatch):
         VariationalNormalEstimator().fit(X).posterior_mean_,
         rtol=1e-12,
         atol=1e-15,
+    )
+
+
+def test_scratch_memory_is_per_thread_and_reused():
+    """A block's temporaries: the same memory for the same name in one thread,
+    other memory in another thread, a new array above the kept size."""
+    first = engine.scratch("probe", (10, 3))
+    again = engine.scratch("probe", (4, 2))
+    assert again.shape == (4, 2) and np.shares_memory(first, again)
+    assert not np.shares_memory(first, engine.scratch("other", (10, 3)))
+    elsewhere = []
+    thread = threading.Thread(
+        target=lambda: elsewhere.append(engine.scratch("probe", (10, 3)))
+    )
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(first, elsewhere[0])
+    large = (engine.SCRATCH_ELEMENTS + 1,)
+    assert not np.shares_memory(
+        engine.scratch("big", large), engine.scratch("big", large)
     )

@@ -55,10 +55,16 @@ def _width(n_components, n_features, covariance):
 
 
 def _deviations(X, model):
-    """``d = x - centre`` (float64) and, for diag and spherical, ``d * d``."""
-    deviation = np.subtract(X, model.centre, dtype=np.float64)
+    """``d = x - centre`` (float64) and, for diag and spherical, ``d * d``.
+
+    Into the thread's scratch memory (:func:`skvi._core.engine.scratch`): the
+    block's callers are done with them before its next block.
+    """
+    deviation = np.subtract(
+        X, model.centre, out=engine.scratch("deviation", X.shape), dtype=np.float64
+    )
     squares = (
-        np.multiply(deviation, deviation)
+        np.multiply(deviation, deviation, out=engine.scratch("squares", X.shape))
         if model.covariance.scatter == "diag"
         else None
     )
