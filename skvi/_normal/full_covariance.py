@@ -42,6 +42,7 @@ from .full_units import (
     check_prior_scale,
     check_prior_std,
     feature_units,
+    relative_change,
     scaled_problem,
     symmetric,
     unscaled_state,
@@ -313,9 +314,9 @@ def cavi_update(weight, data_mean, scatter, prior, precision_mean):
 # and few data conflict, and the ELBO is flat there: a stop on the ELBO's
 # change leaves the parameters accurate to about sqrt(tol) only. So, as the
 # diagonal model does with its exact solve, each sweep after the first runs
-# the CAVI map until E[Lambda] stops changing (to a few ulps) or for at most
-# _FIXED_POINT_STEPS steps; every step is a CAVI update, so the ELBO still
-# never decreases, and elbo_history_'s first entry is one plain sweep.
+# the CAVI map until E[Lambda] stops changing (by a few ulps of its diagonal:
+# full_units.relative_change) or for _FIXED_POINT_STEPS steps; each step is
+# a CAVI update, so the ELBO never decreases; elbo_history_[0] is plain CAVI.
 _FIXED_POINT_STEPS = 1000
 _FIXED_POINT_RTOL = 4 * np.finfo(float).eps
 
@@ -328,8 +329,7 @@ def scaled_sweep(weight, data_mean, scatter, prior, state):
     for _ in range(_FIXED_POINT_STEPS):
         previous = new.precision_mean
         new = cavi_update(weight, data_mean, scatter, prior, previous)
-        change = np.max(np.abs(new.precision_mean - previous))
-        if not change > _FIXED_POINT_RTOL * np.max(np.abs(previous)):
+        if not relative_change(new.precision_mean, previous) > _FIXED_POINT_RTOL:
             break
     return dataclasses.replace(new, sweeps=state.sweeps + 1)
 

@@ -5,12 +5,19 @@ a power of two per feature (the comment above :func:`feature_units`), so
 that data in units of 1e-150 or 1e150 give the same fit, and maps q back
 exactly; this module holds those units, the checks that refuse priors and
 fits float64 cannot represent (with one clear message, :data:`BREAKDOWN`),
-and the symmetrisation the updates share.
+the symmetrisation the updates share, the change of ``E[Lambda]`` the fixed
+point stops on (:func:`relative_change`, free of those units) and the noise
+covariance ``E[Lambda]^-1 = W^-1 / nu`` (:func:`noise_covariance`, formed
+without an inversion). Where a feature's prior outweighs its data, the
+fit's units leave ``E[Lambda]`` with entries of 1e-223 beside O(1): only
+computations invariant under such a diagonal scaling (Cholesky factors,
+entries against their diagonal) are accurate there.
 
 References
 ----------
 N. J. Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed.,
-SIAM, 2002, §2.1 (scaling by a power of two is exact).
+SIAM, 2002, §2.1 (scaling by a power of two is exact), ch. 9 (LU with partial
+pivoting is not invariant under diagonal scaling) and ch. 10 (Cholesky is).
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -32,6 +39,19 @@ BREAKDOWN = (
 def symmetric(matrix):
     """``(A + A^T) / 2``: a matrix that rounding left almost symmetric, exactly so."""
     return 0.5 * (matrix + matrix.T)
+
+
+def relative_change(new, old):
+    """``max_ij |new_ij - old_ij| / sqrt(old_ii old_jj)``, ``old`` positive definite.
+
+    The change of each entry against the sizes its row and column's diagonal
+    give it, invariant under the fit's units (``C^-1 A C^-1`` for any
+    positive ``c``): against the largest entry, the change of a feature whose
+    prior outweighs its data by 2**745 in those units, with entries of 1e-223
+    beside O(1), would never be seen.
+    """
+    root = np.sqrt(np.diag(old))
+    return np.max(np.abs(new - old) / root[:, None] / root[None, :])
 
 
 def check_representable(state, elbo):
