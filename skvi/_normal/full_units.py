@@ -219,7 +219,7 @@ def unscaled_state(unit, state, elbo):
 # E[Lambda] of entries 1e-223 beside O(1), condition 1e224, and LU with partial
 # pivoting, which is not invariant under such scaling (Higham, ch. 9), returned
 # an off-diagonal of -2.5e206 where the inverse is 0.56, -6.6e94 in the data's
-# units where the answer is 1e-112. No inversion, no loss.
+# units where the answer is 6e-113. No inversion, no loss.
 
 
 def noise_covariance(state):
