@@ -41,8 +41,8 @@ from .full_units import (
     SMALLEST_PRIOR_STD,
     check_prior_scale,
     check_prior_std,
-    check_representable,
     feature_units,
+    relative_change,
     scaled_problem,
     symmetric,
     unscaled_state,
@@ -141,15 +141,16 @@ class FullData:
 class FullState:
     """q(mu) q(Lambda) after a sweep (the module comment's names).
 
-    ``scatter_about_mean`` is ``S + W_tot (xbar - m)(xbar - m)^T``,
-    ``log_det_inverse_scale`` ``log|W^-1|``, ``precision_mean`` and
-    ``log_det_mean`` ``E[Lambda]`` and ``E[log|Lambda|]``; ``sweeps`` counts.
+    ``inverse_scale`` is ``W^-1`` as formed, ``scatter_about_mean`` ``S + W_tot
+    (xbar - m)(xbar - m)^T``, ``log_det_inverse_scale`` ``log|W^-1|``,
+    ``precision_mean``, ``log_det_mean`` ``E[Lambda]``, ``E[log|Lambda|]``.
     """
 
     mean: np.ndarray
     covariance: np.ndarray
     dof: float
     scale: np.ndarray
+    inverse_scale: np.ndarray
     scatter_about_mean: np.ndarray
     log_det_inverse_scale: float
     precision_mean: np.ndarray
@@ -206,18 +207,18 @@ def update_mean(weight, data_mean, precision_mean, prior_mean, prior_std):
 def update_precision(weight, data_mean, scatter, mean, covariance, prior):
     """q(Lambda): ``nu = nu0 + W``; ``W^-1 = W0^-1 + S + W d d^T + W S_mu``.
 
-    With ``d = xbar - m``. Also returns ``S + W d d^T``, the scatter about ``m`` that
-    the ELBO's data term needs.
+    With ``d = xbar - m``. Returns ``nu``, ``W``, ``W^-1`` and ``S + W d d^T``, the
+    scatter about ``m`` that the ELBO's data term needs.
     """
     prior_dof, prior_scale = prior[4], prior[5]
     shift = data_mean - mean
     scatter_about_mean = scatter + weight * np.outer(shift, shift)
-    inverse_scale = (
+    inverse_scale = symmetric(
         np.diag(1.0 / np.diag(prior_scale)) + scatter_about_mean + weight * covariance
     )
-    factor = linalg.cho_factor(symmetric(inverse_scale), lower=True)
+    factor = linalg.cho_factor(inverse_scale, lower=True)
     scale = symmetric(linalg.cho_solve(factor, np.eye(mean.shape[0])))
-    return prior_dof + weight, scale, scatter_about_mean
+    return prior_dof + weight, scale, inverse_scale, scatter_about_mean
 
 
 def log_det_inverse_scale(weight, data_mean, scatter, mean, covariance, prior):
@@ -285,7 +286,7 @@ def cavi_update(weight, data_mean, scatter, prior, precision_mean):
         mean, covariance = update_mean(
             weight, data_mean, precision_mean, prior[0], prior[1]
         )
-        dof, scale, scatter_about_mean = update_precision(
+        dof, scale, inverse_scale, scatter_about_mean = update_precision(
             weight, data_mean, scatter, mean, covariance, prior
         )
         log_det_inverse = log_det_inverse_scale(
@@ -301,6 +302,7 @@ def cavi_update(weight, data_mean, scatter, prior, precision_mean):
         covariance=covariance,
         dof=dof,
         scale=scale,
+        inverse_scale=inverse_scale,
         scatter_about_mean=scatter_about_mean,
         log_det_inverse_scale=log_det_inverse,
         precision_mean=wishart_expected_precision(dof, scale),
@@ -312,9 +314,9 @@ def cavi_update(weight, data_mean, scatter, prior, precision_mean):
 # and few data conflict, and the ELBO is flat there: a stop on the ELBO's
 # change leaves the parameters accurate to about sqrt(tol) only. So, as the
 # diagonal model does with its exact solve, each sweep after the first runs
-# the CAVI map until E[Lambda] stops changing (to a few ulps) or for at most
-# _FIXED_POINT_STEPS steps; every step is a CAVI update, so the ELBO still
-# never decreases, and elbo_history_'s first entry is one plain sweep.
+# the CAVI map until E[Lambda] stops changing (by a few ulps of its diagonal:
+# full_units.relative_change) or for _FIXED_POINT_STEPS steps; each step is
+# a CAVI update, so the ELBO never decreases; elbo_history_[0] is plain CAVI.
 _FIXED_POINT_STEPS = 1000
 _FIXED_POINT_RTOL = 4 * np.finfo(float).eps
 
@@ -327,8 +329,7 @@ def scaled_sweep(weight, data_mean, scatter, prior, state):
     for _ in range(_FIXED_POINT_STEPS):
         previous = new.precision_mean
         new = cavi_update(weight, data_mean, scatter, prior, previous)
-        change = np.max(np.abs(new.precision_mean - previous))
-        if not change > _FIXED_POINT_RTOL * np.max(np.abs(previous)):
+        if not relative_change(new.precision_mean, previous) > _FIXED_POINT_RTOL:
             break
     return dataclasses.replace(new, sweeps=state.sweeps + 1)
 
@@ -502,7 +503,6 @@ def fit_elbo(data, state):
 
 def fitted_attributes(data, state, elbo):
     """q's fitted attributes in the data's units, once they are in range."""
-    check_representable(state, elbo)
     state, noise_covariance = unscaled_state(data.unit, state, elbo)
     return {
         "prior_dof_": data.prior[4],

@@ -5,12 +5,19 @@ a power of two per feature (the comment above :func:`feature_units`), so
 that data in units of 1e-150 or 1e150 give the same fit, and maps q back
 exactly; this module holds those units, the checks that refuse priors and
 fits float64 cannot represent (with one clear message, :data:`BREAKDOWN`),
-and the symmetrisation the updates share.
+the symmetrisation the updates share, the change of ``E[Lambda]`` the fixed
+point stops on (:func:`relative_change`, free of those units) and the noise
+covariance ``E[Lambda]^-1 = W^-1 / nu`` (:func:`noise_covariance`, formed
+without an inversion). Where a feature's prior outweighs its data, the
+fit's units leave ``E[Lambda]`` with entries of 1e-223 beside O(1): only
+computations invariant under such a diagonal scaling (Cholesky factors,
+entries against their diagonal) are accurate there.
 
 References
 ----------
 N. J. Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed.,
-SIAM, 2002, §2.1 (scaling by a power of two is exact).
+SIAM, 2002, §2.1 (scaling by a power of two is exact), ch. 9 (LU with partial
+pivoting is not invariant under diagonal scaling) and ch. 10 (Cholesky is).
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -32,6 +39,19 @@ BREAKDOWN = (
 def symmetric(matrix):
     """``(A + A^T) / 2``: a matrix that rounding left almost symmetric, exactly so."""
     return 0.5 * (matrix + matrix.T)
+
+
+def relative_change(new, old):
+    """``max_ij |new_ij - old_ij| / sqrt(old_ii old_jj)``, ``old`` positive definite.
+
+    The change of each entry against the sizes its row and column's diagonal
+    give it, invariant under the fit's units (``C^-1 A C^-1`` for any
+    positive ``c``): against the largest entry, the change of a feature whose
+    prior outweighs its data by 2**745 in those units, with entries of 1e-223
+    beside O(1), would never be seen.
+    """
+    root = np.sqrt(np.diag(old))
+    return np.max(np.abs(new - old) / root[:, None] / root[None, :])
 
 
 def check_representable(state, elbo):
@@ -152,9 +172,10 @@ def scaled_problem(unit, data_mean, scatter, prior):
 def unscaled_state(unit, state, elbo):
     """q's parameters in the data's units: ``m = c m'``, ``S_mu = C S_mu' C``, ``W``.
 
-    ``W = C^-1 W' C^-1`` and ``E[Lambda]`` likewise; ``noise_covariance`` is
-    ``E[Lambda]^-1`` (inverted in the fit's units, then ``C E[Lambda']^-1 C``).
-    Raises the clear error when one of them leaves float64's range there.
+    ``W = C^-1 W' C^-1``, ``E[Lambda]`` likewise and ``W^-1 = C W'^-1 C``;
+    ``noise_covariance`` is ``E[Lambda]^-1 = W^-1 / nu``, from ``W^-1`` as the
+    update formed it (the comment above :func:`noise_covariance`). Raises the
+    clear error when one of them leaves float64's range there.
 
     Returns
     -------
@@ -163,31 +184,44 @@ def unscaled_state(unit, state, elbo):
     noise_covariance : ndarray of shape (n_features, n_features)
     """
     square = np.outer(unit, unit)
-    try:
-        noise_covariance = symmetric(np.linalg.inv(state.precision_mean))
-    except np.linalg.LinAlgError:
-        # E[Lambda] = nu W, singular in float64 where W^-1 is (cavi_update).
-        raise ValueError(BREAKDOWN) from None
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        noise_covariance = noise_covariance * square
         unscaled = dataclasses.replace(
             state,
             mean=unit * state.mean,
             covariance=state.covariance * square,
             scale=state.scale / square,
+            inverse_scale=state.inverse_scale * square,
             precision_mean=state.precision_mean / square,
         )
+        noise = noise_covariance(unscaled)
     check_representable(unscaled, elbo)
-    values = (unscaled.precision_mean, noise_covariance)
+    values = (unscaled.precision_mean, noise)
     if not all(np.all(np.isfinite(value)) for value in values):
         raise ValueError(BREAKDOWN)
     for value in (
         unscaled.covariance,
         unscaled.scale,
         unscaled.precision_mean,
-        noise_covariance,
+        noise,
     ):
         diagonal = np.diag(value)
         if not np.all((diagonal > 0.0) & np.isfinite(1.0 / diagonal)):
             raise ValueError(BREAKDOWN)
-    return unscaled, noise_covariance
+    return unscaled, noise
+
+
+# E[Lambda]^-1, the noise covariance, is W^-1 / nu (E[Lambda] = nu W, Bishop
+# B.80), and the q(Lambda) update forms W^-1 = W0^-1 + S + W_tot d d^T +
+# W_tot S_mu itself, a sum of positive semi-definite terms, each entry
+# accurate to a few ulps of the terms summed. Inverting E[Lambda] instead loses
+# what W lost and more: in the fit's units a feature whose prior rate outweighs
+# its data (an entry of 1e-112 beside O(1) features, b0' = 2**744) has an
+# E[Lambda] of entries 1e-223 beside O(1), condition 1e224, and LU with partial
+# pivoting, which is not invariant under such scaling (Higham, ch. 9), returned
+# an off-diagonal of -2.5e206 where the inverse is 0.56, -6.6e94 in the data's
+# units where the answer is 6e-113. No inversion, no loss.
+
+
+def noise_covariance(state):
+    """``E[Lambda]^-1 = W^-1 / nu`` of q(Lambda) (comment above)."""
+    return state.inverse_scale / state.dof
