@@ -40,9 +40,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from skvi import (
+from skvi import (  # noqa: E402
     VariationalNormalEstimator,
-    VariationalStudentEstimator,  # noqa: E402,
+    VariationalStudentEstimator,
 )
 from skvi.diagnostics import exact_posterior  # noqa: E402
 

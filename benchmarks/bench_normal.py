@@ -59,11 +59,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _threads import plain_split  # noqa: E402
 
-from skvi import (
-    VariationalNormalEstimator,
-    _stats,  # noqa: E402,
-)
-from skvi._core import engine
+from skvi import VariationalNormalEstimator  # noqa: E402
+from skvi._core import engine, moments  # noqa: E402
 
 # An offset that makes raw sums of squares of Normal(0, 1) data cancel more
 # digits than skvi accepts, so that every block takes the stable path; float32
@@ -97,7 +94,7 @@ def fit_validation(X):
 
 def fit_statistics(X):
     """What fit's pass over X costs: the sufficient statistics alone."""
-    return _stats.weighted_moments_about(X)
+    return moments.weighted_moments_about(X)
 
 
 def partial_fit(X):

@@ -23,9 +23,9 @@ import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from skvi import (
+from skvi import (  # noqa: E402
     VariationalGaussianMixture,
-    VariationalNormalEstimator,  # noqa: E402,
+    VariationalNormalEstimator,
 )
 from skvi._core.namespaces import to_numpy  # noqa: E402
 
