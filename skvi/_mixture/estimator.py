@@ -68,7 +68,7 @@ from .init import _Initialisation
 from .mstep import _check_representable, _complete, _m_step
 from .priors import _chunk_moments, _MixturePriors
 from .protocol import _PosteriorDraws
-from .state import MixtureData, MixtureParameters, MixtureState
+from .state import EStep, MixtureData, MixtureParameters, MixtureState
 from .svi import _StochasticVI
 
 
@@ -411,7 +411,7 @@ degrees_of_freedom_prior_, covariance_prior_
     # -- the hooks of the CAVI loop -----------------------------------------
 
     def _expectation(self, data, params):
-        """The E-step over all of X, reduced to statistics, log-norm, entropy.
+        """The E-step over all of X, reduced to an :class:`EStep`.
 
         On a dask collection each chunk is reduced on its worker and only
         the statistics (O(K d^2) numbers) come back to the client.
@@ -419,7 +419,7 @@ degrees_of_freedom_prior_, covariance_prior_
         if data.dask is not None:
             from .._core.dask_passes import dask_reduce
 
-            return _merge_local(
+            local = _merge_local(
                 dask_reduce(
                     data.dask,
                     data.sample_weight,
@@ -427,8 +427,8 @@ degrees_of_freedom_prior_, covariance_prior_
                     estimator_name=type(self).__name__,
                 )
             )
-        if data.array is not None:
-            return device.local_step(
+        elif data.array is not None:
+            local = device.local_step(
                 data.array,
                 data.device_weight,
                 params,
@@ -436,7 +436,9 @@ degrees_of_freedom_prior_, covariance_prior_
                 data.space,
                 estimator_name=type(self).__name__,
             )
-        return _blockwise_local(data.X, data.sample_weight, params, data.model)
+        else:
+            local = _blockwise_local(data.X, data.sample_weight, params, data.model)
+        return EStep(*local)
 
     def _initial_state(self, data, random_state):
         """The starting state (:meth:`_initial_state_quietly`), numpy's warnings off."""
@@ -457,9 +459,8 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _sweep_quietly(self, data, state):
         """M-step on the last E-step's statistics, then the E-step."""
-        statistics, _, neg_entropy = state.local
-        params = _m_step(statistics, data.model)
-        lower_bound = _sklearn_lower_bound(neg_entropy, params, data.model)
+        params = _m_step(state.local.statistics, data.model)
+        lower_bound = _sklearn_lower_bound(state.local.neg_entropy, params, data.model)
         return MixtureState(
             params,
             self._expectation(data, params),
@@ -471,7 +472,7 @@ degrees_of_freedom_prior_, covariance_prior_
         """``sum_i w_i log sum_k rho_ik - KL(q(theta) || p(theta))`` (Bishop 10.70)."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             kl = _kl_to_prior(state.params, data.model)
-        return _checked_elbo(state.local[1] - kl)
+        return _checked_elbo(state.local.log_norm - kl)
 
     def _convergence_threshold(self, data):
         """``tol``, on scikit-learn's bound (see :meth:`_converged`)."""

@@ -20,7 +20,7 @@ hooks without looking inside:
 # SPDX-License-Identifier: BSD-3-Clause
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -219,6 +219,24 @@ class MixtureData:
         return replace(self, X=to_numpy(self.array, self.space))
 
 
+class EStep(NamedTuple):
+    """The E-step on q(theta), reduced to what the M-step and the ELBO need.
+
+    Attributes
+    ----------
+    statistics : SufficientStatistics
+        The responsibility-weighted statistics of X (skvi._mixture.estep).
+    log_norm : float
+        ``sum_i w_i log sum_k rho_ik``.
+    neg_entropy : float
+        ``sum_i w_i sum_k r_ik log r_ik``.
+    """
+
+    statistics: Any
+    log_norm: float
+    neg_entropy: float
+
+
 @dataclass(frozen=True)
 class MixtureState:
     """One state of the CAVI iteration (scikit-learn's order: M-step, E-step).
@@ -227,11 +245,8 @@ class MixtureState:
     ----------
     params : MixtureParameters
         q(theta) after the M-step (skvi._mixture.mstep).
-    local : tuple
-        The E-step on ``params``: ``(statistics, log_norm, neg_entropy)``,
-        the responsibility-weighted SufficientStatistics, ``sum_i w_i log
-        sum_k rho_ik`` and ``sum_i w_i sum_k r_ik log r_ik``
-        (skvi._mixture.estep).
+    local : EStep
+        The E-step on ``params``.
     lower_bounds : tuple of float
         scikit-learn's lower bound after each M-step of this fit.
     start_bound : float
@@ -240,6 +255,6 @@ class MixtureState:
     """
 
     params: MixtureParameters
-    local: tuple
+    local: EStep
     lower_bounds: tuple = ()
     start_bound: float = float("-inf")
