@@ -77,18 +77,18 @@ def _host(array, space):
     return np.asarray(to_numpy(array, space), dtype=np.float64)
 
 
-def _sum_dtype(space):
+def sum_dtype(space):
     """The dtype sums accumulate in: float64 where the device has it."""
     return space.float_dtype
 
 
-def _rows(X, rows, dtype, xp):
+def device_block(X, rows, dtype, xp):
     """Rows ``rows`` of X in the compute dtype (widened block by block, if at all)."""
     block = X[rows, ...]
     return block if block.dtype == dtype else xp.astype(block, dtype)
 
 
-def _plan(n_samples, width):
+def device_plan(n_samples, width):
     """Rows per block for ``width`` values a row: skvi._core.engine' device policy."""
     block_rows, _ = engine.plan(
         n_samples, width, block_elements=engine.DEVICE_BLOCK_ELEMENTS
@@ -96,12 +96,12 @@ def _plan(n_samples, width):
     return block_rows
 
 
-def _blockwise(function, n_samples, block_rows):
+def map_device_blocks(function, n_samples, block_rows):
     """``[function(rows) for rows in blocks]``, in order, in the calling thread."""
     return engine.map_blocks(function, n_samples, block_rows, n_threads=1)
 
 
-def _check_finite(block, space, estimator_name):
+def check_finite_on_device(block, space, estimator_name):
     """Raise scikit-learn's error for NaN or infinity in ``block`` (if any)."""
     xp = space.xp
     if not bool(xp.all(xp.isfinite(block))):
@@ -117,7 +117,7 @@ def _check_finite(block, space, estimator_name):
 def _block_sums(deviation, weights, space):
     """``(sum w d, sum w d**2)`` of a block's deviations, accumulated in float64."""
     xp = space.xp
-    wide = _sum_dtype(space)
+    wide = sum_dtype(space)
     if weights is None:
         first = xp.sum(deviation, axis=0, dtype=wide)
         second = xp.sum(deviation * deviation, axis=0, dtype=wide)
@@ -128,7 +128,7 @@ def _block_sums(deviation, weights, space):
     return _host(first, space), _host(second, space)
 
 
-def _shift_of(centre, space, dtype):
+def shift_of(centre, space, dtype):
     """``centre`` rounded to X's dtype, on the device, and its exact float64 value.
 
     The deviations are ``x - shift`` in X's dtype; the float64 value of the
@@ -170,10 +170,10 @@ def moments_about(
     n_samples, n_features = X.shape
     dtype = space.compute_dtype(X.dtype)
     if block_rows is None:
-        block_rows = _plan(n_samples, 2 * n_features)
+        block_rows = device_plan(n_samples, 2 * n_features)
     host_weight = None if sample_weight is None else to_numpy(sample_weight, space)
     if reference is not None:
-        shift, shift_value = _shift_of(reference, space, dtype)
+        shift, shift_value = shift_of(reference, space, dtype)
     else:
         # The numpy path's choice (skvi._core.moments._probe_shift): no shift (a
         # reference of 0) unless the rows of numpy's first block lose digits
@@ -187,16 +187,16 @@ def moments_about(
         )
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             first, second = _block_sums(
-                _rows(X, probe, dtype, space.xp), weights, space
+                device_block(X, probe, dtype, space.xp), weights, space
             )
             centre = first / total if total > 0 else np.zeros(n_features)
             trusted = ((second - first * centre) * _TRUSTED_RATIO >= second).all()
         if trusted or not np.isfinite(centre).all():
             centre = np.zeros(n_features)
-        shift, shift_value = _shift_of(centre, space, dtype)
+        shift, shift_value = shift_of(centre, space, dtype)
 
     def block_moments(rows):
-        block = _rows(X, rows, dtype, space.xp)
+        block = device_block(X, rows, dtype, space.xp)
         weights = None if sample_weight is None else sample_weight[rows]
         weight = (
             float(rows.stop - rows.start)
@@ -208,14 +208,14 @@ def moments_about(
             finite = np.isfinite(first).all() and np.isfinite(second).all()
             if weight == 0.0:
                 if not finite:
-                    _check_finite(block, space, estimator_name)
+                    check_finite_on_device(block, space, estimator_name)
                 return 0.0, shift_value, np.zeros(n_features), np.zeros(n_features)
             offset = first / weight
             scatter = second - first * offset
             if finite and (scatter * _TRUSTED_RATIO >= second).all():
                 return weight, shift_value, offset, scatter
         if not finite:
-            _check_finite(block, space, estimator_name)
+            check_finite_on_device(block, space, estimator_name)
             # Finite data whose squares overflow X's dtype: the host's
             # float64 path scales them exactly (skvi._core.stats).
             host = np.asarray(to_numpy(block, space), dtype=np.float64)
@@ -225,13 +225,13 @@ def moments_about(
             )
             return total, own, offset, scatter
         # Cancellation: again, about the block's own mean (Chan et al. eq. 1.7).
-        centre, centre_value = _shift_of(shift_value + offset, space, dtype)
+        centre, centre_value = shift_of(shift_value + offset, space, dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             correction, second = _block_sums(block - centre, weights, space)
             offset = correction / weight
             return weight, centre_value, offset, second - correction * offset
 
-    parts = _blockwise(block_moments, n_samples, block_rows)
+    parts = map_device_blocks(block_moments, n_samples, block_rows)
     weights = np.array([part[0] for part in parts])
     references = np.stack([part[1] for part in parts])
     offsets = np.stack([part[2] for part in parts])
@@ -273,7 +273,7 @@ def _diagonal_components(deviation, resp, weight, space, squares=None):
         trusted = (scatter * _TRUSTED_RATIO >= second) | ~positive
     for k in np.flatnonzero(~trusted.all(axis=1)):
         column = resp[:, k]
-        centre, centre_value = _shift_of(offset[k], space, deviation.dtype)
+        centre, centre_value = shift_of(offset[k], space, deviation.dtype)
         centred = deviation - centre
         correction = _host(xp.sum(centred * column[:, None], axis=0), space)
         squares = _host(xp.sum(centred * centred * column[:, None], axis=0), space)
@@ -307,7 +307,7 @@ def _full_components(deviation, resp, weight, space, squares=None):
     corrections, products, centre_values = [], [], []
     for k in components:
         column = resp[:, k]
-        centre, centre_value = _shift_of(centres[k], space, deviation.dtype)
+        centre, centre_value = shift_of(centres[k], space, deviation.dtype)
         centred = deviation - centre
         weighted = centred * column[:, None]
         corrections.append(xp.sum(weighted, axis=0))
@@ -353,7 +353,7 @@ def component_statistics(
     statistics : SufficientStatistics
     """
     xp = space.xp
-    weight = _host(xp.sum(resp, axis=0, dtype=_sum_dtype(space)), space)
+    weight = _host(xp.sum(resp, axis=0, dtype=sum_dtype(space)), space)
     offset, result = _COMPONENTS[scatter](deviation, resp, weight, space, squares)
     if np.isfinite(offset).all() and np.isfinite(result).all():
         return SufficientStatistics(weight, np.asarray(centre), offset, result)
@@ -392,26 +392,26 @@ def statistics(
     xp = space.xp
     n_samples, n_features = X.shape
     dtype = space.compute_dtype(X.dtype)
-    block_rows = _plan(n_samples, 3 * n_features)
+    block_rows = device_plan(n_samples, 3 * n_features)
     if reference is None:
         # The numpy path's reference: the mean of numpy's first block.
         rows = slice(0, engine.plan(n_samples, 3 * n_features + 1)[0])
-        block = _rows(X, rows, dtype, space.xp)
+        block = device_block(X, rows, dtype, space.xp)
         if sample_weight is None:
             total = float(block.shape[0])
-            first = xp.sum(block, axis=0, dtype=_sum_dtype(space))
+            first = xp.sum(block, axis=0, dtype=sum_dtype(space))
         else:
             total = float(_host(xp.sum(sample_weight[rows]), space))
             first = xp.sum(
-                block * sample_weight[rows][:, None], axis=0, dtype=_sum_dtype(space)
+                block * sample_weight[rows][:, None], axis=0, dtype=sum_dtype(space)
             )
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             centre = _host(first, space) / total if total > 0 else 0.0 * first
         reference = np.where(np.isfinite(centre), centre, 0.0)
-    shift, shift_value = _shift_of(reference, space, dtype)
+    shift, shift_value = shift_of(reference, space, dtype)
 
     def block_statistics(rows):
-        block = _rows(X, rows, dtype, space.xp)
+        block = device_block(X, rows, dtype, space.xp)
         resp = (
             xp.ones((block.shape[0], 1), dtype=dtype, device=space.device)
             if sample_weight is None
@@ -422,11 +422,11 @@ def statistics(
                 block - shift, resp, shift_value, space, scatter="full", X=block
             )
         if not (np.isfinite(part.offset).all() and np.isfinite(part.scatter).all()):
-            _check_finite(block, space, estimator_name)
+            check_finite_on_device(block, space, estimator_name)
         return part
 
     with np.errstate(over="ignore", invalid="ignore"):
-        parts = _blockwise(block_statistics, n_samples, block_rows)
+        parts = map_device_blocks(block_statistics, n_samples, block_rows)
         merged = SufficientStatistics.merge_all(parts)
     return SufficientStatistics(
         merged.weight,

@@ -33,13 +33,13 @@ import numpy as np
 
 from .._core import engine
 from .._core.array_api import (
-    _blockwise,
-    _check_finite,
-    _plan,
-    _rows,
-    _shift_of,
-    _sum_dtype,
+    check_finite_on_device,
     component_statistics,
+    device_block,
+    device_plan,
+    map_device_blocks,
+    shift_of,
+    sum_dtype,
 )
 from .._core.namespaces import to_namespace
 from .._core.stats import SufficientStatistics
@@ -99,7 +99,7 @@ def device_parameters(params, model, space, dtype):
     result = {
         name: to_namespace(value, space, dtype=dtype) for name, value in arrays.items()
     }
-    result["centre"], result["centre_value"] = _shift_of(model.centre, space, dtype)
+    result["centre"], result["centre_value"] = shift_of(model.centre, space, dtype)
     result["K"], result["d"] = K, d
     return result
 
@@ -170,11 +170,11 @@ def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
     dtype = space.compute_dtype(X.dtype)
     p = device_parameters(params, model, space, dtype)
     n_samples = X.shape[0]
-    block_rows = _plan(n_samples, _width(p["K"], p["d"], covariance))
-    wide = _sum_dtype(space)
+    block_rows = device_plan(n_samples, _width(p["K"], p["d"], covariance))
+    wide = sum_dtype(space)
 
     def block_step(rows):
-        block = _rows(X, rows, dtype, space.xp)
+        block = device_block(X, rows, dtype, space.xp)
         log_rho_block, deviation, squares = _log_rho_block(block, p, covariance, xp)
         log_norm, resp, log_resp = _log_normalise(log_rho_block, xp)
         row_neg_entropy = xp.sum(resp * log_resp, axis=1)
@@ -201,12 +201,12 @@ def local_step(X, sample_weight, params, model, space, *, estimator_name=None):
         )
         return statistics, float(total_log_norm), float(neg_entropy)
 
-    parts = _blockwise(block_step, n_samples, block_rows)
+    parts = map_device_blocks(block_step, n_samples, block_rows)
     total_log_norm = math.fsum(part[1] for part in parts)
     neg_entropy = math.fsum(part[2] for part in parts)
     if not (math.isfinite(total_log_norm) and math.isfinite(neg_entropy)):
         for rows in engine.block_slices(n_samples, block_rows):
-            _check_finite(X[rows, ...], space, estimator_name)
+            check_finite_on_device(X[rows, ...], space, estimator_name)
     return (
         SufficientStatistics.merge_all([part[0] for part in parts]),
         total_log_norm,
@@ -244,16 +244,14 @@ def row_values(X, space, *, params, model, function, shift=0.0):
     covariance = model.covariance
     dtype = space.compute_dtype(X.dtype)
     p = device_parameters(params, model, space, dtype)
-    block_rows = _plan(X.shape[0], _width(p["K"], p["d"], covariance))
+    block_rows = device_plan(X.shape[0], _width(p["K"], p["d"], covariance))
     apply = ROW_FUNCTIONS[function]
-    parts = _blockwise(
-        lambda rows: apply(
-            _log_rho_block(_rows(X, rows, dtype, space.xp), p, covariance, xp)[0],
-            xp,
-        ),
-        X.shape[0],
-        block_rows,
-    )
+
+    def block(rows):
+        log_rho = _log_rho_block(device_block(X, rows, dtype, xp), p, covariance, xp)
+        return apply(log_rho[0], xp)
+
+    parts = map_device_blocks(block, X.shape[0], block_rows)
     values = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
     if function == "labels":
         return values

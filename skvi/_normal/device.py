@@ -18,7 +18,7 @@ calling thread; the scores stay on the device.
 
 from functools import partial
 
-from .._core.array_api import _blockwise, _plan, _rows
+from .._core.array_api import device_block, device_plan, map_device_blocks
 from .._core.namespaces import to_namespace
 
 
@@ -58,17 +58,17 @@ def normal_scores(X, space, *, mean, precision, constant):
     mean_array = to_namespace(mean, space, dtype=dtype)
     precision_array = to_namespace(precision, space, dtype=dtype)
     n_samples, n_features = X.shape
-    block_rows = _plan(n_samples, 2 * n_features)
+    block_rows = device_plan(n_samples, 2 * n_features)
 
     def block_scores(rows):
-        deviation = _rows(X, rows, dtype, space.xp) - mean_array
+        deviation = device_block(X, rows, dtype, space.xp) - mean_array
         if precision.ndim == 1:
             quadratic = (deviation * deviation) @ precision_array
         else:
             quadratic = xp.sum((deviation @ precision_array) * deviation, axis=1)
         return constant - 0.5 * quadratic
 
-    parts = _blockwise(block_scores, n_samples, block_rows)
+    parts = map_device_blocks(block_scores, n_samples, block_rows)
     scores = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
     # float64 (where the device has it), as the numpy path gives them.
     return xp.astype(scores, space.float_dtype)
