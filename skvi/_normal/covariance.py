@@ -71,8 +71,10 @@ class CovarianceType:
     sample_scorer : callable
         ``estimator -> (rows -> scores)``: picklable ``score_samples``.
     device_terms : callable
-        ``scorer keywords -> (precision, constant)``: the row-independent
-        terms of the scores, for X on a device (:mod:`skvi._normal.device`).
+        ``scorer keywords -> (metric, constant)``: the quadratic form's
+        matrix (``E[tau]``, or a factor ``U`` of ``E[Lambda] = U^T U``) and
+        the row-independent terms of the scores, for X on a device
+        (:mod:`skvi._normal.device`).
     draw : callable
         ``(estimator, n_samples, random_state) -> (mu, tau or Lambda)``.
     interval : callable

@@ -25,7 +25,6 @@ from functools import partial
 import numpy as np
 from scipy import linalg, special, stats
 
-from .._core import engine
 from .._core.families.normal import LOG_2PI, kl_multivariate_normal
 from .._core.families.wishart import (
     kl_wishart,
@@ -36,6 +35,7 @@ from .._core.normal_gamma import _PRIOR_NAMES, _unit_information_priors
 from .._core.stats import SufficientStatistics
 from .covariance import CovarianceType, Start
 from .exact_full import full_exact_interval
+from .full_shares import device_terms, precision_factor, sample_scores
 from .full_units import (
     BREAKDOWN,
     SMALLEST_PRIOR_STD,
@@ -375,45 +375,32 @@ def optimal_precision_elbo(weight, state, prior):
     Here ``log|W^-1|`` comes from :func:`log_det_inverse_scale`, and no term
     cancels beyond the size of the ELBO's own parts.
     """
+    return collapsed_elbo(
+        weight,
+        state.dof,
+        state.log_det_inverse_scale,
+        state.mean,
+        state.covariance,
+        prior,
+    )
+
+
+def collapsed_elbo(weight, dof, log_det_inverse, mean, covariance, prior):
+    """:func:`optimal_precision_elbo` of q(mu) and ``(nu, log|W^-1|)``.
+
+    Also what ``score_samples``' constant is made of (:func:`sample_scorer`).
+    """
     prior_dof, prior_scale = prior[4], prior[5]
-    dof = state.dof
     dimension = prior_scale.shape[0]
     log_det_prior_scale = np.sum(np.log(np.diag(prior_scale).copy()))  # a copy: above
     value = (
-        -0.5 * dof * state.log_det_inverse_scale
+        -0.5 * dof * log_det_inverse
         - 0.5 * prior_dof * log_det_prior_scale
         + special.multigammaln(0.5 * dof, dimension)
         - special.multigammaln(0.5 * prior_dof, dimension)
         - 0.5 * weight * dimension * np.log(np.pi)
     )
-    return float(value) - float(kl_mean_to_prior(state.mean, state.covariance, prior))
-
-
-def sample_scores(X, mean, covariance, dof, scale, kl, weight):
-    """Each row's ``E_q[log Normal(x | mu, Lambda^-1)] - KL / W``.
-
-    In row blocks of the engine (skvi._core.engine): a block's temporaries are
-    its deviations and their products with ``E[Lambda]``.
-    """
-    precision_mean = wishart_expected_precision(dof, scale)
-    log_det_mean = float(wishart_expected_log_det(dof, scale))
-    n_samples, n_features = X.shape
-    scores = np.empty(n_samples)
-
-    def block_scores(rows):
-        deviation = X[rows] - mean
-        quadratic = np.einsum("ij,ij->i", np.dot(deviation, precision_mean), deviation)
-        # A positive-definite form of finite deviations is >= 0: NaN there is
-        # inf - inf from terms that overflowed, a point beyond float64's reach
-        # (its log-density -inf, as the diagonal model gives).
-        quadratic[np.isnan(quadratic)] = np.inf
-        scores[rows] = expected_log_likelihood(
-            quadratic, 1.0, covariance, precision_mean, log_det_mean
-        )
-
-    block_rows, _ = engine.plan(n_samples, 2 * n_features)
-    engine.map_blocks(block_scores, n_samples, block_rows, row_elements=2 * n_features)
-    return scores - kl / weight
+    return float(value) - float(kl_mean_to_prior(mean, covariance, prior))
 
 
 def draw_parameters(mean, covariance, dof, scale, n_samples, random_state):
@@ -518,39 +505,41 @@ def fitted_attributes(data, state, elbo):
 
 
 def sample_scorer(estimator):
-    """``rows -> score_samples(rows)`` of a fitted (host) estimator."""
-    kl = kl_to_prior(
-        estimator.posterior_mean_,
-        estimator.posterior_covariance_,
-        estimator.posterior_dof_,
-        estimator.posterior_scale_,
-        (estimator.prior_mean_, estimator.prior_std_, None, None)
-        + (estimator.prior_dof_, estimator.prior_scale_),
+    """``rows -> score_samples(rows)`` of a fitted (host) estimator.
+
+    Each row's ``constant - 1/2 ||U (x - m)||^2`` (skvi._normal.full_shares),
+    from the running statistics and q(mu) in the fit's units, recomputed
+    from them exactly (powers of two): ``constant = (L + T / 2) / W_tot``
+    with ``L`` the fit's ELBO (:func:`fit_elbo`'s formulas) and ``U`` in
+    the data's units, ``U C^-1``.
+    """
+    statistics = SufficientStatistics(**estimator._statistics)
+    weight = float(statistics.weight[0])
+    data_mean, scatter = statistics.mean[0], statistics.scatter[0]
+    prior = tuple(getattr(estimator, f"{name}_") for name in _PRIOR_NAMES) + (
+        estimator.prior_dof_,
+        estimator.prior_scale_,
+    )
+    unit = feature_units(weight, data_mean, scatter, prior)
+    data_mean, scatter, prior = scaled_problem(unit, data_mean, scatter, prior)
+    mean = estimator.posterior_mean_ / unit
+    covariance = estimator.posterior_covariance_ / np.outer(unit, unit)
+    dof = estimator.posterior_dof_
+    log_det_inverse = log_det_inverse_scale(
+        weight, data_mean, scatter, mean, covariance, prior
+    )
+    elbo = collapsed_elbo(
+        weight, dof, log_det_inverse, mean, covariance, prior
+    ) - weight * float(np.sum(np.log(unit)))
+    factor, training_quadratic = precision_factor(
+        weight, data_mean, scatter, mean, covariance, prior, dof
     )
     return partial(
         sample_scores,
         mean=estimator.posterior_mean_,
-        covariance=estimator.posterior_covariance_,
-        dof=estimator.posterior_dof_,
-        scale=estimator.posterior_scale_,
-        kl=kl,
-        weight=estimator.n_samples_seen_,
+        factor=factor / unit,
+        constant=(elbo + 0.5 * training_quadratic) / weight,
     )
-
-
-def device_terms(keywords):
-    """``(E[Lambda], constant)`` of :func:`sample_scores`' keywords, for the device.
-
-    ``constant`` is :func:`expected_log_likelihood` at ``x = m``, less
-    ``KL / W``: each row's score is ``constant - 1/2 (x - m)^T E[Lambda] (x - m)``.
-    """
-    precision = wishart_expected_precision(keywords["dof"], keywords["scale"])
-    log_det = float(wishart_expected_log_det(keywords["dof"], keywords["scale"]))
-    constant = (
-        expected_log_likelihood(0.0, 1.0, keywords["covariance"], precision, log_det)
-        - keywords["kl"] / keywords["weight"]
-    )
-    return precision, constant
 
 
 def draw(estimator, n_samples, random_state):
