@@ -559,26 +559,20 @@ def _normal_full_entry(id, estimator):
             # (tests/test_normal_full.py checks the full model's own).
             "reference": None,
             # Left out: "independent_features" (Lambda couples the features);
-            # and two that fail, with 500 hypothesis examples, where the
-            # data lie far from prior_mean, so that q(Lambda)'s W^-1 = B +
-            # W_tot d d^T (skvi._normal.full_covariance.log_det_inverse_scale)
-            # is dominated by its rank-one term (condition 1e6 to 1e7) and
-            # its inverse W (posterior_scale_) is that ill-conditioned:
-            # "score_is_elbo_share": score_samples takes log|W| (in
-            # E[log|Lambda|] and the Wishart KL) from the Cholesky factor of
-            # the stored W, 2.4e-9 off there, where the fit's ELBO takes
-            # log|W^-1| by the determinant lemma; the shares sum to elbo_ to
-            # 1.4e-10 relative (one row [947.5, 947.5], prior_mean=0,
-            # prior_std=1, prior_shape=1, prior_rate=1/64), above the test's
-            # 1e-10. Restore it with score_samples' log-determinant, quadratic
-            # forms and trace all from B and d (the statistics kept for
-            # partial_fit); "row_order": the sums of the statistics round
-            # with the row order, and W's condition amplifies their last bits
-            # to 1.2e-9 relative in posterior_scale_ (rows of zeros and one
-            # [236.75, 172, 0], the same priors), above the test's 1e-9;
-            # noise_covariance_ (W^-1 / nu, no inversion) moves by 4e-15.
-            "properties": PROPERTIES
-            - {"independent_features", "score_is_elbo_share", "row_order"},
+            # and "row_order", which fails, with 500 hypothesis examples,
+            # where the data lie far from prior_mean, so that q(Lambda)'s
+            # W^-1 = B + W_tot d d^T (skvi._normal.full_covariance.
+            # log_det_inverse_scale) is dominated by its rank-one term
+            # (condition 1e6 to 1e7) and its inverse W (posterior_scale_) is
+            # that ill-conditioned: the sums of the statistics round with the
+            # row order, and W's condition amplifies their last bits to
+            # 1.2e-9 relative in posterior_scale_ (rows of zeros and one
+            # [236.75, 172, 0], prior_mean=0, prior_std=1, prior_shape=1,
+            # prior_rate=1/64), above the test's 1e-9; noise_covariance_
+            # (W^-1 / nu, no inversion) moves by 4e-15. ("score_is_elbo_share"
+            # holds: score_samples reads B and d, not W; skvi._normal.
+            # full_shares.)
+            "properties": PROPERTIES - {"independent_features", "row_order"},
         }
     )
 
