@@ -4,8 +4,10 @@
 equations beside the code (the module comment below): the semi-conjugate
 Normal-Wishart CAVI updates, the ELBO term by term and in the collapsed form
 the fit uses (q(Lambda) optimal, its log-determinant by the matrix
-determinant lemma), the sweep iterated to CAVI's fixed point, the KLs, each
-row's share of the ELBO and draws from q. The fit runs in per-feature units
+determinant lemma), the sweep iterated to CAVI's fixed point, the KLs, the
+scorer of each row's share of the ELBO (its maths in
+:mod:`skvi._normal.full_shares`, its constant from the collapsed ELBO) and
+draws from q. The fit runs in per-feature units
 of a power of two (:mod:`skvi._normal.full_units`). :data:`FULL` is the
 type's record (:class:`skvi._normal.covariance.CovarianceType`), the same
 interface as :data:`skvi._normal.diag.DIAG`.
@@ -249,8 +251,11 @@ def expected_log_likelihood(
     ``W/2 (E[log|Lambda|] - d log 2 pi) - 1/2 (Q + W tr(E[Lambda] S_mu))`` with
     ``Q = tr(E[Lambda] sum_i w_i (x_i - m)(x_i - m)^T)``, since
     ``E_q[(x - mu)(x - mu)^T] = (x - m)(x - m)^T + S_mu``. Called with one
-    sample's ``Q`` and ``W = 1`` it gives that sample's term; with the
-    statistics, the ELBO's data term: one formula for both.
+    sample's ``Q`` and ``W = 1`` it is that sample's term, as written; with
+    the statistics, the ELBO's data term, term by term (:func:`elbo`).
+    ``score_samples`` takes the same quantity from the collapsed ELBO and a
+    factor of ``E[Lambda]`` (:mod:`skvi._normal.full_shares`), not from
+    ``E[Lambda]`` itself, which loses digits far from the prior.
     """
     dimension = mean_covariance.shape[-1]
     return 0.5 * weight * (log_det_mean - dimension * LOG_2PI) - 0.5 * (
