@@ -512,11 +512,12 @@ def fitted_attributes(data, state, elbo):
 def sample_scorer(estimator):
     """``rows -> score_samples(rows)`` of a fitted (host) estimator.
 
-    Each row's ``constant - 1/2 ||U (x - m)||^2`` (skvi._normal.full_shares),
-    from the running statistics and q(mu) in the fit's units, recomputed
-    from them exactly (powers of two): ``constant = (L + T / 2) / W_tot``
-    with ``L`` the fit's ELBO (:func:`fit_elbo`'s formulas) and ``U`` in
-    the data's units, ``U C^-1``.
+    Each row's ``constant - 1/2 ||U (x - m)||^2`` (skvi._normal.full_shares)
+    from the running statistics (kept for ``partial_fit``) and q(mu), taken
+    into the fit's units (the same powers of two, from the same statistics
+    and priors; exact): ``constant = (ELBO + T / 2) / W_tot`` with the ELBO
+    by :func:`fit_elbo`'s formulas, and ``U`` back in the data's units,
+    ``U C^-1``.
     """
     statistics = SufficientStatistics(**estimator._statistics)
     weight = float(statistics.weight[0])

@@ -52,30 +52,32 @@ from .full_units import symmetric
 # and each row's quadratic form is ||U (x - m)||^2, a sum of squares: no
 # term cancels. Taken from W itself it is ||L^-1 r||^2 - W_tot (z^T L^-1
 # r)^2 / t^2, whose two terms (q, some 1e6, for r = d) cancel to 1 / W_tot,
-# losing six digits. U's entries carry rounding eps |L^-1| (1 + g |z|^2),
-# so ||U r|| is accurate to about eps t relative (Higham ch. 8 for L^-1):
-# 1e-13 at t = 1e3. g is written without the cancellation of 1 - 1/t,
-# and is 0 where d = 0 (F = I, W = B^-1).
+# losing six digits. U's entries carry rounding of about eps |L^-1| (as
+# g q = (t - 1)/t < 1) while U shrinks z's direction by 1/t, so ||U r|| is
+# accurate to about eps t relative at worst (r along d), 1e-13 at t = 1e3,
+# besides L^-1's own (Higham ch. 8). g is written without the cancellation
+# of 1 - 1/t, and is 0 where d = 0 (F = I, W = B^-1).
 #
-# The row-independent constant. Every term of the ELBO's data part is a
-# row's share but the quadratic forms, whose weighted sum over the training
-# rows is
+# The row-independent constant. The ELBO is the weighted sum over the
+# training rows of their scores (Bishop eq. 10.3, the KL shared out by
+# weight), and in a score only the quadratic form depends on the row; the
+# forms' weighted sum over the training rows is
 #
 #     T = tr(E[Lambda] (S + W_tot d d^T))
-#       = nu (tr(G) - W_tot z^T G z / t^2 + W_tot q / t^2),   G = L^-1 S L^-T,
+#       = nu (tr(G) + W_tot (q - z^T G z) / t^2),   G = L^-1 S L^-T,
 #
-# by the same Sherman-Morrison form (d^T W d = q / t^2). So, with L the
-# ELBO, W_tot constant - T / 2 = L, i.e.
+# by the same Sherman-Morrison form (d^T W d = q / t^2). So
+# W_tot constant - T / 2 = ELBO, i.e.
 #
-#     constant = (L + T / 2) / W_tot
+#     constant = (ELBO + T / 2) / W_tot
 #              = 1/2 (E[log|Lambda|] - d log 2 pi) - 1/2 tr(E[Lambda] S_mu)
 #                - KL(q || prior) / W_tot,
 #
-# the expected log-likelihood of x = m less the KL share, here from L as the
-# fit computes it (the collapsed form, log|W^-1| by the determinant lemma).
-# G <= I (S <= B), so T is a sum of terms within [0, nu d] computed to their
-# own rounding: the training rows' scores sum to L up to that rounding and
-# the quadratic forms', some eps t nu d.
+# the expected log-likelihood of x = m less the KL share, here from the ELBO
+# as the fit computes it (the collapsed form, log|W^-1| by the determinant lemma).
+# G <= I (S <= B), so tr(G) lies in [0, d] and W_tot (q - z^T G z) / t^2
+# in [0, 1]: T is computed to a few eps nu (d + 1), and the training rows'
+# scores sum to the ELBO up to that and the rounding of their quadratic forms.
 
 
 def precision_factor(weight, data_mean, scatter, mean, covariance, prior, dof):
