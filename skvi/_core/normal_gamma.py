@@ -89,6 +89,21 @@ def _kl_to_prior(mean, std, shape, rate, prior):
     )
 
 
+def fitted_kl(estimator):
+    """``KL(q(mu) q(tau) || p(mu) p(tau))`` of a fitted estimator, over all features.
+
+    From its ``posterior_*`` attributes and its resolved priors (``prior_*_``);
+    ``score_samples`` spreads it over the training weight.
+    """
+    return _kl_to_prior(
+        estimator.posterior_mean_,
+        estimator.posterior_std_,
+        estimator.posterior_shape_,
+        estimator.posterior_rate_,
+        tuple(getattr(estimator, f"{name}_") for name in _PRIOR_NAMES),
+    ).sum()
+
+
 class LinearResponseStd(NamedTuple):
     """Linear-response corrected posterior standard deviations, per feature.
 

@@ -65,10 +65,10 @@ from .covariance import COVARIANCE_TYPES
 from .estep import _blockwise_local, _merge_local
 from .fitted import _FittedMixture
 from .init import _Initialisation
-from .mstep import _check_representable, _complete, _m_step
+from .mstep import _check_representable, _m_step
 from .priors import _chunk_moments, _MixturePriors
 from .protocol import _PosteriorDraws
-from .state import EStep, MixtureData, MixtureParameters, MixtureState
+from .state import EStep, MixtureData, MixtureState
 from .svi import _StochasticVI
 
 
@@ -521,17 +521,7 @@ degrees_of_freedom_prior_, covariance_prior_
             return self._fitted_state_quietly(data)
 
     def _fitted_state_quietly(self, data):
-        params = _complete(
-            MixtureParameters(
-                weight_concentration=self.weight_concentration_,
-                mean_precision=self.mean_precision_,
-                means=self.means_,
-                degrees_of_freedom=self.degrees_of_freedom_,
-                covariances=self.covariances_,
-                precisions_cholesky=self.precisions_cholesky_,
-            ),
-            data.model,
-        )
+        params = self._fitted_parameters(data.model)
         # scikit-learn's warm start measures its first change from here.
         return MixtureState(
             params, self._expectation(data, params), start_bound=self.lower_bound_

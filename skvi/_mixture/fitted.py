@@ -159,19 +159,23 @@ class _FittedMixture:
         model = MixtureModel.from_persisted(
             {**fitted._fitted_settings(), **fitted._fitted_model}
         )
-        params = _complete(
+        params = fitted._fitted_parameters(model)
+        params = replace(params, scale=_wishart_scale(params, model))
+        return params, model
+
+    def _fitted_parameters(self, model):
+        """q(theta) as the fitted attributes hold it, completed for the updates."""
+        return _complete(
             MixtureParameters(
-                weight_concentration=fitted.weight_concentration_,
-                mean_precision=fitted.mean_precision_,
-                means=fitted.means_,
-                degrees_of_freedom=fitted.degrees_of_freedom_,
-                covariances=fitted.covariances_,
-                precisions_cholesky=fitted.precisions_cholesky_,
+                weight_concentration=self.weight_concentration_,
+                mean_precision=self.mean_precision_,
+                means=self.means_,
+                degrees_of_freedom=self.degrees_of_freedom_,
+                covariances=self.covariances_,
+                precisions_cholesky=self.precisions_cholesky_,
             ),
             model,
         )
-        params = replace(params, scale=_wishart_scale(params, model))
-        return params, model
 
     def _blockwise(self, X, function, *, method, dtype=np.float64, n_columns=None):
         """``function(log_rho_block)`` over row blocks of X, concatenated.

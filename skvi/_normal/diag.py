@@ -37,6 +37,7 @@ from .._core.normal_gamma import (
     _log_mean_field,
     _unit_information_priors,
     _update_mean,
+    fitted_kl,
 )
 from .._core.stats import SufficientStatistics
 from .covariance import CovarianceType, Start
@@ -477,13 +478,7 @@ def sample_scorer(estimator):
     precision_mean, log_precision_mean = gamma_expectations(
         estimator.posterior_shape_, estimator.posterior_rate_
     )
-    kl = _kl_to_prior(
-        estimator.posterior_mean_,
-        estimator.posterior_std_,
-        estimator.posterior_shape_,
-        estimator.posterior_rate_,
-        tuple(getattr(estimator, f"{name}_") for name in _PRIOR_NAMES),
-    ).sum()
+    kl = fitted_kl(estimator)
     return partial(
         sample_scores,
         mean=estimator.posterior_mean_,

@@ -25,9 +25,9 @@ from .._core.normal_gamma import (
     _PRIOR_NAMES,
     PRIOR_CONSTRAINTS,
     _check_representable,
-    _kl_to_prior,
     _MeanFieldDraws,
     _unit_information_priors,
+    fitted_kl,
     given_priors,
 )
 from .._core.parameters import (
@@ -587,11 +587,5 @@ class VariationalStudentEstimator(
     def _sample_scorer(self):
         """``rows -> score_samples(rows)``, the fitted posterior bound."""
         posterior = self._posterior()
-        kl = _kl_to_prior(
-            self.posterior_mean_,
-            self.posterior_std_,
-            self.posterior_shape_,
-            self.posterior_rate_,
-            tuple(getattr(self, f"{name}_") for name in _PRIOR_NAMES),
-        ).sum()
+        kl = fitted_kl(self)
         return partial(_sample_scores, **posterior, kl=kl / self.n_samples_seen_)
